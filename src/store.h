@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - the index: one LMDB environment, read by anyone, written by one
+ * writer thread.  The only module that includes <lmdb.h>.
+ *
+ * Schema 1 (named databases, integers big-endian so keys sort):
+ *   node   id -> encoded struct node (node.h)
+ *   child  (parent id, name) -> id, type char, flags
+ *   size   (size, id) -> empty          regular files only: duplicate candidates
+ *   hash   (XXH3-128, id) -> empty      files with a full hash
+ *   meta   "magic" -> "fsindex", "schema" -> u32,
+ *          "root" + id -> encoded struct store_root
+ *
+ * Ordering invariant: a node's id is allocated after its parent's, and a
+ * producer flushes a new directory's record before anything inside it can be
+ * queued (walk.c), so a committed node's parent is always committed.
+ */
+#ifndef FSINDEX_STORE_H
+#define FSINDEX_STORE_H
+
+#include "node.h"
+
+#include <errno.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Errors store_open() returns besides plain -errno; see store_strerror(). */
+#define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
+#define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema */
+
+struct store;
+struct store_reader;
+struct store_writer;
+struct store_batch;
+
+enum store_open_flags {
+	STORE_RDONLY = 1 << 0,	/* never create or write; -ENOENT if there is no index */
+};
+
+/**
+ * Open the index at @path: a directory holding data.mdb (created 0700 with
+ * its parents when missing, unless STORE_RDONLY), or an existing regular file
+ * used as the data file itself.  An existing environment is first probed
+ * read-only; anything that is not an fsindex index of this schema is refused
+ * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA).
+ * Returns 0 and the caller's *ret_store (store_close()), or a negative error.
+ */
+int store_open(const char *path, unsigned flags, struct store **ret_store);
+
+/** Close the index (no reader or writer may be left).  Accepts NULL. */
+void store_close(struct store *store);
+
+/** A message for an error returned by any store_* function. */
+const char *store_strerror(int err);
+
+/**
+ * Take the scan lock (an flock on a file next to the data), so a second
+ * writer fails at once instead of queueing.  Held until store_close().
+ * Returns 0, -EBUSY if another process holds it, or -errno.
+ */
+int store_lock_scan(struct store *store);
+
+struct store_info {
+	uint64_t last_txnid;	/* LMDB's last committed transaction id */
+	uint64_t map_size;	/* current map size in bytes */
+	uint64_t nodes;		/* records in `node` */
+};
+
+/** Fill *ret with facts about the environment.  Returns 0 or -errno. */
+int store_info(struct store *store, struct store_info *ret);
+
+/* ---- reading ---------------------------------------------------------- */
+
+/** One entry of a directory, as `child` holds it. */
+struct store_child {
+	uint64_t id;
+	char type;		/* node_type_char() of the entry's mode */
+	uint8_t flags;		/* NODE_F_* */
+	uint16_t name_len;
+	const char *name;	/* borrowed until the reader moves on */
+};
+
+/** A root and the options it was scanned with. */
+struct store_root {
+	uint64_t id;		/* its node */
+	uint32_t flags;		/* STORE_ROOT_* */
+	uint32_t nexcludes;
+	char **excludes;	/* NUL-terminated globs */
+};
+
+enum store_root_flags {
+	STORE_ROOT_XDEV = 1 << 0,	/* stay on the root's filesystem */
+	STORE_ROOT_HASH = 1 << 1,	/* hash file content (scan --hash) */
+};
+
+/**
+ * Start a read-only view of the last commit.  Readers never block the writer
+ * and may be used from any thread, one at a time.  *ret_reader is the
+ * caller's (store_reader_free()).  Returns 0 or a negative error.
+ */
+int store_reader_new(struct store *store, struct store_reader **ret_reader);
+
+/** End the view.  Accepts NULL. */
+void store_reader_free(struct store_reader *reader);
+
+/**
+ * Release the snapshot without freeing the reader: do this before anything
+ * that may wait on the writer (store_batch_*), since the writer cannot grow
+ * the map while a reader of this process holds a snapshot.  Borrowed data
+ * becomes invalid.  The next read call takes a fresh snapshot.
+ */
+void store_reader_pause(struct store_reader *reader);
+
+/** Read node @id into *ret (name borrowed).  Returns 0, -ENOENT or an error. */
+int store_get_node(struct store_reader *reader, uint64_t id, struct node *ret);
+
+/** Look up @name under @parent.  Returns 0, -ENOENT or an error. */
+int store_lookup(struct store_reader *reader, uint64_t parent, const char *name,
+		 size_t name_len, struct store_child *ret);
+
+typedef int store_child_fn(void *ctx, const struct store_child *child);
+
+/**
+ * Call @fn for each child of @parent in byte order of names.  A nonzero
+ * return from @fn stops the loop and is returned.  Returns 0 or an error.
+ */
+int store_foreach_child(struct store_reader *reader, uint64_t parent, store_child_fn *fn,
+			void *ctx);
+
+typedef int store_root_fn(void *ctx, const struct store_root *root);
+
+/** Call @fn for each root (borrowed for the call).  As store_foreach_child(). */
+int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
+
+/* ---- writing ---------------------------------------------------------- */
+
+struct store_writer_opts {
+	size_t queue_bytes;	/* bound on queued, uncommitted batch bytes (0: 16 MiB) */
+	uint64_t txn_records;	/* commit after this many records (0: 200,000) */
+	int64_t txn_ns;		/* commit after this long (0: 1 s) */
+	uint64_t debug_txn_full; /* test hook: fail a txn with MDB_TXN_FULL after this many puts */
+};
+
+struct store_write_stats {
+	uint64_t records;	/* puts and deletes applied */
+	uint64_t commits;	/* transactions committed */
+	uint64_t map_grows;	/* MDB_MAP_FULL handled by growing the map */
+	uint64_t txn_splits;	/* MDB_TXN_FULL handled by splitting */
+};
+
+/**
+ * Start the writer thread.  Needs the scan lock (store_lock_scan()).
+ * @opts may be NULL for defaults.  *ret_writer belongs to the caller until
+ * store_writer_finish().  Returns 0 or a negative error.
+ */
+int store_writer_start(struct store *store, const struct store_writer_opts *opts,
+		       struct store_writer **ret_writer);
+
+/**
+ * Reserve @n consecutive fresh node ids; returns the first.  Thread-safe.
+ * Ids are never reused, so parent ids are always smaller than child ids.
+ */
+uint64_t store_alloc_ids(struct store_writer *writer, unsigned n);
+
+/**
+ * Commit everything flushed so far, sync, stop the thread and free @writer
+ * (every batch must have been freed).  *ret_stats may be NULL.  Returns 0 or
+ * the first error the writer met (nothing after that error was committed).
+ */
+int store_writer_finish(struct store_writer *writer, struct store_write_stats *ret_stats);
+
+/**
+ * A producer's buffer of records; one per thread.  Records reach the writer
+ * in the order they were added, batches in the order they were flushed.
+ * *ret_batch is the caller's (store_batch_free()).
+ */
+int store_batch_new(struct store_writer *writer, struct store_batch **ret_batch);
+
+/** Flush what is left, then free.  Accepts NULL. */
+void store_batch_free(struct store_batch *batch);
+
+/**
+ * Insert or replace node @n (its id, parent and name; @fresh when the id was
+ * just allocated, so there is no old record to replace).  Replacing a
+ * directory by a non-directory deletes the old subtree.  May block while the
+ * writer's queue is full.  Returns 0, or the writer's first error.
+ */
+int store_batch_put(struct store_batch *batch, const struct node *n, bool fresh);
+
+/** Delete node @id and everything below it.  As store_batch_put(). */
+int store_batch_del(struct store_batch *batch, uint64_t id);
+
+/** Record root @root (replacing an older record of the same id). */
+int store_batch_put_root(struct store_batch *batch, const struct store_root *root);
+
+/** Hand what is buffered to the writer now.  Returns 0 or the writer's error. */
+int store_batch_flush(struct store_batch *batch);
+
+/** Bytes buffered and not yet flushed. */
+size_t store_batch_pending(const struct store_batch *batch);
+
+#endif /* FSINDEX_STORE_H */

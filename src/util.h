@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h - small helpers shared by every module: attributes, container_of,
+ * big-endian load/store for LMDB keys, monotonic time.
+ */
+#ifndef FSINDEX_UTIL_H
+#define FSINDEX_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+/** Mark an allocator whose result must be released with @f. */
+#define FSI_MALLOC(f) __attribute__((malloc, malloc(f, 1)))
+#else
+#define FSI_MALLOC(f) __attribute__((malloc))
+#endif
+
+#define FSI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define FSI_NORETURN __attribute__((noreturn))
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static inline void put_be64(void *p, uint64_t v)
+{
+	unsigned char *b = p;
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+}
+
+static inline uint64_t get_be64(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static inline void put_be32(void *p, uint32_t v)
+{
+	unsigned char *b = p;
+
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+}
+
+static inline uint32_t get_be32(const void *p)
+{
+	const unsigned char *b = p;
+
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/** Nanoseconds on CLOCK_MONOTONIC. */
+static inline int64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/** Nanoseconds on CLOCK_REALTIME. */
+static inline int64_t now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#endif /* FSINDEX_UTIL_H */
