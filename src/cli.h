@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - helpers shared by the subcommands: where the index lives, number
+ * parsing, opening the index with a clear message.
+ */
+#ifndef FSINDEX_CLI_H
+#define FSINDEX_CLI_H
+
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+/* Exit statuses shared by every subcommand. */
+enum {
+	EXIT_OK = 0,
+	EXIT_PARTIAL = 1,	/* scan: some entries unreadable; find: nothing matched */
+	EXIT_FATAL = 2,
+	EXIT_INTERRUPTED = 130,
+};
+
+/**
+ * The index location: @option if not NULL, else $FSINDEX_DB, else
+ * $XDG_CACHE_HOME/fsindex, else ~/.cache/fsindex.  Returns a malloc'd path
+ * (the caller frees) or NULL with a message already printed.
+ */
+char *cli_db_path(const char *option);
+
+/**
+ * Open the index at @path (STORE_RDONLY for queries), printing a message that
+ * names the path and the reason on failure.  Returns 0 or a negative error.
+ */
+int cli_open_store(const char *path, unsigned flags, struct store **ret_store);
+
+/**
+ * Parse a decimal number in [@min, @max] for option @opt; prints a message
+ * and returns -EINVAL when @s is not one.
+ */
+int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/** Print "Try 'fsindex @cmd --help'." after a usage error; returns EXIT_FATAL. */
+int cli_usage_error(const char *cmd);
+
+#endif /* FSINDEX_CLI_H */

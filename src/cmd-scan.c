@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-scan.c - `fsindex scan`: options, roots, signals, messages, exit status.
+ */
+#include "cmd.h"
+
+#include "cli.h"
+#include "log.h"
+#include "progress.h"
+#include "scan.h"
+#include "store.h"
+#include "walk.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t scan_cancel;
+
+static void on_signal(int sig)
+{
+	scan_cancel = sig;
+}
+
+static void usage(void)
+{
+	printf("Usage: fsindex scan [OPTION]... PATH...\n"
+	       "Index the directory trees at each PATH, or update them in place.\n"
+	       "\n"
+	       "  --db DIR                 index location (default: $FSINDEX_DB, else\n"
+	       "                           $XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)\n"
+	       "  -j, --jobs N             worker threads (default: online CPUs)\n"
+	       "  -x, --one-file-system    do not descend into other filesystems\n"
+	       "      --exclude GLOB       skip entries whose name (or, with a '/', whose\n"
+	       "                           path) matches GLOB; repeatable; remembered per root\n"
+	       "  -q, --quiet              no summary line\n"
+	       "  -v, --verbose            more detail in the summary\n"
+	       "  -h, --help               show this help and exit\n"
+	       "\n"
+	       "Exit status: 0 clean, 1 some entries could not be read, 2 fatal error,\n"
+	       "130 interrupted.\n");
+}
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void report_error(void *ctx, const char *path, size_t len, const char *what, int err)
+{
+	char *q = log_quote(path, len);
+
+	pthread_mutex_lock(&report_lock);
+	log_warning("%s '%s': %s", what, q ? q : "?", strerror(-err));
+	pthread_mutex_unlock(&report_lock);
+	free(q);
+}
+
+struct progress_ctx {
+	struct progress *progress;
+};
+
+static void progress_on(void *ctx, struct walk_stats *stats)
+{
+	struct progress_ctx *pc = ctx;
+
+	progress_start(STDERR_FILENO, stats, &pc->progress);
+}
+
+static void progress_off(void *ctx)
+{
+	struct progress_ctx *pc = ctx;
+
+	progress_stop(pc->progress);
+	pc->progress = NULL;
+}
+
+/* Allow more descriptors than the default 1024; the walk keeps a share of them. */
+static unsigned raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 256;
+	if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Half for the walk (a few pinned beyond its budget), half for everything else. */
+	return rl.rlim_cur / 2 > 4096 ? 4096 : (unsigned)(rl.rlim_cur / 2);
+}
+
+/* Resolve each root; every one must be a directory.  Returns 0 or EXIT_FATAL. */
+static int resolve_roots(char **args, size_t n, char **ret_paths)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *q = log_quote(args[i], strlen(args[i]));
+		struct stat st;
+
+		ret_paths[i] = realpath(args[i], NULL);
+		if (!ret_paths[i] || stat(ret_paths[i], &st) < 0) {
+			log_error("cannot scan '%s': %s", q ? q : "?", strerror(errno));
+			free(q);
+			return EXIT_FATAL;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("cannot scan '%s': %s", q ? q : "?", strerror(ENOTDIR));
+			free(q);
+			return EXIT_FATAL;
+		}
+		free(q);
+	}
+	return 0;
+}
+
+int cmd_scan(int argc, char **argv)
+{
+	enum { OPT_DB = 256, OPT_EXCLUDE };
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "one-file-system", no_argument, NULL, 'x' },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct scan_opts opts = { 0 };
+	struct progress_ctx pctx = { 0 };
+	struct scan_result res;
+	struct store *store = NULL;
+	const char *db_opt = NULL;
+	char **excludes = NULL, **paths = NULL, *db = NULL;
+	size_t nexcludes = 0, npaths;
+	bool quiet = false, verbose = false;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int64_t t0;
+	uint64_t v;
+	int c, r, status = EXIT_FATAL;
+
+	excludes = calloc((size_t)argc + 1, sizeof(char *));
+	if (!excludes)
+		return EXIT_FATAL;
+	while ((c = getopt_long(argc, argv, "j:xqvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB:
+			db_opt = optarg;
+			break;
+		case 'j':
+			if (cli_parse_u64("--jobs", optarg, 1, 1024, &v) < 0)
+				goto out;
+			opts.jobs = (unsigned)v;
+			break;
+		case 'x':
+			opts.walk_flags |= WALK_XDEV;
+			break;
+		case OPT_EXCLUDE:
+			excludes[nexcludes++] = optarg;
+			opts.set_excludes = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage();
+			status = EXIT_OK;
+			goto out;
+		default:
+			status = cli_usage_error("scan");
+			goto out;
+		}
+	}
+	npaths = (size_t)(argc - optind);
+	if (npaths == 0) {
+		log_error("scan: no PATH given");
+		status = cli_usage_error("scan");
+		goto out;
+	}
+	paths = calloc(npaths, sizeof(char *));
+	if (!paths)
+		goto out;
+	if (resolve_roots(argv + optind, npaths, paths))
+		goto out;
+
+	db = cli_db_path(db_opt);
+	if (!db)
+		goto out;
+	if (cli_open_store(db, 0, &store) < 0)
+		goto out;
+	r = store_lock_scan(store);
+	if (r < 0) {
+		char *q = log_quote(db, strlen(db));
+
+		log_error("cannot scan into '%s': %s", q ? q : "?", store_strerror(r));
+		free(q);
+		goto out;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	opts.excludes = excludes;
+	opts.nexcludes = nexcludes;
+	opts.on_error = report_error;
+	opts.cancel = &scan_cancel;
+	opts.on_start = progress_on;
+	opts.on_end = progress_off;
+	opts.progress_ctx = &pctx;
+	(void)raise_fd_limit();
+
+	t0 = now_mono_ns();
+	r = scan_run(store, paths, npaths, &opts, &res);
+	if (!quiet)
+		log_info("scanned %llu dirs, %llu files, %llu errors in %.2f s",
+			 (unsigned long long)res.dirs + res.roots_walked,
+			 (unsigned long long)res.files, (unsigned long long)res.errors,
+			 (double)(now_mono_ns() - t0) / 1e9);
+	if (verbose)
+		log_info("%llu added, %llu changed, %llu removed; %llu commits, %llu map grows, "
+			 "%llu txn splits; %llu tasks, %llu steals, %llu dirs pending at most",
+			 (unsigned long long)res.added, (unsigned long long)res.changed,
+			 (unsigned long long)res.removed, (unsigned long long)res.writes.commits,
+			 (unsigned long long)res.writes.map_grows,
+			 (unsigned long long)res.writes.txn_splits,
+			 (unsigned long long)res.tasks.run, (unsigned long long)res.tasks.steals,
+			 (unsigned long long)res.max_pending);
+	if (r == -ECANCELED) {
+		log_notice("interrupted; the index keeps what was committed");
+		status = EXIT_INTERRUPTED;
+	} else if (r < 0) {
+		log_error("scan failed: %s", store_strerror(r));
+	} else {
+		status = res.errors ? EXIT_PARTIAL : EXIT_OK;
+	}
+out:
+	store_close(store);
+	if (paths)
+		for (size_t i = 0; i < npaths; i++)
+			free(paths[i]);
+	free(paths);
+	free(excludes);
+	free(db);
+	return status;
+}

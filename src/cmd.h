@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd.h - the subcommands of fsindex(1).  Each parses its own options,
+ * prints its own --help and returns the process exit status.
+ */
+#ifndef FSINDEX_CMD_H
+#define FSINDEX_CMD_H
+
+/** fsindex scan: index directory trees.  See cmd-scan.c. */
+int cmd_scan(int argc, char **argv);
+
+/** fsindex find: query the index.  See cmd-find.c. */
+int cmd_find(int argc, char **argv);
+
+#endif /* FSINDEX_CMD_H */

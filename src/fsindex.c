@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsindex.c - the command line's entry point: dispatch to a subcommand.
+ *
+ * Module map (calls flow downward only):
+ *
+ *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c
+ *             │               │         └────────► task.c (work-stealing pool)
+ *             │               └───────────────────► store.c (LMDB, writer thread) ─► node.c
+ *             └► cmd-find.c ─► find.c ─► query.c (substring, glob, regex)
+ *                            └► output.c (plain, -0, --printf)
+ *   shared: cli.c (index location, numbers), log.c (messages), progress.c, util.h
+ */
+#include "cmd.h"
+
+#include "cli.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(void)
+{
+	printf("Usage: fsindex [--help] [--version] COMMAND [ARGS]...\n"
+	       "A fast indexer of directory trees.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  scan PATH...      index directory trees, or update them in place\n"
+	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
+	       "\n"
+	       "Run 'fsindex COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "scan", cmd_scan },
+		{ "find", cmd_find },
+	};
+
+	log_init("fsindex", false);
+	if (argc < 2) {
+		log_error("no command given");
+		return cli_usage_error(NULL);
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage();
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("fsindex %s\n", PACKAGE_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	log_error("unknown command '%s'", argv[1]);
+	return cli_usage_error(NULL);
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scan.c - a scan from start to commit.
+ *
+ *   roots ──► chains of directory nodes from "/" (main thread, flushed first)
+ *         ──► one walk task per root on the pool (walk.c)
+ *         ──► writer drains and commits (store.c)
+ *
+ * A root is stored as the chain of its ancestors (NODE_F_CHAIN nodes, not
+ * entries) ending in the root's own node, so overlapping roots share nodes
+ * and no key holds a whole path.  Per-root options live in `meta` and are
+ * only rewritten when they change: an unchanged rescan commits nothing.
+ */
+#include "scan.h"
+
+#include "node.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+struct root_plan {
+	const char *path;
+	uint64_t id;
+	uint64_t dev;
+	bool fresh;
+	bool covered;			/* inside another root of this scan */
+};
+
+/* Is @inner equal to or below @outer? */
+static bool path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return true;
+	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+static void node_from_stat(struct node *n, const struct stat *st)
+{
+	memset(n, 0, sizeof(*n));
+	n->dev = st->st_dev;
+	n->ino = st->st_ino;
+	n->mode = st->st_mode;
+	n->nlink = (uint32_t)st->st_nlink;
+	n->uid = st->st_uid;
+	n->gid = st->st_gid;
+	n->size = (uint64_t)st->st_size;
+	n->mtime_ns = st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	n->ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+/*
+ * Make sure every component of @p->path has a node: ancestors as chain
+ * nodes, the root itself as an entry with fresh metadata.
+ */
+static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct store_batch *batch,
+		      struct root_plan *p)
+{
+	const char *path = p->path;
+	char prefix[PATH_MAX];
+	uint64_t parent = 0;
+	size_t pos = 0;
+	int r;
+
+	if (strlen(path) >= sizeof(prefix))
+		return -ENAMETOOLONG;
+	for (;;) {
+		const char *name = path + pos;
+		size_t len = pos == 0 ? 0 : strcspn(name, "/");
+		bool last = name[len] == '\0' || (pos == 0 && path[1] == '\0');
+		struct store_child c;
+		struct node n, old;
+		struct stat st;
+		bool fresh;
+
+		memcpy(prefix, path, pos + len);
+		prefix[pos + len] = '\0';
+		if (fstatat(AT_FDCWD, pos == 0 ? "/" : prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		node_from_stat(&n, &st);
+		n.parent = parent;
+		n.name = name;
+		n.name_len = (uint16_t)len;
+		if (!last)
+			n.flags = NODE_F_CHAIN;
+
+		r = store_lookup(rd, parent, name, len, &c);
+		if (r == 0) {
+			n.id = c.id;
+			fresh = false;
+			r = store_get_node(rd, c.id, &old);
+			if (r < 0)
+				return r;
+			/* Keep an entry an entry; refresh the root's own metadata. */
+			if (!last && !(old.flags & NODE_F_CHAIN))
+				n.flags = 0;
+			if (last && ((old.flags & NODE_F_CHAIN) || !node_stat_equal(&n, &old)))
+				r = store_batch_put(batch, &n, false);
+		} else if (r == -ENOENT) {
+			n.id = pos == 0 ? NODE_ID_TOP : store_alloc_ids(wr, 1);
+			fresh = true;
+			r = store_batch_put(batch, &n, true);
+		}
+		if (r < 0)
+			return r;
+
+		if (last) {
+			p->id = n.id;
+			p->dev = n.dev;
+			p->fresh = fresh;
+			return 0;
+		}
+		parent = n.id;
+		pos = pos == 0 ? 1 : pos + len + 1;
+	}
+}
+
+struct root_lookup {
+	uint64_t id;
+	bool found;
+	uint32_t flags;
+	char **excludes;
+	size_t nexcludes;
+};
+
+static void lookup_clear(struct root_lookup *l)
+{
+	for (size_t i = 0; i < l->nexcludes; i++)
+		free(l->excludes[i]);
+	free(l->excludes);
+	l->excludes = NULL;
+	l->nexcludes = 0;
+	l->found = false;
+}
+
+static int find_root(void *ctx, const struct store_root *root)
+{
+	struct root_lookup *l = ctx;
+
+	if (root->id != l->id)
+		return 0;
+	l->found = true;
+	l->flags = root->flags;
+	l->excludes = calloc(root->nexcludes ? root->nexcludes : 1, sizeof(char *));
+	if (!l->excludes)
+		return -ENOMEM;
+	for (size_t i = 0; i < root->nexcludes; i++) {
+		l->excludes[i] = strdup(root->excludes[i]);
+		if (!l->excludes[i])
+			return -ENOMEM;
+		l->nexcludes++;
+	}
+	return 1;
+}
+
+static bool same_excludes(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Record the root's options if they changed, and register it with the walk. */
+static int plan_root(struct store_reader *rd, struct store_batch *batch, struct walk *walk,
+		     const struct root_plan *p, const struct scan_opts *opts)
+{
+	struct root_lookup old = { .id = p->id };
+	char *const *excl = opts->excludes;
+	size_t nexcl = opts->nexcludes;
+	uint32_t flags = (opts->walk_flags & WALK_XDEV) ? STORE_ROOT_XDEV : 0;
+	int r;
+
+	r = store_foreach_root(rd, find_root, &old);
+	if (r < 0)
+		goto out;
+	if (old.found && !opts->set_excludes) {
+		excl = old.excludes;
+		nexcl = old.nexcludes;
+	}
+	if (!old.found || old.flags != flags ||
+	    !same_excludes(old.excludes, old.nexcludes, excl, nexcl)) {
+		struct store_root root = {
+			.id = p->id,
+			.flags = flags,
+			.nexcludes = (uint32_t)nexcl,
+			.excludes = (char **)excl,
+		};
+
+		r = store_batch_put_root(batch, &root);
+		if (r < 0)
+			goto out;
+	}
+	if (!p->covered)
+		r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, opts->walk_flags, excl,
+				  nexcl);
+out:
+	lookup_clear(&old);
+	return r;
+}
+
+static void collect(struct scan_result *res, struct walk *walk, struct task_pool *pool)
+{
+	struct walk_stats *s;
+
+	if (walk) {
+		s = walk_stats(walk);
+		res->dirs = atomic_load(&s->dirs);
+		res->files = atomic_load(&s->files);
+		res->errors = atomic_load(&s->errors);
+		res->added = atomic_load(&s->added);
+		res->changed = atomic_load(&s->changed);
+		res->removed = atomic_load(&s->removed);
+		res->max_pending = atomic_load(&s->max_pending);
+	}
+	if (pool)
+		task_pool_stats(pool, &res->tasks);
+}
+
+int scan_run(struct store *store, char *const *paths, size_t npaths, const struct scan_opts *opts,
+	     struct scan_result *ret_result)
+{
+	struct scan_result res = { 0 };
+	struct store_writer *writer = NULL;
+	struct store_reader *rd = NULL;
+	struct store_batch *batch = NULL;
+	struct task_pool *pool = NULL;
+	struct root_plan *plans = NULL;
+	struct walk *walk = NULL;
+	struct walk_opts wo = { 0 };
+	unsigned jobs = opts->jobs;
+	bool started = false;
+	int r, fr;
+
+	if (!jobs) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		jobs = n > 0 ? (unsigned)n : 1;
+	}
+	plans = calloc(npaths ? npaths : 1, sizeof(*plans));
+	if (!plans)
+		return -ENOMEM;
+	for (size_t i = 0; i < npaths; i++) {
+		plans[i].path = paths[i];
+		for (size_t j = 0; j < npaths; j++) {
+			if (i == j || !path_within(paths[i], paths[j]))
+				continue;
+			/* Of two equal paths, the first one walks. */
+			if (strcmp(paths[i], paths[j]) != 0 || j < i)
+				plans[i].covered = true;
+		}
+	}
+
+	r = task_pool_new(jobs, &pool);
+	if (r < 0)
+		goto out;
+	r = store_writer_start(store, &opts->writer, &writer);
+	if (r < 0)
+		goto out;
+	wo.on_error = opts->on_error;
+	wo.error_ctx = opts->error_ctx;
+	wo.cancel = opts->cancel;
+	r = walk_new(store, writer, pool, &wo, &walk);
+	if (r < 0)
+		goto out_writer;
+	r = store_reader_new(store, &rd);
+	if (r < 0)
+		goto out_writer;
+	r = store_batch_new(writer, &batch);
+	if (r < 0)
+		goto out_writer;
+
+	for (size_t i = 0; i < npaths; i++) {
+		res.roots_walked += !plans[i].covered;
+		r = plan_chain(rd, writer, batch, &plans[i]);
+		if (r < 0)
+			goto out_writer;
+		r = plan_root(rd, batch, walk, &plans[i], opts);
+		if (r < 0)
+			goto out_writer;
+	}
+	store_reader_free(rd);
+	rd = NULL;
+	/* The chains reach the writer before anything below them. */
+	r = store_batch_flush(batch);
+	if (r < 0)
+		goto out_writer;
+
+	if (opts->on_start)
+		opts->on_start(opts->progress_ctx, walk_stats(walk));
+	started = true;
+	r = walk_run(walk);
+
+out_writer:
+	if (started && opts->on_end)
+		opts->on_end(opts->progress_ctx);
+	collect(&res, walk, pool);
+	store_reader_free(rd);
+	store_batch_free(batch);
+	walk_free(walk);
+	walk = NULL;
+	if (writer) {
+		fr = store_writer_finish(writer, &res.writes);
+		if (fr < 0 && (r >= 0 || r == -ECANCELED))
+			r = fr;
+	}
+out:
+	task_pool_free(pool);
+	free(plans);
+	if (ret_result)
+		*ret_result = res;
+	return r;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scan.h - one scan of a set of roots into the index: root chains, the
+ * walk on the pool, the writer, per-root options.
+ */
+#ifndef FSINDEX_SCAN_H
+#define FSINDEX_SCAN_H
+
+#include "store.h"
+#include "task.h"
+#include "walk.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct scan_opts {
+	unsigned jobs;			/* worker threads (0: online CPUs) */
+	unsigned walk_flags;		/* WALK_* */
+	char *const *excludes;		/* --exclude patterns */
+	size_t nexcludes;
+	bool set_excludes;		/* replace the stored excludes (else reuse them) */
+	walk_error_fn *on_error;	/* per-entry errors; may be NULL */
+	void *error_ctx;
+	volatile sig_atomic_t *cancel;	/* may be NULL */
+	/* Called with the live counters once the walk starts and when it ends. */
+	void (*on_start)(void *ctx, struct walk_stats *stats);
+	void (*on_end)(void *ctx);
+	void *progress_ctx;
+	struct store_writer_opts writer; /* zero for defaults */
+};
+
+struct scan_result {
+	uint64_t dirs, files, errors;
+	uint64_t added, changed, removed;
+	uint64_t max_pending;		/* most directory tasks pending at once */
+	unsigned roots_walked;		/* roots not already covered by another root */
+	struct task_stats tasks;
+	struct store_write_stats writes;
+};
+
+/**
+ * Scan @npaths roots (absolute paths without symlinks, each a directory) into
+ * @store, whose scan lock the caller holds.  A root inside another root of the
+ * same call is covered by the outer one.  *ret_result (may be NULL) is filled
+ * even on failure, with what was done.  Returns 0, -ECANCELED when cancelled
+ * (what was queued is committed), or a negative error.
+ */
+int scan_run(struct store *store, char *const *paths, size_t npaths, const struct scan_opts *opts,
+	     struct scan_result *ret_result);
+
+#endif /* FSINDEX_SCAN_H */

@@ -1,0 +1,852 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walk.c - the directory walker.
+ *
+ * Every directory being walked is a struct walk_dir, which is also the task
+ * that lists it.  A pending directory holds a counted reference to its
+ * parent and its own name, never a path or an open descriptor, so a million
+ * pending directories cost about a hundred bytes each:
+ *
+ *      root ◄── a ◄── a/b ◄── a/b/c        (refs point to the parent)
+ *                └─── a/x                  (freed when its last child is done)
+ *
+ * Listing directory D (on some worker):
+ *   1. open D with openat() relative to its parent's descriptor, taken from
+ *      the fd cache; if the parent's was evicted, reopen the chain from the
+ *      nearest ancestor still open, one component at a time (never through
+ *      an absolute path, which breaks past PATH_MAX);
+ *   2. unless D is new in this scan, load D's stored children (names, ids,
+ *      stat fields) into a sorted array and release the read snapshot;
+ *   3. getdents64 in large batches; statx every entry, without following
+ *      symlinks; queue a put for entries that are new or whose stat changed;
+ *      remember subdirectories to walk;
+ *   4. queue a delete for stored children that are gone;
+ *   5. if a new directory was queued, flush this worker's batch *before*
+ *      spawning its task, so a child never reaches the index before its
+ *      parent (store.h's ordering invariant); then spawn.
+ * An unchanged directory thus costs getdents64 + statx + index reads and
+ * queues nothing.
+ *
+ * Errors on one entry (EACCES, EIO, ENOENT from a race) are reported through
+ * the on_error callback and counted; the walk goes on.  A directory that
+ * cannot be listed keeps its stored children: we do not know they are gone.
+ */
+#include "walk.h"
+
+#include "fdcache.h"
+#include "node.h"
+#include "store.h"
+#include "task.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* Large enough that a typical directory is listed in one or two calls. */
+#define DENTS_BUF (64 * 1024)
+#define DEFAULT_FD_BUDGET 1024
+
+/* Everything but atime and btime: what a rescan compares. */
+#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | \
+		    STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME)
+
+struct walk_root {
+	struct walk *walk;
+	char *path;
+	size_t path_len;
+	uint64_t dev;
+	unsigned flags;
+	char **excludes;
+	size_t nexcludes;
+	bool path_excludes;		/* some pattern has a '/' */
+};
+
+struct walk_dir {
+	struct task task;
+	struct walk_dir *parent;	/* counted reference; NULL for a root */
+	struct walk_root *root;
+	uint64_t id;
+	uint64_t dev;
+	atomic_uint refs;		/* own task + one per live child */
+	bool fresh;			/* new in this scan: nothing stored below */
+	struct fdcache_entry fdc;
+	uint16_t name_len;
+	char name[];
+};
+
+/* A stored child of the directory being listed. */
+struct stored {
+	struct node n;			/* n.name points into the worker's arena... */
+	size_t name_off;		/* ...at this offset (the arena may move) */
+	bool seen;
+};
+
+/* Per-worker scratch state, reused from one directory to the next. */
+struct walk_worker {
+	struct store_reader *reader;
+	struct store_batch *batch;
+	char *dents;
+	struct stored *stored;
+	size_t nstored, stored_cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct walk_dir **spawn;
+	size_t nspawn, spawn_cap;
+	char *path;			/* path of the directory, built on demand */
+	size_t path_cap;
+	int error;			/* -ENOMEM during setup */
+} __attribute__((aligned(64)));
+
+struct walk {
+	struct store *store;
+	struct store_writer *writer;
+	struct task_pool *pool;
+	struct walk_opts opts;
+	struct fdcache *fds;
+	struct walk_worker *workers;
+	unsigned nworkers;
+	struct walk_root **roots;
+	size_t nroots;
+	struct walk_dir **root_dirs;
+	atomic_int fatal;		/* first fatal error (negative) */
+	struct walk_stats stats;
+};
+
+static void stat_inc(atomic_uint_fast64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void set_fatal(struct walk *w, int err)
+{
+	int expected = 0;
+
+	atomic_compare_exchange_strong(&w->fatal, &expected, err);
+}
+
+static bool stopping(struct walk *w)
+{
+	return atomic_load_explicit(&w->fatal, memory_order_relaxed) ||
+	       (w->opts.cancel && *w->opts.cancel);
+}
+
+bool walk_is_excluded(char *const *excludes, size_t nexcludes, const char *name, const char *path)
+{
+	for (size_t i = 0; i < nexcludes; i++) {
+		const char *pat = excludes[i];
+
+		if (strchr(pat, '/')) {
+			if (path && fnmatch(pat, path, 0) == 0)
+				return true;
+		} else if (fnmatch(pat, name, 0) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- directory objects ---------------------------------------------- */
+
+static void task_list_dir(struct task *task, struct task_worker *tw);
+
+static struct walk_dir *dir_new(struct walk_root *root, struct walk_dir *parent, const char *name,
+				size_t len, uint64_t id, uint64_t dev, bool fresh)
+{
+	struct walk_dir *d = malloc(sizeof(*d) + len);
+
+	if (!d)
+		return NULL;
+	d->task.fn = task_list_dir;
+	d->parent = parent;
+	d->root = root;
+	d->id = id;
+	d->dev = dev;
+	atomic_init(&d->refs, 1);
+	d->fresh = fresh;
+	fdcache_entry_init(&d->fdc);
+	d->name_len = (uint16_t)len;
+	memcpy(d->name, name, len);
+	if (parent)
+		atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
+	return d;
+}
+
+/* Drop a reference; the last one closes the descriptor and releases the parent. */
+static void dir_put(struct walk *w, struct walk_dir *d)
+{
+	while (d && atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1) {
+		struct walk_dir *parent = d->parent;
+
+		fdcache_remove(w->fds, &d->fdc);
+		free(d);
+		d = parent;
+	}
+}
+
+/* Write the absolute path of @d into the worker's buffer; returns its length or -ENOMEM. */
+static ssize_t dir_path(struct walk_worker *ww, const struct walk_dir *d, size_t extra)
+{
+	const struct walk_dir *p;
+	size_t len = 0, pos;
+
+	for (p = d; p->parent; p = p->parent)
+		len += 1 + p->name_len;
+	len += p->root->path_len;
+	if (len + extra + 2 > ww->path_cap) {
+		size_t cap = (len + extra + 2) * 2;
+		char *np = realloc(ww->path, cap);
+
+		if (!np)
+			return -ENOMEM;
+		ww->path = np;
+		ww->path_cap = cap;
+	}
+	pos = len;
+	for (p = d; p->parent; p = p->parent) {
+		pos -= p->name_len;
+		memcpy(ww->path + pos, p->name, p->name_len);
+		ww->path[--pos] = '/';
+	}
+	memcpy(ww->path, p->root->path, p->root->path_len);
+	/* The root "/" followed by "/name" would double the slash. */
+	if (p->root->path_len == 1 && len > 1) {
+		memmove(ww->path + 1, ww->path + 2, len - 2);
+		len--;
+	}
+	ww->path[len] = '\0';
+	return (ssize_t)len;
+}
+
+static void report(struct walk *w, struct walk_worker *ww, const struct walk_dir *d,
+		   const char *name, size_t name_len, const char *what, int err)
+{
+	ssize_t len;
+
+	stat_inc(&w->stats.errors);
+	if (!w->opts.on_error)
+		return;
+	len = dir_path(ww, d, name_len + 1);
+	if (len < 0)
+		return;
+	if (name) {
+		if (len > 1)
+			ww->path[len++] = '/';
+		memcpy(ww->path + len, name, name_len);
+		len += (ssize_t)name_len;
+		ww->path[len] = '\0';
+	}
+	w->opts.on_error(w->opts.error_ctx, ww->path, (size_t)len, what, err);
+}
+
+/* ---- opening directories -------------------------------------------- */
+
+static int open_dir_at(int dirfd, const char *name, size_t len)
+{
+	char buf[NODE_NAME_MAX + 1];
+	int fd;
+
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	fd = openat(dirfd, buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Return @d's descriptor, pinned.  Reopen from the nearest ancestor whose
+ * descriptor is still cached, or from the root's absolute path.
+ */
+static int dir_open(struct walk *w, struct walk_dir *d)
+{
+	struct walk_dir *chain[64];
+	struct walk_dir **stack = chain;
+	size_t n = 0, cap = ARRAY_SIZE(chain);
+	struct walk_dir *p;
+	int fd = -1, r;
+
+	/* Collect the directories to open, nearest first, up to an open one. */
+	for (p = d; p; p = p->parent) {
+		fd = fdcache_pin(w->fds, &p->fdc);
+		if (fd >= 0)
+			break;
+		if (n == cap) {
+			struct walk_dir **ns = malloc(2 * cap * sizeof(*ns));
+
+			if (!ns) {
+				r = -ENOMEM;
+				goto out;
+			}
+			memcpy(ns, stack, n * sizeof(*ns));
+			if (stack != chain)
+				free(stack);
+			stack = ns;
+			cap *= 2;
+		}
+		stack[n++] = p;
+	}
+	/* Open them top-down, caching each one on the way. */
+	while (n > 0) {
+		struct walk_dir *c = stack[--n];
+		int cfd;
+
+		if (!c->parent) {
+			cfd = open(c->root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+			if (cfd < 0)
+				cfd = -errno;
+		} else {
+			cfd = open_dir_at(fd, c->name, c->name_len);
+			fdcache_unpin(w->fds, &c->parent->fdc);
+		}
+		if (cfd < 0) {
+			r = cfd;
+			goto out;
+		}
+		fd = fdcache_insert(w->fds, &c->fdc, cfd);
+	}
+	r = fd;
+out:
+	if (stack != chain)
+		free(stack);
+	return r;
+}
+
+/* ---- the stored state of a directory --------------------------------- */
+
+static int arena_add(struct walk_worker *ww, const char *s, size_t len, size_t *ret_off)
+{
+	if (ww->arena_len + len > ww->arena_cap) {
+		size_t cap = (ww->arena_len + len) * 2 + 4096;
+		char *na = realloc(ww->arena, cap);
+
+		if (!na)
+			return -ENOMEM;
+		ww->arena = na;
+		ww->arena_cap = cap;
+	}
+	memcpy(ww->arena + ww->arena_len, s, len);
+	*ret_off = ww->arena_len;
+	ww->arena_len += len;
+	return 0;
+}
+
+static int collect_child(void *ctx, const struct store_child *c)
+{
+	struct walk_worker *ww = ctx;
+	struct stored *s;
+	int r;
+
+	if (ww->nstored == ww->stored_cap) {
+		size_t cap = ww->stored_cap ? ww->stored_cap * 2 : 256;
+		struct stored *ns = realloc(ww->stored, cap * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		ww->stored = ns;
+		ww->stored_cap = cap;
+	}
+	s = &ww->stored[ww->nstored];
+	r = store_get_node(ww->reader, c->id, &s->n);
+	if (r < 0)
+		return r;
+	r = arena_add(ww, c->name, c->name_len, &s->name_off);
+	if (r < 0)
+		return r;
+	s->n.name = NULL;
+	s->seen = false;
+	ww->nstored++;
+	return 0;
+}
+
+/* Load @d's stored children, sorted by name as LMDB keeps them. */
+static int load_stored(struct walk_worker *ww, const struct walk_dir *d)
+{
+	int r;
+
+	ww->nstored = 0;
+	ww->arena_len = 0;
+	if (d->fresh)
+		return 0;
+	r = store_foreach_child(ww->reader, d->id, collect_child, ww);
+	/* Let the writer grow the map if it must; we copied what we need. */
+	store_reader_pause(ww->reader);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ww->nstored; i++)
+		ww->stored[i].n.name = ww->arena + ww->stored[i].name_off;
+	return 0;
+}
+
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static struct stored *find_stored(struct walk_worker *ww, const char *name, size_t len)
+{
+	size_t lo = 0, hi = ww->nstored;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct stored *s = &ww->stored[mid];
+		int c = name_cmp(name, len, s->n.name, s->n.name_len);
+
+		if (c == 0)
+			return s;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* ---- listing -------------------------------------------------------- */
+
+static void node_from_statx(struct node *n, const struct statx *stx)
+{
+	memset(n, 0, sizeof(*n));
+	n->dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+	n->ino = stx->stx_ino;
+	n->mode = stx->stx_mode;
+	n->nlink = stx->stx_nlink;
+	n->uid = stx->stx_uid;
+	n->gid = stx->stx_gid;
+	n->size = stx->stx_size;
+	n->mtime_ns = stx->stx_mtime.tv_sec * 1000000000LL + stx->stx_mtime.tv_nsec;
+	n->ctime_ns = stx->stx_ctime.tv_sec * 1000000000LL + stx->stx_ctime.tv_nsec;
+}
+
+/* Pseudo filesystems updatedb.conf prunes by default: nothing to find there. */
+static bool is_pseudo_fs(int fd)
+{
+	static const long pseudo[] = {
+		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEVPTS_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
+		CGROUP2_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC,
+		PSTOREFS_MAGIC, BPF_FS_MAGIC, BINFMTFS_MAGIC, NSFS_MAGIC, SELINUX_MAGIC,
+		0x62656570 /* configfs */, 0x65735543 /* fusectl */, 0x19800202 /* mqueue */,
+		0x6e736673 /* nsfs */, 0x64626720 /* debugfs */, EFIVARFS_MAGIC,
+	};
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(pseudo); i++)
+		if ((long)sfs.f_type == pseudo[i])
+			return true;
+	return false;
+}
+
+static int spawn_later(struct walk_worker *ww, struct walk_dir *child)
+{
+	if (ww->nspawn == ww->spawn_cap) {
+		size_t cap = ww->spawn_cap ? ww->spawn_cap * 2 : 64;
+		struct walk_dir **ns = realloc(ww->spawn, cap * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		ww->spawn = ns;
+		ww->spawn_cap = cap;
+	}
+	ww->spawn[ww->nspawn++] = child;
+	return 0;
+}
+
+/* Handle one directory entry.  Returns 1 if a new directory was queued, 0, or a fatal error. */
+static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
+		       const char *name, size_t len, const char *dirpath, size_t dirpath_len)
+{
+	struct walk_root *root = d->root;
+	struct stored *old;
+	struct statx stx;
+	struct node n;
+	bool fresh, is_dir, new_dir = false;
+	int r;
+
+	if (root->nexcludes) {
+		const char *path = NULL;
+
+		if (root->path_excludes) {
+			size_t off = dirpath_len > 1 ? dirpath_len + 1 : dirpath_len;
+
+			ww->path[dirpath_len] = '/';
+			memcpy(ww->path + off, name, len + 1);
+			path = dirpath;
+		}
+		if (walk_is_excluded(root->excludes, root->nexcludes, name, path))
+			return 0;
+	}
+
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &stx) < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return 0;	/* vanished since getdents: not an error */
+		report(w, ww, d, name, len, "cannot stat", r);
+		/* Keep what we knew about it rather than forget it. */
+		old = find_stored(ww, name, len);
+		if (old)
+			old->seen = true;
+		return 0;
+	}
+
+	node_from_statx(&n, &stx);
+	n.parent = d->id;
+	n.name = name;
+	n.name_len = (uint16_t)len;
+	is_dir = S_ISDIR(n.mode);
+	if (is_dir)
+		stat_inc(&w->stats.dirs);
+	else
+		stat_inc(&w->stats.files);
+
+	old = find_stored(ww, name, len);
+	if (old) {
+		old->seen = true;
+		n.id = old->n.id;
+		fresh = false;
+		if (!node_stat_equal(&n, &old->n) || (old->n.flags & NODE_F_CHAIN)) {
+			r = store_batch_put(ww->batch, &n, false);
+			if (r < 0)
+				return r;
+			stat_inc(&w->stats.changed);
+		}
+	} else {
+		n.id = store_alloc_ids(w->writer, 1);
+		fresh = true;
+		r = store_batch_put(ww->batch, &n, true);
+		if (r < 0)
+			return r;
+		stat_inc(&w->stats.added);
+		new_dir = is_dir;
+	}
+
+	if (is_dir && !((root->flags & WALK_XDEV) && n.dev != root->dev)) {
+		/* A fresh id has no stored children; neither does an old non-directory. */
+		bool child_fresh = fresh || (old && !S_ISDIR(old->n.mode));
+		struct walk_dir *c = dir_new(root, d, name, len, n.id, n.dev, child_fresh);
+
+		if (!c)
+			return -ENOMEM;
+		r = spawn_later(ww, c);
+		if (r < 0) {
+			dir_put(w, c);
+			return r;
+		}
+		atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
+	}
+	return new_dir;
+}
+
+static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd)
+{
+	const char *dirpath = NULL;
+	size_t dirpath_len = 0;
+	bool complete = true, new_dirs = false;
+	int r;
+
+	if (d->root->path_excludes) {
+		ssize_t len = dir_path(ww, d, NODE_NAME_MAX + 2);
+
+		if (len < 0)
+			return (int)len;
+		dirpath = ww->path;
+		dirpath_len = (size_t)len;
+	}
+
+	for (;;) {
+		long nread = syscall(SYS_getdents64, dfd, ww->dents, DENTS_BUF);
+
+		if (nread == 0)
+			break;
+		if (nread < 0) {
+			report(w, ww, d, NULL, 0, "cannot list", -errno);
+			complete = false;
+			break;
+		}
+		for (long off = 0; off < nread;) {
+			struct dirent64 *de = (struct dirent64 *)(ww->dents + off);
+			const char *name = de->d_name;
+			size_t len = strlen(name);
+
+			off += de->d_reclen;
+			if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
+				continue;
+			r = visit_entry(w, ww, d, dfd, name, len, dirpath, dirpath_len);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				new_dirs = true;
+		}
+		if (stopping(w))
+			return 0;
+	}
+
+	if (complete) {
+		for (size_t i = 0; i < ww->nstored; i++) {
+			if (ww->stored[i].seen)
+				continue;
+			r = store_batch_del(ww->batch, ww->stored[i].n.id);
+			if (r < 0)
+				return r;
+			stat_inc(&w->stats.removed);
+		}
+	}
+	/* Parents reach the writer before anything inside them can. */
+	if (new_dirs)
+		return store_batch_flush(ww->batch);
+	return 0;
+}
+
+static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
+{
+	struct walk_worker *ww = &w->workers[task_worker_id(tw)];
+	int r;
+
+	if (ww->batch || ww->error)
+		return ww;
+	ww->dents = malloc(DENTS_BUF);
+	if (!ww->dents) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = store_reader_new(w->store, &ww->reader);
+	if (r < 0)
+		goto fail;
+	r = store_batch_new(w->writer, &ww->batch);
+	if (r < 0)
+		goto fail;
+	return ww;
+fail:
+	ww->error = r;
+	return ww;
+}
+
+static void task_list_dir(struct task *task, struct task_worker *tw)
+{
+	struct walk_dir *d = container_of(task, struct walk_dir, task);
+	struct walk *w = d->root->walk;
+	struct walk_worker *ww = worker_state(w, tw);
+	int dfd, r;
+
+	if (ww->error) {
+		set_fatal(w, ww->error);
+		goto out;
+	}
+	if (stopping(w))
+		goto out;
+
+	dfd = dir_open(w, d);
+	if (dfd < 0) {
+		if (dfd == -ENOMEM)
+			set_fatal(w, dfd);
+		else if (dfd != -ENOENT || !d->parent)
+			report(w, ww, d, NULL, 0, "cannot read", dfd);
+		goto out;
+	}
+
+	/* A mount of proc, sysfs and the like below the root: list nothing. */
+	if (d->parent && d->dev != d->parent->dev && !(d->root->flags & WALK_NO_PRUNE_FS) &&
+	    is_pseudo_fs(dfd)) {
+		fdcache_unpin(w->fds, &d->fdc);
+		goto out;
+	}
+
+	ww->nspawn = 0;
+	r = load_stored(ww, d);
+	if (r == 0)
+		r = list_dir(w, ww, d, dfd);
+	fdcache_unpin(w->fds, &d->fdc);
+	if (r < 0)
+		set_fatal(w, r);
+	for (size_t i = 0; i < ww->nspawn; i++) {
+		if (r < 0 || stopping(w)) {
+			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+			dir_put(w, ww->spawn[i]);
+		} else {
+			task_spawn(tw, &ww->spawn[i]->task);
+		}
+	}
+	if (r >= 0) {
+		uint_fast64_t p = atomic_load_explicit(&w->stats.pending, memory_order_relaxed);
+		uint_fast64_t m = atomic_load_explicit(&w->stats.max_pending, memory_order_relaxed);
+
+		if (p > m)
+			atomic_store_explicit(&w->stats.max_pending, p, memory_order_relaxed);
+	}
+out:
+	atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+	dir_put(w, d);
+}
+
+/* ---- the walk as a whole -------------------------------------------- */
+
+int walk_new(struct store *store, struct store_writer *writer, struct task_pool *pool,
+	     const struct walk_opts *opts, struct walk **ret_walk)
+{
+	struct walk *w;
+	int r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->store = store;
+	w->writer = writer;
+	w->pool = pool;
+	if (opts)
+		w->opts = *opts;
+	if (!w->opts.fd_budget)
+		w->opts.fd_budget = DEFAULT_FD_BUDGET;
+	w->nworkers = task_pool_workers(pool);
+	w->workers = aligned_alloc(64, sizeof(*w->workers) * w->nworkers);
+	if (!w->workers) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(w->workers, 0, sizeof(*w->workers) * w->nworkers);
+	r = fdcache_new(w->opts.fd_budget, &w->fds);
+	if (r < 0)
+		goto fail;
+	*ret_walk = w;
+	return 0;
+fail:
+	walk_free(w);
+	return r;
+}
+
+static void root_free(struct walk_root *root)
+{
+	if (!root)
+		return;
+	for (size_t i = 0; i < root->nexcludes; i++)
+		free(root->excludes[i]);
+	free(root->excludes);
+	free(root->path);
+	free(root);
+}
+
+int walk_add_root(struct walk *w, const char *path, uint64_t id, bool fresh, uint64_t dev,
+		  unsigned flags, char *const *excludes, size_t nexcludes)
+{
+	struct walk_root *root, **nr;
+	struct walk_dir *d, **nd;
+
+	root = calloc(1, sizeof(*root));
+	if (!root)
+		return -ENOMEM;
+	root->walk = w;
+	root->dev = dev;
+	root->flags = flags;
+	root->path = strdup(path);
+	root->path_len = strlen(path);
+	root->excludes = calloc(nexcludes ? nexcludes : 1, sizeof(char *));
+	if (!root->path || !root->excludes)
+		goto fail;
+	for (size_t i = 0; i < nexcludes; i++) {
+		root->excludes[i] = strdup(excludes[i]);
+		if (!root->excludes[i])
+			goto fail;
+		root->nexcludes++;
+		if (strchr(excludes[i], '/'))
+			root->path_excludes = true;
+	}
+	d = dir_new(root, NULL, "", 0, id, dev, fresh);
+	if (!d)
+		goto fail;
+	nr = realloc(w->roots, (w->nroots + 1) * sizeof(*nr));
+	if (!nr)
+		goto fail_dir;
+	w->roots = nr;
+	nd = realloc(w->root_dirs, (w->nroots + 1) * sizeof(*nd));
+	if (!nd)
+		goto fail_dir;
+	w->root_dirs = nd;
+	w->roots[w->nroots] = root;
+	w->root_dirs[w->nroots] = d;
+	w->nroots++;
+	return 0;
+fail_dir:
+	free(d);
+fail:
+	root_free(root);
+	return -ENOMEM;
+}
+
+int walk_run(struct walk *w)
+{
+	int r;
+
+	for (size_t i = 0; i < w->nroots; i++) {
+		atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
+		task_pool_submit(w->pool, &w->root_dirs[i]->task);
+	}
+	/* The root directories belong to their tasks from here on. */
+	free(w->root_dirs);
+	w->root_dirs = NULL;
+
+	r = task_pool_run(w->pool);
+	for (unsigned i = 0; i < w->nworkers; i++) {
+		struct walk_worker *ww = &w->workers[i];
+
+		if (ww->batch) {
+			int fr = store_batch_flush(ww->batch);
+
+			if (fr < 0)
+				set_fatal(w, fr);
+		}
+	}
+	if (atomic_load(&w->fatal))
+		return atomic_load(&w->fatal);
+	if (r < 0)
+		return r;
+	if (w->opts.cancel && *w->opts.cancel)
+		return -ECANCELED;
+	return 0;
+}
+
+struct walk_stats *walk_stats(struct walk *w)
+{
+	return &w->stats;
+}
+
+void walk_free(struct walk *w)
+{
+	if (!w)
+		return;
+	if (w->root_dirs) {
+		/* Added but never run. */
+		for (size_t i = 0; i < w->nroots; i++)
+			free(w->root_dirs[i]);
+		free(w->root_dirs);
+	}
+	for (size_t i = 0; i < w->nroots; i++)
+		root_free(w->roots[i]);
+	free(w->roots);
+	if (w->workers) {
+		for (unsigned i = 0; i < w->nworkers; i++) {
+			struct walk_worker *ww = &w->workers[i];
+
+			store_batch_free(ww->batch);
+			store_reader_free(ww->reader);
+			free(ww->dents);
+			free(ww->stored);
+			free(ww->arena);
+			free(ww->spawn);
+			free(ww->path);
+		}
+		free(w->workers);
+	}
+	fdcache_free(w->fds);
+	free(w);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walk.h - one task per directory: list, stat, compare with the index, queue
+ * changes for the writer, spawn a task per subdirectory.
+ */
+#ifndef FSINDEX_WALK_H
+#define FSINDEX_WALK_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_writer;
+struct task_pool;
+struct walk;
+
+enum walk_flags {
+	WALK_XDEV = 1 << 0,		/* do not descend into other filesystems */
+	WALK_NO_PRUNE_FS = 1 << 1,	/* descend into proc, sysfs, ... too */
+};
+
+/** Called (from any worker, serialised by the caller if it needs) for each entry that failed. */
+typedef void walk_error_fn(void *ctx, const char *path, size_t len, const char *what, int err);
+
+struct walk_opts {
+	unsigned fd_budget;		/* directory descriptors kept open (0: 1024) */
+	walk_error_fn *on_error;	/* may be NULL */
+	void *error_ctx;
+	volatile sig_atomic_t *cancel;	/* when it becomes nonzero, stop promptly; may be NULL */
+};
+
+/** Counters, updated as the walk goes (relaxed atomics; read them any time). */
+struct walk_stats {
+	atomic_uint_fast64_t dirs;	/* directories listed */
+	atomic_uint_fast64_t files;	/* non-directory entries seen */
+	atomic_uint_fast64_t errors;	/* entries that could not be read */
+	atomic_uint_fast64_t added;	/* new entries queued */
+	atomic_uint_fast64_t changed;	/* entries whose metadata changed */
+	atomic_uint_fast64_t removed;	/* vanished entries queued for deletion */
+	atomic_uint_fast64_t pending;	/* directory tasks not finished yet */
+	atomic_uint_fast64_t max_pending;
+};
+
+/**
+ * Prepare a walk that queues its changes on @writer, reading the previous
+ * state through readers of @store.  Everything is borrowed and must outlive
+ * the walk.  *ret_walk is the caller's (walk_free()).
+ */
+int walk_new(struct store *store, struct store_writer *writer, struct task_pool *pool,
+	     const struct walk_opts *opts, struct walk **ret_walk);
+
+/**
+ * Add root directory @path (absolute, no symlinks) whose node @id exists or
+ * is queued already (@fresh: it has no stored children).  @excludes (globs,
+ * copied) apply below it.  Returns 0 or -errno.
+ */
+int walk_add_root(struct walk *walk, const char *path, uint64_t id, bool fresh, uint64_t dev,
+		  unsigned flags, char *const *excludes, size_t nexcludes);
+
+/**
+ * Walk every root added, on the pool; return when all is listed and queued
+ * (not yet committed: that is store_writer_finish()).  Returns 0, -ECANCELED
+ * if cancelled, or the first fatal error (the writer's, or -ENOMEM).
+ */
+int walk_run(struct walk *walk);
+
+/** The live counters of @walk. */
+struct walk_stats *walk_stats(struct walk *walk);
+
+/** Free the walk.  Accepts NULL. */
+void walk_free(struct walk *walk);
+
+/** Does the pattern list @excludes exclude entry @name, or @path when a pattern has '/'? */
+bool walk_is_excluded(char *const *excludes, size_t nexcludes, const char *name,
+		      const char *path);
+
+#endif /* FSINDEX_WALK_H */

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-task.c - the work-stealing pool: every task runs exactly once however
+ * many there are, stealing really happens, one worker runs newest-first and
+ * never steals, an idle worker sleeps, tasks submitted from outside (before
+ * and during a run) are run, and a pool can be run again.
+ *
+ * Tests that need another worker to act never rely on timing alone: the task
+ * holding the first worker waits (up to WAIT_NS) until the other has acted.
+ */
+#include "task.h"
+
+#include "util.h"
+
+#include "tap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+/* How long a blocking task waits for another worker; only a failure takes this long. */
+#define WAIT_NS (10 * 1000000000LL)
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait until *@flag is set or WAIT_NS passed; returns the flag. */
+static bool wait_flag(atomic_bool *flag)
+{
+	int64_t deadline = now_mono_ns() + WAIT_NS;
+
+	while (!atomic_load(flag) && now_mono_ns() < deadline)
+		sleep_ns(100000);
+	return atomic_load(flag);
+}
+
+/* ---- trees of counted tasks ------------------------------------------- */
+
+struct node {
+	struct task task;
+	atomic_uint hits;
+};
+
+static struct node *nodes;
+static size_t nnodes;
+
+static size_t node_index(struct task *task)
+{
+	return (size_t)(container_of(task, struct node, task) - nodes);
+}
+
+static void hit(struct task *task, struct task_worker *w)
+{
+	struct node *n = container_of(task, struct node, task);
+
+	atomic_fetch_add(&n->hits, 1);
+}
+
+/* Node i spawns 2i+1 and 2i+2: a complete binary tree, split by stealing. */
+static void tree_fn(struct task *task, struct task_worker *w)
+{
+	size_t i = node_index(task);
+
+	hit(task, w);
+	for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < nnodes; c++)
+		task_spawn(w, &nodes[c].task);
+}
+
+/* Node 0 spawns every other node at once, so one deque must grow. */
+static void wide_fn(struct task *task, struct task_worker *w)
+{
+	hit(task, w);
+	for (size_t c = 1; c < nnodes; c++)
+		task_spawn(w, &nodes[c].task);
+}
+
+static void nodes_setup(size_t n, task_fn *root_fn, task_fn *fn)
+{
+	nodes = calloc(n, sizeof(*nodes));
+	if (!nodes)
+		abort();
+	nnodes = n;
+	for (size_t i = 0; i < n; i++)
+		nodes[i].task.fn = i == 0 ? root_fn : fn;
+}
+
+static bool nodes_all_once(void)
+{
+	for (size_t i = 0; i < nnodes; i++) {
+		if (atomic_load(&nodes[i].hits) != 1) {
+			diag("node %zu ran %u times", i, atomic_load(&nodes[i].hits));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void nodes_reset(void)
+{
+	for (size_t i = 0; i < nnodes; i++)
+		atomic_store(&nodes[i].hits, 0);
+}
+
+static struct task_pool *pool_new(unsigned nworkers)
+{
+	struct task_pool *pool;
+
+	if (task_pool_new(nworkers, &pool) < 0)
+		abort();
+	return pool;
+}
+
+/* Run a @n-task binary tree @rounds times on one pool. */
+static void test_tree(unsigned nworkers, size_t n, int rounds)
+{
+	struct task_pool *pool = pool_new(nworkers);
+	struct task_stats st;
+	int r;
+
+	nodes_setup(n, tree_fn, tree_fn);
+	for (int round = 1; round <= rounds; round++) {
+		nodes_reset();
+		task_pool_submit(pool, &nodes[0].task);
+		r = task_pool_run(pool);
+		task_pool_stats(pool, &st);
+		ok(r == 0 && nodes_all_once(), "%u worker(s), run %d: each of %zu tree tasks ran once",
+		   nworkers, round, n);
+		ok(st.run == (uint64_t)round * n, "%u worker(s), run %d: stats.run %llu (cumulative)",
+		   nworkers, round, (unsigned long long)st.run);
+	}
+	diag("%u worker(s): steals %llu parks %llu max_depth %llu", nworkers,
+	     (unsigned long long)st.steals, (unsigned long long)st.parks,
+	     (unsigned long long)st.max_depth);
+	if (nworkers == 1)
+		ok(st.steals == 0 && st.parks == 0, "1 worker: no steals (%llu), no parks (%llu)",
+		   (unsigned long long)st.steals, (unsigned long long)st.parks);
+	free(nodes);
+	task_pool_free(pool);
+}
+
+#define WIDE_N 100001	/* a root and 100,000 children: the deque grows 9 times */
+
+static void test_wide(unsigned nworkers)
+{
+	struct task_pool *pool = pool_new(nworkers);
+	struct task_stats st;
+	int r;
+
+	nodes_setup(WIDE_N, wide_fn, hit);
+	task_pool_submit(pool, &nodes[0].task);
+	r = task_pool_run(pool);
+	task_pool_stats(pool, &st);
+	ok(r == 0 && nodes_all_once() && st.run == WIDE_N,
+	   "%u worker(s): a task spawning %d children, each ran once", nworkers, WIDE_N - 1);
+	/* Alone, the root pushes every child before anything is popped. */
+	if (nworkers == 1)
+		ok(st.max_depth == WIDE_N - 1, "1 worker: max_depth %llu == %d",
+		   (unsigned long long)st.max_depth, WIDE_N - 1);
+	free(nodes);
+	task_pool_free(pool);
+}
+
+/* Tasks queued from outside before the run: they all sit on worker 0. */
+static void test_submit_before_run(void)
+{
+	struct task_pool *pool = pool_new(4);
+	struct task_stats st;
+	int r;
+
+	nodes_setup(1000, hit, hit);
+	for (size_t i = 0; i < nnodes; i++)
+		task_pool_submit(pool, &nodes[i].task);
+	r = task_pool_run(pool);
+	task_pool_stats(pool, &st);
+	ok(r == 0 && nodes_all_once() && st.run == 1000,
+	   "1000 tasks submitted before the run: each ran once");
+	ok(st.max_depth == 1000, "they were all queued on one deque (max_depth %llu)",
+	   (unsigned long long)st.max_depth);
+	free(nodes);
+	task_pool_free(pool);
+}
+
+/* ---- stealing, made certain ------------------------------------------- */
+
+#define KIDS 64
+
+static struct task steal_root;
+static struct node kids[KIDS];
+static atomic_uint root_worker;
+static atomic_bool stolen;	/* a kid ran on another worker than the root */
+static bool root_saw_steal;
+
+static void kid_fn(struct task *task, struct task_worker *w)
+{
+	struct node *n = container_of(task, struct node, task);
+	volatile unsigned sink = 0;
+
+	atomic_fetch_add(&n->hits, 1);
+	for (unsigned i = 0; i < 10000; i++)	/* a little work, so kids are worth stealing */
+		sink += i;
+	(void)sink;
+	if (task_worker_id(w) != atomic_load(&root_worker))
+		atomic_store(&stolen, true);
+}
+
+/* Spawn the kids on our own deque, then keep our worker busy until another took one. */
+static void steal_root_fn(struct task *task, struct task_worker *w)
+{
+	atomic_store(&root_worker, task_worker_id(w));
+	for (int i = 0; i < KIDS; i++)
+		task_spawn(w, &kids[i].task);
+	root_saw_steal = wait_flag(&stolen);
+}
+
+static void test_steal(unsigned nworkers)
+{
+	struct task_pool *pool = pool_new(nworkers);
+	struct task_stats st;
+	bool once = true;
+	int r;
+
+	atomic_store(&stolen, false);
+	root_saw_steal = false;
+	steal_root.fn = steal_root_fn;
+	for (int i = 0; i < KIDS; i++) {
+		kids[i].task.fn = kid_fn;
+		atomic_store(&kids[i].hits, 0);
+	}
+	task_pool_submit(pool, &steal_root);
+	r = task_pool_run(pool);
+	task_pool_stats(pool, &st);
+	for (int i = 0; i < KIDS; i++)
+		once = once && atomic_load(&kids[i].hits) == 1;
+	ok(r == 0 && root_saw_steal, "%u workers: a spawned task ran on another worker",
+	   nworkers);
+	ok(st.steals >= 1, "%u workers: stats.steals %llu >= 1", nworkers,
+	   (unsigned long long)st.steals);
+	ok(once && st.run == KIDS + 1, "%u workers: all %d tasks ran once", nworkers, KIDS + 1);
+	task_pool_free(pool);
+}
+
+/* ---- one worker: newest first ------------------------------------------ */
+
+static struct task order_tasks[5];	/* X Y Z, and Z's children Z1 Z2 */
+static int order_log[5];
+static int order_len;
+static bool order_ctx_ok = true;
+static struct task_pool *order_pool;
+
+static void order_fn(struct task *task, struct task_worker *w)
+{
+	int i = (int)(task - order_tasks);
+
+	order_log[order_len++] = i;
+	if (task_worker_pool(w) != order_pool || task_worker_id(w) != 0)
+		order_ctx_ok = false;
+	if (i == 2) {
+		task_spawn(w, &order_tasks[3]);
+		task_spawn(w, &order_tasks[4]);
+	}
+}
+
+static void test_lifo(void)
+{
+	static const int want[5] = { 2, 4, 3, 1, 0 };	/* Z Z2 Z1 Y X */
+	struct task_stats st;
+	bool same = true;
+	int r;
+
+	order_pool = pool_new(1);
+	for (int i = 0; i < 5; i++)
+		order_tasks[i].fn = order_fn;
+	for (int i = 0; i < 3; i++)
+		task_pool_submit(order_pool, &order_tasks[i]);
+	r = task_pool_run(order_pool);
+	task_pool_stats(order_pool, &st);
+	for (int i = 0; i < 5; i++)
+		same = same && order_len == 5 && order_log[i] == want[i];
+	ok(r == 0 && same, "1 worker runs newest first, depth-first (Z Z2 Z1 Y X)");
+	ok(order_ctx_ok, "task_worker_pool() and task_worker_id() name the running worker");
+	ok(st.run == 5 && st.steals == 0, "1 worker: run %llu, steals %llu",
+	   (unsigned long long)st.run, (unsigned long long)st.steals);
+	task_pool_free(order_pool);
+}
+
+/* ---- submitting from outside during a run ------------------------------ */
+
+#define EXTERNAL 200
+
+static struct task_pool *ext_pool;
+static struct task ext_root;
+static atomic_bool ext_started, ext_done, ext_foreign;
+static bool ext_root_ok;
+
+static void ext_fn(struct task *task, struct task_worker *w)
+{
+	hit(task, w);
+	if (task_worker_id(w) != atomic_load(&root_worker))
+		atomic_store(&ext_foreign, true);
+}
+
+/* Hold one worker until the submitter is done and another worker ran its tasks. */
+static void ext_root_fn(struct task *task, struct task_worker *w)
+{
+	atomic_store(&root_worker, task_worker_id(w));
+	atomic_store(&ext_started, true);
+	ext_root_ok = wait_flag(&ext_done) && wait_flag(&ext_foreign);
+}
+
+static void *submitter(void *arg)
+{
+	if (wait_flag(&ext_started)) {
+		for (size_t i = 0; i < nnodes; i++) {
+			/* Pauses let the idle worker park, so submits must wake it. */
+			if (i % 50 == 0)
+				sleep_ns(2000000);
+			task_pool_submit(ext_pool, &nodes[i].task);
+		}
+	}
+	atomic_store(&ext_done, true);
+	return NULL;
+}
+
+static void test_submit_during_run(void)
+{
+	struct task_stats st;
+	pthread_t thread;
+	int r;
+
+	ext_pool = pool_new(2);
+	nodes_setup(EXTERNAL, ext_fn, ext_fn);
+	ext_root.fn = ext_root_fn;
+	task_pool_submit(ext_pool, &ext_root);
+	if (pthread_create(&thread, NULL, submitter, NULL))
+		abort();
+	r = task_pool_run(ext_pool);
+	pthread_join(thread, NULL);
+	task_pool_stats(ext_pool, &st);
+	ok(r == 0 && ext_root_ok, "tasks submitted during a run wake and feed the idle worker");
+	ok(nodes_all_once() && st.run == EXTERNAL + 1, "all %d of them ran once, in that run",
+	   EXTERNAL);
+	free(nodes);
+	task_pool_free(ext_pool);
+}
+
+/* ---- idle workers sleep ------------------------------------------------ */
+
+static void sleepy_fn(struct task *task, struct task_worker *w)
+{
+	sleep_ns(100000000);
+}
+
+static int64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+/*
+ * While one task sleeps 100 ms the other worker must park, not spin.  A
+ * freshly started thread may, on a loaded machine, not get the CPU in time to
+ * park at all; a few attempts make that harmless without hiding a spinner.
+ */
+static void test_idle_parks(void)
+{
+	struct task_pool *pool = pool_new(2);
+	struct task sleepy = { .fn = sleepy_fn };
+	struct task_stats st = {0};
+	int64_t cpu = 0;
+	bool good = false;
+
+	for (int attempt = 0; attempt < 5 && !good; attempt++) {
+		uint64_t parks = st.parks;
+
+		cpu = cpu_ns();
+		task_pool_submit(pool, &sleepy);
+		task_pool_run(pool);
+		cpu = cpu_ns() - cpu;
+		task_pool_stats(pool, &st);
+		good = st.parks > parks && cpu < 50000000;
+	}
+	ok(good, "an idle worker parks (parks %llu, %lld ms CPU during a 100 ms task)",
+	   (unsigned long long)st.parks, (long long)(cpu / 1000000));
+	task_pool_free(pool);
+}
+
+/* ---- API edges --------------------------------------------------------- */
+
+static void test_api(void)
+{
+	struct task_pool *pool = (struct task_pool *)&pool;	/* must stay untouched */
+	struct task_stats st;
+
+	ok(task_pool_new(0, &pool) == -EINVAL && pool == (struct task_pool *)&pool,
+	   "task_pool_new(0) is -EINVAL and leaves *ret_pool alone");
+	task_pool_free(NULL);
+	ok(true, "task_pool_free(NULL) is a no-op");
+
+	pool = pool_new(3);
+	ok(task_pool_workers(pool) == 3, "task_pool_workers() is 3");
+	ok(task_pool_run(pool) == 0, "running an empty pool returns at once");
+	task_pool_stats(pool, &st);
+	ok(st.run == 0 && st.steals == 0 && st.parks == 0 && st.max_depth == 0,
+	   "an empty run leaves the counters at zero");
+	task_pool_free(pool);
+}
+
+int main(void)
+{
+	plan_lazy();
+	test_api();
+	test_lifo();
+	test_tree(1, 20000, 1);
+	test_tree(4, 200000, 2);	/* many more tasks than workers, and a second run */
+	test_wide(1);
+	test_wide(4);
+	test_submit_before_run();
+	test_steal(2);
+	test_steal(4);
+	test_submit_during_run();
+	test_idle_parks();
+	return done_testing();
+}
