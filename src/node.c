@@ -65,9 +65,9 @@ char node_type_char(uint32_t mode)
 
 bool node_stat_equal(const struct node *a, const struct node *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
-	       a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
-	       a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode && a->nlink == b->nlink &&
+	       a->uid == b->uid && a->gid == b->gid && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 /*

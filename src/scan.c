@@ -25,12 +25,47 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+/* A node queued by an earlier root of this scan: the reader cannot see it yet. */
+struct planned {
+	uint64_t parent, id;
+	uint16_t len;
+	char name[NODE_NAME_MAX];
+};
+
+struct plan_memo {
+	struct planned *v;
+	size_t n;
+};
+
+static const struct planned *memo_find(const struct plan_memo *m, uint64_t parent,
+				       const char *name, size_t len)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].parent == parent && m->v[i].len == len &&
+		    memcmp(m->v[i].name, name, len) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+static int memo_add(struct plan_memo *m, uint64_t parent, const char *name, size_t len,
+		    uint64_t id)
+{
+	struct planned *nv = realloc(m->v, (m->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	m->v = nv;
+	nv[m->n] = (struct planned){ .parent = parent, .id = id, .len = (uint16_t)len };
+	memcpy(nv[m->n].name, name, len);
+	m->n++;
+	return 0;
+}
+
 struct root_plan {
 	const char *path;
 	uint64_t id;
 	uint64_t dev;
 	bool fresh;
-	bool covered;			/* inside another root of this scan */
 };
 
 /* Is @inner equal to or below @outer? */
@@ -62,7 +97,7 @@ static void node_from_stat(struct node *n, const struct stat *st)
  * nodes, the root itself as an entry with fresh metadata.
  */
 static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct store_batch *batch,
-		      struct root_plan *p)
+		      struct plan_memo *memo, struct root_plan *p)
 {
 	const char *path = p->path;
 	char prefix[PATH_MAX];
@@ -76,10 +111,11 @@ static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct s
 		const char *name = path + pos;
 		size_t len = pos == 0 ? 0 : strcspn(name, "/");
 		bool last = name[len] == '\0' || (pos == 0 && path[1] == '\0');
+		const struct planned *queued;
 		struct store_child c;
 		struct node n, old;
 		struct stat st;
-		bool fresh;
+		bool fresh = false;
 
 		memcpy(prefix, path, pos + len);
 		prefix[pos + len] = '\0';
@@ -92,8 +128,15 @@ static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct s
 		if (!last)
 			n.flags = NODE_F_CHAIN;
 
-		r = store_lookup(rd, parent, name, len, &c);
-		if (r == 0) {
+		queued = memo_find(memo, parent, name, len);
+		r = queued ? 0 : store_lookup(rd, parent, name, len, &c);
+		if (queued) {
+			/* Queued by an earlier root of this scan, as a chain node or a root. */
+			n.id = queued->id;
+			fresh = true;
+			if (last)
+				r = store_batch_put(batch, &n, false);
+		} else if (r == 0) {
 			n.id = c.id;
 			fresh = false;
 			r = store_get_node(rd, c.id, &old);
@@ -108,6 +151,8 @@ static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct s
 			n.id = pos == 0 ? NODE_ID_TOP : store_alloc_ids(wr, 1);
 			fresh = true;
 			r = store_batch_put(batch, &n, true);
+			if (r == 0)
+				r = memo_add(memo, parent, name, len, n.id);
 		}
 		if (r < 0)
 			return r;
@@ -201,46 +246,109 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 		if (r < 0)
 			goto out;
 	}
-	if (!p->covered)
-		r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, opts->walk_flags, excl,
-				  nexcl);
+	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, opts->walk_flags, excl, nexcl);
 out:
 	lookup_clear(&old);
 	return r;
 }
 
-static void collect(struct scan_result *res, struct walk *walk, struct task_pool *pool)
+static void add_walk_stats(struct scan_result *res, struct walk *walk)
 {
-	struct walk_stats *s;
+	struct walk_stats *s = walk_stats(walk);
+	uint64_t maxp = atomic_load(&s->max_pending);
 
-	if (walk) {
-		s = walk_stats(walk);
-		res->dirs = atomic_load(&s->dirs);
-		res->files = atomic_load(&s->files);
-		res->errors = atomic_load(&s->errors);
-		res->added = atomic_load(&s->added);
-		res->changed = atomic_load(&s->changed);
-		res->removed = atomic_load(&s->removed);
-		res->max_pending = atomic_load(&s->max_pending);
+	res->dirs += atomic_load(&s->dirs);
+	res->files += atomic_load(&s->files);
+	res->errors += atomic_load(&s->errors);
+	res->added += atomic_load(&s->added);
+	res->changed += atomic_load(&s->changed);
+	res->removed += atomic_load(&s->removed);
+	if (maxp > res->max_pending)
+		res->max_pending = maxp;
+}
+
+static void add_write_stats(struct scan_result *res, const struct store_write_stats *w)
+{
+	res->writes.records += w->records;
+	res->writes.commits += w->commits;
+	res->writes.map_grows += w->map_grows;
+	res->writes.txn_splits += w->txn_splits;
+}
+
+/* Scan roots none of which is inside another: plan their chains, walk, commit. */
+static int scan_phase(struct store *store, struct task_pool *pool, struct root_plan *plans,
+		      size_t n, const struct scan_opts *opts, struct scan_result *res)
+{
+	struct store_write_stats ws = { 0 };
+	struct store_writer *writer = NULL;
+	struct store_reader *rd = NULL;
+	struct store_batch *batch = NULL;
+	struct plan_memo memo = { 0 };
+	struct walk *walk = NULL;
+	struct walk_opts wo = {
+		.on_error = opts->on_error,
+		.error_ctx = opts->error_ctx,
+		.cancel = opts->cancel,
+	};
+	bool started = false;
+	int r, fr;
+
+	r = store_writer_start(store, &opts->writer, &writer);
+	if (r < 0)
+		return r;
+	r = walk_new(store, writer, pool, &wo, &walk);
+	if (r < 0)
+		goto out;
+	r = store_reader_new(store, &rd);
+	if (r < 0)
+		goto out;
+	r = store_batch_new(writer, &batch);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		r = plan_chain(rd, writer, batch, &memo, &plans[i]);
+		if (r < 0)
+			goto out;
+		r = plan_root(rd, batch, walk, &plans[i], opts);
+		if (r < 0)
+			goto out;
 	}
-	if (pool)
-		task_pool_stats(pool, &res->tasks);
+	store_reader_free(rd);
+	rd = NULL;
+	/* The chains reach the writer before anything below them. */
+	r = store_batch_flush(batch);
+	if (r < 0)
+		goto out;
+
+	if (opts->on_start)
+		opts->on_start(opts->progress_ctx, walk_stats(walk));
+	started = true;
+	r = walk_run(walk);
+out:
+	if (started && opts->on_end)
+		opts->on_end(opts->progress_ctx);
+	if (walk)
+		add_walk_stats(res, walk);
+	store_reader_free(rd);
+	store_batch_free(batch);
+	walk_free(walk);
+	free(memo.v);
+	fr = store_writer_finish(writer, &ws);
+	add_write_stats(res, &ws);
+	if (fr < 0 && (r >= 0 || r == -ECANCELED))
+		r = fr;
+	return r;
 }
 
 int scan_run(struct store *store, char *const *paths, size_t npaths, const struct scan_opts *opts,
 	     struct scan_result *ret_result)
 {
 	struct scan_result res = { 0 };
-	struct store_writer *writer = NULL;
-	struct store_reader *rd = NULL;
-	struct store_batch *batch = NULL;
 	struct task_pool *pool = NULL;
-	struct root_plan *plans = NULL;
-	struct walk *walk = NULL;
-	struct walk_opts wo = { 0 };
+	struct root_plan *plans = NULL, *phase = NULL;
 	unsigned jobs = opts->jobs;
-	bool started = false;
-	int r, fr;
+	size_t left = 0;
+	int r;
 
 	if (!jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -248,74 +356,51 @@ int scan_run(struct store *store, char *const *paths, size_t npaths, const struc
 		jobs = n > 0 ? (unsigned)n : 1;
 	}
 	plans = calloc(npaths ? npaths : 1, sizeof(*plans));
-	if (!plans)
-		return -ENOMEM;
-	for (size_t i = 0; i < npaths; i++) {
-		plans[i].path = paths[i];
-		for (size_t j = 0; j < npaths; j++) {
-			if (i == j || !path_within(paths[i], paths[j]))
-				continue;
-			/* Of two equal paths, the first one walks. */
-			if (strcmp(paths[i], paths[j]) != 0 || j < i)
-				plans[i].covered = true;
-		}
+	phase = calloc(npaths ? npaths : 1, sizeof(*phase));
+	if (!plans || !phase) {
+		r = -ENOMEM;
+		goto out;
 	}
+	/* Drop repeated paths; the rest is scanned outermost first. */
+	for (size_t i = 0; i < npaths; i++) {
+		bool dup = false;
 
+		for (size_t j = 0; j < left && !dup; j++)
+			dup = strcmp(plans[j].path, paths[i]) == 0;
+		if (!dup)
+			plans[left++].path = paths[i];
+	}
 	r = task_pool_new(jobs, &pool);
 	if (r < 0)
 		goto out;
-	r = store_writer_start(store, &opts->writer, &writer);
-	if (r < 0)
-		goto out;
-	wo.on_error = opts->on_error;
-	wo.error_ctx = opts->error_ctx;
-	wo.cancel = opts->cancel;
-	r = walk_new(store, writer, pool, &wo, &walk);
-	if (r < 0)
-		goto out_writer;
-	r = store_reader_new(store, &rd);
-	if (r < 0)
-		goto out_writer;
-	r = store_batch_new(writer, &batch);
-	if (r < 0)
-		goto out_writer;
 
-	for (size_t i = 0; i < npaths; i++) {
-		res.roots_walked += !plans[i].covered;
-		r = plan_chain(rd, writer, batch, &plans[i]);
-		if (r < 0)
-			goto out_writer;
-		r = plan_root(rd, batch, walk, &plans[i], opts);
-		if (r < 0)
-			goto out_writer;
+	/*
+	 * A root inside another root waits for a later phase: its nodes are
+	 * found by the outer walk, and only once that is committed can its
+	 * chain be resolved to the same ids.  Its own walk then finds nothing
+	 * new unless its options differ.
+	 */
+	while (left > 0 && r == 0) {
+		size_t n = 0, keep = 0;
+
+		for (size_t i = 0; i < left; i++) {
+			bool inner = false;
+
+			for (size_t j = 0; j < left && !inner; j++)
+				inner = j != i && path_within(plans[i].path, plans[j].path);
+			if (inner)
+				plans[keep++] = plans[i];
+			else
+				phase[n++] = plans[i];
+		}
+		left = keep;
+		res.roots_walked += (unsigned)n;
+		r = scan_phase(store, pool, phase, n, opts, &res);
 	}
-	store_reader_free(rd);
-	rd = NULL;
-	/* The chains reach the writer before anything below them. */
-	r = store_batch_flush(batch);
-	if (r < 0)
-		goto out_writer;
-
-	if (opts->on_start)
-		opts->on_start(opts->progress_ctx, walk_stats(walk));
-	started = true;
-	r = walk_run(walk);
-
-out_writer:
-	if (started && opts->on_end)
-		opts->on_end(opts->progress_ctx);
-	collect(&res, walk, pool);
-	store_reader_free(rd);
-	store_batch_free(batch);
-	walk_free(walk);
-	walk = NULL;
-	if (writer) {
-		fr = store_writer_finish(writer, &res.writes);
-		if (fr < 0 && (r >= 0 || r == -ECANCELED))
-			r = fr;
-	}
+	task_pool_stats(pool, &res.tasks);
 out:
 	task_pool_free(pool);
+	free(phase);
 	free(plans);
 	if (ret_result)
 		*ret_result = res;

@@ -35,7 +35,7 @@ struct scan_result {
 	uint64_t dirs, files, errors;
 	uint64_t added, changed, removed;
 	uint64_t max_pending;		/* most directory tasks pending at once */
-	unsigned roots_walked;		/* roots not already covered by another root */
+	unsigned roots_walked;		/* distinct roots walked */
 	struct task_stats tasks;
 	struct store_write_stats writes;
 };
@@ -43,7 +43,7 @@ struct scan_result {
 /**
  * Scan @npaths roots (absolute paths without symlinks, each a directory) into
  * @store, whose scan lock the caller holds.  A root inside another root of the
- * same call is covered by the outer one.  *ret_result (may be NULL) is filled
+ * same call is walked after the outer one is committed.  *ret_result (may be NULL) is filled
  * even on failure, with what was done.  Returns 0, -ECANCELED when cancelled
  * (what was queued is committed), or a negative error.
  */

@@ -127,6 +127,8 @@ typedef int store_child_fn(void *ctx, const struct store_child *child);
 /**
  * Call @fn for each child of @parent in byte order of names.  A nonzero
  * return from @fn stops the loop and is returned.  Returns 0 or an error.
+ * @fn may pause the reader (to queue deletes, say); the loop then goes on
+ * after the last name seen, in a fresh snapshot.
  */
 int store_foreach_child(struct store_reader *reader, uint64_t parent, store_child_fn *fn,
 			void *ctx);
@@ -135,6 +137,14 @@ typedef int store_root_fn(void *ctx, const struct store_root *root);
 
 /** Call @fn for each root (borrowed for the call).  As store_foreach_child(). */
 int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
+
+/**
+ * Call @fn(@ctx, size, id) for each regular file of at least @min_size bytes,
+ * in order of (size, id): the `size` database, where duplicate candidates
+ * come from.  As store_foreach_child().
+ */
+int store_foreach_size(struct store_reader *reader, uint64_t min_size,
+		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx);
 
 /* ---- writing ---------------------------------------------------------- */
 

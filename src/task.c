@@ -34,8 +34,11 @@
  * The hot path, a push with nobody parked, costs one atomic load.
  *
  * No memory is allocated per task: tasks are the caller's and the deques only
- * grow (doubling).  If a deque cannot grow, task_spawn() runs the task at once
- * on the calling worker, which is one of the orders stealing allows anyway.
+ * grow (doubling, 8 bytes a task).  A deque that cannot grow is fatal (log
+ * and abort), as task_spawn() and task_pool_submit() return void.  Counters
+ * are per worker and add up over all runs since task_pool_new().  Workers
+ * inherit the signal mask of task_pool_run()'s caller: block signals there
+ * to keep them off the pool's threads.
  */
 #include "task.h"
 
@@ -45,13 +48,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Initial ring size per worker; 2 KiB each, and a directory tree rarely needs more. */
+/* Initial ring size per worker (2 KiB); it doubles for directories with more subdirectories. */
 #define DEQUE_INIT_CAP 256
 /* Sweeps (with a sched_yield between) before parking: covers the short gap between
  * a task ending and its sibling being spawned, without burning a core when idle. */
@@ -61,9 +63,9 @@
 struct deque {
 	pthread_mutex_t lock;
 	struct task **buf;
-	size_t mask;		/* capacity - 1; capacity is a power of two */
-	size_t top;		/* index of the oldest task; thieves take from here */
-	size_t bottom;		/* one past the newest task; the owner's end */
+	size_t mask;   /* capacity - 1; capacity is a power of two */
+	size_t top;    /* index of the oldest task; thieves take from here */
+	size_t bottom; /* one past the newest task; the owner's end */
 };
 
 /* Aligned so that two workers' deques and counters never share a cache line. */
@@ -72,14 +74,14 @@ struct task_worker {
 	struct task_pool *pool;
 	pthread_t thread;
 	unsigned id;
-	uint32_t rng;		/* victim choice; only the owning thread uses it */
+	uint32_t rng;		 /* victim choice; only the owning thread uses it */
 	struct task_stats stats; /* max_depth under dq.lock, the rest owner-only */
 } __attribute__((aligned(CACHELINE)));
 
 struct task_pool {
 	unsigned nworkers;
-	unsigned ninit;		/* workers whose deque is initialised */
-	atomic_uint parked;	/* workers in park(); read on every push */
+	unsigned ninit;	    /* workers whose deque is initialised */
+	atomic_uint parked; /* workers in park(); read on every push */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	/* Written by every task start and end: keep it off the line above. */
@@ -185,6 +187,20 @@ static void wake_one(struct task_pool *pool)
 	pthread_mutex_lock(&pool->park_lock);
 	pthread_cond_signal(&pool->park_cond);
 	pthread_mutex_unlock(&pool->park_lock);
+}
+
+static void queue_task(struct task_worker *w, struct task *task)
+{
+	atomic_fetch_add(&w->pool->pending, 1);
+	if (deque_push(w, task) < 0) {
+		/*
+		 * The void API cannot report it, and running the task here
+		 * instead would re-enter the caller's per-worker state.
+		 */
+		log_error("task pool: out of memory queueing a task");
+		abort();
+	}
+	wake_one(w->pool);
 }
 
 static void run_task(struct task_worker *w, struct task *task)
@@ -311,7 +327,7 @@ int task_pool_new(unsigned nworkers, struct task_pool **ret_pool)
 			goto out_free;
 		w->pool = pool;
 		w->id = pool->ninit;
-		w->rng = 2654435761u * (w->id + 1);	/* xorshift needs a nonzero seed */
+		w->rng = 2654435761u * (w->id + 1); /* xorshift needs a nonzero seed */
 	}
 	*ret_pool = pool;
 	return 0;
@@ -341,48 +357,21 @@ unsigned task_pool_workers(const struct task_pool *pool)
 
 void task_pool_submit(struct task_pool *pool, struct task *task)
 {
-	atomic_fetch_add(&pool->pending, 1);
-	if (deque_push(&pool->workers[0], task) < 0) {
-		/* No worker to run it on and no way to report it (void API). */
-		log_error("task pool: out of memory queueing a task");
-		abort();
-	}
-	wake_one(pool);
+	queue_task(&pool->workers[0], task);
 }
 
 void task_spawn(struct task_worker *worker, struct task *task)
 {
-	atomic_fetch_add(&worker->pool->pending, 1);
-	if (deque_push(worker, task) < 0) {
-		run_task(worker, task);
-		return;
-	}
-	wake_one(worker->pool);
+	queue_task(worker, task);
 }
 
 int task_pool_run(struct task_pool *pool)
 {
 	unsigned started = 0;
-	sigset_t mask, old;
 	int r = 0;
 
 	if (atomic_load(&pool->pending) == 0)
 		return 0;
-	/*
-	 * Workers inherit a mask blocking every asynchronous signal, so
-	 * SIGTERM and friends reach the caller's thread and syscalls in tasks
-	 * see no EINTR.  Fault signals stay deliverable, or a crash would be
-	 * a silent kill.
-	 */
-	sigfillset(&mask);
-	sigdelset(&mask, SIGSEGV);
-	sigdelset(&mask, SIGBUS);
-	sigdelset(&mask, SIGFPE);
-	sigdelset(&mask, SIGILL);
-	sigdelset(&mask, SIGTRAP);
-	sigdelset(&mask, SIGSYS);
-	sigdelset(&mask, SIGABRT);
-	pthread_sigmask(SIG_SETMASK, &mask, &old);
 	for (; started < pool->nworkers; started++) {
 		struct task_worker *w = &pool->workers[started];
 
@@ -390,7 +379,6 @@ int task_pool_run(struct task_pool *pool)
 		if (r < 0)
 			break;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	/* Worker 0 holds the submitted tasks; with no thread, the caller is worker 0. */
 	if (started == 0)

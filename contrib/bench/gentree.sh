@@ -27,6 +27,7 @@ usage() {
 	exit 2
 }
 
+args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--meta) mode=meta ;;
@@ -37,12 +38,13 @@ while [ $# -gt 0 ]; do
 	--total=*) total=${1#--total=} ;;
 	--force) force=1 ;;
 	-h|--help) usage ;;
-	--) shift; break ;;
+	--) shift; args+=("$@"); break ;;
 	-*) echo "gentree.sh: unknown option '$1'" >&2; usage ;;
-	*) break ;;
+	*) args+=("$1") ;;
 	esac
 	shift
 done
+set -- "${args[@]}"
 [ $# -ge 2 ] && [ $# -le 3 ] || usage
 dir=$1 nfiles=$2 seed=${3:-1}
 case $nfiles$seed$total in *[!0-9]*) echo "gentree.sh: NFILES, SEED and BYTES are numbers" >&2; exit 2 ;; esac

@@ -185,6 +185,23 @@ track_pid() {
 	_bg_pids+=("$1")
 }
 
+# wait_timeout PID SECS: wait for the child PID, killing it after SECS;
+# sets $rc to its exit status.
+wait_timeout() {
+	local pid=$1 n=$(($2 * 10)) st
+	while [ $n -gt 0 ]; do
+		st=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)
+		if [ -z "$st" ] || [ "$st" = Z ]; then
+			break
+		fi
+		sleep 0.1
+		n=$((n - 1))
+	done
+	[ $n -eq 0 ] && kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+}
+
 _cleanup() {
 	local i pid
 	set +e
@@ -197,7 +214,10 @@ _cleanup() {
 	for ((i = ${#_mounts[@]} - 1; i >= 0; i--)); do
 		umount "${_mounts[i]}" 2>/dev/null || umount -l "${_mounts[i]}" 2>/dev/null
 	done
-	if [ -n "${T:-}" ] && [ -d "$T" ]; then
+	if [ -n "${T:-}" ] && grep -qF " $T" /proc/self/mounts 2>/dev/null; then
+		# Never recurse into something still mounted (proc, sysfs).
+		echo "# not removing $T: something is still mounted below it" >&2
+	elif [ -n "${T:-}" ] && [ -d "$T" ]; then
 		cd / || true
 		chmod -R u+rwx -- "$T" 2>/dev/null
 		rm -rf -- "$T"

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,6 +290,53 @@ static void test_locale(void)
 	setlocale(LC_ALL, "C");
 }
 
+struct thread_arg {
+	const struct query *q;
+	int hits;
+};
+
+static void *match_thread(void *p)
+{
+	struct thread_arg *arg = p;
+	char path[64];
+
+	for (int i = 0; i < 2000; i++) {
+		int len = snprintf(path, sizeof(path), "/home/u%d/src/f%d.C", i % 7, i);
+
+		arg->hits += query_match(arg->q, path, (size_t)len, 0);
+	}
+	return NULL;
+}
+
+/* One compiled query shared by threads, as find's workers use it. */
+static void test_threads(void)
+{
+	const char *pats[] = { "/HOME/", "/src/", "U[0-3]/.*\\.c$" };
+	struct thread_arg args[4];
+	pthread_t tids[4];
+	struct query *q = NULL;
+	int started = 0;
+	bool same = true;
+
+	if (query_new(pats, 3, QUERY_REGEX | QUERY_ICASE, &q, NULL) < 0) {
+		ok(false, "threads: query_new");
+		return;
+	}
+	for (; started < 4; started++) {
+		args[started] = (struct thread_arg){ .q = q };
+		if (pthread_create(&tids[started], NULL, match_thread, &args[started]) != 0)
+			break;
+	}
+	for (int t = 0; t < started; t++) {
+		pthread_join(tids[t], NULL);
+		same = same && args[t].hits == args[0].hits;
+	}
+	/* i % 7 in 0..3: 285 full cycles of 7 give 1140, then i = 1995..1998. */
+	ok(started == 4 && same && args[0].hits == 1144, "threads: shared query, same answers (%d)",
+	   args[0].hits);
+	query_free(q);
+}
+
 int main(void)
 {
 	plan_lazy();
@@ -303,5 +351,6 @@ int main(void)
 	test_odd_bytes();
 	test_long_path();
 	test_locale();
+	test_threads();
 	return done_testing();
 }

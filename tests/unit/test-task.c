@@ -27,7 +27,7 @@
 
 static void sleep_ns(long ns)
 {
-	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+	struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -131,10 +131,11 @@ static void test_tree(unsigned nworkers, size_t n, int rounds)
 		task_pool_submit(pool, &nodes[0].task);
 		r = task_pool_run(pool);
 		task_pool_stats(pool, &st);
-		ok(r == 0 && nodes_all_once(), "%u worker(s), run %d: each of %zu tree tasks ran once",
-		   nworkers, round, n);
-		ok(st.run == (uint64_t)round * n, "%u worker(s), run %d: stats.run %llu (cumulative)",
-		   nworkers, round, (unsigned long long)st.run);
+		ok(r == 0 && nodes_all_once(),
+		   "%u worker(s), run %d: each of %zu tree tasks ran once", nworkers, round, n);
+		ok(st.run == (uint64_t)round * n,
+		   "%u worker(s), run %d: stats.run %llu (cumulative)", nworkers, round,
+		   (unsigned long long)st.run);
 	}
 	diag("%u worker(s): steals %llu parks %llu max_depth %llu", nworkers,
 	     (unsigned long long)st.steals, (unsigned long long)st.parks,
@@ -146,7 +147,7 @@ static void test_tree(unsigned nworkers, size_t n, int rounds)
 	task_pool_free(pool);
 }
 
-#define WIDE_N 100001	/* a root and 100,000 children: the deque grows 9 times */
+#define WIDE_N 100001 /* a root and 100,000 children: the deque grows 9 times */
 
 static void test_wide(unsigned nworkers)
 {
@@ -195,7 +196,7 @@ static void test_submit_before_run(void)
 static struct task steal_root;
 static struct node kids[KIDS];
 static atomic_uint root_worker;
-static atomic_bool stolen;	/* a kid ran on another worker than the root */
+static atomic_bool stolen; /* a kid ran on another worker than the root */
 static bool root_saw_steal;
 
 static void kid_fn(struct task *task, struct task_worker *w)
@@ -204,7 +205,7 @@ static void kid_fn(struct task *task, struct task_worker *w)
 	volatile unsigned sink = 0;
 
 	atomic_fetch_add(&n->hits, 1);
-	for (unsigned i = 0; i < 10000; i++)	/* a little work, so kids are worth stealing */
+	for (unsigned i = 0; i < 10000; i++) /* a little work, so kids are worth stealing */
 		sink += i;
 	(void)sink;
 	if (task_worker_id(w) != atomic_load(&root_worker))
@@ -239,8 +240,7 @@ static void test_steal(unsigned nworkers)
 	task_pool_stats(pool, &st);
 	for (int i = 0; i < KIDS; i++)
 		once = once && atomic_load(&kids[i].hits) == 1;
-	ok(r == 0 && root_saw_steal, "%u workers: a spawned task ran on another worker",
-	   nworkers);
+	ok(r == 0 && root_saw_steal, "%u workers: a spawned task ran on another worker", nworkers);
 	ok(st.steals >= 1, "%u workers: stats.steals %llu >= 1", nworkers,
 	   (unsigned long long)st.steals);
 	ok(once && st.run == KIDS + 1, "%u workers: all %d tasks ran once", nworkers, KIDS + 1);
@@ -249,7 +249,7 @@ static void test_steal(unsigned nworkers)
 
 /* ---- one worker: newest first ------------------------------------------ */
 
-static struct task order_tasks[5];	/* X Y Z, and Z's children Z1 Z2 */
+static struct task order_tasks[5]; /* X Y Z, and Z's children Z1 Z2 */
 static int order_log[5];
 static int order_len;
 static bool order_ctx_ok = true;
@@ -270,7 +270,7 @@ static void order_fn(struct task *task, struct task_worker *w)
 
 static void test_lifo(void)
 {
-	static const int want[5] = { 2, 4, 3, 1, 0 };	/* Z Z2 Z1 Y X */
+	static const int want[5] = {2, 4, 3, 1, 0}; /* Z Z2 Z1 Y X */
 	struct task_stats st;
 	bool same = true;
 	int r;
@@ -375,7 +375,7 @@ static int64_t cpu_ns(void)
 static void test_idle_parks(void)
 {
 	struct task_pool *pool = pool_new(2);
-	struct task sleepy = { .fn = sleepy_fn };
+	struct task sleepy = {.fn = sleepy_fn};
 	struct task_stats st = {0};
 	int64_t cpu = 0;
 	bool good = false;
@@ -399,7 +399,7 @@ static void test_idle_parks(void)
 
 static void test_api(void)
 {
-	struct task_pool *pool = (struct task_pool *)&pool;	/* must stay untouched */
+	struct task_pool *pool = (struct task_pool *)&pool; /* must stay untouched */
 	struct task_stats st;
 
 	ok(task_pool_new(0, &pool) == -EINVAL && pool == (struct task_pool *)&pool,
@@ -422,7 +422,7 @@ int main(void)
 	test_api();
 	test_lifo();
 	test_tree(1, 20000, 1);
-	test_tree(4, 200000, 2);	/* many more tasks than workers, and a second run */
+	test_tree(4, 200000, 2); /* many more tasks than workers, and a second run */
 	test_wide(1);
 	test_wide(4);
 	test_submit_before_run();

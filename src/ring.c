@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.c - file content through io_uring, many files in flight, with a
+ * pread(2) backend behind the same interface.
+ *
+ * One struct ring per worker thread; nothing here is locked, so one thread
+ * at a time uses a ring.  A ring has @depth request slots.  Each slot owns
+ * RING_CHAIN * RING_CHUNK bytes of one buffer pool allocated (and, where
+ * RLIMIT_MEMLOCK allows, registered with the kernel) once, so buffers are
+ * reused from file to file and memory never depends on file size: a 3 GiB
+ * file streams through the same few hundred KiB as a 3-byte one.
+ *
+ * A request is two-phase, because the identity check must come before any
+ * byte is read:
+ *
+ *   ring_submit ──► OPENAT (plain fd, O_NONBLOCK so a FIFO or a device that
+ *                   replaced the file cannot block us)
+ *   CQE ──► fstat(fd): regular? same dev, ino, size, mtime? ──no──► -ESTALE
+ *            │ yes
+ *            ▼
+ *          READ ─link─► READ ─link─► … (one round: up to RING_CHAIN chunks)
+ *   all CQEs of the round in ──► deliver chunks in order ──► next round …
+ *   last byte delivered ──► fstat again: size, mtime, ctime unchanged? ──► done
+ *                                        └─no──► -ESTALE (changed while read)
+ *   then CLOSE (queued on the ring; its CQE carries no request).
+ *
+ * The variant DESIGN.md sketches - OPENAT into a direct descriptor linked to
+ * READs of that fixed file and a CLOSE, all in one submission - saves one
+ * round trip, but a direct descriptor cannot be fstat'ed, so what is read
+ * would be whatever the name pointed to at that instant: a FIFO, or a file
+ * swapped in after the walker's statx.  The two-phase form reads only what
+ * it has verified, needs no IORING_FEAT_LINKED_FILE (5.17) and no slot
+ * allocator (liburing 2.3 encodes IORING_FILE_INDEX_ALLOC as slot 0 in
+ * io_uring_prep_openat_direct()), and runs on 5.6+.
+ *
+ * In a round, a short read (fewer bytes than asked, not an error) makes the
+ * kernel cancel the rest of the chain (-ECANCELED); we deliver what came and
+ * start the next round at the first missing byte.  EOF before the expected
+ * size means the file shrank: -ESTALE.  A READ that returns -EAGAIN (a
+ * filesystem without nowait support, on a file still O_NONBLOCK) clears
+ * O_NONBLOCK - the file is known to be regular by then - and is retried.
+ *
+ * Everything the kernel may touch (the name, the buffers) lives in the slot
+ * until the last CQE naming it is reaped; user_data is the slot pointer with
+ * the op and the chain index in its low bits (slots are 64-byte aligned).
+ *
+ * Submissions are batched: ring_submit() only queues SQEs; ring_poll() (and
+ * ring_submit() on a full ring) flushes them with one io_uring_enter().  So
+ * a worker about to sleep on ring_eventfd() calls ring_poll(ring, false)
+ * first, which flushes, and drains the eventfd before reaping (a completion
+ * that lands after the drain makes it readable again, so no wakeup is lost;
+ * at worst one is spurious).
+ *
+ * Features are probed, not inferred from the kernel version: OPENAT and READ
+ * are required, CLOSE and READ_FIXED are used when present.  When the ring
+ * cannot be set up (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled,
+ * ENOMEM from RLIMIT_MEMLOCK on kernels before 5.12) or lacks an opcode,
+ * RING_AUTO serves each request synchronously inside ring_submit() with
+ * openat/fstat/pread/fstat/close and the same checks.  Nothing is printed:
+ * ring_stats().uring tells the caller which backend runs.
+ *
+ * Callbacks may call ring_submit() and ring_poll() (a slot is released
+ * before its on_done runs, and CQEs are consumed one at a time), but not
+ * ring_free().
+ */
+#include "ring.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/*
+ * 128 KiB is the kernel's default readahead window: smaller reads add
+ * syscalls or SQEs, larger ones only add memory per slot.
+ */
+#define RING_CHUNK (128u * 1024)
+/* READs linked in one round: 512 KiB in flight per file. */
+#define RING_CHAIN 4u
+#define RING_SLOT_BYTES (RING_CHUNK * RING_CHAIN)
+/* Default requests in flight: a disk wants a deep queue (DESIGN.md). */
+#define RING_DEFAULT_DEPTH 16u
+/* More slots than this would be megabytes of buffers per worker for no gain. */
+#define RING_MAX_DEPTH 1024u
+/* -EAGAIN retries of one read before giving up (each clears O_NONBLOCK). */
+#define RING_MAX_EAGAIN 8
+
+enum tag {
+	TAG_OPEN = 1,
+	TAG_READ = 2,
+	TAG_CLOSE = 3,		/* no request: user_data is TAG_CLOSE alone */
+};
+#define TAG_MASK 3u
+#define IDX_SHIFT 2
+#define IDX_MASK 15u
+_Static_assert(RING_CHAIN <= IDX_MASK + 1, "chain index must fit in user_data's low bits");
+
+struct req {
+	struct ring_read rd;		/* copy of the caller's request */
+	struct ring *ring;
+	struct req *next_free;
+	unsigned char *buf;		/* RING_SLOT_BYTES of the pool */
+	int fd;
+	int oflags;			/* as passed to open; O_NOATIME dropped on EPERM */
+	uint64_t pos;			/* next byte to deliver */
+	uint64_t end;			/* first byte not wanted */
+	int64_t ctime_ns;		/* from the fstat before reading */
+	unsigned pending;		/* CQEs of this request still to come */
+	unsigned nchain;		/* READs in the current round */
+	unsigned eagain;
+	uint32_t asked[RING_CHAIN];
+	int32_t res[RING_CHAIN];
+} __attribute__((aligned(64)));
+
+struct ring {
+	bool uring;
+	bool has_close;			/* IORING_OP_CLOSE probed */
+	bool fixed;			/* pool registered: READ_FIXED, buf_index 0 */
+	unsigned depth;
+	unsigned inflight;		/* slots in use */
+	unsigned ops;			/* SQEs submitted or queued, CQE not yet reaped */
+	unsigned reaped_since_drain;
+	int efd;
+	uid_t euid;
+	struct req *slots;
+	struct req *free;
+	unsigned char *pool;
+	size_t pool_bytes;
+	struct ring_stats stats;
+	struct io_uring uring_ring;
+};
+
+static inline int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static int open_flags(const struct ring *ring, const struct ring_read *rd)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+
+	/* Anyone else gets EPERM for O_NOATIME (open(2)). */
+	if (ring->euid == 0 || rd->uid == ring->euid)
+		flags |= O_NOATIME;
+	return flags;
+}
+
+/*
+ * An open error for a name the walker saw as a regular file: ELOOP (now a
+ * symlink, O_NOFOLLOW) and ENXIO (now a socket, or a device without a
+ * driver) say it is no longer that file.
+ */
+static int open_error(int err)
+{
+	if (err == -ELOOP || err == -ENXIO)
+		return -ESTALE;
+	return err;
+}
+
+/* Is the open file still what the walker saw?  Returns 0 or -ESTALE/-errno. */
+static int check_before(struct req *req, int fd)
+{
+	const struct ring_read *rd = &req->rd;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != rd->dev ||
+	    (uint64_t)st.st_ino != rd->ino || (uint64_t)st.st_size != rd->size ||
+	    ts_ns(&st.st_mtim) != rd->mtime_ns)
+		return -ESTALE;
+	req->ctime_ns = ts_ns(&st.st_ctim);
+	req->pos = rd->offset < rd->size ? rd->offset : rd->size;
+	req->end = req->pos + (rd->length < rd->size - req->pos ? rd->length : rd->size - req->pos);
+	return 0;
+}
+
+/*
+ * Did the file change while it was read?  Any write moves ctime, even one
+ * that restores size and mtime afterwards, so compare ctime with the first
+ * fstat's as well.
+ */
+static int check_after(const struct req *req, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != req->rd.size || ts_ns(&st.st_mtim) != req->rd.mtime_ns ||
+	    ts_ns(&st.st_ctim) != req->ctime_ns)
+		return -ESTALE;
+	return 0;
+}
+
+static void deliver(struct req *req, const void *buf, size_t len)
+{
+	if (req->rd.on_data)
+		req->rd.on_data(req->rd.ctx, buf, len, req->pos);
+	req->pos += len;
+	req->ring->stats.bytes += len;
+}
+
+static struct req *slot_get(struct ring *ring)
+{
+	struct req *req = ring->free;
+
+	if (!req)
+		return NULL;
+	ring->free = req->next_free;
+	ring->inflight++;
+	if (ring->inflight > ring->stats.peak_inflight)
+		ring->stats.peak_inflight = ring->inflight;
+	return req;
+}
+
+/* Release the slot, then tell the caller: on_done may submit into it. */
+static void finish(struct req *req, int result)
+{
+	struct ring *ring = req->ring;
+	ring_done_fn *done = req->rd.on_done;
+	void *ctx = req->rd.ctx;
+
+	req->next_free = ring->free;
+	ring->free = req;
+	ring->inflight--;
+	ring->stats.files++;
+	done(ctx, result);
+}
+
+/* ---- pread backend ------------------------------------------------------ */
+
+static int sync_read(struct req *req, int fd)
+{
+	while (req->pos < req->end) {
+		size_t want = RING_SLOT_BYTES;
+		ssize_t n;
+
+		if (want > req->end - req->pos)
+			want = (size_t)(req->end - req->pos);
+		n = pread(fd, req->buf, want, (off_t)req->pos);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Regular files ignore O_NONBLOCK almost everywhere; not everywhere. */
+			if (errno == EAGAIN && req->eagain++ < RING_MAX_EAGAIN) {
+				fcntl(fd, F_SETFL, req->oflags & ~O_NONBLOCK);
+				continue;
+			}
+			return -errno;
+		}
+		if (n == 0)
+			return -ESTALE;		/* EOF before the expected size: it shrank */
+		deliver(req, req->buf, (size_t)n);
+	}
+	return 0;
+}
+
+static void sync_serve(struct req *req)
+{
+	const struct ring_read *rd = &req->rd;
+	int fd, r;
+
+	fd = openat(rd->dirfd, rd->name, req->oflags);
+	if (fd < 0 && errno == EPERM && (req->oflags & O_NOATIME)) {
+		req->oflags &= ~O_NOATIME;
+		fd = openat(rd->dirfd, rd->name, req->oflags);
+	}
+	if (fd < 0) {
+		finish(req, open_error(-errno));
+		return;
+	}
+	r = check_before(req, fd);
+	if (r == 0 && req->pos < req->end) {
+		r = sync_read(req, fd);
+		if (r == 0)
+			r = check_after(req, fd);
+	}
+	close(fd);
+	finish(req, r);
+}
+
+/* ---- io_uring backend --------------------------------------------------- */
+
+static inline uint64_t udata(struct req *req, enum tag tag, unsigned idx)
+{
+	return (uint64_t)(uintptr_t)req | (uint64_t)idx << IDX_SHIFT | tag;
+}
+
+static int flush(struct ring *ring, bool wait);
+
+/*
+ * An SQE, flushing queued ones if the SQ is full.  The SQ has room for every
+ * op that can be outstanding (uring_setup() sizes it), so after a flush the
+ * kernel has consumed the queue and there is room again; NULL only if that
+ * flush failed (-EAGAIN from the kernel: out of memory for requests).
+ */
+static struct io_uring_sqe *get_sqe(struct ring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->uring_ring);
+
+	if (!sqe && flush(ring, false) == 0)
+		sqe = io_uring_get_sqe(&ring->uring_ring);
+	if (sqe)
+		ring->ops++;
+	return sqe;
+}
+
+static int queue_open(struct req *req)
+{
+	struct io_uring_sqe *sqe = get_sqe(req->ring);
+
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_openat(sqe, req->rd.dirfd, req->rd.name, req->oflags, 0);
+	io_uring_sqe_set_data64(sqe, udata(req, TAG_OPEN, 0));
+	req->pending = 1;
+	return 0;
+}
+
+/* Close @req's fd and finish it with @result. */
+static void uring_finish(struct req *req, int result)
+{
+	struct ring *ring = req->ring;
+	struct io_uring_sqe *sqe = NULL;
+
+	if (ring->has_close)
+		sqe = get_sqe(ring);
+	if (sqe) {
+		/* The kernel drops the fd at issue; the CQE only needs reaping. */
+		io_uring_prep_close(sqe, req->fd);
+		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	} else {
+		close(req->fd);
+	}
+	req->fd = -1;
+	finish(req, result);
+}
+
+static int queue_round(struct req *req)
+{
+	struct ring *ring = req->ring;
+	struct io_uring *u = &ring->uring_ring;
+	uint64_t off = req->pos;
+	unsigned n = 0, room;
+
+	/* A chain must go out in one submission: make room for all of it first. */
+	if (io_uring_sq_space_left(u) < RING_CHAIN)
+		flush(ring, false);
+	room = io_uring_sq_space_left(u);
+	if (room == 0)
+		return -EAGAIN;
+	while (n < RING_CHAIN && n < room && off < req->end) {
+		struct io_uring_sqe *sqe = get_sqe(ring);
+		uint32_t len = RING_CHUNK;
+		void *buf = req->buf + (size_t)n * RING_CHUNK;
+
+		if (len > req->end - off)
+			len = (uint32_t)(req->end - off);
+		if (ring->fixed)
+			io_uring_prep_read_fixed(sqe, req->fd, buf, len, off, 0);
+		else
+			io_uring_prep_read(sqe, req->fd, buf, len, off);
+		io_uring_sqe_set_data64(sqe, udata(req, TAG_READ, n));
+		req->asked[n] = len;
+		off += len;
+		n++;
+		if (n < RING_CHAIN && n < room && off < req->end)
+			sqe->flags |= IOSQE_IO_LINK;
+	}
+	req->nchain = n;
+	req->pending = n;
+	return 0;
+}
+
+/* The file is open: check it, then read or finish. */
+static void on_open(struct req *req, int res)
+{
+	int r;
+
+	if (res < 0) {
+		if (res == -EPERM && (req->oflags & O_NOATIME)) {
+			/* The owner changed since the walker looked; open without it. */
+			req->oflags &= ~O_NOATIME;
+			r = queue_open(req);
+			if (r < 0)
+				finish(req, r);
+			return;
+		}
+		finish(req, open_error(res));
+		return;
+	}
+	req->fd = res;
+	r = check_before(req, req->fd);
+	if (r < 0 || req->pos >= req->end) {
+		uring_finish(req, r);
+		return;
+	}
+	r = queue_round(req);
+	if (r < 0)
+		uring_finish(req, r);
+}
+
+/* Every CQE of the round is in: deliver in order, then continue or finish. */
+static void on_round(struct req *req)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < req->nchain; i++) {
+		int res = req->res[i];
+
+		if (res > 0) {
+			deliver(req, req->buf + (size_t)i * RING_CHUNK, (size_t)res);
+			if ((uint32_t)res == req->asked[i])
+				continue;
+			break;		/* short: the rest was cancelled or is moot */
+		}
+		if (res == 0) {
+			r = -ESTALE;	/* EOF before the expected size: it shrank */
+		} else if (res == -EAGAIN && req->eagain++ < RING_MAX_EAGAIN) {
+			fcntl(req->fd, F_SETFL, req->oflags & ~O_NONBLOCK);
+			break;
+		} else {
+			r = res;
+		}
+		uring_finish(req, r);
+		return;
+	}
+	if (req->pos < req->end) {
+		r = queue_round(req);
+		if (r < 0)
+			uring_finish(req, r);
+		return;
+	}
+	uring_finish(req, check_after(req, req->fd));
+}
+
+static void on_cqe(struct ring *ring, uint64_t data, int res)
+{
+	struct req *req = (struct req *)(uintptr_t)(data & ~(uint64_t)63);
+	unsigned tag = data & TAG_MASK;
+
+	ring->ops--;
+	ring->reaped_since_drain++;
+	switch (tag) {
+	case TAG_OPEN:
+		req->pending = 0;
+		on_open(req, res);
+		break;
+	case TAG_READ:
+		req->res[(data >> IDX_SHIFT) & IDX_MASK] = res;
+		if (--req->pending == 0)
+			on_round(req);
+		break;
+	default:
+		/* TAG_CLOSE: the fd is gone either way; nothing waits on it. */
+		break;
+	}
+}
+
+/* Handle every CQE already posted; returns how many. */
+static unsigned reap(struct ring *ring)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	/* One at a time: a callback may re-enter and reap too. */
+	while (io_uring_peek_cqe(&ring->uring_ring, &cqe) == 0) {
+		uint64_t data = cqe->user_data;
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&ring->uring_ring, cqe);
+		on_cqe(ring, data, res);
+		n++;
+	}
+	return n;
+}
+
+/* Flush queued SQEs; with @wait, also block until a CQE is posted. */
+static int flush(struct ring *ring, bool wait)
+{
+	for (;;) {
+		int r = wait ? io_uring_submit_and_wait(&ring->uring_ring, 1)
+			     : io_uring_submit(&ring->uring_ring);
+
+		if (r >= 0)
+			return 0;
+		if (r == -EINTR)
+			continue;
+		/* CQ backlog (no IORING_FEAT_NODROP, or overflow): make room first. */
+		if ((r == -EBUSY || r == -EAGAIN) && reap(ring) > 0)
+			return 0;
+		return r;
+	}
+}
+
+static void drain_eventfd(struct ring *ring)
+{
+	eventfd_t v;
+
+	if (ring->reaped_since_drain) {
+		(void)eventfd_read(ring->efd, &v);	/* EAGAIN: nothing to drain */
+		ring->reaped_since_drain = 0;
+	}
+}
+
+static int uring_poll(struct ring *ring, bool wait)
+{
+	uint64_t before = ring->stats.files;
+	int r;
+
+	/* A caller that blocks in here is not sleeping on the eventfd: skip the read(2). */
+	if (!wait)
+		drain_eventfd(ring);
+	r = flush(ring, false);
+	if (r < 0)
+		return r;
+	reap(ring);
+	while (wait && ring->stats.files == before && ring->inflight > 0) {
+		/* Every request in flight is up the stack in a callback: none can end. */
+		if (ring->ops == 0 && !io_uring_sq_ready(&ring->uring_ring))
+			return -EDEADLK;
+		r = flush(ring, true);
+		if (r < 0)
+			return r;
+		reap(ring);
+	}
+	/* Hand the kernel what the callbacks queued (next rounds, closes, opens). */
+	if (io_uring_sq_ready(&ring->uring_ring)) {
+		r = flush(ring, false);
+		if (r < 0)
+			return r;
+	}
+	return (int)(ring->stats.files - before);
+}
+
+static bool probe_ok(struct ring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&ring->uring_ring);
+	bool good;
+
+	if (!p)
+		return false;	/* before 5.6: no probe, and no OPENAT either */
+	good = io_uring_opcode_supported(p, IORING_OP_OPENAT) &&
+	       io_uring_opcode_supported(p, IORING_OP_READ);
+	ring->has_close = io_uring_opcode_supported(p, IORING_OP_CLOSE);
+	ring->fixed = io_uring_opcode_supported(p, IORING_OP_READ_FIXED);
+	io_uring_free_probe(p);
+	return good;
+}
+
+static int uring_setup(struct ring *ring)
+{
+	struct io_uring_params params = { 0 };
+	struct iovec iov;
+	unsigned entries = 1;
+	int r;
+
+	/* Every slot may have a full chain, plus a CLOSE, queued at once. */
+	while (entries < ring->depth * (RING_CHAIN + 1))
+		entries <<= 1;
+	r = io_uring_queue_init_params(entries, &ring->uring_ring, &params);
+	if (r < 0)
+		return r;
+	if (!probe_ok(ring)) {
+		r = -EOPNOTSUPP;
+		goto out_exit;
+	}
+	ring->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ring->efd < 0) {
+		r = -errno;
+		goto out_exit;
+	}
+	r = io_uring_register_eventfd(&ring->uring_ring, ring->efd);
+	if (r < 0)
+		goto out_close;
+	if (ring->fixed) {
+		/* Saves pinning pages per read; counts against RLIMIT_MEMLOCK, so optional. */
+		iov.iov_base = ring->pool;
+		iov.iov_len = ring->pool_bytes;
+		ring->fixed = io_uring_register_buffers(&ring->uring_ring, &iov, 1) == 0;
+	}
+	ring->uring = true;
+	return 0;
+
+out_close:
+	close(ring->efd);
+	ring->efd = -1;
+out_exit:
+	io_uring_queue_exit(&ring->uring_ring);
+	return r;
+}
+
+/* ---- interface ------------------------------------------------------------ */
+
+int ring_new(enum ring_mode mode, unsigned depth, struct ring **ret)
+{
+	struct ring *ring;
+	int r;
+
+	if (mode != RING_AUTO && mode != RING_URING && mode != RING_SYNC)
+		return -EINVAL;
+	if (depth == 0)
+		depth = RING_DEFAULT_DEPTH;
+	if (depth > RING_MAX_DEPTH)
+		return -EINVAL;
+
+	ring = calloc(1, sizeof(*ring));
+	if (!ring)
+		return -ENOMEM;
+	ring->efd = -1;
+	ring->depth = depth;
+	ring->euid = geteuid();
+
+	ring->slots = aligned_alloc(_Alignof(struct req), depth * sizeof(struct req));
+	ring->pool_bytes = (size_t)depth * RING_SLOT_BYTES;
+	if (posix_memalign((void **)&ring->pool, 4096, ring->pool_bytes) != 0)
+		ring->pool = NULL;
+	if (!ring->slots || !ring->pool) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	memset(ring->slots, 0, depth * sizeof(struct req));
+	for (unsigned i = depth; i-- > 0;) {
+		struct req *req = &ring->slots[i];
+
+		req->ring = ring;
+		req->fd = -1;
+		req->buf = ring->pool + (size_t)i * RING_SLOT_BYTES;
+		req->next_free = ring->free;
+		ring->free = req;
+	}
+
+	if (mode != RING_SYNC) {
+		r = uring_setup(ring);
+		if (r < 0 && mode == RING_URING)
+			goto out_free;
+	}
+	ring->stats.uring = ring->uring;
+	*ret = ring;
+	return 0;
+
+out_free:
+	ring_free(ring);
+	return r;
+}
+
+void ring_free(struct ring *ring)
+{
+	if (!ring)
+		return;
+	if (ring->uring) {
+		/* In-flight requests complete (callbacks run); then queued CLOSEs are reaped. */
+		while (ring->ops > 0) {
+			if (flush(ring, true) < 0)
+				break;
+			reap(ring);
+		}
+		io_uring_queue_exit(&ring->uring_ring);
+	}
+	if (ring->efd >= 0)
+		close(ring->efd);
+	free(ring->pool);
+	free(ring->slots);
+	free(ring);
+}
+
+int ring_submit(struct ring *ring, const struct ring_read *rd)
+{
+	struct req *req;
+	int r;
+
+	if (!rd->name || !rd->on_done)
+		return -EINVAL;
+	while (!(req = slot_get(ring))) {
+		/* The pread backend has nothing to reap: only re-entry fills it. */
+		if (!ring->uring)
+			return -EBUSY;
+		r = uring_poll(ring, true);
+		if (r < 0)
+			return r;
+	}
+	req->rd = *rd;
+	req->oflags = open_flags(ring, rd);
+	req->eagain = 0;
+	req->fd = -1;
+	if (!ring->uring) {
+		sync_serve(req);
+		return 0;
+	}
+	r = queue_open(req);
+	if (r < 0) {
+		/* Not queued: give the slot back without calling on_done. */
+		req->next_free = ring->free;
+		ring->free = req;
+		ring->inflight--;
+	}
+	return r;
+}
+
+int ring_poll(struct ring *ring, bool wait)
+{
+	if (!ring->uring)
+		return 0;
+	return uring_poll(ring, wait);
+}
+
+unsigned ring_inflight(const struct ring *ring)
+{
+	return ring->inflight;
+}
+
+int ring_eventfd(const struct ring *ring)
+{
+	return ring->uring ? ring->efd : -1;
+}
+
+void ring_stats(const struct ring *ring, struct ring_stats *ret)
+{
+	*ret = ring->stats;
+}
+
+int ring_parse_mode(const char *s, enum ring_mode *ret)
+{
+	static const char *const names[] = {
+		[RING_AUTO] = "auto",
+		[RING_URING] = "uring",
+		[RING_SYNC] = "sync",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*ret = (enum ring_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

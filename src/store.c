@@ -1,0 +1,1930 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the index in one LMDB environment: opening (and refusing),
+ * readers, and the single writer thread.  The only file that includes lmdb.h.
+ *
+ * Opening.  An existing data file is first opened MDB_RDONLY and must hold a
+ * `meta` database with "magic" = "fsindex" and our schema; anything else is
+ * refused before a byte is written, and a lock file the probe had to create
+ * is removed again.  Only a missing or empty data file gets the schema, in one
+ * write transaction.  LMDB's own codes become negative errno here and nowhere
+ * else (lmdb_err()).
+ *
+ * Writing.  Producers (walker threads) append encoded ops to a private
+ * struct wbuf and hand it off when it reaches handoff_bytes, or on flush:
+ *
+ *   producer ─► wbuf ─► queue (FIFO) ─► writer thread ─► held list ─► commit ─► free
+ *                        └──── bytes: queued + held, bounded by queue_bytes ───┘
+ *
+ * Producers wait while `bytes` is over the bound (backpressure), so memory
+ * stays bounded when LMDB is the slower side.  The writer applies ops in
+ * order inside one write transaction and keeps every buffer it applied
+ * (the held list) until that transaction commits, because LMDB can fail a
+ * transaction late: MDB_MAP_FULL (grow the map, then replay the held ops from
+ * the transaction's start) or MDB_TXN_FULL (too many dirty pages: replay in
+ * transactions of half the work that failed).  A transaction commits once
+ * it has done txn_records units of work (a put, or one node removed by a
+ * subtree delete), is older than txn_ns, holds half the byte bound, or the
+ * queue is empty and either producers are waiting or txn_ns has passed.  A
+ * subtree delete removes leaves first and may commit part way (a tree with
+ * fewer leaves is still a consistent tree), so deleting a million files does
+ * not need one giant transaction; the op is simply applied again.  Nothing
+ * begins a transaction but an op, so an idle writer commits nothing.
+ *
+ * Growth.  mdb_env_set_mapsize() may only run while no transaction of this
+ * process is open: it remaps, and every pointer into the old map dies.  The
+ * grow gate is a writer-preferring shared/exclusive lock: reader snapshots
+ * (from begin/renew until pause/free) and the writer's transaction hold it
+ * shared; growing holds it exclusively.  It is a mutex and a condition
+ * variable rather than a pthread rwlock because a reader may start its
+ * snapshot on one thread and end it on another, which rwlocks forbid.  A
+ * reader that meets MDB_MAP_RESIZED (another process grew the map) adopts
+ * the new size the same way.  Hence: a thread must not hold a snapshot while
+ * it waits on the writer (store_reader_pause()), nor start a second reader's
+ * snapshot while holding one.
+ */
+#include "store.h"
+
+#include "log.h"
+#include "node.h"
+#include "util.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_MAGIC "fsindex"
+#define ENV_MAXDBS 8	   /* five in schema 1, room for `gram` and more */
+#define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
+#define MAP_MIN ((size_t)1 << 30)
+#define BATCH_INIT (16 * 1024)
+#define BATCH_HANDOFF (256 * 1024) /* large enough to amortize the queue lock */
+#define QUEUE_DEFAULT ((size_t)16 << 20)
+#define TXN_RECORDS_DEFAULT 200000
+#define TXN_NS_DEFAULT 1000000000
+#define SPARE_MAX 4		 /* recycled buffers kept for producers */
+#define DEL_DEPTH_MAX (1u << 22) /* deeper than any real tree: a cycle */
+#define CHILD_KEY_MAX (8 + NODE_NAME_MAX)
+#define CHILD_VAL_SIZE 10
+#define KEY_MAX 511 /* LMDB's default maximum key size */
+
+/* apply_*() asks the driver to commit and apply the same op again. */
+#define STEP_YIELD 0x7fffffff
+
+/* ---- the grow gate ------------------------------------------------------ */
+
+struct grow_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned shared;  /* open snapshots and write transactions */
+	unsigned waiting; /* growers waiting for shared == 0 */
+	bool exclusive;	  /* a grower is remapping */
+};
+
+static void gate_enter(struct grow_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	while (g->exclusive || g->waiting)
+		pthread_cond_wait(&g->cv, &g->mu);
+	g->shared++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_leave(struct grow_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	assert(g->shared > 0);
+	if (--g->shared == 0 && g->waiting)
+		pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_lock(struct grow_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->waiting++;
+	while (g->shared || g->exclusive)
+		pthread_cond_wait(&g->cv, &g->mu);
+	g->waiting--;
+	g->exclusive = true;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_unlock(struct grow_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->exclusive = false;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- the environment ---------------------------------------------------- */
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi_node, dbi_child, dbi_size, dbi_hash, dbi_meta;
+	unsigned flags; /* STORE_* */
+	bool nosubdir;	/* @path is the data file itself */
+	char *path;
+	int lock_fd; /* the scan lock, or -1 */
+	struct grow_gate gate;
+	struct store_writer *writer;
+};
+
+/*
+ * LMDB's result to -errno.  LMDB passes system errors through as positive
+ * errno values and has its own negative codes far below -4096; values in
+ * -4095..-1 are already ours (node_decode(), allocation).
+ */
+static int lmdb_err(int rc)
+{
+	if (rc >= 0)
+		return -rc;
+	if (rc > -4096)
+		return rc;
+	switch (rc) {
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return STORE_E_FOREIGN;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_TXN_FULL:
+		return -E2BIG; /* one record needs more than a whole transaction */
+	default:
+		log_debug("lmdb: %s", mdb_strerror(rc));
+		return -EIO;
+	}
+}
+
+/* Does @rc say the file is not an environment we can read (when probing)? */
+static bool lmdb_foreign(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED ||
+	       rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE || rc == MDB_BAD_VALSIZE;
+}
+
+const char *store_strerror(int err)
+{
+	switch (err) {
+	case STORE_E_FOREIGN:
+		return "not an fsindex index (refusing to touch it)";
+	case STORE_E_SCHEMA:
+		return "index has an unsupported schema version";
+	case -EBUSY:
+		return "another scan is writing this index";
+	default:
+		return strerror(-err);
+	}
+}
+
+static MDB_val val_of(const void *p, size_t len)
+{
+	return (MDB_val){.mv_size = len, .mv_data = (void *)p};
+}
+
+/*
+ * Begin a transaction holding the gate shared, or renew the reset read
+ * transaction *txnp.  MDB_MAP_RESIZED: another process grew the map past
+ * ours; adopt its size while no transaction of ours is open, and retry.
+ */
+static int txn_begin(struct store *s, unsigned flags, MDB_txn **txnp, bool renew)
+{
+	int rc;
+
+	for (;;) {
+		gate_enter(&s->gate);
+		if (renew)
+			rc = mdb_txn_renew(*txnp);
+		else
+			rc = mdb_txn_begin(s->env, NULL, flags, txnp);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		gate_leave(&s->gate);
+		gate_lock(&s->gate);
+		rc = mdb_env_set_mapsize(s->env, 0);
+		gate_unlock(&s->gate);
+		if (rc)
+			return lmdb_err(rc);
+	}
+	if (rc) {
+		gate_leave(&s->gate);
+		return lmdb_err(rc);
+	}
+	return 0;
+}
+
+/* Open the `meta` database in @txn and check magic and schema. */
+static int check_meta(MDB_txn *txn, MDB_dbi *ret_dbi)
+{
+	MDB_val key, val;
+	MDB_dbi dbi;
+	int rc;
+
+	rc = mdb_dbi_open(txn, "meta", 0, &dbi);
+	if (rc == MDB_NOTFOUND || lmdb_foreign(rc))
+		return STORE_E_FOREIGN;
+	if (rc)
+		return lmdb_err(rc);
+
+	key = val_of("magic", 5);
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc == MDB_NOTFOUND || lmdb_foreign(rc))
+		return STORE_E_FOREIGN;
+	if (rc)
+		return lmdb_err(rc);
+	if (val.mv_size != strlen(STORE_MAGIC) || memcmp(val.mv_data, STORE_MAGIC, val.mv_size))
+		return STORE_E_FOREIGN;
+
+	key = val_of("schema", 6);
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : lmdb_err(rc);
+	if (rc || val.mv_size != 4 || get_be32(val.mv_data) != STORE_SCHEMA_VERSION)
+		return STORE_E_SCHEMA;
+	*ret_dbi = dbi;
+	return 0;
+}
+
+/* Open every database of the schema in @txn; @dbflags is 0 or MDB_CREATE. */
+static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
+{
+	struct {
+		const char *name;
+		MDB_dbi *dbi;
+	} dbs[] = {
+		{"node", &s->dbi_node}, {"child", &s->dbi_child}, {"size", &s->dbi_size},
+		{"hash", &s->dbi_hash}, {"meta", &s->dbi_meta},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+		int rc = mdb_dbi_open(txn, dbs[i].name, dbflags, dbs[i].dbi);
+
+		if (rc == MDB_NOTFOUND || lmdb_foreign(rc))
+			return STORE_E_FOREIGN; /* ours, but damaged */
+		if (rc)
+			return lmdb_err(rc);
+	}
+	return 0;
+}
+
+/* Check an existing environment and open its databases (read-only txn). */
+static int attach(struct store *s)
+{
+	MDB_txn *txn;
+	MDB_dbi meta;
+	int rc, r;
+
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : lmdb_err(rc);
+	r = check_meta(txn, &meta);
+	if (r == 0)
+		r = open_dbis(s, txn, 0);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	/* Committing a read-only txn keeps the database handles it opened. */
+	return lmdb_err(mdb_txn_commit(txn));
+}
+
+/* Write the schema into a new environment, in one transaction. */
+static int create_schema(struct store *s)
+{
+	unsigned char schema[4];
+	MDB_val key, val;
+	MDB_dbi main_dbi;
+	MDB_stat st;
+	MDB_txn *txn;
+	int rc, r;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return lmdb_err(rc);
+	rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+	if (!rc)
+		rc = mdb_stat(txn, main_dbi, &st);
+	if (rc) {
+		r = lmdb_err(rc);
+		goto out_abort;
+	}
+	if (st.ms_entries) {
+		/* Someone filled the file since we looked: check it like any other. */
+		mdb_txn_abort(txn);
+		return attach(s);
+	}
+	r = open_dbis(s, txn, MDB_CREATE);
+	if (r < 0)
+		goto out_abort;
+	key = val_of("magic", 5);
+	val = val_of(STORE_MAGIC, strlen(STORE_MAGIC));
+	rc = mdb_put(txn, s->dbi_meta, &key, &val, 0);
+	if (!rc) {
+		put_be32(schema, STORE_SCHEMA_VERSION);
+		key = val_of("schema", 6);
+		val = val_of(schema, 4);
+		rc = mdb_put(txn, s->dbi_meta, &key, &val, 0);
+	}
+	if (!rc)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	return lmdb_err(rc);
+
+out_abort:
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static int env_open(struct store *s, unsigned mdb_flags, size_t mapsize)
+{
+	int rc;
+
+	rc = mdb_env_create(&s->env);
+	if (rc)
+		return lmdb_err(rc);
+	rc = mdb_env_set_maxdbs(s->env, ENV_MAXDBS);
+	if (!rc)
+		rc = mdb_env_set_maxreaders(s->env, ENV_MAXREADERS);
+	if (!rc)
+		rc = mdb_env_set_mapsize(s->env, mapsize);
+	if (!rc) {
+		mdb_flags |= MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
+		if (s->nosubdir)
+			mdb_flags |= MDB_NOSUBDIR;
+		rc = mdb_env_open(s->env, s->path, mdb_flags, 0600);
+	}
+	if (rc) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : lmdb_err(rc);
+	}
+	return 0;
+}
+
+/* mkdir -p with mode 0700 for each missing component. */
+static int mkdir_parents(const char *path)
+{
+	struct stat st;
+	char *buf, *p;
+	int r = 0;
+
+	buf = strdup(path);
+	if (!buf)
+		return -ENOMEM;
+	for (p = buf + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*p = c;
+		if (!c)
+			break;
+	}
+	free(buf);
+	if (r == 0 && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	return r;
+}
+
+/* Initial map size: room to grow, overridable so tests can force growth. */
+static size_t initial_mapsize(off_t file_size)
+{
+	const char *env = getenv("FSINDEX_DEBUG_MAPSIZE");
+	size_t size = MAP_MIN;
+
+	if ((size_t)file_size > size / 2)
+		size = (size_t)file_size * 2;
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 0);
+
+		if (!*end && v)
+			size = (size_t)v;
+	}
+	return (size + 4095) & ~(size_t)4095;
+}
+
+int store_open(const char *path, unsigned flags, struct store **ret_store)
+{
+	char *data = NULL, *lockfile = NULL;
+	bool exists, lock_existed;
+	struct store *s;
+	struct stat st;
+	size_t mapsize;
+	int r;
+
+	if (!*path)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->flags = flags;
+	s->lock_fd = -1;
+	pthread_mutex_init(&s->gate.mu, NULL);
+	pthread_cond_init(&s->gate.cv, NULL);
+	s->path = strdup(path);
+	if (!s->path) {
+		r = -ENOMEM;
+		goto out_fail;
+	}
+
+	if (stat(path, &st) == 0) {
+		if (S_ISREG(st.st_mode))
+			s->nosubdir = true;
+		else if (!S_ISDIR(st.st_mode)) {
+			r = STORE_E_FOREIGN;
+			goto out_fail;
+		}
+	} else if (errno != ENOENT) {
+		r = -errno;
+		goto out_fail;
+	} else if (flags & STORE_RDONLY) {
+		r = -ENOENT;
+		goto out_fail;
+	} else if ((r = mkdir_parents(path)) < 0) {
+		goto out_fail;
+	}
+
+	if (s->nosubdir)
+		r = asprintf(&data, "%s", path) < 0 || asprintf(&lockfile, "%s-lock", path) < 0;
+	else
+		r = asprintf(&data, "%s/data.mdb", path) < 0 ||
+		    asprintf(&lockfile, "%s/lock.mdb", path) < 0;
+	if (r) {
+		r = -ENOMEM;
+		goto out_fail;
+	}
+
+	/* An empty data file is as good as none: there is nothing to misread. */
+	if (stat(data, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			r = STORE_E_FOREIGN;
+			goto out_fail;
+		}
+		exists = st.st_size > 0;
+	} else if (errno == ENOENT) {
+		exists = false;
+		st.st_size = 0;
+	} else {
+		r = -errno;
+		goto out_fail;
+	}
+	if (!exists && (flags & STORE_RDONLY)) {
+		r = -ENOENT;
+		goto out_fail;
+	}
+	mapsize = initial_mapsize(st.st_size);
+
+	if (exists) {
+		lock_existed = access(lockfile, F_OK) == 0;
+		r = env_open(s, MDB_RDONLY, mapsize);
+		if (r == 0)
+			r = attach(s);
+		if (r < 0) {
+			mdb_env_close(s->env);
+			s->env = NULL;
+			if (!lock_existed && (r == STORE_E_FOREIGN || r == STORE_E_SCHEMA))
+				unlink(lockfile);
+			goto out_fail;
+		}
+		if (flags & STORE_RDONLY)
+			goto out_done;
+		/* Ours: reopen for writing. */
+		mdb_env_close(s->env);
+		s->env = NULL;
+	}
+	r = env_open(s, 0, mapsize);
+	if (r == 0)
+		r = exists ? attach(s) : create_schema(s);
+	if (r < 0)
+		goto out_fail;
+
+out_done:
+	free(data);
+	free(lockfile);
+	*ret_store = s;
+	return 0;
+
+out_fail:
+	free(data);
+	free(lockfile);
+	store_close(s);
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	assert(!s->writer);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	if (s->env)
+		mdb_env_close(s->env);
+	pthread_cond_destroy(&s->gate.cv);
+	pthread_mutex_destroy(&s->gate.mu);
+	free(s->path);
+	free(s);
+}
+
+int store_lock_scan(struct store *s)
+{
+	char *lockpath;
+	int fd, r;
+
+	if (s->lock_fd >= 0)
+		return 0;
+	if (asprintf(&lockpath, s->nosubdir ? "%s.fsindex-lock" : "%s/fsindex.lock", s->path) < 0)
+		return -ENOMEM;
+	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	r = fd < 0 ? -errno : 0;
+	free(lockpath);
+	if (r < 0)
+		return r;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return r;
+	}
+	s->lock_fd = fd;
+	return 0;
+}
+
+int store_info(struct store *s, struct store_info *ret)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	int r;
+
+	r = txn_begin(s, MDB_RDONLY, &txn, false);
+	if (r < 0)
+		return r;
+	mdb_env_info(s->env, &info);
+	r = lmdb_err(mdb_stat(txn, s->dbi_node, &st));
+	mdb_txn_abort(txn);
+	gate_leave(&s->gate);
+	if (r < 0)
+		return r;
+	ret->last_txnid = info.me_last_txnid;
+	ret->map_size = info.me_mapsize;
+	ret->nodes = st.ms_entries;
+	return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct store_reader {
+	struct store *store;
+	MDB_txn *txn; /* NULL until the first read; reset while paused */
+	bool active;  /* holding a snapshot, and the gate */
+	uint64_t gen; /* counts snapshots, so loops notice a pause */
+};
+
+int store_reader_new(struct store *s, struct store_reader **ret_reader)
+{
+	struct store_reader *rd;
+
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->store = s;
+	*ret_reader = rd;
+	return 0;
+}
+
+void store_reader_free(struct store_reader *rd)
+{
+	if (!rd)
+		return;
+	if (rd->txn)
+		mdb_txn_abort(rd->txn); /* valid on a reset read txn too */
+	if (rd->active)
+		gate_leave(&rd->store->gate);
+	free(rd);
+}
+
+void store_reader_pause(struct store_reader *rd)
+{
+	if (!rd->active)
+		return;
+	mdb_txn_reset(rd->txn);
+	rd->active = false;
+	gate_leave(&rd->store->gate);
+}
+
+/* Make sure @rd holds a snapshot. */
+static int reader_use(struct store_reader *rd)
+{
+	int r;
+
+	if (rd->active)
+		return 0;
+	r = txn_begin(rd->store, MDB_RDONLY, &rd->txn, rd->txn != NULL);
+	if (r < 0)
+		return r;
+	rd->active = true;
+	rd->gen++;
+	return 0;
+}
+
+int store_get_node(struct store_reader *rd, uint64_t id, struct node *ret)
+{
+	unsigned char k[8];
+	MDB_val key, val;
+	int r;
+
+	r = reader_use(rd);
+	if (r < 0)
+		return r;
+	put_be64(k, id);
+	key = val_of(k, 8);
+	r = lmdb_err(mdb_get(rd->txn, rd->store->dbi_node, &key, &val));
+	if (r < 0)
+		return r;
+	return node_decode(val.mv_data, val.mv_size, id, ret);
+}
+
+static int decode_child(const MDB_val *key, const MDB_val *val, struct store_child *ret)
+{
+	const unsigned char *v = val->mv_data;
+
+	if (val->mv_size != CHILD_VAL_SIZE || key->mv_size < 8 || key->mv_size > CHILD_KEY_MAX)
+		return -EBADMSG;
+	ret->id = get_be64(v);
+	ret->type = (char)v[8];
+	ret->flags = v[9];
+	ret->name_len = (uint16_t)(key->mv_size - 8);
+	ret->name = (const char *)key->mv_data + 8;
+	return 0;
+}
+
+static size_t child_key(unsigned char *k, uint64_t parent, const char *name, size_t len)
+{
+	put_be64(k, parent);
+	if (len)
+		memcpy(k + 8, name, len);
+	return 8 + len;
+}
+
+int store_lookup(struct store_reader *rd, uint64_t parent, const char *name, size_t name_len,
+		 struct store_child *ret)
+{
+	unsigned char k[CHILD_KEY_MAX];
+	struct store_child c;
+	MDB_val key, val;
+	int r;
+
+	if (name_len > NODE_NAME_MAX)
+		return -ENAMETOOLONG;
+	r = reader_use(rd);
+	if (r < 0)
+		return r;
+	key = val_of(k, child_key(k, parent, name, name_len));
+	r = lmdb_err(mdb_get(rd->txn, rd->store->dbi_child, &key, &val));
+	if (r < 0)
+		return r;
+	r = decode_child(&key, &val, &c);
+	if (r < 0)
+		return r;
+	c.name = name; /* the caller's bytes outlive k */
+	*ret = c;
+	return 0;
+}
+
+typedef int walk_fn(void *ctx, const MDB_val *key, const MDB_val *val);
+
+/*
+ * Call @fn for each key of @dbi from @start on while its first @prefix_len
+ * bytes equal @start's.  If @fn paused the reader, go on in a fresh
+ * snapshot just after the last key seen.
+ */
+static int walk_keys(struct store_reader *rd, MDB_dbi dbi, const void *start, size_t start_len,
+		     size_t prefix_len, walk_fn *fn, void *ctx)
+{
+	unsigned char last[KEY_MAX];
+	size_t last_len = start_len;
+	MDB_cursor *cur = NULL;
+	bool have_last = false;
+	uint64_t gen = 0;
+	MDB_val key, val;
+	int rc, r;
+
+	assert(start_len <= sizeof(last) && prefix_len <= start_len);
+	memcpy(last, start, start_len);
+	for (;;) {
+		if (!cur || !rd->active || gen != rd->gen) {
+			if (cur)
+				mdb_cursor_close(cur);
+			cur = NULL;
+			r = reader_use(rd);
+			if (r < 0)
+				return r;
+			rc = mdb_cursor_open(rd->txn, dbi, &cur);
+			if (rc)
+				return lmdb_err(rc);
+			gen = rd->gen;
+			key = val_of(last, last_len);
+			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+			if (!rc && have_last && key.mv_size == last_len &&
+			    !memcmp(key.mv_data, last, last_len))
+				rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+		} else {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+		}
+		if (rc) {
+			r = rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+			break;
+		}
+		if (key.mv_size < prefix_len || memcmp(key.mv_data, start, prefix_len)) {
+			r = 0;
+			break;
+		}
+		if (key.mv_size > sizeof(last)) {
+			r = -EBADMSG;
+			break;
+		}
+		memcpy(last, key.mv_data, key.mv_size);
+		last_len = key.mv_size;
+		have_last = true;
+		r = fn(ctx, &key, &val); /* returned as is: may be any nonzero value */
+		if (r)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+struct child_walk {
+	store_child_fn *fn;
+	void *ctx;
+};
+
+static int child_step(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct child_walk *cw = ctx;
+	struct store_child c;
+	int r;
+
+	r = decode_child(key, val, &c);
+	return r < 0 ? r : cw->fn(cw->ctx, &c);
+}
+
+int store_foreach_child(struct store_reader *rd, uint64_t parent, store_child_fn *fn, void *ctx)
+{
+	struct child_walk cw = {fn, ctx};
+	unsigned char k[8];
+
+	put_be64(k, parent);
+	return walk_keys(rd, rd->store->dbi_child, k, 8, 8, child_step, &cw);
+}
+
+/*
+ * A root record in `meta` under "root" + u64 id:
+ *   u32 flags, u32 nexcludes, then per exclude u16 length and its bytes.
+ */
+static int root_encoded_size(const struct store_root *root, size_t *ret)
+{
+	size_t len = 8;
+
+	for (uint32_t i = 0; i < root->nexcludes; i++) {
+		size_t n = strlen(root->excludes[i]);
+
+		if (n > UINT16_MAX)
+			return -ENAMETOOLONG;
+		len += 2 + n;
+	}
+	*ret = len;
+	return 0;
+}
+
+static void root_encode(const struct store_root *root, unsigned char *p)
+{
+	put_be32(p, root->flags);
+	put_be32(p + 4, root->nexcludes);
+	p += 8;
+	for (uint32_t i = 0; i < root->nexcludes; i++) {
+		size_t n = strlen(root->excludes[i]);
+
+		p[0] = (unsigned char)(n >> 8);
+		p[1] = (unsigned char)n;
+		memcpy(p + 2, root->excludes[i], n);
+		p += 2 + n;
+	}
+}
+
+/* Decode into *ret; ret->excludes is one allocation (pointers, then strings). */
+static int root_decode(const unsigned char *p, size_t len, uint64_t id, struct store_root *ret)
+{
+	const unsigned char *end = p + len;
+	uint32_t n;
+	char **ex, *str;
+
+	if (len < 8)
+		return -EBADMSG;
+	n = get_be32(p + 4);
+	if (n > (len - 8) / 2)
+		return -EBADMSG;
+	ex = malloc(n * sizeof(*ex) + (len - 8) + 1);
+	if (!ex)
+		return -ENOMEM;
+	ret->id = id;
+	ret->flags = get_be32(p);
+	ret->nexcludes = n;
+	ret->excludes = ex;
+	str = (char *)(ex + n);
+	p += 8;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t sl;
+
+		if (end - p < 2 || (size_t)(end - p - 2) < (sl = (size_t)p[0] << 8 | p[1]))
+			goto bad;
+		memcpy(str, p + 2, sl);
+		str[sl] = '\0';
+		if (strlen(str) != sl)
+			goto bad; /* an embedded NUL */
+		ex[i] = str;
+		str += sl + 1;
+		p += 2 + sl;
+	}
+	if (p != end)
+		goto bad;
+	return 0;
+bad:
+	free(ex);
+	return -EBADMSG;
+}
+
+struct root_walk {
+	store_root_fn *fn;
+	void *ctx;
+};
+
+static int root_step(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct root_walk *rw = ctx;
+	struct store_root root;
+	int r;
+
+	if (key->mv_size != 12)
+		return -EBADMSG;
+	r = root_decode(val->mv_data, val->mv_size, get_be64((const char *)key->mv_data + 4),
+			&root);
+	if (r < 0)
+		return r;
+	r = rw->fn(rw->ctx, &root);
+	free(root.excludes);
+	return r;
+}
+
+int store_foreach_root(struct store_reader *rd, store_root_fn *fn, void *ctx)
+{
+	struct root_walk rw = {fn, ctx};
+
+	return walk_keys(rd, rd->store->dbi_meta, "root", 4, 4, root_step, &rw);
+}
+
+struct size_walk {
+	int (*fn)(void *ctx, uint64_t size, uint64_t id);
+	void *ctx;
+};
+
+static int size_step(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct size_walk *sw = ctx;
+	const unsigned char *k = key->mv_data;
+
+	if (key->mv_size != 16)
+		return -EBADMSG;
+	return sw->fn(sw->ctx, get_be64(k), get_be64(k + 8));
+}
+
+int store_foreach_size(struct store_reader *rd, uint64_t min_size,
+		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx)
+{
+	struct size_walk sw = {fn, ctx};
+	unsigned char k[16];
+
+	put_be64(k, min_size);
+	put_be64(k + 8, 0);
+	return walk_keys(rd, rd->store->dbi_size, k, 16, 0, size_step, &sw);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/*
+ * Ops in a wbuf: a type byte, then (integers big-endian)
+ *   OP_PUT, OP_PUT_FRESH  u64 id, u16 len, node record of len bytes
+ *   OP_DEL                u64 id
+ *   OP_ROOT               u64 id, u32 len, root record of len bytes
+ */
+enum { OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_DEL = 'D', OP_ROOT = 'R' };
+
+struct wbuf {
+	struct wbuf *next;
+	size_t len, cap;
+	unsigned char *data;
+};
+
+struct store_writer {
+	struct store *store;
+	pthread_t thread;
+	atomic_uint_fast64_t next_id;
+	atomic_int error; /* sticky: the first error; written under mu */
+
+	/* Options, fixed at start. */
+	size_t queue_bytes;
+	size_t handoff_bytes;
+	uint64_t txn_records;
+	int64_t txn_ns;
+	uint64_t debug_txn_full;
+
+	/* Shared with producers, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work;	 /* the writer: a buffer was queued, a producer waits, stop */
+	pthread_cond_t cv_space; /* producers: bytes were released, or an error */
+	struct wbuf *q_head, *q_tail;
+	size_t bytes; /* queued, plus held by the writer until commit */
+	unsigned space_waiters;
+	struct wbuf *spare;
+	unsigned nspare;
+	unsigned nbatches;
+	bool stopping;
+
+	/* The writer thread's own. */
+	MDB_txn *txn;
+	int64_t txn_begin_ns;
+	uint64_t txn_ops;  /* ops completed in this txn */
+	uint64_t txn_work; /* records put or removed in this txn */
+	uint64_t txn_puts;
+	uint64_t split_limit;		    /* after MDB_TXN_FULL: work per txn; 0: none */
+	struct wbuf *held_head, *held_tail; /* the txn starts at held_head + start_off */
+	size_t held_bytes, start_off;
+	struct wbuf *pos_buf; /* the next op to apply */
+	size_t pos_off;
+	uint64_t *stack; /* subtree deletes */
+	size_t stack_cap;
+	struct store_write_stats stats;
+};
+
+struct store_batch {
+	struct store_writer *writer;
+	struct wbuf *buf; /* NULL after a failed allocation */
+};
+
+static struct wbuf *wbuf_new(size_t cap)
+{
+	struct wbuf *b = calloc(1, sizeof(*b));
+
+	if (b && !(b->data = malloc(cap))) {
+		free(b);
+		return NULL;
+	}
+	if (b)
+		b->cap = cap;
+	return b;
+}
+
+static void wbuf_free(struct wbuf *b)
+{
+	if (b)
+		free(b->data);
+	free(b);
+}
+
+static void set_error(struct store_writer *w, int r)
+{
+	pthread_mutex_lock(&w->mu);
+	if (!atomic_load(&w->error)) {
+		log_debug("index writer failed: %s", store_strerror(r));
+		atomic_store(&w->error, r);
+	}
+	pthread_cond_broadcast(&w->cv_space);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Give @b's bytes back to the bound, and the buffer to the spares. */
+static void release_locked(struct store_writer *w, struct wbuf *b)
+{
+	w->bytes -= b->len;
+	if (w->nspare < SPARE_MAX) {
+		b->len = 0;
+		b->next = w->spare;
+		w->spare = b;
+		w->nspare++;
+	} else {
+		wbuf_free(b);
+	}
+}
+
+/* After a commit: drop the buffers whose ops are all committed. */
+static void release_committed(struct store_writer *w)
+{
+	if (w->pos_buf && w->pos_off == w->pos_buf->len && w->pos_buf->next) {
+		w->pos_buf = w->pos_buf->next;
+		w->pos_off = 0;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->held_head && w->held_head != w->pos_buf) {
+		struct wbuf *b = w->held_head;
+
+		w->held_head = b->next;
+		w->held_bytes -= b->len;
+		release_locked(w, b);
+	}
+	if (w->pos_buf && w->pos_off == w->pos_buf->len) {
+		w->held_bytes -= w->pos_buf->len;
+		release_locked(w, w->pos_buf);
+		w->held_head = w->held_tail = w->pos_buf = NULL;
+		w->pos_off = 0;
+	}
+	w->start_off = w->pos_off;
+	pthread_cond_broadcast(&w->cv_space);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void release_all(struct store_writer *w)
+{
+	w->pos_buf = w->held_tail;
+	w->pos_off = w->pos_buf ? w->pos_buf->len : 0;
+	release_committed(w);
+}
+
+static uint64_t txn_limit(const struct store_writer *w)
+{
+	if (w->split_limit && w->split_limit < w->txn_records)
+		return w->split_limit;
+	return w->txn_records;
+}
+
+static int txn_open(struct store_writer *w)
+{
+	int r = txn_begin(w->store, 0, &w->txn, false);
+
+	if (r < 0) {
+		w->txn = NULL;
+		return r;
+	}
+	w->txn_begin_ns = now_mono_ns();
+	w->txn_ops = w->txn_work = w->txn_puts = 0;
+	return 0;
+}
+
+static void txn_abort(struct store_writer *w)
+{
+	if (!w->txn)
+		return;
+	mdb_txn_abort(w->txn);
+	w->txn = NULL;
+	gate_leave(&w->store->gate);
+}
+
+/* Commit the open txn.  Returns 0 or LMDB's code (the txn is gone either way). */
+static int txn_commit(struct store_writer *w)
+{
+	int rc = mdb_txn_commit(w->txn);
+
+	w->txn = NULL;
+	gate_leave(&w->store->gate);
+	if (rc)
+		return rc;
+	w->stats.commits++;
+	w->stats.records += w->txn_ops;
+	release_committed(w);
+	return 0;
+}
+
+/* Double the map, with no transaction of this process open. */
+static int grow_map(struct store_writer *w)
+{
+	struct store *s = w->store;
+	MDB_envinfo info;
+	size_t size;
+	int rc;
+
+	gate_lock(&s->gate);
+	mdb_env_info(s->env, &info);
+	size = info.me_mapsize * 2;
+	rc = size > info.me_mapsize ? mdb_env_set_mapsize(s->env, size) : ENOSPC;
+	gate_unlock(&s->gate);
+	if (rc)
+		return lmdb_err(rc);
+	w->stats.map_grows++;
+	log_debug("index map grown to %zu bytes", size);
+	return 0;
+}
+
+/*
+ * The txn failed with @rc (it may already be gone).  For MDB_MAP_FULL grow
+ * the map, for MDB_TXN_FULL lower the work per txn; then rewind to the
+ * txn's first op so the driver replays it.  Anything else is an error.
+ */
+static int recover(struct store_writer *w, int rc)
+{
+	uint64_t work = w->txn_work;
+	int r;
+
+	txn_abort(w);
+	if (rc == MDB_MAP_FULL) {
+		r = grow_map(w);
+		if (r < 0)
+			return r;
+	} else if (rc == MDB_TXN_FULL && work > 0) {
+		w->split_limit = work / 2 ? work / 2 : 1;
+		w->stats.txn_splits++;
+		log_debug("index transaction full after %" PRIu64 " records, splitting", work);
+	} else {
+		return lmdb_err(rc);
+	}
+	w->pos_buf = w->held_head;
+	w->pos_off = w->start_off;
+	return 0;
+}
+
+static int node_key_get(struct store_writer *w, uint64_t id, unsigned char *buf, struct node *ret)
+{
+	unsigned char k[8];
+	MDB_val key, val;
+	int rc;
+
+	put_be64(k, id);
+	key = val_of(k, 8);
+	rc = mdb_get(w->txn, w->store->dbi_node, &key, &val);
+	if (rc)
+		return rc;
+	if (val.mv_size > NODE_REC_MAX)
+		return -EBADMSG;
+	memcpy(buf, val.mv_data, val.mv_size); /* the map page may change under us */
+	return node_decode(buf, val.mv_size, id, ret);
+}
+
+/* Delete @dbi's @key; a key that is already gone is fine. */
+static int del_key(struct store_writer *w, MDB_dbi dbi, const void *k, size_t len)
+{
+	MDB_val key = val_of(k, len);
+	int rc = mdb_del(w->txn, dbi, &key, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int del_size_key(struct store_writer *w, const struct node *n)
+{
+	unsigned char k[16];
+
+	put_be64(k, n->size);
+	put_be64(k + 8, n->id);
+	return del_key(w, w->store->dbi_size, k, 16);
+}
+
+static int del_hash_key(struct store_writer *w, const struct node *n)
+{
+	unsigned char k[24];
+
+	memcpy(k, n->full, 16);
+	put_be64(k + 16, n->id);
+	return del_key(w, w->store->dbi_hash, k, 24);
+}
+
+/* Delete (parent, name) if it still names @id (a newer node may own it now). */
+static int del_child_key(struct store_writer *w, const struct node *n)
+{
+	unsigned char k[CHILD_KEY_MAX];
+	MDB_val key, val;
+	int rc;
+
+	key = val_of(k, child_key(k, n->parent, n->name, n->name_len));
+	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (val.mv_size == CHILD_VAL_SIZE && get_be64(val.mv_data) != n->id)
+		return 0;
+	return mdb_del(w->txn, w->store->dbi_child, &key, NULL);
+}
+
+/* Delete node @id and its keys, not its children. */
+static int del_node(struct store_writer *w, uint64_t id)
+{
+	unsigned char buf[NODE_REC_MAX], k[8];
+	struct node n;
+	int rc;
+
+	rc = node_key_get(w, id, buf, &n);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	rc = del_child_key(w, &n);
+	if (!rc && S_ISREG(n.mode))
+		rc = del_size_key(w, &n);
+	if (!rc && n.hash_state == NODE_HASH_FULL)
+		rc = del_hash_key(w, &n);
+	if (rc)
+		return rc;
+	put_be64(k, id);
+	w->txn_work++;
+	return del_key(w, w->store->dbi_node, k, 8);
+}
+
+/*
+ * Is the child entry @key -> @val under @parent one to descend into?  An
+ * entry whose node is missing or names another place is stale: drop it, or
+ * the loop in del_tree() would find it forever.
+ */
+static int check_child(struct store_writer *w, MDB_cursor *cur, uint64_t parent, const MDB_val *key,
+		       const MDB_val *val, uint64_t *ret_id)
+{
+	unsigned char buf[NODE_REC_MAX];
+	struct node n;
+	uint64_t id = 0;
+	int rc;
+
+	if (val->mv_size == CHILD_VAL_SIZE)
+		id = get_be64(val->mv_data);
+	if (id && id != parent) {
+		rc = node_key_get(w, id, buf, &n);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+		if (!rc && n.parent == parent && n.name_len == key->mv_size - 8 &&
+		    !memcmp(n.name, (const char *)key->mv_data + 8, n.name_len)) {
+			*ret_id = id;
+			return 0;
+		}
+	}
+	*ret_id = 0;
+	w->txn_work++;
+	return mdb_cursor_del(cur, 0);
+}
+
+/*
+ * Delete everything below @top, and @top itself if @self: depth first with
+ * an explicit stack (a 10,000-deep chain must not recurse on the C stack),
+ * leaves before their parents, so stopping at any point (STEP_YIELD, when the
+ * txn has done its share of work) leaves a consistent tree.
+ */
+static int del_tree(struct store_writer *w, uint64_t top, bool self)
+{
+	unsigned char k8[8];
+	MDB_cursor *cur;
+	size_t depth = 0;
+	int rc;
+
+	rc = mdb_cursor_open(w->txn, w->store->dbi_child, &cur);
+	if (rc)
+		return rc;
+	if (!w->stack_cap) {
+		w->stack = malloc(64 * sizeof(*w->stack));
+		if (!w->stack) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		w->stack_cap = 64;
+	}
+	w->stack[depth++] = top;
+	while (depth > 0) {
+		uint64_t id = w->stack[depth - 1], child;
+		MDB_val key, val;
+
+		put_be64(k8, id);
+		key = val_of(k8, 8);
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+		if (rc && rc != MDB_NOTFOUND)
+			break;
+		if (!rc && key.mv_size >= 8 && !memcmp(key.mv_data, k8, 8)) {
+			rc = check_child(w, cur, id, &key, &val, &child);
+			if (rc)
+				break;
+			if (!child)
+				continue;
+			if (depth == w->stack_cap) {
+				uint64_t *st;
+
+				if (depth >= DEL_DEPTH_MAX) {
+					rc = -ELOOP;
+					break;
+				}
+				st = realloc(w->stack, 2 * depth * sizeof(*st));
+				if (!st) {
+					rc = -ENOMEM;
+					break;
+				}
+				w->stack = st;
+				w->stack_cap = 2 * depth;
+			}
+			w->stack[depth++] = child;
+			continue;
+		}
+		/* @id has no children left. */
+		if (--depth == 0 && !self) {
+			rc = 0;
+			break;
+		}
+		if (w->txn_work >= txn_limit(w)) {
+			rc = STEP_YIELD;
+			break;
+		}
+		rc = del_node(w, id);
+		if (rc)
+			break;
+	}
+out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int put_empty(struct store_writer *w, MDB_dbi dbi, const void *k, size_t len)
+{
+	MDB_val key = val_of(k, len), val = val_of("", 0);
+
+	return mdb_put(w->txn, dbi, &key, &val, 0);
+}
+
+static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *rec, size_t len,
+		     bool fresh)
+{
+	struct store *s = w->store;
+	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE];
+	struct node n, old;
+	MDB_val key, val;
+	int rc;
+
+	if (w->debug_txn_full && w->txn_puts >= w->debug_txn_full)
+		return MDB_TXN_FULL;
+	rc = node_decode(rec, len, id, &n);
+	if (rc < 0)
+		return rc;
+
+	if (!fresh) {
+		rc = node_key_get(w, id, oldbuf, &old);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+		if (!rc && S_ISDIR(old.mode) && !S_ISDIR(n.mode))
+			rc = del_tree(w, id, false);
+		if (!rc && (old.parent != n.parent || old.name_len != n.name_len ||
+			    memcmp(old.name, n.name, n.name_len)))
+			rc = del_child_key(w, &old);
+		if (!rc && S_ISREG(old.mode) && (!S_ISREG(n.mode) || old.size != n.size))
+			rc = del_size_key(w, &old);
+		if (!rc && old.hash_state == NODE_HASH_FULL &&
+		    (n.hash_state != NODE_HASH_FULL || memcmp(old.full, n.full, 16)))
+			rc = del_hash_key(w, &old);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+	}
+
+	/* The name: if another node holds it, that one was replaced on disk. */
+	put_be64(cval, id);
+	cval[8] = (unsigned char)node_type_char(n.mode);
+	cval[9] = n.flags;
+	key = val_of(k, child_key(k, n.parent, n.name, n.name_len));
+	val = val_of(cval, CHILD_VAL_SIZE);
+	rc = mdb_put(w->txn, s->dbi_child, &key, &val, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		uint64_t other = val.mv_size == CHILD_VAL_SIZE ? get_be64(val.mv_data) : 0;
+
+		if (other && other != id) {
+			rc = del_tree(w, other, true);
+			if (rc)
+				return rc;
+		}
+		val = val_of(cval, CHILD_VAL_SIZE);
+		rc = mdb_put(w->txn, s->dbi_child, &key, &val, 0);
+	}
+	if (rc)
+		return rc;
+
+	put_be64(k, id);
+	key = val_of(k, 8);
+	val = val_of(rec, len);
+	rc = mdb_put(w->txn, s->dbi_node, &key, &val, 0);
+	if (!rc && S_ISREG(n.mode)) {
+		put_be64(k, n.size);
+		put_be64(k + 8, id);
+		rc = put_empty(w, s->dbi_size, k, 16);
+	}
+	if (!rc && n.hash_state == NODE_HASH_FULL) {
+		memcpy(k, n.full, 16);
+		put_be64(k + 16, id);
+		rc = put_empty(w, s->dbi_hash, k, 24);
+	}
+	if (rc)
+		return rc;
+	w->txn_work++;
+	w->txn_puts++;
+	return 0;
+}
+
+static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *rec, size_t len)
+{
+	unsigned char k[12];
+	MDB_val key, val;
+	int rc;
+
+	if (w->debug_txn_full && w->txn_puts >= w->debug_txn_full)
+		return MDB_TXN_FULL;
+	memcpy(k, "root", 4);
+	put_be64(k + 4, id);
+	key = val_of(k, 12);
+	val = val_of(rec, len);
+	rc = mdb_put(w->txn, w->store->dbi_meta, &key, &val, 0);
+	if (rc)
+		return rc;
+	w->txn_work++;
+	w->txn_puts++;
+	return 0;
+}
+
+/* Apply the op at pos; *ret_len is its encoded length. */
+static int apply_op(struct store_writer *w, size_t *ret_len)
+{
+	const unsigned char *p = w->pos_buf->data + w->pos_off;
+	uint64_t id = get_be64(p + 1);
+	size_t len;
+
+	switch (p[0]) {
+	case OP_PUT:
+	case OP_PUT_FRESH:
+		len = (size_t)p[9] << 8 | p[10];
+		*ret_len = 11 + len;
+		return apply_put(w, id, p + 11, len, p[0] == OP_PUT_FRESH);
+	case OP_DEL:
+		*ret_len = 9;
+		return del_tree(w, id, true);
+	case OP_ROOT:
+		len = get_be32(p + 9);
+		*ret_len = 13 + len;
+		return apply_root(w, id, p + 13, len);
+	default:
+		assert(!"unknown op");
+		return -EINVAL;
+	}
+}
+
+/*
+ * Apply the held ops from pos to the end, committing whenever the txn has
+ * done its share, and replaying after a recoverable failure.
+ */
+static int run_held(struct store_writer *w)
+{
+	size_t len;
+	int rc = 0, r;
+
+	while (w->pos_buf) {
+		if (w->pos_off == w->pos_buf->len) {
+			if (!w->pos_buf->next)
+				break;
+			w->pos_buf = w->pos_buf->next;
+			w->pos_off = 0;
+			continue;
+		}
+		if (w->txn && w->txn_work >= txn_limit(w)) {
+			rc = txn_commit(w);
+		} else if (!w->txn) {
+			r = txn_open(w);
+			if (r < 0)
+				return r;
+			continue;
+		} else {
+			rc = apply_op(w, &len);
+			if (rc == 0) {
+				w->pos_off += len;
+				w->txn_ops++;
+				continue;
+			}
+			if (rc == STEP_YIELD)
+				rc = txn_commit(w);
+		}
+		if (rc) {
+			r = recover(w, rc);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Commit everything applied so far, replaying as often as LMDB asks. */
+static int commit_now(struct store_writer *w)
+{
+	int rc, r;
+
+	while (w->txn) {
+		rc = txn_commit(w);
+		if (!rc)
+			break;
+		r = recover(w, rc);
+		if (r == 0)
+			r = run_held(w);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool commit_due(const struct store_writer *w)
+{
+	return w->held_bytes >= w->queue_bytes / 2 || now_mono_ns() - w->txn_begin_ns >= w->txn_ns;
+}
+
+/*
+ * Wait for the next buffer.  NULL means: commit now (producers are waiting
+ * for bytes the txn holds, or it has been open for txn_ns), and, if
+ * *ret_stop, then exit.
+ */
+static struct wbuf *queue_pop(struct store_writer *w, bool *ret_stop)
+{
+	struct wbuf *b = NULL;
+	struct timespec ts;
+	int64_t deadline;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (w->q_head) {
+			b = w->q_head;
+			w->q_head = b->next;
+			if (!w->q_head)
+				w->q_tail = NULL;
+			b->next = NULL;
+			break;
+		}
+		if (w->stopping) {
+			*ret_stop = true;
+			break;
+		}
+		if (!w->txn) {
+			pthread_cond_wait(&w->cv_work, &w->mu);
+			continue;
+		}
+		deadline = w->txn_begin_ns + w->txn_ns;
+		if (w->space_waiters || now_mono_ns() >= deadline)
+			break;
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		pthread_cond_timedwait(&w->cv_work, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return b;
+}
+
+static void writer_fail(struct store_writer *w, int r)
+{
+	txn_abort(w);
+	release_all(w);
+	set_error(w, r);
+}
+
+static void *writer_main(void *arg)
+{
+	struct store_writer *w = arg;
+	bool stop = false;
+	struct wbuf *b;
+	int r;
+
+	while (!stop) {
+		b = queue_pop(w, &stop);
+		if (!b) {
+			r = commit_now(w);
+			if (r < 0)
+				writer_fail(w, r);
+			continue;
+		}
+		if (atomic_load(&w->error)) {
+			pthread_mutex_lock(&w->mu);
+			release_locked(w, b);
+			pthread_cond_broadcast(&w->cv_space);
+			pthread_mutex_unlock(&w->mu);
+			continue;
+		}
+		r = w->txn && commit_due(w) ? commit_now(w) : 0;
+		if (w->held_tail)
+			w->held_tail->next = b;
+		else
+			w->held_head = w->pos_buf = b;
+		w->held_tail = b;
+		w->held_bytes += b->len;
+		if (r == 0)
+			r = run_held(w);
+		if (r < 0)
+			writer_fail(w, r);
+	}
+	return NULL;
+}
+
+/* The last id in `node`, or 0 when empty. */
+static int last_node_id(struct store *s, uint64_t *ret)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	MDB_txn *txn;
+	int rc, r;
+
+	r = txn_begin(s, MDB_RDONLY, &txn, false);
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(txn, s->dbi_node, &cur);
+	if (!rc) {
+		rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+		if (!rc)
+			*ret = key.mv_size == 8 ? get_be64(key.mv_data) : 0;
+		else if (rc == MDB_NOTFOUND)
+			*ret = 0, rc = 0;
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	gate_leave(&s->gate);
+	return lmdb_err(rc);
+}
+
+int store_writer_start(struct store *s, const struct store_writer_opts *opts,
+		       struct store_writer **ret_writer)
+{
+	struct store_writer_opts o = {0};
+	struct store_writer *w;
+	pthread_condattr_t ca;
+	uint64_t last = 0;
+	int r;
+
+	if (s->flags & STORE_RDONLY)
+		return -EROFS;
+	if (s->lock_fd < 0)
+		return -ENOLCK;
+	if (s->writer)
+		return -EBUSY;
+	if (opts)
+		o = *opts;
+	r = last_node_id(s, &last);
+	if (r < 0)
+		return r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->store = s;
+	atomic_init(&w->next_id, last >= NODE_ID_TOP ? last + 1 : NODE_ID_TOP + 1);
+	atomic_init(&w->error, 0);
+	w->queue_bytes = o.queue_bytes ? o.queue_bytes : QUEUE_DEFAULT;
+	w->handoff_bytes = w->queue_bytes / 4 < BATCH_HANDOFF ? w->queue_bytes / 4 : BATCH_HANDOFF;
+	w->txn_records = o.txn_records ? o.txn_records : TXN_RECORDS_DEFAULT;
+	w->txn_ns = o.txn_ns > 0 ? o.txn_ns : TXN_NS_DEFAULT;
+	w->debug_txn_full = o.debug_txn_full;
+
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv_work, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&w->cv_space, NULL);
+
+	r = -pthread_create(&w->thread, NULL, writer_main, w);
+	if (r < 0) {
+		pthread_cond_destroy(&w->cv_space);
+		pthread_cond_destroy(&w->cv_work);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return r;
+	}
+	s->writer = w;
+	*ret_writer = w;
+	return 0;
+}
+
+uint64_t store_alloc_ids(struct store_writer *w, unsigned n)
+{
+	return atomic_fetch_add(&w->next_id, n);
+}
+
+int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_stats)
+{
+	struct store *s = w->store;
+	int r;
+
+	assert(w->nbatches == 0);
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_signal(&w->cv_work);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+
+	r = atomic_load(&w->error);
+	if (r == 0)
+		r = lmdb_err(mdb_env_sync(s->env, 1));
+	if (ret_stats)
+		*ret_stats = w->stats;
+
+	assert(!w->q_head && !w->held_head && !w->txn);
+	while (w->spare) {
+		struct wbuf *b = w->spare;
+
+		w->spare = b->next;
+		wbuf_free(b);
+	}
+	free(w->stack);
+	pthread_cond_destroy(&w->cv_space);
+	pthread_cond_destroy(&w->cv_work);
+	pthread_mutex_destroy(&w->mu);
+	s->writer = NULL;
+	free(w);
+	return r;
+}
+
+/* ---- producers ---------------------------------------------------------- */
+
+int store_batch_new(struct store_writer *w, struct store_batch **ret_batch)
+{
+	struct store_batch *b;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->writer = w;
+	b->buf = wbuf_new(BATCH_INIT);
+	if (!b->buf) {
+		free(b);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->nbatches++;
+	pthread_mutex_unlock(&w->mu);
+	*ret_batch = b;
+	return 0;
+}
+
+/* Queue the batch's buffer, waiting while the queue is over its bound. */
+static int batch_handoff(struct store_batch *b)
+{
+	struct store_writer *w = b->writer;
+	struct wbuf *buf = b->buf, *next;
+	int r;
+
+	if (!buf || !buf->len)
+		return atomic_load(&w->error);
+	pthread_mutex_lock(&w->mu);
+	while (!atomic_load(&w->error) && w->bytes >= w->queue_bytes) {
+		w->space_waiters++;
+		pthread_cond_signal(&w->cv_work);
+		pthread_cond_wait(&w->cv_space, &w->mu);
+		w->space_waiters--;
+	}
+	r = atomic_load(&w->error);
+	if (r) {
+		/* Nothing is committed after an error: drop the records. */
+		pthread_mutex_unlock(&w->mu);
+		buf->len = 0;
+		return r;
+	}
+	if (w->q_tail)
+		w->q_tail->next = buf;
+	else
+		w->q_head = buf;
+	w->q_tail = buf;
+	w->bytes += buf->len;
+	pthread_cond_signal(&w->cv_work);
+	next = w->spare;
+	if (next) {
+		w->spare = next->next;
+		w->nspare--;
+		next->next = NULL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	b->buf = next ? next : wbuf_new(BATCH_INIT);
+	return 0;
+}
+
+/* Room for @need more bytes in the batch's buffer. */
+static int batch_reserve(struct store_batch *b, size_t need)
+{
+	struct wbuf *buf = b->buf;
+	size_t cap;
+	void *p;
+
+	if (!buf && !(buf = b->buf = wbuf_new(BATCH_INIT)))
+		return -ENOMEM;
+	if (buf->cap - buf->len >= need)
+		return 0;
+	for (cap = buf->cap; cap - buf->len < need; cap *= 2)
+		;
+	p = realloc(buf->data, cap);
+	if (!p)
+		return -ENOMEM;
+	buf->data = p;
+	buf->cap = cap;
+	return 0;
+}
+
+static int batch_added(struct store_batch *b)
+{
+	if (b->buf->len >= b->writer->handoff_bytes)
+		return batch_handoff(b);
+	return 0;
+}
+
+int store_batch_put(struct store_batch *b, const struct node *n, bool fresh)
+{
+	unsigned char *p;
+	int r, len;
+
+	r = atomic_load(&b->writer->error);
+	if (r)
+		return r;
+	if (!n->id || n->id == n->parent)
+		return -EINVAL;
+	r = batch_reserve(b, 11 + NODE_HDR_SIZE + (size_t)n->name_len);
+	if (r < 0)
+		return r;
+	p = b->buf->data + b->buf->len;
+	len = node_encode(n, p + 11, b->buf->cap - b->buf->len - 11);
+	if (len < 0)
+		return len;
+	p[0] = fresh ? OP_PUT_FRESH : OP_PUT;
+	put_be64(p + 1, n->id);
+	p[9] = (unsigned char)(len >> 8);
+	p[10] = (unsigned char)len;
+	b->buf->len += 11 + (size_t)len;
+	return batch_added(b);
+}
+
+int store_batch_del(struct store_batch *b, uint64_t id)
+{
+	unsigned char *p;
+	int r;
+
+	r = atomic_load(&b->writer->error);
+	if (r)
+		return r;
+	if (!id)
+		return -EINVAL;
+	r = batch_reserve(b, 9);
+	if (r < 0)
+		return r;
+	p = b->buf->data + b->buf->len;
+	p[0] = OP_DEL;
+	put_be64(p + 1, id);
+	b->buf->len += 9;
+	return batch_added(b);
+}
+
+int store_batch_put_root(struct store_batch *b, const struct store_root *root)
+{
+	unsigned char *p;
+	size_t len;
+	int r;
+
+	r = atomic_load(&b->writer->error);
+	if (r)
+		return r;
+	r = root_encoded_size(root, &len);
+	if (r < 0)
+		return r;
+	if (len > UINT32_MAX)
+		return -E2BIG;
+	r = batch_reserve(b, 13 + len);
+	if (r < 0)
+		return r;
+	p = b->buf->data + b->buf->len;
+	p[0] = OP_ROOT;
+	put_be64(p + 1, root->id);
+	put_be32(p + 9, (uint32_t)len);
+	root_encode(root, p + 13);
+	b->buf->len += 13 + len;
+	return batch_added(b);
+}
+
+int store_batch_flush(struct store_batch *b)
+{
+	return batch_handoff(b);
+}
+
+size_t store_batch_pending(const struct store_batch *b)
+{
+	return b->buf ? b->buf->len : 0;
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	struct store_writer *w;
+
+	if (!b)
+		return;
+	w = b->writer;
+	batch_handoff(b);
+	wbuf_free(b->buf);
+	pthread_mutex_lock(&w->mu);
+	w->nbatches--;
+	pthread_mutex_unlock(&w->mu);
+	free(b);
+}

@@ -1,0 +1,267 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# cli.sh - the command line: --version/--help, the man page against --help,
+# exit codes, every `find` matching mode and output option against find(1),
+# the default index location and its mode.
+
+. "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
+
+R=$T/tree
+mkdir -p "$R"/alpha/sub "$R"/a/b "$R"/a-c "$R"/beta "$R"/empty
+(
+	cd "$R" || exit 1
+	echo 1 >alpha/one.txt
+	echo 22 >alpha/two.TXT
+	echo 333 >alpha/Mixed.Case.c
+	echo d >alpha/sub/deep.txt
+	echo n >alpha/sub/notes.md
+	: >a/b/x
+	: >a-c/y
+	printf 'int main;' >beta/main.c
+	: >beta/util.c
+	: >beta/util.h
+	: >beta/subway.txt
+	ln -s alpha link
+	ln -s nowhere beta/dangling
+	touch -d '2010-01-01 00:00:00.25 UTC' beta/main.c
+) || bail "cannot build the test tree"
+
+# Newline-separated oracle listings are safe here: no name has a newline.
+# Sorted in fsindex's output order: depth first, names bytewise (so "a/b"
+# comes before "a-c": sort with '/' mapped below every other byte).
+dfsort() {
+	tr '/' '\001' | sort | tr '\001' '/'
+}
+ofind() {
+	find -P "$R" "$@" 2>/dev/null | dfsort
+}
+
+# ---- version, help, usage errors -------------------------------------------
+
+out=$(fsi --version 2>/dev/null)
+rc=$?
+is "$rc" 0 "--version exits 0"
+is "$(printf '%s\n' "$out" | head -n 1)" "fsindex 0.1.0" "--version prints 'fsindex 0.1.0'"
+is "$(fsi -V 2>/dev/null | head -n 1)" "fsindex 0.1.0" "-V prints the version too"
+
+fsi --help >"$T/help.main" 2>&1
+is "$?" 0 "fsindex --help exits 0"
+like "$(cat "$T/help.main")" 'scan' "fsindex --help lists 'scan'"
+like "$(cat "$T/help.main")" 'find' "fsindex --help lists 'find'"
+fsi scan --help >"$T/help.scan" 2>&1
+is "$?" 0 "fsindex scan --help exits 0"
+fsi find --help >"$T/help.find" 2>&1
+is "$?" 0 "fsindex find --help exits 0"
+
+# Every long option of the help texts is in the man page.
+MAN=$top_srcdir/man/fsindex.1
+if [ -f "$MAN" ]; then
+	# roff writes '-' as '\-' (and sometimes '\(hy'); drop font escapes too.
+	sed -e 's/\\f[BIRP]//g' -e 's/\\(hy/-/g' -e 's/\\-/-/g' -e 's/\\//g' "$MAN" >"$T/man.txt"
+	opts=$(cat "$T/help.main" "$T/help.scan" "$T/help.find" |
+		grep -oE -- '--[a-zA-Z][-a-zA-Z0-9]*' | sort -u)
+	missing=
+	for o in $opts; do
+		grep -qF -- "$o" "$T/man.txt" || missing="$missing $o"
+	done
+	is "$missing" "" "every long option in --help appears in man/fsindex.1 ($(echo $opts | wc -w) options)"
+	for sub in scan find; do
+		like "$(cat "$T/man.txt")" "(^|[^a-z])$sub([^a-z]|$)" "man page documents '$sub'"
+	done
+else
+	fail "man/fsindex.1 exists"
+	diag "no file $MAN"
+fi
+
+fsi >/dev/null 2>"$T/err"
+rc=$?
+is "$rc" 2 "no command: exit 2"
+ok "no command: a message on stderr" test -s "$T/err"
+fsi frobnicate >/dev/null 2>"$T/err"
+is "$?" 2 "unknown command: exit 2"
+ok "unknown command: a message on stderr" test -s "$T/err"
+fsi --no-such-option >/dev/null 2>&1
+is "$?" 2 "unknown global option: exit 2"
+FSI scan --no-such-option "$R" >/dev/null 2>"$T/err"
+is "$?" 2 "scan --no-such-option: exit 2"
+ok "scan --no-such-option: a message on stderr" test -s "$T/err"
+FSI find --no-such-option >/dev/null 2>&1
+is "$?" 2 "find --no-such-option: exit 2"
+FSI scan >/dev/null 2>&1
+is "$?" 2 "scan without a PATH: exit 2"
+FSI scan -j nonsense "$R" >/dev/null 2>&1
+is "$?" 2 "scan -j nonsense: exit 2"
+
+# ---- find on a missing index -------------------------------------------------
+
+FSI find >/dev/null 2>"$T/err"
+rc=$?
+is "$rc" 2 "find with no index: exit 2"
+like "$(cat "$T/err")" "no index at '?$DB" "find with no index: \"no index at '<dir>'\""
+ok "find with no index does not create one" test ! -e "$DB"
+mkdir "$T/empty-db"
+DB=$T/empty-db FSI find >/dev/null 2>"$T/err"
+is "$?" 2 "find on an empty directory as --db: exit 2"
+like "$(cat "$T/err")" "no index at '?$T/empty-db" "... \"no index at '<dir>'\""
+is "$(ls -A "$T/empty-db")" "" "... and nothing is created in it"
+
+# ---- scan, then every find mode against find(1) ------------------------------
+
+scan_ok "scan of the test tree exits 0" "$R"
+FSI find >"$T/all" 2>"$T/err"
+is "$?" 0 "find with no pattern: exit 0"
+is "$(sort "$T/all")" "$(find -P "$R" | sort)" "find with no pattern lists every entry, root included"
+ok "find writes nothing to stderr" test ! -s "$T/err"
+
+# Depth-first by name bytes: "a" and everything under it before "a-c".
+is "$(cat "$T/all")" "$(find -P "$R" | dfsort)" \
+	"output order is depth-first, names sorted bytewise"
+is "$(grep -nx -e "$R/a/b/x" -e "$R/a-c" "$T/all" | cut -d: -f2)" "$R/a/b/x
+$R/a-c" "a/b/x is listed before a-c"
+
+out=$(FSI find zzz-no-such-thing 2>&1)
+rc=$?
+is "$rc" 1 "find: exit 1 when nothing matches"
+is "$out" "" "find: no output when nothing matches"
+out=$(FSI find one.txt)
+is "$?" 0 "find: exit 0 on a match"
+is "$out" "$R/alpha/one.txt" "find PATTERN: substring of the path"
+
+is "$(FSI find --count)" "$(ofind | wc -l)" "--count counts every entry"
+is "$(FSI find --count .txt)" "$(ofind -path '*.txt*' | wc -l)" "--count PATTERN"
+is "$(FSI find --count zzz-no-such-thing)" "0" "--count prints 0 when nothing matches"
+FSI find --count zzz-no-such-thing >/dev/null
+is "$?" 1 "--count with no match: exit 1"
+is "$(FSI find --limit 3 | wc -l)" 3 "--limit 3 prints 3 paths"
+is "$(FSI find --limit 3)" "$(ofind | head -n 3)" \
+	"--limit 3 prints the first 3 in output order"
+is "$(FSI find --limit 1000 | wc -l)" "$(ofind | wc -l)" "--limit above the count prints everything"
+
+FSI find -0 >"$T/all0"
+is "$(count0 "$T/all0")" "$(ofind | wc -l)" "-0 terminates every path with NUL"
+is "$(tr '\0' '\n' <"$T/all0")" "$(cat "$T/all")" "-0 prints the same paths as the default"
+FSI find --null >"$T/all0b"
+ok "--null is -0" cmp "$T/all0" "$T/all0b"
+
+is "$(FSI find --type f)" "$(ofind -type f)" "--type f"
+is "$(FSI find --type d)" "$(ofind -type d)" "--type d"
+is "$(FSI find --type l)" "$(ofind -type l)" "--type l"
+is "$(FSI find --type f,d)" "$(ofind -type f -o -type d)" "--type f,d"
+is "$(FSI find --type l link)" "$R/link" "--type with a pattern"
+FSI find --type q >/dev/null 2>&1
+is "$?" 2 "--type with an unknown letter: exit 2"
+
+is "$(FSI find TXT)" "$R/alpha/two.TXT" "matching is case-sensitive"
+is "$(FSI find -i TXT)" "$(ofind -ipath '*txt*')" "-i folds ASCII case"
+is "$(FSI find --ignore-case '*.TXT')" "$(ofind -ipath '*.txt')" "--ignore-case with a glob"
+
+# Globs: over the whole path, '*' crossing '/'.
+is "$(FSI find "$R/*/deep.txt")" "$R/alpha/sub/deep.txt" "glob: '*' crosses '/'"
+is "$(FSI find "$R/a*x")" "$(ofind -path "$R/a*x")" "glob is anchored at both ends of the path"
+is "$(FSI find '*.c')" "$(ofind -path '*.c')" "glob '*.c' over the whole path"
+is "$(FSI find '*/util.?')" "$(ofind -path '*/util.?')" "glob with ?"
+is "$(FSI find '*/[mu]*.c')" "$(ofind -path '*/[mu]*.c')" "glob with [...]"
+FSI find 'alpha*' >/dev/null
+is "$?" 1 "glob 'alpha*' matches no absolute path (they start with /)"
+
+# --name: the last component only.
+is "$(FSI find --name 'alpha*')" "$R/alpha" "--name glob matches the last component"
+is "$(FSI find --name sub)" "$(ofind -name '*sub*')" "--name substring: only entries whose own name matches"
+unlike "$(FSI find --name sub)" 'deep\.txt' "--name sub does not list sub's children"
+like "$(FSI find sub)" 'deep\.txt' "without --name, sub/deep.txt matches 'sub'"
+is "$(FSI find --name '*.c')" "$(ofind -name '*.c')" "--name '*.c'"
+
+# --regex: unanchored POSIX ERE.
+is "$(FSI find --regex '\.(c|h)$')" "$(ofind | grep -E '\.(c|h)$')" "--regex with alternation and \$"
+is "$(FSI find --regex 'u[a-z]+l')" "$(ofind | grep -E 'u[a-z]+l')" "--regex is unanchored"
+is "$(FSI find --regex "^$R/a")" "$(ofind | grep -E "^$R/a")" "--regex ^ anchors at the path start"
+FSI find --regex '^alpha' >/dev/null
+is "$?" 1 "--regex '^alpha' matches nothing (paths start with /)"
+FSI find --regex 'a(b' >/dev/null 2>"$T/err"
+is "$?" 2 "malformed --regex 'a(b': exit 2"
+ok "malformed --regex: a message on stderr" test -s "$T/err"
+FSI find --regex '[z-a]' >/dev/null 2>&1
+is "$?" 2 "malformed --regex '[z-a]': exit 2"
+# A trailing backslash escapes nothing: a glob ending in one is refused.
+# (A pattern without * ? [ is a plain substring, where '\' is just a byte.)
+FSI find '*.c\' >/dev/null 2>"$T/err"
+is "$?" 2 "trailing backslash in a glob: exit 2"
+ok "trailing backslash: a message on stderr" test -s "$T/err"
+FSI find 'alpha\\*\' >/dev/null 2>&1
+is "$?" 2 "trailing backslash after an escaped backslash: exit 2"
+FSI find --name 'x*\' >/dev/null 2>&1
+is "$?" 2 "trailing backslash with --name: exit 2"
+is "$(FSI find "$R/beta/*\.c")" "$R/beta/main.c
+$R/beta/util.c" "glob: backslash escapes the next character"
+
+# Several patterns must all match.
+is "$(FSI find alpha .txt)" "$(ofind -path '*alpha*' -path '*.txt*')" "two patterns: AND"
+is "$(FSI find alpha sub deep)" "$R/alpha/sub/deep.txt" "three patterns: AND"
+FSI find alpha beta >/dev/null
+is "$?" 1 "two patterns that never meet: exit 1"
+is "$(FSI find --name sub '*.txt')" "$R/beta/subway.txt" "--name applies to every pattern"
+
+# ---- --printf against find -printf ---------------------------------------------
+
+fmt='%y %m %U %G %i %n %D %s %T@ %C@ [%f] [%h] %p %%\t|\n'
+FSI find --printf "$fmt" >"$T/pf.got"
+find -P "$R" -printf "$fmt" >"$T/pf.exp"
+is "$(sort "$T/pf.got")" "$(sort "$T/pf.exp")" "--printf: every directive as find -printf prints it"
+is "$(FSI find --printf '%p\0' main.c | od -An -c | tr -s ' ')" \
+	"$(printf '%s\0' "$R/beta/main.c" | od -An -c | tr -s ' ')" "--printf '\\0' escape"
+is "$(FSI find --printf '%f' main.c)" "main.c" "--printf adds no newline"
+is "$(FSI find --printf '%T@\n' main.c)" "1262304000.2500000000" "--printf %T@ (nanoseconds, then '0')"
+is "$(FSI find --printf '%h|%f\n' --type d --regex "^$R\$")" "$T|tree" "--printf %h and %f of the root"
+
+# ---- a closed pipe -------------------------------------------------------------
+
+DB2=$T/db-bulk
+fast_dir "$T/bulk"
+mk_bulk "$T/bulk" 40 250 || bail "cannot build bulk tree"
+DB=$DB2 FSI scan -q "$T/bulk" >/dev/null 2>&1
+DB=$DB2 FSI find 2>"$T/pipe.err" | head -n 1 >"$T/pipe.out"
+st=("${PIPESTATUS[@]}")
+ok "find | head -1: no message on stderr" test ! -s "$T/pipe.err"
+diag_file "$T/pipe.err"
+like "${st[0]}" '^(0|141)$' "find | head -1: fsindex ends with 0 or SIGPIPE (got ${st[0]})"
+is "${st[1]}" 0 "find | head -1: head succeeds"
+is "$(cat "$T/pipe.out")" "$T/bulk" "find | head -1 prints the root first"
+DB=$DB2 FSI find --printf '%p %s %T@\n' 2>"$T/pipe.err" | head -c 100 >/dev/null
+ok "find --printf | head -c: no message on stderr" test ! -s "$T/pipe.err"
+
+# ---- the default index location ------------------------------------------------
+
+umask 022
+( unset FSINDEX_DB; XDG_CACHE_HOME=$T/xdg1 fsi scan -q "$R" ) >/dev/null 2>&1
+is "$?" 0 "scan with XDG_CACHE_HOME set and no --db: exit 0"
+ok "index created at \$XDG_CACHE_HOME/fsindex" test -f "$T/xdg1/fsindex/data.mdb"
+is "$(stat -c %a "$T/xdg1/fsindex" 2>&1)" 700 "\$XDG_CACHE_HOME/fsindex is mode 0700"
+is "$( unset FSINDEX_DB; XDG_CACHE_HOME=$T/xdg1 fsi find one.txt 2>&1)" "$R/alpha/one.txt" \
+	"find uses \$XDG_CACHE_HOME/fsindex too"
+
+( unset FSINDEX_DB XDG_CACHE_HOME; HOME=$T/home fsi scan -q "$R" ) >/dev/null 2>&1
+ok "without XDG_CACHE_HOME: ~/.cache/fsindex" test -f "$T/home/.cache/fsindex/data.mdb"
+is "$(stat -c %a "$T/home/.cache/fsindex" 2>&1)" 700 "~/.cache/fsindex is mode 0700"
+( unset FSINDEX_DB; XDG_CACHE_HOME= HOME=$T/home2 fsi scan -q "$R" ) >/dev/null 2>&1
+ok "an empty XDG_CACHE_HOME counts as unset" test -f "$T/home2/.cache/fsindex/data.mdb"
+
+( FSINDEX_DB=$T/envdb XDG_CACHE_HOME=$T/xdg2 fsi scan -q "$R" ) >/dev/null 2>&1
+ok "FSINDEX_DB chooses the index" test -f "$T/envdb/data.mdb"
+ok "FSINDEX_DB wins over XDG_CACHE_HOME" test ! -e "$T/xdg2/fsindex"
+is "$(stat -c %a "$T/envdb" 2>&1)" 700 "the FSINDEX_DB directory is created 0700"
+( FSINDEX_DB=$T/envdb2 fsi scan -q --db "$T/clidb/x/y" "$R" ) >/dev/null 2>&1
+ok "--db wins over FSINDEX_DB (parents created)" test -f "$T/clidb/x/y/data.mdb"
+ok "--db: FSINDEX_DB untouched" test ! -e "$T/envdb2"
+is "$(stat -c %a "$T/clidb/x/y" 2>&1)" 700 "a --db directory is created 0700"
+( umask 000; FSINDEX_DB=$T/envdb3 fsi scan -q "$R" ) >/dev/null 2>&1
+is "$(stat -c %a "$T/envdb3" 2>&1)" 700 "0700 even with umask 000"
+
+# ---- reserved options ------------------------------------------------------------
+
+FSI find -l >/dev/null 2>&1
+is "$?" 2 "find -l is rejected for now (exit 2)"
+FSI find -l one.txt >/dev/null 2>&1
+is "$?" 2 "find -l PATTERN is rejected for now (exit 2)"
+
+done_testing

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-node.c - the `node` record codec: round trips, the byte layout
+ * node.h documents, and rejection of malformed records.
+ */
+#include "node.h"
+
+#include "tap.h"
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct node sample(const char *name, size_t len)
+{
+	struct node n = {
+		.id = 42,
+		.parent = 7,
+		.dev = 0x0102030405060708ULL,
+		.ino = 0xfffffffffffffff0ULL,
+		.mode = S_IFREG | 0644,
+		.nlink = 3,
+		.uid = 1000,
+		.gid = 0xfffffffe,
+		.size = 1ULL << 40,
+		.mtime_ns = -1234567890123LL, /* before the epoch */
+		.ctime_ns = 1700000000123456789LL,
+		.flags = NODE_F_RACY,
+		.hash_state = NODE_HASH_FULL,
+		.name_len = (uint16_t)len,
+		.name = name,
+	};
+
+	for (int i = 0; i < 16; i++) {
+		n.head[i] = (uint8_t)i;
+		n.tail[i] = (uint8_t)(0xf0 | i);
+		n.full[i] = (uint8_t)(0x80 + i);
+	}
+	return n;
+}
+
+static bool same(const struct node *a, const struct node *b)
+{
+	return a->id == b->id && a->parent == b->parent && node_stat_equal(a, b) &&
+	       a->flags == b->flags && a->hash_state == b->hash_state &&
+	       !memcmp(a->head, b->head, 16) && !memcmp(a->tail, b->tail, 16) &&
+	       !memcmp(a->full, b->full, 16) && a->name_len == b->name_len &&
+	       !memcmp(a->name, b->name, a->name_len);
+}
+
+static void test_round_trip(void)
+{
+	unsigned char buf[NODE_REC_MAX + 16];
+	char name[NODE_NAME_MAX];
+	struct node n, d;
+	int len;
+
+	n = sample("hello.txt", 9);
+	len = node_encode(&n, buf, sizeof(buf));
+	ok(len == NODE_HDR_SIZE + 9, "encode returns header + name length (%d)", len);
+	ok(node_decode(buf, (size_t)len, 42, &d) == 0 && same(&n, &d),
+	   "decode gives the node back");
+	ok(d.name == (const char *)buf + NODE_HDR_SIZE, "decoded name points into the record");
+
+	/* Layout spot checks against the table in node.h. */
+	ok(get_be64(buf + 0) == 7 && get_be64(buf + 8) == n.dev && get_be32(buf + 24) == n.mode &&
+		   get_be64(buf + 40) == n.size && (int64_t)get_be64(buf + 48) == n.mtime_ns &&
+		   buf[64] == NODE_F_RACY && buf[65] == NODE_HASH_FULL && buf[66] == 0 &&
+		   buf[67] == 0 && buf[68] == 0 && buf[100] == 0x80 &&
+		   !memcmp(buf + 116, "hello.txt", 9),
+	   "fields are big-endian at the documented offsets");
+
+	/* Longest name, every byte but '/' and NUL. */
+	for (int i = 0, c = 1; i < NODE_NAME_MAX; i++, c = c == 0xff ? 1 : c + 1) {
+		if (c == '/')
+			c++;
+		name[i] = (char)c;
+	}
+	n = sample(name, NODE_NAME_MAX);
+	len = node_encode(&n, buf, sizeof(buf));
+	ok(len == NODE_REC_MAX, "255-byte name encodes to NODE_REC_MAX");
+	ok(node_decode(buf, (size_t)len, 42, &d) == 0 && same(&n, &d),
+	   "255-byte name with bytes 0x01-0xff round trips");
+
+	/* The top node: parent 0, empty name. */
+	n = sample("", 0);
+	n.parent = 0;
+	n.id = NODE_ID_TOP;
+	n.mode = S_IFDIR | 0755;
+	len = node_encode(&n, buf, sizeof(buf));
+	ok(len == NODE_HDR_SIZE && node_decode(buf, (size_t)len, NODE_ID_TOP, &d) == 0 &&
+		   same(&n, &d),
+	   "\"/\" (parent 0, empty name) round trips");
+}
+
+static void test_encode_rejects(void)
+{
+	unsigned char buf[NODE_REC_MAX + 16];
+	char name[NODE_NAME_MAX + 1];
+	struct node n;
+
+	memset(name, 'a', sizeof(name));
+	n = sample(name, NODE_NAME_MAX + 1);
+	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL, "encode: 256-byte name is -EINVAL");
+	n = sample("a/b", 3);
+	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL, "encode: name with '/' is -EINVAL");
+	n = sample("a\0b", 3);
+	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL, "encode: name with NUL is -EINVAL");
+	n = sample("", 0);
+	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL,
+	   "encode: empty name under a parent is -EINVAL");
+	n = sample("abc", 3);
+	ok(node_encode(&n, buf, NODE_HDR_SIZE + 2) == -EINVAL,
+	   "encode: buffer one byte short is -EINVAL");
+	ok(node_encode(&n, buf, NODE_HDR_SIZE + 3) == NODE_HDR_SIZE + 3,
+	   "encode: exactly sized buffer is enough");
+	n.hash_state = 3;
+	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL, "encode: unknown hash state is -EINVAL");
+}
+
+static void test_decode_rejects(void)
+{
+	unsigned char buf[NODE_REC_MAX + 16], bad[NODE_REC_MAX + 16];
+	struct node n, d;
+	int len;
+	bool all;
+
+	n = sample("file", 4);
+	len = node_encode(&n, buf, sizeof(buf));
+
+	/* Every truncation, down to nothing. */
+	all = true;
+	for (size_t l = 0; l < NODE_HDR_SIZE; l++) {
+		if (node_decode(buf, l, 42, &d) != -EBADMSG)
+			all = false;
+	}
+	ok(all, "every record shorter than the header is -EBADMSG");
+
+	memset(bad, 'x', sizeof(bad));
+	memcpy(bad, buf, NODE_HDR_SIZE);
+	ok(node_decode(bad, NODE_REC_MAX + 1, 42, &d) == -EBADMSG,
+	   "a record with a 256-byte name is -EBADMSG");
+	ok(node_decode(bad, NODE_REC_MAX, 42, &d) == 0 && d.name_len == NODE_NAME_MAX,
+	   "a record with a 255-byte name decodes");
+
+	memcpy(bad, buf, (size_t)len);
+	bad[66] = 1;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 66 set is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	bad[67] = 0x80;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 67 set is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	bad[65] = 3;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "hash state 3 is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	bad[NODE_HDR_SIZE + 1] = '/';
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "a name with '/' is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	bad[NODE_HDR_SIZE + 3] = '\0';
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "a name with NUL is -EBADMSG");
+	ok(node_decode(buf, NODE_HDR_SIZE, 42, &d) == -EBADMSG,
+	   "an empty name under a nonzero parent is -EBADMSG");
+
+	/* Garbage: a deterministic stream of bytes, many lengths. */
+	all = true;
+	uint32_t x = 2463534242u;
+	int decoded = 0;
+	for (int round = 0; round < 2000; round++) {
+		size_t l = (size_t)(round % (NODE_REC_MAX + 8));
+
+		for (size_t i = 0; i < l; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			bad[i] = (unsigned char)x;
+		}
+		memset(&d, 0xa5, sizeof(d));
+		int r = node_decode(bad, l, 9, &d);
+		if (r == 0) {
+			decoded++;
+			if (d.name_len != l - NODE_HDR_SIZE || d.hash_state > NODE_HASH_FULL)
+				all = false;
+		} else if (r != -EBADMSG) {
+			all = false;
+		}
+	}
+	ok(all, "random records decode to a valid node or -EBADMSG (%d of 2000 decoded)", decoded);
+	ok(decoded == 0, "random bytes practically never pass the reserved/name checks");
+
+	/* Output is written only on success. */
+	memset(&d, 0x5a, sizeof(d));
+	node_decode(buf, 3, 42, &d);
+	ok(d.id == 0x5a5a5a5a5a5a5a5aULL, "a failed decode leaves *ret alone");
+}
+
+static void test_type_char(void)
+{
+	static const struct {
+		uint32_t mode;
+		char c;
+	} cases[] = {
+		{S_IFREG | 0644, 'f'},	{S_IFDIR | 0755, 'd'},
+		{S_IFLNK | 0777, 'l'},	{S_IFIFO | 0600, 'p'},
+		{S_IFSOCK | 0755, 's'}, {S_IFCHR | 0666, 'c'},
+		{S_IFBLK | 0660, 'b'},	{0, '?'},
+		{0170000, '?'},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		ok(node_type_char(cases[i].mode) == cases[i].c, "node_type_char(0%o) is '%c'",
+		   cases[i].mode, cases[i].c);
+}
+
+static void test_stat_equal(void)
+{
+	struct node a = sample("a", 1), b = sample("other name", 10);
+
+	b.id = 99;
+	b.parent = 98;
+	b.flags = 0;
+	b.hash_state = NODE_HASH_NONE;
+	memset(b.full, 0, 16);
+	ok(node_stat_equal(&a, &b), "names, ids, flags and hashes do not count");
+
+#define CHANGED(field, value)                                                                      \
+	do {                                                                                       \
+		struct node c = a;                                                                 \
+		c.field = value;                                                                   \
+		ok(!node_stat_equal(&a, &c) && !node_stat_equal(&c, &a),                           \
+		   "a different " #field " is a change");                                          \
+	} while (0)
+	CHANGED(dev, a.dev + 1);
+	CHANGED(ino, a.ino ^ 1);
+	CHANGED(mode, S_IFREG | 0600);
+	CHANGED(nlink, 1);
+	CHANGED(uid, 0);
+	CHANGED(gid, 1);
+	CHANGED(size, a.size - 1);
+	CHANGED(mtime_ns, a.mtime_ns + 1);
+	CHANGED(ctime_ns, a.ctime_ns - 1);
+#undef CHANGED
+}
+
+int main(void)
+{
+	plan_lazy();
+	test_round_trip();
+	test_encode_rejects();
+	test_decode_rejects();
+	test_type_char();
+	test_stat_equal();
+	return done_testing();
+}

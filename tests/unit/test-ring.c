@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-ring.c - both backends deliver every byte, in order, many files in
+ * flight; a file that is not what the walker saw is never read (-ESTALE),
+ * a FIFO never blocks; the worker sleep protocol on ring_eventfd() works.
+ *
+ * `test-ring --expect-sync` is run under tests/helpers/no-uring (a seccomp
+ * filter that fails io_uring_setup): then RING_AUTO must fall back to pread
+ * and RING_URING must fail with -EPERM or -ENOSYS.
+ */
+#include "ring.h"
+
+#include "tap.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NFILES 7
+#define BIG_SPARSE ((5ULL << 30) + 5)	/* past 4 GiB: 64-bit offsets */
+
+struct file {
+	char name[32];
+	uint8_t *data;		/* content from byte @base on */
+	uint64_t base;
+	struct stat st;
+};
+
+struct sink {
+	const struct file *f;
+	uint64_t start, next;	/* first byte wanted; next byte expected */
+	bool bad;		/* a gap, an overlap or a wrong byte */
+	int done;		/* on_done calls */
+	int result;
+	void (*hook)(struct sink *s, uint64_t off);	/* runs in on_data */
+	struct ring *ring;	/* for hooks that submit */
+	struct sink *chained;	/* submitted from on_done */
+};
+
+static int dirfd_;
+static struct file files[NFILES];
+static const size_t sizes[NFILES] = { 0, 1, 4095, 4096, 131072, 131073, (5u << 20) + 7 };
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+static uint8_t rand8(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint8_t)(rng >> 32);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static void on_data(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct sink *s = ctx;
+
+	if (off != s->next || len == 0 || off < s->f->base ||
+	    off + len > (uint64_t)s->f->st.st_size ||
+	    memcmp(s->f->data + (off - s->f->base), buf, len) != 0)
+		s->bad = true;
+	s->next = off + len;
+	if (s->hook)
+		s->hook(s, off);
+}
+
+static void on_done(void *ctx, int result)
+{
+	struct sink *s = ctx;
+
+	s->done++;
+	s->result = result;
+}
+
+static void sink_init(struct sink *s, const struct file *f, uint64_t start)
+{
+	memset(s, 0, sizeof(*s));
+	s->f = f;
+	s->start = s->next = start;
+	s->result = 1;
+}
+
+static struct ring_read request(const struct file *f, struct sink *s, uint64_t off, uint64_t len)
+{
+	return (struct ring_read){
+		.dirfd = dirfd_,
+		.name = f->name,
+		.dev = f->st.st_dev,
+		.ino = f->st.st_ino,
+		.size = f->st.st_size,
+		.mtime_ns = mtime_ns(&f->st),
+		.uid = f->st.st_uid,
+		.offset = off,
+		.length = len,
+		.on_data = on_data,
+		.on_done = on_done,
+		.ctx = s,
+	};
+}
+
+static void drain(struct ring *ring)
+{
+	while (ring_inflight(ring) > 0)
+		if (ring_poll(ring, true) < 0)
+			break;
+}
+
+/* One request, waited for; returns on_done's result (or 1 if never called). */
+static int read_one(struct ring *ring, struct ring_read *rd, struct sink *s)
+{
+	int r = ring_submit(ring, rd);
+
+	if (r < 0)
+		return r;
+	drain(ring);
+	return s->done == 1 ? s->result : 100 + s->done;
+}
+
+static void make_files(void)
+{
+	for (int i = 0; i < NFILES; i++) {
+		struct file *f = &files[i];
+		int fd;
+
+		snprintf(f->name, sizeof(f->name), "f%zu", sizes[i]);
+		f->data = malloc(sizes[i] + 1);
+		for (size_t j = 0; j < sizes[i]; j++)
+			f->data[j] = rand8();
+		fd = openat(dirfd_, f->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, f->data, sizes[i]) != (ssize_t)sizes[i] ||
+		    fstat(fd, &f->st) < 0 || close(fd) < 0)
+			skip_all("cannot create test files: %s", strerror(errno));
+	}
+}
+
+/* The bytes the test wrote are what pread sees (the oracle for on_data). */
+static void check_files_with_pread(void)
+{
+	bool same = true;
+
+	for (int i = 0; i < NFILES; i++) {
+		uint8_t *buf = malloc(sizes[i] + 1);
+		int fd = openat(dirfd_, files[i].name, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || pread(fd, buf, sizes[i] + 1, 0) != (ssize_t)sizes[i] ||
+		    memcmp(buf, files[i].data, sizes[i]) != 0)
+			same = false;
+		close(fd);
+		free(buf);
+	}
+	ok(same, "pread agrees with the written content");
+}
+
+static void test_many(enum ring_mode mode, const char *tag)
+{
+	enum { N = 40, DEPTH = 8 };
+	struct sink s[N];
+	struct ring_stats st;
+	struct ring *ring;
+	uint64_t bytes = 0;
+	int good = 0, submitted = 0;
+
+	if (ring_new(mode, DEPTH, &ring) < 0) {
+		ok(false, "%s: ring_new", tag);
+		return;
+	}
+	for (int i = 0; i < N; i++) {
+		const struct file *f = &files[i % NFILES];
+		struct ring_read rd;
+
+		sink_init(&s[i], f, 0);
+		rd = request(f, &s[i], 0, UINT64_MAX);
+		submitted += ring_submit(ring, &rd) == 0;
+		bytes += f->st.st_size;
+	}
+	ok(submitted == N, "%s: %d files submitted into a depth-%d ring", tag, submitted, DEPTH);
+	drain(ring);
+	for (int i = 0; i < N; i++)
+		good += s[i].done == 1 && s[i].result == 0 && !s[i].bad &&
+			s[i].next == (uint64_t)s[i].f->st.st_size;
+	ok(good == N, "%s: %d/%d files whole, in order, byte-identical, on_done(0) once", tag,
+	   good, N);
+	ring_stats(ring, &st);
+	ok(st.files == N && st.bytes == bytes, "%s: stats count %llu files, %llu bytes", tag,
+	   (unsigned long long)st.files, (unsigned long long)st.bytes);
+	if (mode == RING_SYNC)
+		ok(st.peak_inflight == 1 && !st.uring, "%s: pread backend, one at a time", tag);
+	else
+		ok(st.peak_inflight == DEPTH && st.uring, "%s: io_uring with %u in flight at peak",
+		   tag, st.peak_inflight);
+	ring_free(ring);
+}
+
+static void test_partial(struct ring *ring, const char *tag)
+{
+	const struct file *big = &files[NFILES - 1], *small = &files[2];
+	uint64_t size = big->st.st_size;
+	struct ring_read rd;
+	struct sink s;
+	int r;
+
+	sink_init(&s, big, 0);
+	rd = request(big, &s, 0, 4096);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == 4096, "%s: head 4 KiB (%d)", tag, r);
+
+	sink_init(&s, big, size - 4096);
+	rd = request(big, &s, size - 4096, 4096);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == size, "%s: tail 4 KiB (%d)", tag, r);
+
+	sink_init(&s, big, 131072 + 5);
+	rd = request(big, &s, 131072 + 5, 3 * 131072);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == 4 * 131072 + 5, "%s: unaligned middle range (%d)", tag,
+	   r);
+
+	sink_init(&s, small, 0);
+	rd = request(small, &s, 0, 4096);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == 4095, "%s: a range past EOF is clamped to the size", tag);
+
+	sink_init(&s, small, 5000);
+	rd = request(small, &s, 5000, 4096);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && s.next == 5000, "%s: an offset past the size delivers nothing, result 0",
+	   tag);
+}
+
+static void test_sparse(struct ring *ring, const char *tag)
+{
+	static const char tail[] = "the end";
+	struct file f = { .name = "sparse" };
+	struct ring_read rd;
+	struct sink s;
+	int fd, r;
+
+	fd = openat(dirfd_, f.name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || pwrite(fd, tail, 7, BIG_SPARSE - 7) != 7 || fstat(fd, &f.st) < 0) {
+		skip("%s: no sparse file of 5 GiB here", tag);
+		close(fd);
+		return;
+	}
+	close(fd);
+	f.data = calloc(1, 8192);
+	f.base = BIG_SPARSE - 8192;
+	memcpy(f.data + 8192 - 7, tail, 7);
+
+	sink_init(&s, &f, BIG_SPARSE - 8192);
+	rd = request(&f, &s, BIG_SPARSE - 8192, 8192);
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == BIG_SPARSE, "%s: the last 8 KiB of a 5 GiB file (%d)",
+	   tag, r);
+	free(f.data);
+	unlinkat(dirfd_, f.name, 0);
+}
+
+static void test_stale(struct ring *ring, const char *tag)
+{
+	const struct file *f = &files[4];
+	struct ring_read rd;
+	struct sink s;
+	struct stat st;
+	struct file fifo = { .name = "fifo" }, link = { .name = "link" }, dir = { .name = "dir" };
+	int r;
+
+	sink_init(&s, f, 0);
+	rd = request(f, &s, 0, UINT64_MAX);
+	rd.ino++;
+	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other inode: -ESTALE, no data",
+	   tag);
+
+	sink_init(&s, f, 0);
+	rd = request(f, &s, 0, UINT64_MAX);
+	rd.dev ^= 1;
+	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other device: -ESTALE", tag);
+
+	sink_init(&s, f, 0);
+	rd = request(f, &s, 0, UINT64_MAX);
+	rd.size--;
+	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other size: -ESTALE", tag);
+
+	sink_init(&s, f, 0);
+	rd = request(f, &s, 0, UINT64_MAX);
+	rd.mtime_ns += 1;
+	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other mtime: -ESTALE", tag);
+
+	/* A FIFO where a regular file was: opened O_NONBLOCK, refused, never read. */
+	unlinkat(dirfd_, fifo.name, 0);
+	if (mkfifoat(dirfd_, fifo.name, 0644) == 0 &&
+	    fstatat(dirfd_, fifo.name, &fifo.st, AT_SYMLINK_NOFOLLOW) == 0) {
+		sink_init(&s, &fifo, 0);
+		rd = request(&fifo, &s, 0, UINT64_MAX);
+		alarm(10);	/* a hang would be the bug: die instead */
+		r = read_one(ring, &rd, &s);
+		alarm(0);
+		ok(r == -ESTALE && s.next == 0, "%s: a FIFO is -ESTALE and does not block (%d)",
+		   tag, r);
+	} else {
+		skip("%s: mkfifo: %s", tag, strerror(errno));
+	}
+
+	/* A symlink (to a good file) in its place: O_NOFOLLOW refuses it. */
+	unlinkat(dirfd_, link.name, 0);
+	if (symlinkat(f->name, dirfd_, link.name) == 0 && fstatat(dirfd_, f->name, &st, 0) == 0) {
+		link.st = st;
+		sink_init(&s, &link, 0);
+		rd = request(&link, &s, 0, UINT64_MAX);
+		r = read_one(ring, &rd, &s);
+		ok(r == -ESTALE && s.next == 0, "%s: a symlink is not followed: -ESTALE (%d)", tag,
+		   r);
+	} else {
+		skip("%s: symlink: %s", tag, strerror(errno));
+	}
+
+	mkdirat(dirfd_, dir.name, 0755);
+	fstatat(dirfd_, dir.name, &dir.st, 0);
+	sink_init(&s, &dir, 0);
+	rd = request(&dir, &s, 0, UINT64_MAX);
+	r = read_one(ring, &rd, &s);
+	ok(r == -ESTALE, "%s: a directory is -ESTALE (%d)", tag, r);
+
+	sink_init(&s, f, 0);
+	rd = request(f, &s, 0, UINT64_MAX);
+	rd.name = "missing";
+	r = read_one(ring, &rd, &s);
+	ok(r == -ENOENT && s.done == 1, "%s: a missing file is -ENOENT (%d)", tag, r);
+}
+
+/* Make a scratch copy of the big file to change while it is being read. */
+static void scratch(struct file *f)
+{
+	const struct file *big = &files[NFILES - 1];
+	size_t n = big->st.st_size;
+	int fd;
+
+	snprintf(f->name, sizeof(f->name), "scratch");
+	f->data = big->data;
+	fd = openat(dirfd_, f->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, f->data, n) != (ssize_t)n || fstat(fd, &f->st) < 0)
+		f->st.st_size = -1;
+	close(fd);
+}
+
+static void shrink_hook(struct sink *s, uint64_t off)
+{
+	int fd;
+
+	if (off != 0)
+		return;
+	fd = openat(dirfd_, s->f->name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (1 << 20) + 100) < 0)
+		s->bad = true;
+	close(fd);
+}
+
+static void grow_hook(struct sink *s, uint64_t off)
+{
+	int fd;
+
+	if (off != 0)
+		return;
+	fd = openat(dirfd_, s->f->name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || write(fd, "more", 4) != 4)
+		s->bad = true;
+	close(fd);
+}
+
+static bool ctime_moved;
+
+/* Overwrite a byte already read and put mtime back: only ctime tells. */
+static void rewrite_hook(struct sink *s, uint64_t off)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, s->f->st.st_mtim };
+	struct stat st;
+	uint8_t b = (uint8_t)~s->f->data[0];
+	int fd;
+
+	if (off != 0)
+		return;
+	/* Let the coarse timestamp clock tick (jiffies: 10 ms at HZ=100). */
+	usleep(20000);
+	fd = openat(dirfd_, s->f->name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, &b, 1, 0) != 1 || futimens(fd, ts) < 0 || fstat(fd, &st) < 0)
+		s->bad = true;
+	else
+		ctime_moved = st.st_ctim.tv_sec != s->f->st.st_ctim.tv_sec ||
+			      st.st_ctim.tv_nsec != s->f->st.st_ctim.tv_nsec;
+	close(fd);
+}
+
+static void test_change(struct ring *ring, const char *tag)
+{
+	static const struct {
+		void (*hook)(struct sink *s, uint64_t off);
+		const char *what;
+		uint64_t next;		/* bytes delivered before the end */
+	} cases[] = {
+		/* Shrunk mid-chunk: a short read, then EOF before the expected size. */
+		{ shrink_hook, "shrinks", (1 << 20) + 100 },
+		{ grow_hook, "grows", (5u << 20) + 7 },
+		{ rewrite_hook, "is rewritten with mtime restored", (5u << 20) + 7 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct file f;
+		struct ring_read rd;
+		struct sink s;
+		int r;
+
+		scratch(&f);
+		if (f.st.st_size < 0) {
+			skip("%s: cannot write a scratch file", tag);
+			continue;
+		}
+		sink_init(&s, &f, 0);
+		s.hook = cases[i].hook;
+		ctime_moved = false;
+		rd = request(&f, &s, 0, UINT64_MAX);
+		r = read_one(ring, &rd, &s);
+		if (cases[i].hook == rewrite_hook && !ctime_moved)
+			skip("%s: ctime did not move on this filesystem", tag);
+		else
+			ok(r == -ESTALE && !s.bad && s.next == cases[i].next,
+			   "%s: a file that %s while read is -ESTALE (%d) after %llu bytes", tag,
+			   cases[i].what, r, (unsigned long long)s.next);
+		unlinkat(dirfd_, f.name, 0);
+	}
+}
+
+static struct ring_read chained_rd;
+
+static void on_done_chain(void *ctx, int result)
+{
+	struct sink *s = ctx;
+
+	on_done(ctx, result);
+	/* on_done may submit: the slot it ran in is free already. */
+	if (s->chained && ring_submit(s->ring, &chained_rd) < 0)
+		s->bad = true;
+}
+
+static void test_reentry(enum ring_mode mode, const char *tag)
+{
+	struct sink a[4], b[4];
+	struct ring *ring;
+	int good = 0;
+
+	if (ring_new(mode, 1, &ring) < 0) {
+		ok(false, "%s: ring_new depth 1", tag);
+		return;
+	}
+	/* Depth 1: each follow-up can only run in the slot its parent left. */
+	for (int i = 0; i < 4; i++) {
+		struct ring_read rd;
+
+		sink_init(&a[i], &files[6], 0);
+		sink_init(&b[i], &files[5], 0);
+		a[i].ring = ring;
+		a[i].chained = &b[i];
+		rd = request(&files[6], &a[i], 0, UINT64_MAX);
+		rd.on_done = on_done_chain;
+		chained_rd = request(&files[5], &b[i], 0, UINT64_MAX);
+		if (ring_submit(ring, &rd) < 0)
+			break;
+		drain(ring);
+	}
+	for (int i = 0; i < 4; i++)
+		good += a[i].done == 1 && a[i].result == 0 && !a[i].bad && b[i].done == 1 &&
+			b[i].result == 0 && !b[i].bad && b[i].next == (uint64_t)files[5].st.st_size;
+	ok(good == 4, "%s: on_done can submit the next request (%d/4)", tag, good);
+	ring_free(ring);
+}
+
+static void test_free_waits(enum ring_mode mode, const char *tag)
+{
+	struct sink s[8];
+	struct ring *ring;
+	int good = 0;
+
+	if (ring_new(mode, 8, &ring) < 0) {
+		ok(false, "%s: ring_new", tag);
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		struct ring_read rd;
+
+		sink_init(&s[i], &files[6 - i % 3], 0);
+		rd = request(s[i].f, &s[i], 0, UINT64_MAX);
+		ring_submit(ring, &rd);
+	}
+	ring_free(ring);
+	for (int i = 0; i < 8; i++)
+		good += s[i].done == 1 && s[i].result == 0 && !s[i].bad &&
+			s[i].next == (uint64_t)s[i].f->st.st_size;
+	ok(good == 8, "%s: ring_free finishes what is in flight (%d/8)", tag, good);
+}
+
+/* A worker sleeps in poll() on the eventfd and is woken by each completion. */
+static void test_eventfd(void)
+{
+	struct sink s[3];
+	struct ring *ring;
+	struct pollfd p;
+	int sleeps = 0, timeouts = 0, done = 0;
+
+	if (ring_new(RING_URING, 4, &ring) < 0) {
+		ok(false, "uring: ring_new");
+		return;
+	}
+	p.fd = ring_eventfd(ring);
+	p.events = POLLIN;
+	ok(p.fd >= 0, "uring: ring_eventfd is a descriptor");
+	for (int i = 0; i < 3; i++) {
+		struct ring_read rd;
+
+		sink_init(&s[i], &files[6 - i], 0);
+		rd = request(s[i].f, &s[i], 0, UINT64_MAX);
+		ring_submit(ring, &rd);
+	}
+	for (;;) {
+		int r = ring_poll(ring, false);	/* flushes, drains, reaps */
+
+		if (r > 0)
+			done += r;
+		if (ring_inflight(ring) == 0 || r < 0)
+			break;
+		sleeps++;
+		if (poll(&p, 1, 5000) == 0 && ++timeouts > 2)
+			break;
+	}
+	ok(done == 3 && timeouts == 0 && s[0].result == 0 && s[1].result == 0 && s[2].result == 0,
+	   "uring: poll()ing the eventfd wakes on completions (%d done, %d sleeps, %d timeouts)",
+	   done, sleeps, timeouts);
+	for (int i = 0; i < 3; i++)
+		ring_poll(ring, false);
+	ok(poll(&p, 1, 0) == 0, "uring: the eventfd is drained once nothing is pending");
+	ring_free(ring);
+
+	ok(ring_new(RING_SYNC, 4, &ring) == 0 && ring_eventfd(ring) == -1,
+	   "sync: no eventfd");
+	ring_free(ring);
+}
+
+static void test_parse(void)
+{
+	enum ring_mode m = RING_SYNC;
+
+	ok(ring_parse_mode("auto", &m) == 0 && m == RING_AUTO, "parse auto");
+	ok(ring_parse_mode("uring", &m) == 0 && m == RING_URING, "parse uring");
+	ok(ring_parse_mode("sync", &m) == 0 && m == RING_SYNC, "parse sync");
+	ok(ring_parse_mode("Sync", &m) == -EINVAL && ring_parse_mode("", &m) == -EINVAL &&
+		   m == RING_SYNC,
+	   "parse refuses anything else, *ret untouched");
+}
+
+static void run_backend(enum ring_mode mode, const char *tag)
+{
+	struct ring *ring;
+
+	test_many(mode, tag);
+	if (ring_new(mode, 4, &ring) < 0) {
+		ok(false, "%s: ring_new depth 4", tag);
+		return;
+	}
+	test_partial(ring, tag);
+	test_sparse(ring, tag);
+	test_stale(ring, tag);
+	test_change(ring, tag);
+	ring_free(ring);
+	test_reentry(mode, tag);
+	test_free_waits(mode, tag);
+}
+
+static void cleanup(const char *dir)
+{
+	static const char *const extra[] = { "fifo", "link", "scratch", "sparse" };
+
+	for (int i = 0; i < NFILES; i++) {
+		unlinkat(dirfd_, files[i].name, 0);
+		free(files[i].data);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(extra); i++)
+		unlinkat(dirfd_, extra[i], 0);
+	unlinkat(dirfd_, "dir", AT_REMOVEDIR);
+	close(dirfd_);
+	rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	bool expect_sync = argc > 1 && strcmp(argv[1], "--expect-sync") == 0;
+	char dir[] = "/tmp/test-ring.XXXXXX";
+	struct ring_stats st;
+	struct ring *ring;
+	bool have_uring;
+	int r;
+
+	plan_lazy();
+	if (!mkdtemp(dir))
+		skip_all("mkdtemp: %s", strerror(errno));
+	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	make_files();
+	check_files_with_pread();
+	test_parse();
+
+	ok(ring_new(RING_AUTO, 0, &ring) == 0, "RING_AUTO always gives a ring");
+	ring_stats(ring, &st);
+	ring_free(ring);
+	r = ring_new(RING_URING, 8, &ring);
+	have_uring = r == 0;
+	ring_free(have_uring ? ring : NULL);
+	if (expect_sync) {
+		ok(!st.uring, "under no-uring, RING_AUTO falls back to pread");
+		ok(r == -EPERM || r == -ENOSYS, "under no-uring, RING_URING fails: %s",
+		   strerror(-r));
+	} else {
+		ok(st.uring == have_uring, "RING_AUTO uses io_uring iff RING_URING works (%s)",
+		   have_uring ? "it does" : strerror(-r));
+	}
+
+	if (have_uring) {
+		run_backend(RING_URING, "uring");
+		test_eventfd();
+	} else {
+		diag("no io_uring (%s): skipping its cases", strerror(-r));
+		skip("uring: no io_uring here");
+	}
+	run_backend(RING_SYNC, "sync");
+	ring_free(NULL);
+
+	cleanup(dir);
+	return done_testing();
+}

@@ -1,0 +1,1457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-store.c - the index: schema checks and refusals (byte-for-byte),
+ * the writer's apply semantics, transaction splitting, map growth under a
+ * concurrent reader, backpressure, sticky errors, and the scan lock.
+ *
+ * The oracle for "the databases agree with each other" is check_index(),
+ * which reads the environment with raw LMDB calls, independently of
+ * store.c; it runs after the store is closed (LMDB forbids opening one
+ * environment twice in a process while one handle does I/O).
+ */
+#include "store.h"
+
+#include "node.h"
+#include "tap.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char base[64];
+
+/* A path under the test directory (static rotating storage: use at once). */
+static const char *tpath(const char *name)
+{
+	static char bufs[4][512];
+	static int next;
+	char *b = bufs[next++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", base, name);
+	return b;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Read a whole file into a malloc'd buffer. */
+static unsigned char *slurp(const char *path, size_t *ret_len)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto out;
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf && read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		free(buf);
+		buf = NULL;
+	}
+	*ret_len = (size_t)st.st_size;
+out:
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+		diag("cannot write %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- building records --------------------------------------------------- */
+
+/* @name is borrowed: store_batch_put() copies it at once. */
+static struct node mk(uint64_t id, uint64_t parent, const char *name, uint32_t mode, uint64_t size)
+{
+	struct node n = {0};
+
+	n.id = id;
+	n.parent = parent;
+	n.name = name;
+	n.name_len = (uint16_t)strlen(name);
+	n.mode = mode;
+	n.size = size;
+	n.ino = id * 7;
+	n.dev = 0x801;
+	n.nlink = 1;
+	n.mtime_ns = (int64_t)id * 1000;
+	n.ctime_ns = (int64_t)id * 1000 + 1;
+	return n;
+}
+
+static struct node mkdir_node(uint64_t id, uint64_t parent, const char *name)
+{
+	return mk(id, parent, name, S_IFDIR | 0755, 4096);
+}
+
+static struct node mkfile(uint64_t id, uint64_t parent, const char *name, uint64_t size)
+{
+	return mk(id, parent, name, S_IFREG | 0644, size);
+}
+
+static struct node top(void)
+{
+	return mk(NODE_ID_TOP, 0, "", S_IFDIR | 0755, 4096);
+}
+
+static void set_full_hash(struct node *n, uint8_t seed)
+{
+	n->hash_state = NODE_HASH_FULL;
+	for (int i = 0; i < 16; i++)
+		n->full[i] = n->head[i] = n->tail[i] = (uint8_t)(seed + i);
+}
+
+/* A writer session: start, batch, apply @fn, finish. */
+struct session {
+	struct store_writer *w;
+	struct store_batch *b;
+	int err; /* first error from a batch call */
+};
+
+static int begin(struct store *s, const struct store_writer_opts *o, struct session *ss)
+{
+	int r;
+
+	memset(ss, 0, sizeof(*ss));
+	r = store_writer_start(s, o, &ss->w);
+	if (r < 0)
+		return r;
+	r = store_batch_new(ss->w, &ss->b);
+	if (r < 0) {
+		store_writer_finish(ss->w, NULL);
+		return r;
+	}
+	return 0;
+}
+
+static void put(struct session *ss, struct node n, bool fresh)
+{
+	int r = store_batch_put(ss->b, &n, fresh);
+
+	if (r < 0 && !ss->err)
+		ss->err = r;
+}
+
+static void del(struct session *ss, uint64_t id)
+{
+	int r = store_batch_del(ss->b, id);
+
+	if (r < 0 && !ss->err)
+		ss->err = r;
+}
+
+static int end(struct session *ss, struct store_write_stats *st)
+{
+	int r;
+
+	store_batch_free(ss->b);
+	r = store_writer_finish(ss->w, st);
+	return ss->err ? ss->err : r;
+}
+
+static struct store *open_locked(const char *path)
+{
+	struct store *s = NULL;
+	int r = store_open(path, 0, &s);
+
+	if (r == 0)
+		r = store_lock_scan(s);
+	if (r < 0) {
+		diag("cannot open %s: %s", path, store_strerror(r));
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the oracle: raw LMDB ------------------------------------------------ */
+
+/*
+ * Check that node, child, size and hash agree: every node is named by its
+ * child entry (with the right type and flags) and has a parent, every child
+ * entry names a node that names it back, size holds exactly the regular
+ * files and hash exactly the fully hashed ones.  Returns the number of
+ * nodes, or -1 (with a diagnostic).
+ */
+static long check_index(const char *path)
+{
+	struct stat st;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dn, dc, ds, dh;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	long nodes = 0, regs = 0, fulls = 0, count;
+	const char *bad = NULL;
+	unsigned char key[24 + NODE_NAME_MAX];
+	int rc;
+
+	stat(path, &st);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	rc = mdb_env_open(env, path, MDB_RDONLY | (S_ISREG(st.st_mode) ? MDB_NOSUBDIR : 0), 0600);
+	if (rc) {
+		diag("check_index: %s", mdb_strerror(rc));
+		mdb_env_close(env);
+		return -1;
+	}
+	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (mdb_dbi_open(txn, "node", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
+	    mdb_dbi_open(txn, "size", 0, &ds) || mdb_dbi_open(txn, "hash", 0, &dh)) {
+		bad = "missing database";
+		goto out;
+	}
+
+	mdb_cursor_open(txn, dn, &cur);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && !bad;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct node n;
+		MDB_val k2, v2;
+
+		nodes++;
+		if (k.mv_size != 8 || node_decode(v.mv_data, v.mv_size, get_be64(k.mv_data), &n)) {
+			bad = "undecodable node";
+			break;
+		}
+		if (n.parent) {
+			put_be64(key, n.parent);
+			k2 = (MDB_val){8, key};
+			if (mdb_get(txn, dn, &k2, &v2))
+				bad = "node without parent";
+		}
+		put_be64(key, n.parent);
+		memcpy(key + 8, n.name, n.name_len);
+		k2 = (MDB_val){8u + n.name_len, key};
+		if (mdb_get(txn, dc, &k2, &v2) || v2.mv_size != 10 ||
+		    get_be64(v2.mv_data) != n.id ||
+		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
+		    ((unsigned char *)v2.mv_data)[9] != n.flags)
+			bad = "node not named by its child entry";
+		if (S_ISREG(n.mode)) {
+			regs++;
+			put_be64(key, n.size);
+			put_be64(key + 8, n.id);
+			k2 = (MDB_val){16, key};
+			if (mdb_get(txn, ds, &k2, &v2))
+				bad = "regular file missing from size";
+		}
+		if (n.hash_state == NODE_HASH_FULL) {
+			fulls++;
+			memcpy(key, n.full, 16);
+			put_be64(key + 16, n.id);
+			k2 = (MDB_val){24, key};
+			if (mdb_get(txn, dh, &k2, &v2))
+				bad = "hashed file missing from hash";
+		}
+		if (bad)
+			diag("node %llu: %s", (unsigned long long)n.id, bad);
+	}
+	mdb_cursor_close(cur);
+	if (bad)
+		goto out;
+
+	count = 0;
+	mdb_cursor_open(txn, dc, &cur);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && !bad;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct node n;
+		MDB_val k2, v2;
+
+		count++;
+		if (v.mv_size != 10) {
+			bad = "bad child value";
+			break;
+		}
+		put_be64(key, get_be64(v.mv_data));
+		k2 = (MDB_val){8, key};
+		if (mdb_get(txn, dn, &k2, &v2) ||
+		    node_decode(v2.mv_data, v2.mv_size, get_be64(key), &n) ||
+		    n.parent != get_be64(k.mv_data) || n.name_len != k.mv_size - 8 ||
+		    memcmp(n.name, (char *)k.mv_data + 8, n.name_len))
+			bad = "stale child entry";
+	}
+	mdb_cursor_close(cur);
+	if (!bad && count != nodes)
+		bad = "child and node counts differ";
+
+	MDB_stat ms;
+	if (!bad && (mdb_stat(txn, ds, &ms) || (long)ms.ms_entries != regs))
+		bad = "size holds more than the regular files";
+	if (!bad && (mdb_stat(txn, dh, &ms) || (long)ms.ms_entries != fulls))
+		bad = "hash holds more than the hashed files";
+out:
+	if (bad)
+		diag("check_index(%s): %s", path, bad);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return bad ? -1 : nodes;
+}
+
+/* ---- reading helpers ---------------------------------------------------- */
+
+struct names {
+	char buf[8192];
+	size_t len;
+	int n;
+	struct store_reader *pause; /* pause this reader in the callback */
+};
+
+static int collect(void *ctx, const struct store_child *c)
+{
+	struct names *nm = ctx;
+
+	if (nm->len + c->name_len + 2 < sizeof(nm->buf)) {
+		if (nm->n)
+			nm->buf[nm->len++] = ',';
+		memcpy(nm->buf + nm->len, c->name, c->name_len);
+		nm->len += c->name_len;
+		nm->buf[nm->len] = '\0';
+	}
+	nm->n++;
+	if (nm->pause)
+		store_reader_pause(nm->pause);
+	return 0;
+}
+
+static const char *children(struct store_reader *rd, uint64_t parent)
+{
+	static struct names nm;
+
+	memset(&nm, 0, sizeof(nm));
+	if (store_foreach_child(rd, parent, collect, &nm) < 0)
+		return "(error)";
+	return nm.buf;
+}
+
+static bool has_node(struct store_reader *rd, uint64_t id)
+{
+	struct node n;
+
+	return store_get_node(rd, id, &n) == 0;
+}
+
+struct size_pairs {
+	uint64_t size[64], id[64];
+	int n;
+};
+
+static int collect_size(void *ctx, uint64_t size, uint64_t id)
+{
+	struct size_pairs *sp = ctx;
+
+	if (sp->n < 64) {
+		sp->size[sp->n] = size;
+		sp->id[sp->n] = id;
+	}
+	sp->n++;
+	return 0;
+}
+
+/* Is (size, id) in `size`, and is it the only entry for @id? */
+static bool size_entry(struct store_reader *rd, uint64_t size, uint64_t id)
+{
+	struct size_pairs sp = {.n = 0};
+	int found = 0, for_id = 0;
+
+	store_foreach_size(rd, 0, collect_size, &sp);
+	for (int i = 0; i < sp.n && i < 64; i++) {
+		if (sp.id[i] == id) {
+			for_id++;
+			found += sp.size[i] == size;
+		}
+	}
+	return found == 1 && for_id == 1;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_open(void)
+{
+	struct store *s = NULL;
+	struct store_writer *w;
+	struct stat st;
+	int r;
+
+	r = store_open(tpath("new/a/b"), 0, &s);
+	ok(r == 0, "open creates a new index with missing parents (%d)", r);
+	ok(stat(tpath("new/a"), &st) == 0 && (st.st_mode & 07777) == 0700 &&
+		   stat(tpath("new/a/b"), &st) == 0 && (st.st_mode & 07777) == 0700,
+	   "directories are created 0700");
+	ok(exists(tpath("new/a/b/data.mdb")), "data.mdb is inside the directory");
+	ok(store_writer_start(s, NULL, &w) == -ENOLCK, "a writer needs the scan lock");
+	store_close(s);
+
+	s = NULL;
+	r = store_open(tpath("missing"), STORE_RDONLY, &s);
+	ok(r == -ENOENT && !s && !exists(tpath("missing")),
+	   "RDONLY on a missing path is -ENOENT and creates nothing");
+	mkdir(tpath("emptydir"), 0700);
+	r = store_open(tpath("emptydir"), STORE_RDONLY, &s);
+	ok(r == -ENOENT && !exists(tpath("emptydir/data.mdb")) &&
+		   !exists(tpath("emptydir/lock.mdb")),
+	   "RDONLY on a directory without data is -ENOENT and creates nothing");
+
+	r = store_open(tpath("new/a/b"), STORE_RDONLY, &s);
+	ok(r == 0, "RDONLY opens an existing index");
+	if (r == 0) {
+		ok(store_lock_scan(s) == 0 && store_writer_start(s, NULL, &w) == -EROFS,
+		   "no writer on a RDONLY store");
+		store_close(s);
+	}
+
+	ok(store_open("/dev/null", 0, &s) == STORE_E_FOREIGN, "a device is not an index");
+	ok(store_open("", 0, &s) == -EINVAL, "an empty path is -EINVAL");
+	ok(!strcmp(store_strerror(STORE_E_FOREIGN),
+		   "not an fsindex index (refusing to touch it)") &&
+		   !strcmp(store_strerror(STORE_E_SCHEMA),
+			   "index has an unsupported schema version") &&
+		   !strcmp(store_strerror(-EBUSY), "another scan is writing this index") &&
+		   !strcmp(store_strerror(-ENOENT), strerror(ENOENT)),
+	   "store_strerror has the friendly messages");
+}
+
+struct root_seen {
+	int n;
+	bool ok;
+};
+
+static int check_root(void *ctx, const struct store_root *root)
+{
+	struct root_seen *rs = ctx;
+
+	rs->n++;
+	if (root->id == 2)
+		rs->ok = rs->ok && root->flags == (STORE_ROOT_XDEV | STORE_ROOT_HASH) &&
+			 root->nexcludes == 3 && !strcmp(root->excludes[0], "*.o") &&
+			 !strcmp(root->excludes[1], "/proc") && !strcmp(root->excludes[2], "");
+	else if (root->id == 9)
+		rs->ok = rs->ok && root->flags == 0 && root->nexcludes == 0;
+	else
+		rs->ok = false;
+	return 0;
+}
+
+static void test_round_trip(void)
+{
+	char longname[NODE_NAME_MAX + 1];
+	struct store_reader *rd;
+	struct store_info info;
+	struct store_child c;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	uint64_t id;
+	int r;
+
+	for (int i = 0, ch = 1; i < NODE_NAME_MAX; i++, ch = ch == 0xff ? 1 : ch + 1) {
+		if (ch == '/')
+			ch++;
+		longname[i] = (char)ch;
+	}
+	longname[NODE_NAME_MAX] = '\0';
+
+	s = open_locked(tpath("rt"));
+	if (!s)
+		return;
+	r = begin(s, NULL, &ss);
+	id = store_alloc_ids(ss.w, 3);
+	ok(r == 0 && id == 2 && store_alloc_ids(ss.w, 1) == 5,
+	   "ids start at 2 in an empty index and are handed out in runs");
+
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "home"), true);
+	n = mkfile(3, 2, "b.txt", 100);
+	set_full_hash(&n, 7);
+	n.flags = NODE_F_RACY;
+	put(&ss, n, true);
+	put(&ss, mkfile(4, 2, "a.txt", 0), true);
+	put(&ss, mk(5, 2, "link", S_IFLNK | 0777, 7), true);
+	put(&ss, mkfile(6, 2, longname, 255), true);
+	put(&ss, mkdir_node(9, 1, "srv"), true);
+	ok(store_batch_pending(ss.b) > 0, "records are buffered in the batch");
+	{
+		char ex0[] = "*.o", ex1[] = "/proc", ex2[] = "";
+		char *ex[] = {ex0, ex1, ex2};
+		struct store_root root = {.id = 2,
+					  .flags = STORE_ROOT_XDEV | STORE_ROOT_HASH,
+					  .nexcludes = 3,
+					  .excludes = ex};
+		struct store_root root9 = {.id = 9};
+
+		r = store_batch_put_root(ss.b, &root);
+		r = r ?: store_batch_put_root(ss.b, &root9);
+		ok(r == 0, "roots are queued");
+	}
+	r = end(&ss, NULL);
+	ok(r == 0, "writer finishes cleanly (%d)", r);
+
+	store_reader_new(s, &rd);
+	ok(store_get_node(rd, 3, &n) == 0 && n.parent == 2 && n.size == 100 && n.name_len == 5 &&
+		   !memcmp(n.name, "b.txt", 5) && n.hash_state == NODE_HASH_FULL &&
+		   n.full[0] == 7 && n.flags == NODE_F_RACY && n.ino == 21 && n.mtime_ns == 3000,
+	   "get_node returns what was put");
+	ok(store_get_node(rd, 6, &n) == 0 && n.name_len == NODE_NAME_MAX &&
+		   !memcmp(n.name, longname, NODE_NAME_MAX),
+	   "a 255-byte name with bytes 0x01-0xff survives");
+	ok(store_get_node(rd, 1, &n) == 0 && n.parent == 0 && n.name_len == 0,
+	   "\"/\" is node 1 with parent 0");
+	ok(store_get_node(rd, 77, &n) == -ENOENT, "a missing node is -ENOENT");
+	ok(store_lookup(rd, 2, "b.txt", 5, &c) == 0 && c.id == 3 && c.type == 'f' &&
+		   c.flags == NODE_F_RACY && c.name_len == 5,
+	   "lookup finds a child with its type and flags");
+	ok(store_lookup(rd, 2, longname, NODE_NAME_MAX, &c) == 0 && c.id == 6,
+	   "lookup finds the 255-byte name");
+	ok(store_lookup(rd, 2, "link", 4, &c) == 0 && c.type == 'l', "a symlink's type is 'l'");
+	ok(store_lookup(rd, 0, "", 0, &c) == 0 && c.id == 1 && c.type == 'd',
+	   "lookup (0, \"\") finds \"/\"");
+	ok(store_lookup(rd, 2, "b.tx", 4, &c) == -ENOENT, "lookup of a prefix is -ENOENT");
+	ok(store_lookup(rd, 2, longname, NODE_NAME_MAX + 1, &c) == -ENAMETOOLONG,
+	   "lookup of a 256-byte name is -ENAMETOOLONG");
+	{
+		char exp[400];
+
+		snprintf(exp, sizeof(exp), "%s,a.txt,b.txt,link", longname);
+		/* 0x01 sorts first: byte order, not locale order. */
+		ok(!strcmp(children(rd, 2), exp), "foreach_child goes in byte order of names");
+	}
+	ok(!strcmp(children(rd, 1), "home,srv") && !strcmp(children(rd, 3), ""),
+	   "foreach_child lists only that parent's children");
+	{
+		struct root_seen rs = {0, true};
+
+		r = store_foreach_root(rd, check_root, &rs);
+		ok(r == 0 && rs.n == 2 && rs.ok, "roots round trip with flags and excludes");
+	}
+	ok(size_entry(rd, 100, 3) && size_entry(rd, 0, 4) && size_entry(rd, 255, 6),
+	   "regular files are in `size`");
+	{
+		struct size_pairs sp = {.n = 0};
+
+		store_foreach_size(rd, 100, collect_size, &sp);
+		ok(sp.n == 2 && sp.size[0] == 100 && sp.size[1] == 255,
+		   "foreach_size starts at min_size, in size order, regular files only");
+	}
+	r = store_info(s, &info);
+	ok(r == 0 && info.nodes == 7 && info.map_size >= (1u << 30),
+	   "store_info counts nodes (%llu) and a 1 GiB map", (unsigned long long)info.nodes);
+	store_reader_free(rd);
+
+	r = begin(s, NULL, &ss);
+	ok(r == 0 && store_alloc_ids(ss.w, 1) == 10,
+	   "a new writer allocates after the highest stored id");
+	end(&ss, NULL);
+	store_close(s);
+	ok(check_index(tpath("rt")) == 7, "the databases agree");
+}
+
+static void test_replace(void)
+{
+	struct store_reader *rd;
+	struct store_child c;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	int r;
+
+	s = open_locked(tpath("repl"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	n = mkfile(3, 2, "f", 10);
+	set_full_hash(&n, 1);
+	put(&ss, n, true);
+	put(&ss, mkfile(4, 2, "x", 5), true);
+	put(&ss, mkdir_node(5, 2, "sub"), true);
+	put(&ss, mkfile(6, 5, "inner", 1), true);
+	r = end(&ss, NULL);
+
+	begin(s, NULL, &ss);
+	n = mkfile(3, 2, "f", 20); /* grew, hash no longer known */
+	put(&ss, n, false);
+	put(&ss, mkfile(7, 2, "x", 6), true);	   /* a new inode took the name "x" */
+	put(&ss, mkfile(6, 2, "moved", 1), false); /* renamed and moved up */
+	r = r ?: end(&ss, NULL);
+	ok(r == 0, "replacing writer finishes cleanly");
+
+	store_reader_new(s, &rd);
+	ok(store_get_node(rd, 3, &n) == 0 && n.size == 20 && n.hash_state == NODE_HASH_NONE,
+	   "the replaced record is the new one");
+	ok(size_entry(rd, 20, 3), "a size change moves the file in `size`");
+	ok(!has_node(rd, 4) && size_entry(rd, 6, 7) && !size_entry(rd, 5, 4) &&
+		   store_lookup(rd, 2, "x", 1, &c) == 0 && c.id == 7,
+	   "a fresh node under a taken name removes the old node");
+	ok(store_lookup(rd, 5, "inner", 5, &c) == -ENOENT &&
+		   store_lookup(rd, 2, "moved", 5, &c) == 0 && c.id == 6,
+	   "a rename moves the child entry");
+	ok(!strcmp(children(rd, 2), "f,moved,sub,x"), "the directory lists the new names");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("repl")) == 6, "the databases agree after replaces (hash too)");
+}
+
+static void test_delete(void)
+{
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	bool all;
+	int r;
+
+	s = open_locked(tpath("del"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "keep"), true);
+	put(&ss, mkfile(3, 2, "k", 1), true);
+	/* A tree: 4 with children 5 (dir, with 6, 7) and 8. */
+	put(&ss, mkdir_node(4, 1, "tree"), true);
+	put(&ss, mkdir_node(5, 4, "a"), true);
+	put(&ss, mkfile(6, 5, "f1", 10), true);
+	put(&ss, mkfile(7, 5, "f2", 10), true);
+	put(&ss, mkfile(8, 4, "g", 10), true);
+	/* A directory about to become a file. */
+	put(&ss, mkdir_node(9, 1, "becomes-file"), true);
+	put(&ss, mkdir_node(10, 9, "x"), true);
+	put(&ss, mkfile(11, 10, "y", 3), true);
+	/* A chain 10,000 directories deep. */
+	put(&ss, mkdir_node(100, 1, "chain"), true);
+	for (uint64_t id = 101; id < 10100; id++)
+		put(&ss, mkdir_node(id, id - 1, "c"), true);
+	put(&ss, mkfile(10100, 10099, "bottom", 42), true);
+	r = end(&ss, NULL);
+	ok(r == 0, "a 10,000-deep chain is written");
+
+	store_reader_new(s, &rd);
+	ok(has_node(rd, 10100) && size_entry(rd, 42, 10100), "the chain's bottom file is there");
+	store_reader_free(rd);
+
+	begin(s, NULL, &ss);
+	del(&ss, 4);
+	put(&ss, mkfile(9, 1, "becomes-file", 77), false);
+	del(&ss, 100);
+	del(&ss, 123456); /* already gone: not an error */
+	r = end(&ss, &st);
+	ok(r == 0 && st.records == 4, "deletes apply, a missing id is fine (%d, %llu records)", r,
+	   (unsigned long long)st.records);
+
+	store_reader_new(s, &rd);
+	ok(!has_node(rd, 4) && !has_node(rd, 5) && !has_node(rd, 6) && !has_node(rd, 7) &&
+		   !has_node(rd, 8),
+	   "a subtree delete removes every descendant");
+	ok(has_node(rd, 2) && has_node(rd, 3), "and nothing beside it");
+	ok(!has_node(rd, 10) && !has_node(rd, 11) && size_entry(rd, 77, 9) &&
+		   !strcmp(children(rd, 9), ""),
+	   "a directory replaced by a file loses its subtree");
+	all = !has_node(rd, 100) && !has_node(rd, 5000) && !has_node(rd, 10100);
+	ok(all, "the 10,000-deep chain is gone");
+	ok(!strcmp(children(rd, 1), "becomes-file,keep"), "\"/\" lists what is left");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("del")) == 4, "the databases agree after deletes");
+}
+
+/* Put a raw child entry (@parent, @name) -> @id behind the store's back. */
+static void inject_child(const char *dir, uint64_t parent, const char *name, uint64_t id)
+{
+	unsigned char k[64], v[10];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {8 + strlen(name), k}, val = {10, v};
+
+	put_be64(k, parent);
+	memcpy(k + 8, name, strlen(name));
+	put_be64(v, id);
+	v[8] = 'f';
+	v[9] = 0;
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "child", 0, &dbi);
+	mdb_put(txn, dbi, &key, &val, 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+/* Deletes get through child entries that name missing or other nodes. */
+static void test_stale_entries(void)
+{
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	int r;
+
+	s = open_locked(tpath("stale"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkfile(3, 2, "f", 1), true);
+	put(&ss, mkdir_node(4, 1, "e"), true);
+	end(&ss, NULL);
+	store_close(s);
+	inject_child(tpath("stale"), 2, "ghost", 999); /* no such node */
+	inject_child(tpath("stale"), 2, "alias", 3);   /* node 3 is called "f" */
+	inject_child(tpath("stale"), 2, "self", 2);    /* a loop */
+	inject_child(tpath("stale"), 2, "uncle", 4);   /* 4 lives under 1 */
+	ok(check_index(tpath("stale")) == -1, "the injected entries are inconsistent");
+
+	s = open_locked(tpath("stale"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	del(&ss, 2);
+	r = end(&ss, NULL);
+	store_reader_new(s, &rd);
+	ok(r == 0 && !has_node(rd, 2) && !has_node(rd, 3) && has_node(rd, 4) &&
+		   !strcmp(children(rd, 2), "") && !strcmp(children(rd, 1), "e"),
+	   "a subtree delete drops stale entries and spares nodes they misname");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("stale")) == 2, "the databases agree again");
+}
+
+/* A huge delete commits in pieces when the txn has done txn_records of work. */
+static void test_delete_yields(void)
+{
+	struct store_writer_opts o = {.txn_records = 2000};
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	int r;
+
+	s = open_locked(tpath("yield"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "chain"), true);
+	/* 5,000 directories deep, a file in each: 10,000 nodes below 2. */
+	for (uint64_t id = 3; id < 5003; id++)
+		put(&ss, mkdir_node(id, id - 1, "d"), true);
+	for (uint64_t id = 5003; id < 10003; id++)
+		put(&ss, mkfile(id, id - 5000, "f", id), true);
+	r = end(&ss, NULL);
+
+	begin(s, &o, &ss);
+	del(&ss, 2);
+	r = r ?: end(&ss, &st);
+	ok(r == 0 && st.records == 1 && st.commits >= 5,
+	   "one delete of 10,000 nodes commits in >= 5 pieces (%llu)",
+	   (unsigned long long)st.commits);
+	store_reader_new(s, &rd);
+	ok(!has_node(rd, 2) && !has_node(rd, 9999) && !strcmp(children(rd, 1), ""),
+	   "everything below is gone");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("yield")) == 1, "the databases agree");
+}
+
+static void test_txn_full(void)
+{
+	struct store_writer_opts o = {.debug_txn_full = 2000};
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	char name[32];
+	bool all = true;
+	int r;
+
+	s = open_locked(tpath("txnfull"));
+	if (!s)
+		return;
+	begin(s, &o, &ss);
+	put(&ss, top(), true);
+	for (uint64_t id = 2; id < 10002; id++) {
+		snprintf(name, sizeof(name), "f%llu", (unsigned long long)id);
+		put(&ss, mkfile(id, 1, name, id), true);
+	}
+	r = end(&ss, &st);
+	ok(r == 0 && st.txn_splits > 0 && st.commits >= 10 && st.records == 10001,
+	   "MDB_TXN_FULL splits the transaction (%d, %llu splits, %llu commits)", r,
+	   (unsigned long long)st.txn_splits, (unsigned long long)st.commits);
+	store_reader_new(s, &rd);
+	for (uint64_t id = 1; id < 10002; id++)
+		all = all && has_node(rd, id);
+	ok(all, "every record is there after splitting");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("txnfull")) == 10001, "the databases agree");
+}
+
+struct bg_reader {
+	struct store *s;
+	atomic_bool done;
+	long reads, seen, errors;
+};
+
+static void *bg_read(void *arg)
+{
+	struct bg_reader *bg = arg;
+	struct store_reader *rd;
+	struct node n;
+
+	if (store_reader_new(bg->s, &rd) < 0) {
+		bg->errors++;
+		return NULL;
+	}
+	while (!atomic_load(&bg->done)) {
+		int r = store_get_node(rd, 2, &n);
+
+		bg->reads++;
+		if (r == 0 && n.name_len == 2)
+			bg->seen++;
+		else if (r != -ENOENT)
+			bg->errors++;
+		store_reader_pause(rd);
+		usleep(100);
+	}
+	store_reader_free(rd);
+	return NULL;
+}
+
+/*
+ * ~50,000 records; 20,000 under TSan, whose interceptors make every key
+ * comparison inside LMDB ten times slower (the map still grows five times).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define GROW_DIRS 100
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GROW_DIRS 100
+#endif
+#endif
+#ifndef GROW_DIRS
+#define GROW_DIRS 250
+#endif
+
+static void test_map_growth(void)
+{
+	struct bg_reader bg = {.errors = 0};
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct store_info info;
+	struct session ss;
+	pthread_t th;
+	struct store *s;
+	char name[32];
+	uint64_t id;
+	bool all = true;
+	int r;
+
+	setenv("FSINDEX_DEBUG_MAPSIZE", "262144", 1);
+	s = open_locked(tpath("grow"));
+	unsetenv("FSINDEX_DEBUG_MAPSIZE");
+	if (!s)
+		return;
+	ok(store_info(s, &info) == 0 && info.map_size == 262144, "the map starts at 256 KiB");
+
+	bg.s = s;
+	pthread_create(&th, NULL, bg_read, &bg);
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	id = 2;
+	for (int d = 0; d < GROW_DIRS; d++) {
+		uint64_t dir = id++;
+
+		snprintf(name, sizeof(name), "d%d", d);
+		put(&ss, mkdir_node(dir, 1, name), true);
+		for (int f = 0; f < 199; f++, id++) {
+			struct node n;
+
+			snprintf(name, sizeof(name), "file-%d-%d", d, f);
+			n = mkfile(id, dir, name, id * 13);
+			if (f % 4 == 0)
+				set_full_hash(&n, (uint8_t)id);
+			put(&ss, n, true);
+		}
+		if (d % 50 == 0)
+			store_batch_flush(ss.b);
+	}
+	r = end(&ss, &st);
+	atomic_store(&bg.done, true);
+	pthread_join(th, NULL);
+	ok(r == 0 && st.map_grows > 0 && st.records == id - 1,
+	   "%llu records in a 256 KiB map: it grew %llu times (%d)", (unsigned long long)st.records,
+	   (unsigned long long)st.map_grows, r);
+	ok(bg.errors == 0 && bg.reads > 0,
+	   "a reader in another thread kept working (%ld reads, %ld saw data)", bg.reads, bg.seen);
+	r = store_info(s, &info);
+	ok(r == 0 && info.map_size > 262144 && info.nodes == id - 1,
+	   "store_info shows the grown map (%llu bytes)", (unsigned long long)info.map_size);
+	store_reader_new(s, &rd);
+	for (uint64_t i = 1; i < id; i++)
+		all = all && has_node(rd, i);
+	ok(all, "every record is readable after growth");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("grow")) == (long)(id - 1), "the databases agree");
+
+	/* Reopening with the small map override adopts the size the data needs. */
+	setenv("FSINDEX_DEBUG_MAPSIZE", "262144", 1);
+	s = open_locked(tpath("grow"));
+	unsetenv("FSINDEX_DEBUG_MAPSIZE");
+	ok(s && store_info(s, &info) == 0 && info.nodes == id - 1,
+	   "a grown index reopens with a small map setting");
+	store_close(s);
+}
+
+/*
+ * Another process grows the map past ours: a reader here meets
+ * MDB_MAP_RESIZED when it renews its snapshot, adopts the size and reads on.
+ */
+static void test_map_resized(void)
+{
+	struct store_reader *rd;
+	struct store_info info;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	pid_t pid;
+	int status = -1, r;
+
+	s = open_locked(tpath("resized"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	end(&ss, NULL);
+	store_close(s);
+
+	setenv("FSINDEX_DEBUG_MAPSIZE", "262144", 1);
+	r = store_open(tpath("resized"), STORE_RDONLY, &s);
+	if (r < 0) {
+		unsetenv("FSINDEX_DEBUG_MAPSIZE");
+		ok(false, "cannot reopen read-only: %s", store_strerror(r));
+		return;
+	}
+	r = store_info(s, &info);
+	ok(r == 0 && info.map_size == 262144, "this process maps 256 KiB");
+	store_reader_new(s, &rd);
+	ok(has_node(rd, 1) && !has_node(rd, 2), "a reader holds a snapshot before the growth");
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct store *cs = open_locked(tpath("resized"));
+		char name[32];
+
+		if (!cs || begin(cs, NULL, &ss) < 0)
+			_exit(1);
+		for (uint64_t id = 2; id < 5002; id++) {
+			snprintf(name, sizeof(name), "file%llu", (unsigned long long)id);
+			put(&ss, mkfile(id, 1, name, id), true);
+		}
+		struct store_write_stats st;
+		r = end(&ss, &st);
+		store_close(cs);
+		_exit(r == 0 && st.map_grows > 0 ? 0 : 2);
+	}
+	unsetenv("FSINDEX_DEBUG_MAPSIZE");
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "another process grew the map while writing (status %d)", status);
+	ok(!has_node(rd, 2), "the held snapshot is unaffected");
+	store_reader_pause(rd);
+	r = store_get_node(rd, 5001, &n);
+	ok(r == 0 && n.size == 5001, "after a pause the reader adopts the new map size (%d)", r);
+	store_reader_free(rd);
+	r = store_info(s, &info);
+	ok(r == 0 && info.nodes == 5001 && info.map_size > 262144,
+	   "store_info sees the grown map (%llu bytes)", (unsigned long long)info.map_size);
+	store_close(s);
+}
+
+static void test_no_empty_commit(void)
+{
+	struct store_info before, after;
+	struct store_write_stats st;
+	struct session ss;
+	struct store *s;
+	int r;
+
+	s = open_locked(tpath("rt"));
+	if (!s)
+		return;
+	store_info(s, &before);
+	r = begin(s, NULL, &ss);
+	r = r ?: end(&ss, &st);
+	store_info(s, &after);
+	ok(r == 0 && st.commits == 0 && after.last_txnid == before.last_txnid,
+	   "a writer without records commits nothing (txnid %llu)",
+	   (unsigned long long)after.last_txnid);
+
+	begin(s, NULL, &ss);
+	del(&ss, 999999);
+	r = end(&ss, NULL);
+	store_info(s, &after);
+	ok(r == 0 && after.last_txnid == before.last_txnid,
+	   "deleting what is not there changes nothing on disk");
+	store_close(s);
+}
+
+static void test_reader_snapshot(void)
+{
+	struct store_reader *rd;
+	struct session ss;
+	struct names nm;
+	struct store *s;
+	int r;
+
+	s = open_locked(tpath("snap"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	for (uint64_t id = 2; id < 12; id++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%02d", (int)id);
+		put(&ss, mkfile(id, 1, name, id), true);
+	}
+	end(&ss, NULL);
+
+	store_reader_new(s, &rd);
+	ok(!has_node(rd, 12), "the reader's snapshot has no node 12");
+	begin(s, NULL, &ss);
+	put(&ss, mkfile(12, 1, "n12", 1), true);
+	r = end(&ss, NULL);
+	ok(r == 0 && !has_node(rd, 12), "a held snapshot does not see a later commit");
+	store_reader_pause(rd);
+	ok(has_node(rd, 12), "after a pause the next read sees it");
+
+	memset(&nm, 0, sizeof(nm));
+	nm.pause = rd;
+	r = store_foreach_child(rd, 1, collect, &nm);
+	ok(r == 0 && nm.n == 11 && !strcmp(nm.buf, "n02,n03,n04,n05,n06,n07,n08,n09,n10,n11,n12"),
+	   "foreach_child resumes after a pause in the callback (%s)", nm.buf);
+	store_reader_free(rd);
+	store_close(s);
+}
+
+/* An idle writer commits what it holds once the txn is txn_ns old. */
+static void test_commit_by_time(void)
+{
+	struct store_writer_opts o = {.txn_ns = 20 * 1000 * 1000};
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	int64_t t0;
+	bool seen = false;
+	int r;
+
+	s = open_locked(tpath("timed"));
+	if (!s)
+		return;
+	store_reader_new(s, &rd);
+	begin(s, &o, &ss);
+	put(&ss, top(), true);
+	store_batch_flush(ss.b);
+	t0 = now_mono_ns();
+	while (!seen && now_mono_ns() - t0 < 5LL * 1000 * 1000 * 1000) {
+		seen = has_node(rd, 1);
+		store_reader_pause(rd);
+		usleep(2000);
+	}
+	ok(seen, "a flushed record becomes visible without finishing (%.0f ms)",
+	   (double)(now_mono_ns() - t0) / 1e6);
+	r = end(&ss, &st);
+	ok(r == 0 && st.commits == 1, "and was committed once");
+	store_reader_free(rd);
+	store_close(s);
+}
+
+struct producer {
+	struct store_writer *w;
+	uint64_t dir;
+	int err;
+};
+
+#define PROD_FILES 2000
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	struct store_batch *b;
+	uint64_t first;
+	char name[32];
+	int r;
+
+	r = store_batch_new(p->w, &b);
+	if (r < 0) {
+		p->err = r;
+		return NULL;
+	}
+	first = store_alloc_ids(p->w, PROD_FILES);
+	for (int pass = 0; pass < 2 && !r; pass++) {
+		for (int i = 0; i < PROD_FILES && !r; i++) {
+			struct node n;
+
+			snprintf(name, sizeof(name), "f%d", i);
+			n = mkfile(first + (uint64_t)i, p->dir, name,
+				   (uint64_t)(pass * 1000000 + i));
+			r = store_batch_put(b, &n, pass == 0);
+		}
+	}
+	store_batch_free(b);
+	p->err = r;
+	return NULL;
+}
+
+static void test_backpressure(void)
+{
+	struct store_writer_opts o = {.queue_bytes = 256 * 1024, .txn_records = 3000};
+	struct producer prod[3];
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	pthread_t th[3];
+	struct store *s;
+	struct node n;
+	long bad = 0;
+	int r;
+
+	s = open_locked(tpath("bp"));
+	if (!s)
+		return;
+	begin(s, &o, &ss);
+	put(&ss, top(), true);
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		prod[i] = (struct producer){.w = ss.w, .dir = store_alloc_ids(ss.w, 1)};
+		put(&ss, mkdir_node(prod[i].dir, 1, name), true);
+	}
+	/* Directories are committed before anything inside them is queued. */
+	store_batch_flush(ss.b);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, produce, &prod[i]);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	r = end(&ss, &st);
+	ok(r == 0 && !prod[0].err && !prod[1].err && !prod[2].err &&
+		   st.records == 4 + 3 * 2 * PROD_FILES,
+	   "three producers through a 256 KiB queue (%llu records, %llu commits)",
+	   (unsigned long long)st.records, (unsigned long long)st.commits);
+
+	store_reader_new(s, &rd);
+	for (int i = 0; i < 3; i++) {
+		struct store_child c;
+		char name[32];
+
+		for (int f = 0; f < PROD_FILES; f++) {
+			snprintf(name, sizeof(name), "f%d", f);
+			if (store_lookup(rd, prod[i].dir, name, strlen(name), &c) ||
+			    store_get_node(rd, c.id, &n) || n.size != (uint64_t)(1000000 + f))
+				bad++;
+		}
+	}
+	ok(bad == 0, "each producer's records arrived in order (the replace won)");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("bp")) == 4 + 3 * PROD_FILES, "the databases agree");
+}
+
+static void test_write_error(void)
+{
+	struct store_writer_opts o = {.txn_records = 200};
+	struct rlimit old, lim;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	struct stat st;
+	char name[32];
+	int r, rput = 0, rfin;
+	bool all = true;
+
+	s = open_locked(tpath("err"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	for (uint64_t id = 2; id < 102; id++) {
+		snprintf(name, sizeof(name), "keep%llu", (unsigned long long)id);
+		put(&ss, mkfile(id, 1, name, id), true);
+	}
+	r = end(&ss, NULL);
+
+	/* The file may not grow past 32 KiB more: commits fail with EFBIG/EIO. */
+	signal(SIGXFSZ, SIG_IGN);
+	stat(tpath("err/data.mdb"), &st);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 32768;
+	setrlimit(RLIMIT_FSIZE, &lim);
+
+	begin(s, &o, &ss);
+	for (uint64_t id = 1000; id < 200000 && !rput; id++) {
+		snprintf(name, sizeof(name), "more%llu", (unsigned long long)id);
+		struct node n = mkfile(id, 1, name, id);
+
+		rput = store_batch_put(ss.b, &n, true);
+	}
+	rfin = end(&ss, NULL);
+	setrlimit(RLIMIT_FSIZE, &old);
+	ok(r == 0 && rput < 0 && rfin == rput,
+	   "a failed commit is sticky: producers and finish see it (%s)", store_strerror(rput));
+
+	store_reader_new(s, &rd);
+	for (uint64_t id = 1; id < 102; id++)
+		all = all && has_node(rd, id);
+	ok(all, "what was committed before the error is intact");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("err")) >= 101, "the databases agree");
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+/* store_open(@path) must fail with @want and leave @data (and the lock) as they were. */
+static void refuse(const char *what, const char *path, const char *data, const char *lock,
+		   unsigned flags, int want)
+{
+	unsigned char *before, *after;
+	size_t lb = 0, la = 0;
+	bool lock_before = exists(lock);
+	struct store *s = NULL;
+	int r;
+
+	before = slurp(data, &lb);
+	r = store_open(path, flags, &s);
+	after = slurp(data, &la);
+	ok(r == want && !s, "%s: refused with \"%s\"", what, store_strerror(r));
+	ok(before && after && lb == la && !memcmp(before, after, lb),
+	   "%s: the data file is byte-for-byte unchanged", what);
+	ok(exists(lock) == lock_before, "%s: no lock file left behind", what);
+	if (r == 0)
+		store_close(s);
+	free(before);
+	free(after);
+}
+
+/* A foreign LMDB environment: its own named database, or a "meta" of its own. */
+static void make_foreign(const char *dir, int kind)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {3, (void *)"key"}, v = {5, (void *)"value"};
+
+	mkdir(dir, 0700);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 4);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	if (kind == 0) {
+		mdb_dbi_open(txn, "stuff", MDB_CREATE, &dbi);
+	} else if (kind == 1) {
+		mdb_dbi_open(txn, NULL, 0, &dbi); /* "meta" as a plain key */
+		k = (MDB_val){4, (void *)"meta"};
+	} else {
+		mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi); /* no magic */
+		k = (MDB_val){5, (void *)"magic"};
+		v = (MDB_val){7, (void *)"fsindeX"};
+	}
+	mdb_put(txn, dbi, &k, &v, 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+static void set_schema(const char *dir, uint32_t version)
+{
+	unsigned char b[4];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {6, (void *)"schema"}, v = {4, b};
+
+	put_be32(b, version);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "meta", 0, &dbi);
+	mdb_put(txn, dbi, &k, &v, 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+static void test_refusals(void)
+{
+	unsigned char junk[65536];
+	uint32_t x = 0x9e3779b9u;
+	struct store *s = NULL;
+	char p[512], l[600];
+	int r;
+
+	for (size_t i = 0; i < sizeof(junk); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		junk[i] = (unsigned char)x;
+	}
+
+	/* Files given as the path: MDB_NOSUBDIR mode. */
+	snprintf(p, sizeof(p), "%s", tpath("random.bin"));
+	snprintf(l, sizeof(l), "%s-lock", p);
+	write_file(p, junk, sizeof(junk));
+	refuse("random bytes", p, p, l, 0, STORE_E_FOREIGN);
+	refuse("random bytes, RDONLY", p, p, l, STORE_RDONLY, STORE_E_FOREIGN);
+
+	snprintf(p, sizeof(p), "%s", tpath("zeros.bin"));
+	snprintf(l, sizeof(l), "%s-lock", p);
+	memset(junk, 0, sizeof(junk));
+	write_file(p, junk, sizeof(junk));
+	refuse("a file of zeros", p, p, l, 0, STORE_E_FOREIGN);
+
+	snprintf(p, sizeof(p), "%s", tpath("notes.txt"));
+	snprintf(l, sizeof(l), "%s-lock", p);
+	write_file(p, "remember the milk\n", 18);
+	refuse("a short text file", p, p, l, 0, STORE_E_FOREIGN);
+
+	/* A directory whose data.mdb is garbage. */
+	mkdir(tpath("garbage"), 0700);
+	write_file(tpath("garbage/data.mdb"), "\x01\x02\x03", 3);
+	snprintf(p, sizeof(p), "%s", tpath("garbage/data.mdb"));
+	snprintf(l, sizeof(l), "%s", tpath("garbage/lock.mdb"));
+	refuse("garbage data.mdb", tpath("garbage"), p, l, 0, STORE_E_FOREIGN);
+
+	/* Real LMDB environments that are not ours. */
+	const char *kinds[] = {"a foreign env with its own db", "a foreign env with a \"meta\" key",
+			       "a foreign env with a wrong magic"};
+	for (int k = 0; k < 3; k++) {
+		char dir[64];
+
+		snprintf(dir, sizeof(dir), "foreign%d", k);
+		make_foreign(tpath(dir), k);
+		snprintf(p, sizeof(p), "%s/data.mdb", tpath(dir));
+		snprintf(l, sizeof(l), "%s/lock.mdb", tpath(dir));
+		refuse(kinds[k], tpath(dir), p, l, 0, STORE_E_FOREIGN);
+	}
+	/* Same, but without its lock file: the probe must remove the one it made. */
+	unlink(tpath("foreign0/lock.mdb"));
+	refuse("a foreign env without lock file", tpath("foreign0"), tpath("foreign0/data.mdb"),
+	       tpath("foreign0/lock.mdb"), 0, STORE_E_FOREIGN);
+
+	/* Our own index, from another schema. */
+	s = open_locked(tpath("schema"));
+	store_close(s);
+	set_schema(tpath("schema"), 99);
+	snprintf(p, sizeof(p), "%s", tpath("schema/data.mdb"));
+	snprintf(l, sizeof(l), "%s", tpath("schema/lock.mdb"));
+	refuse("schema 99", tpath("schema"), p, l, 0, STORE_E_SCHEMA);
+	refuse("schema 99, RDONLY", tpath("schema"), p, l, STORE_RDONLY, STORE_E_SCHEMA);
+	set_schema(tpath("schema"), STORE_SCHEMA_VERSION);
+	r = store_open(tpath("schema"), 0, &s);
+	ok(r == 0, "the same index with schema %d opens", STORE_SCHEMA_VERSION);
+	store_close(s);
+
+	/* An empty file holds nothing to misread: it becomes an index (mkstemp users). */
+	write_file(tpath("empty.idx"), "", 0);
+	r = store_open(tpath("empty.idx"), 0, &s);
+	ok(r == 0 && exists(tpath("empty.idx-lock")), "an empty regular file becomes an index");
+	if (r == 0) {
+		struct session ss;
+
+		r = store_lock_scan(s);
+		ok(r == 0 && exists(tpath("empty.idx.fsindex-lock")),
+		   "NOSUBDIR mode: the scan lock is <path>.fsindex-lock");
+		begin(s, NULL, &ss);
+		put(&ss, top(), true);
+		end(&ss, NULL);
+		store_close(s);
+	}
+	r = store_open(tpath("empty.idx"), STORE_RDONLY, &s);
+	ok(r == 0, "and reopens as one");
+	store_close(s);
+	ok(check_index(tpath("empty.idx")) == 1, "NOSUBDIR index holds its record");
+}
+
+static void test_scan_lock(void)
+{
+	struct store *a, *b = NULL;
+	int r;
+
+	a = open_locked(tpath("lock"));
+	if (!a)
+		return;
+	ok(exists(tpath("lock/fsindex.lock")), "the scan lock is fsindex.lock in the directory");
+	ok(store_lock_scan(a) == 0, "taking the lock twice through one store is fine");
+	r = store_open(tpath("lock"), 0, &b);
+	ok(r == 0 && store_lock_scan(b) == -EBUSY, "a second store cannot take the scan lock");
+	store_close(a);
+	ok(b && store_lock_scan(b) == 0, "after the first closes, it can");
+	store_close(b);
+}
+
+int main(void)
+{
+	snprintf(base, sizeof(base), "/tmp/test-store.XXXXXX");
+	if (!mkdtemp(base)) {
+		printf("1..0 # SKIP cannot create a temporary directory\n");
+		return 0;
+	}
+	plan_lazy();
+	test_open();
+	test_round_trip();
+	test_no_empty_commit();
+	test_replace();
+	test_delete();
+	test_delete_yields();
+	test_stale_entries();
+	test_txn_full();
+	test_map_growth();
+	test_map_resized();
+	test_reader_snapshot();
+	test_commit_by_time();
+	test_backpressure();
+	test_write_error();
+	test_refusals();
+	test_scan_lock();
+	rm_rf(base);
+	return done_testing();
+}
