@@ -29,13 +29,15 @@ enum {
 	OFF_GID = 36,
 	OFF_SIZE = 40,
 	OFF_MTIME = 48,
-	OFF_CTIME = 56,
-	OFF_FLAGS = 64,
-	OFF_HASH_STATE = 65,
-	OFF_RESERVED = 66,
-	OFF_HEAD = 68,
-	OFF_TAIL = 84,
-	OFF_FULL = 100,
+	OFF_MTIME_NSEC = 56,
+	OFF_CTIME = 60,
+	OFF_CTIME_NSEC = 68,
+	OFF_FLAGS = 72,
+	OFF_HASH_STATE = 73,
+	OFF_RESERVED = 74,
+	OFF_HEAD = 76,
+	OFF_TAIL = 92,
+	OFF_FULL = 108,
 	OFF_NAME = NODE_HDR_SIZE,
 };
 
@@ -67,7 +69,8 @@ bool node_stat_equal(const struct node *a, const struct node *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode && a->nlink == b->nlink &&
 	       a->uid == b->uid && a->gid == b->gid && a->size == b->size &&
-	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+	       a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
 }
 
 /*
@@ -101,8 +104,10 @@ int node_encode(const struct node *n, void *buf, size_t bufsz)
 	put_be32(p + OFF_UID, n->uid);
 	put_be32(p + OFF_GID, n->gid);
 	put_be64(p + OFF_SIZE, n->size);
-	put_be64(p + OFF_MTIME, (uint64_t)n->mtime_ns);
-	put_be64(p + OFF_CTIME, (uint64_t)n->ctime_ns);
+	put_be64(p + OFF_MTIME, (uint64_t)n->mtime_sec);
+	put_be32(p + OFF_MTIME_NSEC, n->mtime_nsec);
+	put_be64(p + OFF_CTIME, (uint64_t)n->ctime_sec);
+	put_be32(p + OFF_CTIME_NSEC, n->ctime_nsec);
 	p[OFF_FLAGS] = n->flags;
 	p[OFF_HASH_STATE] = n->hash_state;
 	p[OFF_RESERVED] = 0;
@@ -134,8 +139,12 @@ int node_decode(const void *buf, size_t len, uint64_t id, struct node *ret)
 	n.uid = get_be32(p + OFF_UID);
 	n.gid = get_be32(p + OFF_GID);
 	n.size = get_be64(p + OFF_SIZE);
-	n.mtime_ns = (int64_t)get_be64(p + OFF_MTIME);
-	n.ctime_ns = (int64_t)get_be64(p + OFF_CTIME);
+	n.mtime_sec = (int64_t)get_be64(p + OFF_MTIME);
+	n.mtime_nsec = get_be32(p + OFF_MTIME_NSEC);
+	n.ctime_sec = (int64_t)get_be64(p + OFF_CTIME);
+	n.ctime_nsec = get_be32(p + OFF_CTIME_NSEC);
+	if (n.mtime_nsec > 999999999 || n.ctime_nsec > 999999999)
+		return -EBADMSG;
 	n.flags = p[OFF_FLAGS];
 	n.hash_state = p[OFF_HASH_STATE];
 	memcpy(n.head, p + OFF_HEAD, 16);

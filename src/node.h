@@ -13,15 +13,20 @@
  *    32     4  uid
  *    36     4  gid
  *    40     8  size
- *    48     8  mtime, ns since the epoch (signed)
- *    56     8  ctime, ns since the epoch (signed)
- *    64     1  flags (NODE_F_*)
- *    65     1  hash state (NODE_HASH_*)
- *    66     2  reserved, zero
- *    68    16  XXH3-128 of the first 4 KiB
- *    84    16  XXH3-128 of the last 4 KiB
- *   100    16  XXH3-128 of the whole content
- *   116     n  name bytes (1..255; empty only for "/")
+ *    48     8  mtime, seconds since the epoch (signed)
+ *    56     4  mtime, nanoseconds (0..999,999,999)
+ *    60     8  ctime, seconds since the epoch (signed)
+ *    68     4  ctime, nanoseconds
+ *    72     1  flags (NODE_F_*)
+ *    73     1  hash state (NODE_HASH_*)
+ *    74     2  reserved, zero
+ *    76    16  XXH3-128 of the first 4 KiB
+ *    92    16  XXH3-128 of the last 4 KiB
+ *   108    16  XXH3-128 of the whole content
+ *   124     n  name bytes (1..255; empty only for "/")
+ *
+ * Times keep seconds and nanoseconds apart: a single count of nanoseconds
+ * in 64 bits ends in 2262, and files dated later exist.
  *
  * Hash fields are reserved from schema 1 on so hashing needs no migration.
  */
@@ -33,7 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define NODE_HDR_SIZE 116
+#define NODE_HDR_SIZE 124
 #define NODE_NAME_MAX 255
 #define NODE_REC_MAX (NODE_HDR_SIZE + NODE_NAME_MAX)
 
@@ -63,8 +68,10 @@ struct node {
 	uint32_t uid;
 	uint32_t gid;
 	uint64_t size;
-	int64_t mtime_ns;
-	int64_t ctime_ns;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int64_t ctime_sec;
+	uint32_t ctime_nsec;
 	uint8_t flags;
 	uint8_t hash_state;
 	uint8_t head[16];

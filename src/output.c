@@ -147,15 +147,9 @@ bool output_format_needs_node(const struct output_format *fmt)
 	return fmt->needs_node;
 }
 
-static void print_time(FILE *out, int64_t ns)
+static void print_time(FILE *out, int64_t sec, uint32_t nsec)
 {
-	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-
-	if (frac < 0) {
-		frac += 1000000000;
-		sec--;
-	}
-	fprintf(out, "%" PRId64 ".%09" PRId64 "0", sec, frac);
+	fprintf(out, "%" PRId64 ".%09" PRIu32 "0", sec, nsec);
 }
 
 int output_format_print(const struct output_format *fmt, FILE *out, const char *path, size_t len,
@@ -210,10 +204,10 @@ int output_format_print(const struct output_format *fmt, FILE *out, const char *
 			fprintf(out, "%" PRIu64, n->dev);
 			break;
 		case P_MTIME:
-			print_time(out, n->mtime_ns);
+			print_time(out, n->mtime_sec, n->mtime_nsec);
 			break;
 		case P_CTIME:
-			print_time(out, n->ctime_ns);
+			print_time(out, n->ctime_sec, n->ctime_nsec);
 			break;
 		}
 	}

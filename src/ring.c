@@ -5,10 +5,13 @@
  *
  * One struct ring per worker thread; nothing here is locked, so one thread
  * at a time uses a ring.  A ring has @depth request slots.  Each slot owns
- * RING_CHAIN * RING_CHUNK bytes of one buffer pool allocated (and, where
- * RLIMIT_MEMLOCK allows, registered with the kernel) once, so buffers are
- * reused from file to file and memory never depends on file size: a 3 GiB
- * file streams through the same few hundred KiB as a 3-byte one.
+ * RING_CHAIN * RING_CHUNK bytes of one buffer pool allocated once, so
+ * buffers are reused from file to file and memory never depends on file
+ * size: a 3 GiB file streams through the same 512 KiB as a 3-byte one.  The
+ * pool is not registered (READ_FIXED): that would pin all of it, charged to
+ * RLIMIT_MEMLOCK, and measured here it bought nothing over plain READs
+ * (buffered reads copy from the page cache either way), while unregistered
+ * pages that small files never reach are never touched.
  *
  * A request is two-phase, because the identity check must come before any
  * byte is read:
@@ -25,12 +28,13 @@
  *   then CLOSE (queued on the ring; its CQE carries no request).
  *
  * The variant DESIGN.md sketches - OPENAT into a direct descriptor linked to
- * READs of that fixed file and a CLOSE, all in one submission - saves one
- * round trip, but a direct descriptor cannot be fstat'ed, so what is read
- * would be whatever the name pointed to at that instant: a FIFO, or a file
- * swapped in after the walker's statx.  The two-phase form reads only what
- * it has verified, needs no IORING_FEAT_LINKED_FILE (5.17) and no slot
- * allocator (liburing 2.3 encodes IORING_FILE_INDEX_ALLOC as slot 0 in
+ * READs of that fixed file and a CLOSE, all in one submission - saves the two
+ * fstat(2) calls and a round trip per file, but a direct descriptor cannot be
+ * fstat'ed, so what is read would be whatever the name pointed to at that
+ * instant: a FIFO (the READ would wait for a writer), a device, or a file
+ * swapped in after the walker's statx.  The two-phase form reads only what it
+ * has verified, needs no IORING_FEAT_LINKED_FILE (5.17) and no slot allocator
+ * (liburing 2.3 encodes IORING_FILE_INDEX_ALLOC as slot 0 in
  * io_uring_prep_openat_direct()), and runs on 5.6+.
  *
  * In a round, a short read (fewer bytes than asked, not an error) makes the
@@ -52,12 +56,20 @@
  * at worst one is spurious).
  *
  * Features are probed, not inferred from the kernel version: OPENAT and READ
- * are required, CLOSE and READ_FIXED are used when present.  When the ring
- * cannot be set up (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled,
- * ENOMEM from RLIMIT_MEMLOCK on kernels before 5.12) or lacks an opcode,
- * RING_AUTO serves each request synchronously inside ring_submit() with
- * openat/fstat/pread/fstat/close and the same checks.  Nothing is printed:
- * ring_stats().uring tells the caller which backend runs.
+ * are required, CLOSE is used when present (else close(2)).  The ring is set
+ * up with no flags: SINGLE_ISSUER would tie it to the thread that created it
+ * (a worker may get its ring from another thread), and DEFER_TASKRUN would
+ * post completions - and signal the eventfd - only when the worker enters
+ * the kernel for them, not while it sleeps in poll().
+ *
+ * When the ring cannot be set up (ENOSYS, EPERM from seccomp or
+ * kernel.io_uring_disabled, ENOMEM from RLIMIT_MEMLOCK on kernels before
+ * 5.12) or lacks an opcode, RING_AUTO serves each request synchronously
+ * inside ring_submit() with openat/fstat/pread/fstat/close and the same
+ * checks; a request submitted from a callback is queued and served by the
+ * outermost ring_submit(), so chains of submissions loop instead of
+ * recursing.  Nothing is printed: ring_stats().uring tells the caller which
+ * backend runs.
  *
  * Callbacks may call ring_submit() and ring_poll() (a slot is released
  * before its on_done runs, and CQEs are consumed one at a time), but not
@@ -74,7 +86,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /*
@@ -87,15 +98,15 @@
 #define RING_SLOT_BYTES (RING_CHUNK * RING_CHAIN)
 /* Default requests in flight: a disk wants a deep queue (DESIGN.md). */
 #define RING_DEFAULT_DEPTH 16u
-/* More slots than this would be megabytes of buffers per worker for no gain. */
-#define RING_MAX_DEPTH 1024u
+/* 512 KiB of buffer per slot: past this, memory grows with no gain in throughput. */
+#define RING_MAX_DEPTH 256u
 /* -EAGAIN retries of one read before giving up (each clears O_NONBLOCK). */
 #define RING_MAX_EAGAIN 8
 
 enum tag {
 	TAG_OPEN = 1,
 	TAG_READ = 2,
-	TAG_CLOSE = 3,		/* no request: user_data is TAG_CLOSE alone */
+	TAG_CLOSE = 3, /* no request: user_data is TAG_CLOSE alone */
 };
 #define TAG_MASK 3u
 #define IDX_SHIFT 2
@@ -103,17 +114,17 @@ enum tag {
 _Static_assert(RING_CHAIN <= IDX_MASK + 1, "chain index must fit in user_data's low bits");
 
 struct req {
-	struct ring_read rd;		/* copy of the caller's request */
+	struct ring_read rd; /* copy of the caller's request */
 	struct ring *ring;
-	struct req *next_free;
-	unsigned char *buf;		/* RING_SLOT_BYTES of the pool */
+	struct req *next_free; /* free list; pread backend: queue of waiting requests */
+	unsigned char *buf;    /* RING_SLOT_BYTES of the pool */
 	int fd;
-	int oflags;			/* as passed to open; O_NOATIME dropped on EPERM */
-	uint64_t pos;			/* next byte to deliver */
-	uint64_t end;			/* first byte not wanted */
-	int64_t ctime_ns;		/* from the fstat before reading */
-	unsigned pending;		/* CQEs of this request still to come */
-	unsigned nchain;		/* READs in the current round */
+	int oflags;	  /* as passed to open; O_NOATIME dropped on EPERM */
+	uint64_t pos;	  /* next byte to deliver */
+	uint64_t end;	  /* first byte not wanted */
+	int64_t ctime_ns; /* from the fstat before reading */
+	unsigned pending; /* CQEs of this request still to come */
+	unsigned nchain;  /* READs in the current round */
 	unsigned eagain;
 	uint32_t asked[RING_CHAIN];
 	int32_t res[RING_CHAIN];
@@ -121,12 +132,13 @@ struct req {
 
 struct ring {
 	bool uring;
-	bool has_close;			/* IORING_OP_CLOSE probed */
-	bool fixed;			/* pool registered: READ_FIXED, buf_index 0 */
+	bool has_close; /* IORING_OP_CLOSE probed */
 	unsigned depth;
-	unsigned inflight;		/* slots in use */
-	unsigned ops;			/* SQEs submitted or queued, CQE not yet reaped */
+	unsigned inflight; /* slots in use */
+	unsigned ops;	   /* SQEs submitted or queued, CQE not yet reaped */
 	unsigned reaped_since_drain;
+	bool serving;			 /* pread backend: a request is being served */
+	struct req *queue, **queue_tail; /* pread backend: submitted from callbacks */
 	int efd;
 	uid_t euid;
 	struct req *slots;
@@ -256,7 +268,7 @@ static int sync_read(struct req *req, int fd)
 			return -errno;
 		}
 		if (n == 0)
-			return -ESTALE;		/* EOF before the expected size: it shrank */
+			return -ESTALE; /* EOF before the expected size: it shrank */
 		deliver(req, req->buf, (size_t)n);
 	}
 	return 0;
@@ -284,6 +296,31 @@ static void sync_serve(struct req *req)
 	}
 	close(fd);
 	finish(req, r);
+}
+
+/*
+ * A request submitted from a callback waits in a queue that the outermost
+ * ring_submit() serves, so that a callback that always submits the next file
+ * makes a loop here, not a recursion as deep as the list of files.
+ */
+static void sync_submit(struct ring *ring, struct req *req)
+{
+	req->next_free = NULL;
+	if (ring->serving) {
+		*ring->queue_tail = req;
+		ring->queue_tail = &req->next_free;
+		return;
+	}
+	ring->serving = true;
+	ring->queue = req;
+	ring->queue_tail = &req->next_free;
+	while ((req = ring->queue)) {
+		ring->queue = req->next_free;
+		if (!ring->queue)
+			ring->queue_tail = &ring->queue;
+		sync_serve(req);
+	}
+	ring->serving = false;
 }
 
 /* ---- io_uring backend --------------------------------------------------- */
@@ -363,10 +400,7 @@ static int queue_round(struct req *req)
 
 		if (len > req->end - off)
 			len = (uint32_t)(req->end - off);
-		if (ring->fixed)
-			io_uring_prep_read_fixed(sqe, req->fd, buf, len, off, 0);
-		else
-			io_uring_prep_read(sqe, req->fd, buf, len, off);
+		io_uring_prep_read(sqe, req->fd, buf, len, off);
 		io_uring_sqe_set_data64(sqe, udata(req, TAG_READ, n));
 		req->asked[n] = len;
 		off += len;
@@ -419,10 +453,10 @@ static void on_round(struct req *req)
 			deliver(req, req->buf + (size_t)i * RING_CHUNK, (size_t)res);
 			if ((uint32_t)res == req->asked[i])
 				continue;
-			break;		/* short: the rest was cancelled or is moot */
+			break; /* short: the rest was cancelled or is moot */
 		}
 		if (res == 0) {
-			r = -ESTALE;	/* EOF before the expected size: it shrank */
+			r = -ESTALE; /* EOF before the expected size: it shrank */
 		} else if (res == -EAGAIN && req->eagain++ < RING_MAX_EAGAIN) {
 			fcntl(req->fd, F_SETFL, req->oflags & ~O_NONBLOCK);
 			break;
@@ -505,7 +539,7 @@ static void drain_eventfd(struct ring *ring)
 	eventfd_t v;
 
 	if (ring->reaped_since_drain) {
-		(void)eventfd_read(ring->efd, &v);	/* EAGAIN: nothing to drain */
+		(void)eventfd_read(ring->efd, &v); /* EAGAIN: nothing to drain */
 		ring->reaped_since_drain = 0;
 	}
 }
@@ -546,19 +580,17 @@ static bool probe_ok(struct ring *ring)
 	bool good;
 
 	if (!p)
-		return false;	/* before 5.6: no probe, and no OPENAT either */
+		return false; /* before 5.6: no probe, and no OPENAT either */
 	good = io_uring_opcode_supported(p, IORING_OP_OPENAT) &&
 	       io_uring_opcode_supported(p, IORING_OP_READ);
 	ring->has_close = io_uring_opcode_supported(p, IORING_OP_CLOSE);
-	ring->fixed = io_uring_opcode_supported(p, IORING_OP_READ_FIXED);
 	io_uring_free_probe(p);
 	return good;
 }
 
 static int uring_setup(struct ring *ring)
 {
-	struct io_uring_params params = { 0 };
-	struct iovec iov;
+	struct io_uring_params params = {0};
 	unsigned entries = 1;
 	int r;
 
@@ -580,12 +612,6 @@ static int uring_setup(struct ring *ring)
 	r = io_uring_register_eventfd(&ring->uring_ring, ring->efd);
 	if (r < 0)
 		goto out_close;
-	if (ring->fixed) {
-		/* Saves pinning pages per read; counts against RLIMIT_MEMLOCK, so optional. */
-		iov.iov_base = ring->pool;
-		iov.iov_len = ring->pool_bytes;
-		ring->fixed = io_uring_register_buffers(&ring->uring_ring, &iov, 1) == 0;
-	}
 	ring->uring = true;
 	return 0;
 
@@ -691,7 +717,7 @@ int ring_submit(struct ring *ring, const struct ring_read *rd)
 	req->eagain = 0;
 	req->fd = -1;
 	if (!ring->uring) {
-		sync_serve(req);
+		sync_submit(ring, req);
 		return 0;
 	}
 	r = queue_open(req);

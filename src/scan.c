@@ -88,8 +88,10 @@ static void node_from_stat(struct node *n, const struct stat *st)
 	n->uid = st->st_uid;
 	n->gid = st->st_gid;
 	n->size = (uint64_t)st->st_size;
-	n->mtime_ns = st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-	n->ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	n->mtime_sec = st->st_mtim.tv_sec;
+	n->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	n->ctime_sec = st->st_ctim.tv_sec;
+	n->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
 }
 
 /*

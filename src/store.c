@@ -3,12 +3,14 @@
  * store.c - the index in one LMDB environment: opening (and refusing),
  * readers, and the single writer thread.  The only file that includes lmdb.h.
  *
- * Opening.  An existing data file is first opened MDB_RDONLY and must hold a
- * `meta` database with "magic" = "fsindex" and our schema; anything else is
- * refused before a byte is written, and a lock file the probe had to create
- * is removed again.  Only a missing or empty data file gets the schema, in one
- * write transaction.  LMDB's own codes become negative errno here and nowhere
- * else (lmdb_err()).
+ * Opening.  A data file is first opened MDB_RDONLY and must hold a `meta`
+ * database with "magic" = "fsindex" and our schema, and be as long as its
+ * last page; anything else is refused before a byte is written, and a lock
+ * file the probe had to create is removed again.  Only a missing or empty
+ * data file is replaced, by one built aside and linked into place, so a scan
+ * killed at any moment never leaves a half-made environment that the next
+ * one would have to refuse.  LMDB's own codes become negative errno here and
+ * nowhere else (lmdb_err()).
  *
  * Writing.  Producers (walker threads) append encoded ops to a private
  * struct wbuf and hand it off when it reaches handoff_bytes, or on flush:
@@ -61,6 +63,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
@@ -279,6 +282,29 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 	return 0;
 }
 
+/*
+ * What LMDB does not check: a data file cut short.  Reading a page past the
+ * end of the file is SIGBUS, not an error, and LMDB writes every page up to
+ * the last one it records, so a shorter file is damaged.
+ */
+static int check_file(struct store *s)
+{
+	MDB_envinfo info;
+	struct stat st;
+	MDB_stat ms;
+	int fd;
+
+	mdb_env_info(s->env, &info);
+	mdb_env_stat(s->env, &ms);
+	if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st) < 0)
+		return -EIO;
+	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize) {
+		log_debug("%s: data file ends before its last page", s->path);
+		return STORE_E_FOREIGN;
+	}
+	return 0;
+}
+
 /* Check an existing environment and open its databases (read-only txn). */
 static int attach(struct store *s)
 {
@@ -300,51 +326,118 @@ static int attach(struct store *s)
 	return lmdb_err(mdb_txn_commit(txn));
 }
 
-/* Write the schema into a new environment, in one transaction. */
-static int create_schema(struct store *s)
+/* Write an empty index into the new data file @path (nobody else sees it yet). */
+static int write_schema(const char *path)
 {
+	struct store dbs = {0};
 	unsigned char schema[4];
 	MDB_val key, val;
-	MDB_dbi main_dbi;
-	MDB_stat st;
+	MDB_env *env;
 	MDB_txn *txn;
 	int rc, r;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rc = mdb_env_create(&env);
 	if (rc)
 		return lmdb_err(rc);
-	rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+	rc = mdb_env_set_maxdbs(env, ENV_MAXDBS);
 	if (!rc)
-		rc = mdb_stat(txn, main_dbi, &st);
+		rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600);
+	if (!rc)
+		rc = mdb_txn_begin(env, NULL, 0, &txn);
 	if (rc) {
-		r = lmdb_err(rc);
-		goto out_abort;
+		mdb_env_close(env);
+		return lmdb_err(rc);
 	}
-	if (st.ms_entries) {
-		/* Someone filled the file since we looked: check it like any other. */
-		mdb_txn_abort(txn);
-		return attach(s);
+	r = open_dbis(&dbs, txn, MDB_CREATE);
+	if (r == 0) {
+		key = val_of("magic", 5);
+		val = val_of(STORE_MAGIC, strlen(STORE_MAGIC));
+		r = lmdb_err(mdb_put(txn, dbs.dbi_meta, &key, &val, 0));
 	}
-	r = open_dbis(s, txn, MDB_CREATE);
-	if (r < 0)
-		goto out_abort;
-	key = val_of("magic", 5);
-	val = val_of(STORE_MAGIC, strlen(STORE_MAGIC));
-	rc = mdb_put(txn, s->dbi_meta, &key, &val, 0);
-	if (!rc) {
+	if (r == 0) {
 		put_be32(schema, STORE_SCHEMA_VERSION);
 		key = val_of("schema", 6);
 		val = val_of(schema, 4);
-		rc = mdb_put(txn, s->dbi_meta, &key, &val, 0);
+		r = lmdb_err(mdb_put(txn, dbs.dbi_meta, &key, &val, 0));
 	}
-	if (!rc)
-		rc = mdb_txn_commit(txn);
+	if (r == 0)
+		r = lmdb_err(mdb_txn_commit(txn)); /* synchronous: no MDB_NOSYNC here */
 	else
 		mdb_txn_abort(txn);
-	return lmdb_err(rc);
+	mdb_env_close(env);
+	return r;
+}
 
-out_abort:
-	mdb_txn_abort(txn);
+/*
+ * Create the data file @data atomically: build the index where nobody looks
+ * (an O_TMPFILE, else a unique temporary name) and link it into place.  A
+ * scan killed at any moment so leaves no data file or a whole one, never an
+ * LMDB environment without our schema, which we would have to refuse as
+ * someone else's.  @replace: @data exists, empty, and is to be replaced.
+ */
+static int create_data_file(const char *data, bool replace)
+{
+	char *dir, *slash, *tmp = NULL, proc[64];
+	int fd = -1, dfd, r;
+
+	dir = strdup(data);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (access("/proc/self/fd", F_OK) == 0)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	} else {
+		if (asprintf(&tmp, "%s.XXXXXX", data) < 0) {
+			tmp = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			free(tmp);
+			tmp = NULL;
+			goto out;
+		}
+	}
+	r = write_schema(tmp ? tmp : proc);
+	if (r < 0)
+		goto out;
+	if (replace) {
+		struct stat st;
+
+		/* Only while it is still empty: someone may have beaten us to it. */
+		if (stat(data, &st) == 0 && st.st_size == 0)
+			unlink(data);
+	}
+	if (tmp)
+		r = link(tmp, data) < 0 ? -errno : 0;
+	else
+		r = linkat(AT_FDCWD, proc, AT_FDCWD, data, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	if (r == -EEXIST)
+		r = 0; /* created by another process meanwhile: judge that one */
+	/* Make the new name durable, as the commit made the contents. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(dir);
 	return r;
 }
 
@@ -425,7 +518,7 @@ static size_t initial_mapsize(off_t file_size)
 int store_open(const char *path, unsigned flags, struct store **ret_store)
 {
 	char *data = NULL, *lockfile = NULL;
-	bool exists, lock_existed;
+	bool present, lock_existed;
 	struct store *s;
 	struct stat st;
 	size_t mapsize;
@@ -479,45 +572,49 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 			r = STORE_E_FOREIGN;
 			goto out_fail;
 		}
-		exists = st.st_size > 0;
+		present = true;
 	} else if (errno == ENOENT) {
-		exists = false;
+		present = false;
 		st.st_size = 0;
 	} else {
 		r = -errno;
 		goto out_fail;
 	}
-	if (!exists && (flags & STORE_RDONLY)) {
-		r = -ENOENT;
-		goto out_fail;
+	if (st.st_size == 0) {
+		if (flags & STORE_RDONLY) {
+			r = -ENOENT;
+			goto out_fail;
+		}
+		r = create_data_file(data, present);
+		if (r < 0)
+			goto out_fail;
 	}
 	mapsize = initial_mapsize(st.st_size);
 
-	if (exists) {
-		lock_existed = access(lockfile, F_OK) == 0;
-		r = env_open(s, MDB_RDONLY, mapsize);
-		if (r == 0)
-			r = attach(s);
-		if (r < 0) {
-			mdb_env_close(s->env);
-			s->env = NULL;
-			if (!lock_existed && (r == STORE_E_FOREIGN || r == STORE_E_SCHEMA))
-				unlink(lockfile);
-			goto out_fail;
-		}
-		if (flags & STORE_RDONLY)
-			goto out_done;
-		/* Ours: reopen for writing. */
+	/* Probe read-only: refuse what is not ours before writing anything. */
+	lock_existed = access(lockfile, F_OK) == 0;
+	r = env_open(s, MDB_RDONLY, mapsize);
+	if (r == 0)
+		r = check_file(s);
+	if (r == 0)
+		r = attach(s);
+	if (r < 0) {
 		mdb_env_close(s->env);
 		s->env = NULL;
-	}
-	r = env_open(s, 0, mapsize);
-	if (r == 0)
-		r = exists ? attach(s) : create_schema(s);
-	if (r < 0)
+		if (!lock_existed)
+			unlink(lockfile); /* the probe made it: leave no trace */
 		goto out_fail;
+	}
+	if (!(flags & STORE_RDONLY)) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+		r = env_open(s, 0, mapsize);
+		if (r == 0)
+			r = attach(s);
+		if (r < 0)
+			goto out_fail;
+	}
 
-out_done:
 	free(data);
 	free(lockfile);
 	*ret_store = s;
@@ -1133,6 +1230,21 @@ static int grow_map(struct store_writer *w)
 }
 
 /*
+ * LMDB reports a short write as EIO, and a full disk usually shows up as
+ * one (the write fills the last blocks).  Say ENOSPC when the disk is full.
+ */
+static int write_errno(struct store *s, int rc)
+{
+	struct statvfs sv;
+	int fd;
+
+	if (rc == EIO && !mdb_env_get_fd(s->env, &fd) && fstatvfs(fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)1 << 20))
+		return ENOSPC;
+	return rc;
+}
+
+/*
  * The txn failed with @rc (it may already be gone).  For MDB_MAP_FULL grow
  * the map, for MDB_TXN_FULL lower the work per txn; then rewind to the
  * txn's first op so the driver replays it.  Anything else is an error.
@@ -1152,7 +1264,7 @@ static int recover(struct store_writer *w, int rc)
 		w->stats.txn_splits++;
 		log_debug("index transaction full after %" PRIu64 " records, splitting", work);
 	} else {
-		return lmdb_err(rc);
+		return lmdb_err(write_errno(w->store, rc));
 	}
 	w->pos_buf = w->held_head;
 	w->pos_off = w->start_off;
@@ -1722,7 +1834,7 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 
 	r = atomic_load(&w->error);
 	if (r == 0)
-		r = lmdb_err(mdb_env_sync(s->env, 1));
+		r = lmdb_err(write_errno(s, mdb_env_sync(s->env, 1)));
 	if (ret_stats)
 		*ret_stats = w->stats;
 

@@ -425,8 +425,10 @@ static void node_from_statx(struct node *n, const struct statx *stx)
 	n->uid = stx->stx_uid;
 	n->gid = stx->stx_gid;
 	n->size = stx->stx_size;
-	n->mtime_ns = stx->stx_mtime.tv_sec * 1000000000LL + stx->stx_mtime.tv_nsec;
-	n->ctime_ns = stx->stx_ctime.tv_sec * 1000000000LL + stx->stx_ctime.tv_nsec;
+	n->mtime_sec = stx->stx_mtime.tv_sec;
+	n->mtime_nsec = stx->stx_mtime.tv_nsec;
+	n->ctime_sec = stx->stx_ctime.tv_sec;
+	n->ctime_nsec = stx->stx_ctime.tv_nsec;
 }
 
 /* Pseudo filesystems updatedb.conf prunes by default: nothing to find there. */

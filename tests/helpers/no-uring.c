@@ -72,8 +72,10 @@ static int install(unsigned err)
 #else
 		/* [4] */ BPF_STMT(BPF_JMP | BPF_JA, 0),
 #endif
-		/* [5] below → [8] */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __NR_io_uring_setup, 0, 2),
-		/* [6] above → [8] */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, __NR_io_uring_register, 1, 0),
+		/* [5] below → [8] */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __NR_io_uring_setup, 0, 2),
+		/* [6] above → [8] */
+		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, __NR_io_uring_register, 1, 0),
 		/* [7] */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | err),
 		/* [8] */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};

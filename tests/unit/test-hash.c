@@ -54,8 +54,8 @@ static bool have_xxh128sum(void)
 }
 
 /* Feed @buf in chunks whose sizes cycle through @steps. */
-static void hash_chunked(struct hash_state *st, const uint8_t *buf, size_t len,
-			 const size_t *steps, size_t nsteps, struct hash128 *ret)
+static void hash_chunked(struct hash_state *st, const uint8_t *buf, size_t len, const size_t *steps,
+			 size_t nsteps, struct hash128 *ret)
 {
 	size_t off = 0, i = 0;
 
@@ -73,10 +73,10 @@ static void hash_chunked(struct hash_state *st, const uint8_t *buf, size_t len,
 
 static void test_against_xxh128sum(const char *dir, struct hash_state *st, bool oracle)
 {
-	static const size_t sizes[] = { 0, 1, 240, 241, 4096, 4097, (1 << 20) + 3 };
-	static const size_t odd[] = { 1, 7, 63, 64, 65, 4095, 131072 };
-	static const size_t page[] = { 4096 };
-	static const size_t chunk[] = { 131072 };
+	static const size_t sizes[] = {0, 1, 240, 241, 4096, 4097, (1 << 20) + 3};
+	static const size_t odd[] = {1, 7, 63, 64, 65, 4095, 131072};
+	static const size_t page[] = {4096};
+	static const size_t chunk[] = {131072};
 
 	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
 		size_t len = sizes[s];
@@ -162,8 +162,7 @@ static void test_parse(void)
 
 	memset(&h, 0x5a, sizeof(h));
 	ok(hash_parse_hex("99aa06d3014798d86001c324468d497", &h) == -EINVAL, "31 digits refused");
-	ok(hash_parse_hex("99aa06d3014798d86001c324468d497f0", &h) == -EINVAL,
-	   "33 digits refused");
+	ok(hash_parse_hex("99aa06d3014798d86001c324468d497f0", &h) == -EINVAL, "33 digits refused");
 	ok(hash_parse_hex("99aa06d3014798d86001c324468d497g", &h) == -EINVAL, "non-hex refused");
 	ok(hash_parse_hex("", &h) == -EINVAL, "empty string refused");
 	ok(hash_parse_hex("99aa06d3014798d8 6001c324468d497f", &h) == -EINVAL, "space refused");

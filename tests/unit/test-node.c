@@ -24,8 +24,10 @@ static struct node sample(const char *name, size_t len)
 		.uid = 1000,
 		.gid = 0xfffffffe,
 		.size = 1ULL << 40,
-		.mtime_ns = -1234567890123LL, /* before the epoch */
-		.ctime_ns = 1700000000123456789LL,
+		.mtime_sec = -1234567890LL, /* before the epoch */
+		.mtime_nsec = 123,
+		.ctime_sec = 10413792000LL, /* 2300: past what 64-bit nanoseconds hold */
+		.ctime_nsec = 999999999,
 		.flags = NODE_F_RACY,
 		.hash_state = NODE_HASH_FULL,
 		.name_len = (uint16_t)len,
@@ -65,10 +67,12 @@ static void test_round_trip(void)
 
 	/* Layout spot checks against the table in node.h. */
 	ok(get_be64(buf + 0) == 7 && get_be64(buf + 8) == n.dev && get_be32(buf + 24) == n.mode &&
-		   get_be64(buf + 40) == n.size && (int64_t)get_be64(buf + 48) == n.mtime_ns &&
-		   buf[64] == NODE_F_RACY && buf[65] == NODE_HASH_FULL && buf[66] == 0 &&
-		   buf[67] == 0 && buf[68] == 0 && buf[100] == 0x80 &&
-		   !memcmp(buf + 116, "hello.txt", 9),
+		   get_be64(buf + 40) == n.size && (int64_t)get_be64(buf + 48) == n.mtime_sec &&
+		   get_be32(buf + 56) == n.mtime_nsec && (int64_t)get_be64(buf + 60) == n.ctime_sec &&
+		   get_be32(buf + 68) == n.ctime_nsec &&
+		   buf[72] == NODE_F_RACY && buf[73] == NODE_HASH_FULL && buf[74] == 0 &&
+		   buf[75] == 0 && buf[76] == 0 && buf[108] == 0x80 &&
+		   !memcmp(buf + 124, "hello.txt", 9),
 	   "fields are big-endian at the documented offsets");
 
 	/* Longest name, every byte but '/' and NUL. */
@@ -145,14 +149,20 @@ static void test_decode_rejects(void)
 	   "a record with a 255-byte name decodes");
 
 	memcpy(bad, buf, (size_t)len);
-	bad[66] = 1;
-	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 66 set is -EBADMSG");
+	bad[74] = 1;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 74 set is -EBADMSG");
 	memcpy(bad, buf, (size_t)len);
-	bad[67] = 0x80;
-	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 67 set is -EBADMSG");
+	bad[75] = 0x80;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 75 set is -EBADMSG");
 	memcpy(bad, buf, (size_t)len);
-	bad[65] = 3;
+	bad[73] = 3;
 	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "hash state 3 is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	put_be32(bad + 56, 1000000000);
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "mtime nanoseconds >= 1e9 is -EBADMSG");
+	memcpy(bad, buf, (size_t)len);
+	put_be32(bad + 68, 0xffffffff);
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "ctime nanoseconds >= 1e9 is -EBADMSG");
 	memcpy(bad, buf, (size_t)len);
 	bad[NODE_HDR_SIZE + 1] = '/';
 	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "a name with '/' is -EBADMSG");
@@ -237,8 +247,10 @@ static void test_stat_equal(void)
 	CHANGED(uid, 0);
 	CHANGED(gid, 1);
 	CHANGED(size, a.size - 1);
-	CHANGED(mtime_ns, a.mtime_ns + 1);
-	CHANGED(ctime_ns, a.ctime_ns - 1);
+	CHANGED(mtime_sec, a.mtime_sec + 1);
+	CHANGED(mtime_nsec, a.mtime_nsec + 1);
+	CHANGED(ctime_sec, a.ctime_sec - 1);
+	CHANGED(ctime_nsec, a.ctime_nsec - 1);
 #undef CHANGED
 }
 

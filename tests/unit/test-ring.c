@@ -20,32 +20,33 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NFILES 7
-#define BIG_SPARSE ((5ULL << 30) + 5)	/* past 4 GiB: 64-bit offsets */
+#define BIG_SPARSE ((5ULL << 30) + 5) /* past 4 GiB: 64-bit offsets */
 
 struct file {
 	char name[32];
-	uint8_t *data;		/* content from byte @base on */
+	uint8_t *data; /* content from byte @base on */
 	uint64_t base;
 	struct stat st;
 };
 
 struct sink {
 	const struct file *f;
-	uint64_t start, next;	/* first byte wanted; next byte expected */
-	bool bad;		/* a gap, an overlap or a wrong byte */
-	int done;		/* on_done calls */
+	uint64_t start, next; /* first byte wanted; next byte expected */
+	bool bad;	      /* a gap, an overlap or a wrong byte */
+	int done;	      /* on_done calls */
 	int result;
-	void (*hook)(struct sink *s, uint64_t off);	/* runs in on_data */
-	struct ring *ring;	/* for hooks that submit */
-	struct sink *chained;	/* submitted from on_done */
+	void (*hook)(struct sink *s, uint64_t off); /* runs in on_data */
+	struct ring *ring;			    /* for hooks that submit */
+	struct sink *chained;			    /* submitted from on_done */
 };
 
 static int dirfd_;
 static struct file files[NFILES];
-static const size_t sizes[NFILES] = { 0, 1, 4095, 4096, 131072, 131073, (5u << 20) + 7 };
+static const size_t sizes[NFILES] = {0, 1, 4095, 4096, 131072, 131073, (5u << 20) + 7};
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
 
@@ -189,8 +190,8 @@ static void test_many(enum ring_mode mode, const char *tag)
 	for (int i = 0; i < N; i++)
 		good += s[i].done == 1 && s[i].result == 0 && !s[i].bad &&
 			s[i].next == (uint64_t)s[i].f->st.st_size;
-	ok(good == N, "%s: %d/%d files whole, in order, byte-identical, on_done(0) once", tag,
-	   good, N);
+	ok(good == N, "%s: %d/%d files whole, in order, byte-identical, on_done(0) once", tag, good,
+	   N);
 	ring_stats(ring, &st);
 	ok(st.files == N && st.bytes == bytes, "%s: stats count %llu files, %llu bytes", tag,
 	   (unsigned long long)st.files, (unsigned long long)st.bytes);
@@ -223,8 +224,7 @@ static void test_partial(struct ring *ring, const char *tag)
 	sink_init(&s, big, 131072 + 5);
 	rd = request(big, &s, 131072 + 5, 3 * 131072);
 	r = read_one(ring, &rd, &s);
-	ok(r == 0 && !s.bad && s.next == 4 * 131072 + 5, "%s: unaligned middle range (%d)", tag,
-	   r);
+	ok(r == 0 && !s.bad && s.next == 4 * 131072 + 5, "%s: unaligned middle range (%d)", tag, r);
 
 	sink_init(&s, small, 0);
 	rd = request(small, &s, 0, 4096);
@@ -234,14 +234,13 @@ static void test_partial(struct ring *ring, const char *tag)
 	sink_init(&s, small, 5000);
 	rd = request(small, &s, 5000, 4096);
 	r = read_one(ring, &rd, &s);
-	ok(r == 0 && s.next == 5000, "%s: an offset past the size delivers nothing, result 0",
-	   tag);
+	ok(r == 0 && s.next == 5000, "%s: an offset past the size delivers nothing, result 0", tag);
 }
 
 static void test_sparse(struct ring *ring, const char *tag)
 {
 	static const char tail[] = "the end";
-	struct file f = { .name = "sparse" };
+	struct file f = {.name = "sparse"};
 	struct ring_read rd;
 	struct sink s;
 	int fd, r;
@@ -260,8 +259,8 @@ static void test_sparse(struct ring *ring, const char *tag)
 	sink_init(&s, &f, BIG_SPARSE - 8192);
 	rd = request(&f, &s, BIG_SPARSE - 8192, 8192);
 	r = read_one(ring, &rd, &s);
-	ok(r == 0 && !s.bad && s.next == BIG_SPARSE, "%s: the last 8 KiB of a 5 GiB file (%d)",
-	   tag, r);
+	ok(r == 0 && !s.bad && s.next == BIG_SPARSE, "%s: the last 8 KiB of a 5 GiB file (%d)", tag,
+	   r);
 	free(f.data);
 	unlinkat(dirfd_, f.name, 0);
 }
@@ -272,7 +271,7 @@ static void test_stale(struct ring *ring, const char *tag)
 	struct ring_read rd;
 	struct sink s;
 	struct stat st;
-	struct file fifo = { .name = "fifo" }, link = { .name = "link" }, dir = { .name = "dir" };
+	struct file fifo = {.name = "fifo"}, link = {.name = "link"}, dir = {.name = "dir"};
 	int r;
 
 	sink_init(&s, f, 0);
@@ -302,7 +301,7 @@ static void test_stale(struct ring *ring, const char *tag)
 	    fstatat(dirfd_, fifo.name, &fifo.st, AT_SYMLINK_NOFOLLOW) == 0) {
 		sink_init(&s, &fifo, 0);
 		rd = request(&fifo, &s, 0, UINT64_MAX);
-		alarm(10);	/* a hang would be the bug: die instead */
+		alarm(10); /* a hang would be the bug: die instead */
 		r = read_one(ring, &rd, &s);
 		alarm(0);
 		ok(r == -ESTALE && s.next == 0, "%s: a FIFO is -ESTALE and does not block (%d)",
@@ -382,7 +381,7 @@ static bool ctime_moved;
 /* Overwrite a byte already read and put mtime back: only ctime tells. */
 static void rewrite_hook(struct sink *s, uint64_t off)
 {
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, s->f->st.st_mtim };
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, s->f->st.st_mtim};
 	struct stat st;
 	uint8_t b = (uint8_t)~s->f->data[0];
 	int fd;
@@ -405,12 +404,12 @@ static void test_change(struct ring *ring, const char *tag)
 	static const struct {
 		void (*hook)(struct sink *s, uint64_t off);
 		const char *what;
-		uint64_t next;		/* bytes delivered before the end */
+		uint64_t next; /* bytes delivered before the end */
 	} cases[] = {
 		/* Shrunk mid-chunk: a short read, then EOF before the expected size. */
-		{ shrink_hook, "shrinks", (1 << 20) + 100 },
-		{ grow_hook, "grows", (5u << 20) + 7 },
-		{ rewrite_hook, "is rewritten with mtime restored", (5u << 20) + 7 },
+		{shrink_hook, "shrinks", (1 << 20) + 100},
+		{grow_hook, "grows", (5u << 20) + 7},
+		{rewrite_hook, "is rewritten with mtime restored", (5u << 20) + 7},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -483,6 +482,50 @@ static void test_reentry(enum ring_mode mode, const char *tag)
 	ring_free(ring);
 }
 
+/* Every on_done submits the next file: a loop, not a recursion as deep as the chain. */
+static struct {
+	struct ring *ring;
+	struct ring_read rd;
+	struct sink sink;
+	int left, failed;
+	uintptr_t lo, hi; /* stack addresses seen in on_done */
+} chain;
+
+static void on_done_next(void *ctx, int result)
+{
+	uintptr_t here = (uintptr_t)&result;
+
+	if (result != 0 || chain.sink.bad)
+		chain.failed++;
+	chain.lo = chain.lo && chain.lo < here ? chain.lo : here;
+	chain.hi = chain.hi > here ? chain.hi : here;
+	if (chain.left-- > 0) {
+		sink_init(&chain.sink, &files[1], 0);
+		if (ring_submit(chain.ring, &chain.rd) < 0)
+			chain.failed++;
+	}
+}
+
+static void test_long_chain(enum ring_mode mode, const char *tag)
+{
+	if (ring_new(mode, 1, &chain.ring) < 0) {
+		ok(false, "%s: ring_new depth 1", tag);
+		return;
+	}
+	chain.left = 5000;
+	chain.failed = 0;
+	chain.lo = chain.hi = 0;
+	sink_init(&chain.sink, &files[1], 0);
+	chain.rd = request(&files[1], &chain.sink, 0, UINT64_MAX);
+	chain.rd.on_done = on_done_next;
+	if (ring_submit(chain.ring, &chain.rd) == 0)
+		drain(chain.ring);
+	ok(chain.left == -1 && chain.failed == 0 && chain.hi - chain.lo < 16384,
+	   "%s: 5000 submits from on_done, stack spread %zu bytes", tag,
+	   (size_t)(chain.hi - chain.lo));
+	ring_free(chain.ring);
+}
+
 static void test_free_waits(enum ring_mode mode, const char *tag)
 {
 	struct sink s[8];
@@ -530,7 +573,7 @@ static void test_eventfd(void)
 		ring_submit(ring, &rd);
 	}
 	for (;;) {
-		int r = ring_poll(ring, false);	/* flushes, drains, reaps */
+		int r = ring_poll(ring, false); /* flushes, drains, reaps */
 
 		if (r > 0)
 			done += r;
@@ -548,9 +591,69 @@ static void test_eventfd(void)
 	ok(poll(&p, 1, 0) == 0, "uring: the eventfd is drained once nothing is pending");
 	ring_free(ring);
 
-	ok(ring_new(RING_SYNC, 4, &ring) == 0 && ring_eventfd(ring) == -1,
-	   "sync: no eventfd");
+	ok(ring_new(RING_SYNC, 4, &ring) == 0 && ring_eventfd(ring) == -1, "sync: no eventfd");
 	ring_free(ring);
+}
+
+/*
+ * O_NOATIME on a file we do not own fails with EPERM; a request whose uid is
+ * stale (the file changed owner since the walk) must still be read.  Uses
+ * /etc/passwd (not ours unless we are root); as root, in a child that drops
+ * to nobody first.  Returns a bit per backend that failed.
+ */
+static int noatime_case(bool uring)
+{
+	struct file f = {.name = "/etc/passwd"};
+	struct ring_read rd;
+	struct ring *ring;
+	struct sink s;
+	int fd, r, bad = 0;
+
+	fd = open(f.name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &f.st) < 0 || f.st.st_uid == geteuid())
+		return 4;
+	f.data = malloc(f.st.st_size + 1);
+	if (pread(fd, f.data, f.st.st_size, 0) != f.st.st_size)
+		bad = 4;
+	close(fd);
+	for (int u = 0; u <= (int)uring && !(bad & 4); u++) {
+		if (ring_new(u ? RING_URING : RING_SYNC, 2, &ring) < 0)
+			return 4;
+		sink_init(&s, &f, 0);
+		rd = request(&f, &s, 0, UINT64_MAX);
+		rd.dirfd = AT_FDCWD;
+		rd.uid = geteuid(); /* a stale owner: O_NOATIME will be tried */
+		r = read_one(ring, &rd, &s);
+		if (r != 0 || s.bad || s.next != (uint64_t)f.st.st_size)
+			bad |= 1 << u;
+		ring_free(ring);
+	}
+	free(f.data);
+	return bad;
+}
+
+static void test_noatime(bool uring)
+{
+	int bad, status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		bad = noatime_case(uring);
+	} else {
+		pid = fork();
+		if (pid == 0)
+			_exit(setgid(65534) == 0 && setuid(65534) == 0 ? noatime_case(uring) : 4);
+		bad = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+			      ? WEXITSTATUS(status)
+			      : 4;
+	}
+	if (bad & 4) {
+		skip("O_NOATIME: no readable file owned by someone else");
+		return;
+	}
+	ok(!(bad & 1), "sync: a file not ours is read though O_NOATIME is refused");
+	if (uring)
+		ok(!(bad & 2), "uring: a file not ours is read though O_NOATIME is refused");
 }
 
 static void test_parse(void)
@@ -580,12 +683,13 @@ static void run_backend(enum ring_mode mode, const char *tag)
 	test_change(ring, tag);
 	ring_free(ring);
 	test_reentry(mode, tag);
+	test_long_chain(mode, tag);
 	test_free_waits(mode, tag);
 }
 
 static void cleanup(const char *dir)
 {
-	static const char *const extra[] = { "fifo", "link", "scratch", "sparse" };
+	static const char *const extra[] = {"fifo", "link", "scratch", "sparse"};
 
 	for (int i = 0; i < NFILES; i++) {
 		unlinkat(dirfd_, files[i].name, 0);
@@ -638,6 +742,7 @@ int main(int argc, char **argv)
 		skip("uring: no io_uring here");
 	}
 	run_backend(RING_SYNC, "sync");
+	test_noatime(have_uring);
 	ring_free(NULL);
 
 	cleanup(dir);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-store.c - the index: schema checks and refusals (byte-for-byte),
- * the writer's apply semantics, transaction splitting, map growth under a
- * concurrent reader, backpressure, sticky errors, and the scan lock.
+ * creation that survives SIGKILL, the writer's apply semantics (replace,
+ * rename, subtree deletes, stale entries), transaction splitting, map growth
+ * under a concurrent reader and in another process, backpressure, commits
+ * by time, sticky errors, and the scan lock.
  *
  * The oracle for "the databases agree with each other" is check_index(),
  * which reads the environment with raw LMDB calls, independently of
@@ -108,8 +110,9 @@ static struct node mk(uint64_t id, uint64_t parent, const char *name, uint32_t m
 	n.ino = id * 7;
 	n.dev = 0x801;
 	n.nlink = 1;
-	n.mtime_ns = (int64_t)id * 1000;
-	n.ctime_ns = (int64_t)id * 1000 + 1;
+	n.mtime_sec = (int64_t)id * 1000;
+	n.ctime_sec = (int64_t)id * 1000 + 1;
+	n.ctime_nsec = (uint32_t)id % 1000000000;
 	return n;
 }
 
@@ -522,7 +525,7 @@ static void test_round_trip(void)
 	store_reader_new(s, &rd);
 	ok(store_get_node(rd, 3, &n) == 0 && n.parent == 2 && n.size == 100 && n.name_len == 5 &&
 		   !memcmp(n.name, "b.txt", 5) && n.hash_state == NODE_HASH_FULL &&
-		   n.full[0] == 7 && n.flags == NODE_F_RACY && n.ino == 21 && n.mtime_ns == 3000,
+		   n.full[0] == 7 && n.flags == NODE_F_RACY && n.ino == 21 && n.mtime_sec == 3000,
 	   "get_node returns what was put");
 	ok(store_get_node(rd, 6, &n) == 0 && n.name_len == NODE_NAME_MAX &&
 		   !memcmp(n.name, longname, NODE_NAME_MAX),
@@ -1390,6 +1393,40 @@ static void test_refusals(void)
 	ok(r == 0, "the same index with schema %d opens", STORE_SCHEMA_VERSION);
 	store_close(s);
 
+	/* An index cut down to its two meta pages: refused, not SIGBUS. */
+	s = open_locked(tpath("cut"));
+	if (s) {
+		struct session ss;
+
+		begin(s, NULL, &ss);
+		put(&ss, top(), true);
+		for (uint64_t id = 2; id < 2000; id++) {
+			snprintf(p, sizeof(p), "f%llu", (unsigned long long)id);
+			put(&ss, mkfile(id, 1, p, id), true);
+		}
+		end(&ss, NULL);
+		store_close(s);
+	}
+	snprintf(p, sizeof(p), "%s", tpath("cut/data.mdb"));
+	snprintf(l, sizeof(l), "%s", tpath("cut/lock.mdb"));
+	ok(truncate(p, 2 * sysconf(_SC_PAGESIZE)) == 0, "an index is cut to two pages");
+	refuse("a truncated index", tpath("cut"), p, l, 0, STORE_E_FOREIGN);
+	refuse("a truncated index, RDONLY", tpath("cut"), p, l, STORE_RDONLY, STORE_E_FOREIGN);
+
+	/* An LMDB environment nobody committed to is someone else's too. */
+	{
+		MDB_env *env;
+
+		mkdir(tpath("blank"), 0700);
+		mdb_env_create(&env);
+		mdb_env_open(env, tpath("blank"), 0, 0600);
+		mdb_env_close(env);
+		unlink(tpath("blank/lock.mdb"));
+	}
+	snprintf(p, sizeof(p), "%s", tpath("blank/data.mdb"));
+	snprintf(l, sizeof(l), "%s", tpath("blank/lock.mdb"));
+	refuse("an empty LMDB environment", tpath("blank"), p, l, 0, STORE_E_FOREIGN);
+
 	/* An empty file holds nothing to misread: it becomes an index (mkstemp users). */
 	write_file(tpath("empty.idx"), "", 0);
 	r = store_open(tpath("empty.idx"), 0, &s);
@@ -1409,6 +1446,42 @@ static void test_refusals(void)
 	ok(r == 0, "and reopens as one");
 	store_close(s);
 	ok(check_index(tpath("empty.idx")) == 1, "NOSUBDIR index holds its record");
+}
+
+/* A first open killed at any moment leaves nothing the next open refuses. */
+static void test_killed_create(void)
+{
+	int refused = 0, killed = 0;
+
+	for (int i = 0; i < 12; i++) {
+		char dir[32];
+		struct store *s;
+		pid_t pid;
+		int status, r;
+
+		snprintf(dir, sizeof(dir), "killed%d", i);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			s = NULL;
+			r = store_open(tpath(dir), 0, &s);
+			store_close(s);
+			_exit(r == 0 ? 0 : 1);
+		}
+		usleep((useconds_t)(i * 600));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		killed += WIFSIGNALED(status);
+		s = NULL;
+		r = store_open(tpath(dir), 0, &s);
+		if (r < 0) {
+			diag("killed after %d us: %s", i * 600, store_strerror(r));
+			refused++;
+		}
+		store_close(s);
+	}
+	ok(refused == 0, "an open killed at any moment (%d of 12 killed) leaves an index or none",
+	   killed);
 }
 
 static void test_scan_lock(void)
@@ -1451,6 +1524,7 @@ int main(void)
 	test_backpressure();
 	test_write_error();
 	test_refusals();
+	test_killed_create();
 	test_scan_lock();
 	rm_rf(base);
 	return done_testing();
