@@ -33,6 +33,11 @@
  * pusher sees the parker and signals it (the deque lock orders the two).
  * The hot path, a push with nobody parked, costs one atomic load.
  *
+ * Outside work: a worker may own I/O in flight (its ring).  When it finds no
+ * task, the idle hook reaps and briefly waits for that I/O; while the hook
+ * says work is outstanding the worker neither parks nor exits, so each ring
+ * is drained by the one thread allowed to touch it.
+ *
  * No memory is allocated per task: tasks are the caller's and the deques only
  * grow (doubling, 8 bytes a task).  A deque that cannot grow is fatal (log
  * and abort), as task_spawn() and task_pool_submit() return void.  Counters
@@ -82,6 +87,8 @@ struct task_pool {
 	unsigned nworkers;
 	unsigned ninit;	    /* workers whose deque is initialised */
 	atomic_uint parked; /* workers in park(); read on every push */
+	task_idle_fn *idle_fn; /* outside work (I/O) of an idle worker */
+	void *idle_ctx;
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	/* Written by every task start and end: keep it off the line above. */
@@ -274,6 +281,9 @@ static void worker_loop(struct task_worker *w)
 		if (task) {
 			run_task(w, task);
 			idle = 0;
+		} else if (w->pool->idle_fn && w->pool->idle_fn(w->pool->idle_ctx, w)) {
+			/* It waited on its own I/O; look for tasks again. */
+			idle = 0;
 		} else if (atomic_load(&w->pool->pending) == 0) {
 			break;
 		} else if (idle++ < SPIN_ROUNDS) {
@@ -386,6 +396,12 @@ int task_pool_run(struct task_pool *pool)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(pool->workers[i].thread, NULL);
 	return r;
+}
+
+void task_pool_set_idle(struct task_pool *pool, task_idle_fn *fn, void *ctx)
+{
+	pool->idle_fn = fn;
+	pool->idle_ctx = ctx;
 }
 
 unsigned task_worker_id(const struct task_worker *worker)

@@ -11,6 +11,7 @@
 #ifndef FSINDEX_TASK_H
 #define FSINDEX_TASK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct task_pool;
@@ -63,6 +64,18 @@ void task_spawn(struct task_worker *worker, struct task *task);
  * then run by the threads that did start, or by the caller).
  */
 int task_pool_run(struct task_pool *pool);
+
+/**
+ * Called by a worker that found no task to run or steal.  Return true while
+ * the worker has work of its own outside the pool (I/O in flight on its
+ * ring): it then neither parks nor exits, and calls again.  The function
+ * should reap what it can and, when nothing is ready, block briefly (about a
+ * millisecond) for its outside work, so the worker still steals new tasks.
+ */
+typedef bool task_idle_fn(void *ctx, struct task_worker *worker);
+
+/** Install @fn (NULL: none) for every worker; call while the pool is not running. */
+void task_pool_set_idle(struct task_pool *pool, task_idle_fn *fn, void *ctx);
 
 /** The index (0 .. nworkers-1) of @worker, for per-worker state. */
 unsigned task_worker_id(const struct task_worker *worker);

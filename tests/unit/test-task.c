@@ -397,6 +397,77 @@ static void test_idle_parks(void)
 
 /* ---- API edges --------------------------------------------------------- */
 
+/*
+ * The idle hook: each task leaves "outside work" (like a read in flight) on
+ * its worker; the hook finishes one unit per call, and every fourth unit
+ * spawns a follow-up task, as a completion callback may.  The run must not
+ * end before every unit is done on the worker that owns it.
+ */
+struct outside {
+	atomic_uint owned[8];		/* units in flight per worker */
+	atomic_uint done;
+	atomic_uint followups_run;
+	struct task followups[4096];
+	atomic_uint nfollowups;
+};
+
+static struct outside outside;
+
+static void followup_fn(struct task *task, struct task_worker *worker)
+{
+	atomic_fetch_add(&outside.followups_run, 1);
+}
+
+static void producer_fn(struct task *task, struct task_worker *worker)
+{
+	atomic_fetch_add(&outside.owned[task_worker_id(worker)], 3);
+}
+
+static bool idle_hook(void *ctx, struct task_worker *worker)
+{
+	atomic_uint *mine = &((struct outside *)ctx)->owned[task_worker_id(worker)];
+	unsigned n = atomic_load(mine);
+
+	if (n == 0)
+		return false;
+	atomic_fetch_sub(mine, 1);
+	if (atomic_fetch_add(&outside.done, 1) % 4 == 0) {
+		unsigned i = atomic_fetch_add(&outside.nfollowups, 1);
+
+		outside.followups[i].fn = followup_fn;
+		task_spawn(worker, &outside.followups[i]);
+	}
+	return true;
+}
+
+static void test_idle_hook(unsigned nworkers)
+{
+	static struct task producers[1000];
+	struct task_pool *pool;
+	unsigned left = 0;
+
+	memset(&outside, 0, sizeof(outside));
+	if (task_pool_new(nworkers, &pool) < 0) {
+		ok(false, "idle hook: pool created");
+		return;
+	}
+	task_pool_set_idle(pool, idle_hook, &outside);
+	for (int i = 0; i < 1000; i++) {
+		producers[i].fn = producer_fn;
+		task_pool_submit(pool, &producers[i]);
+	}
+	ok(task_pool_run(pool) == 0, "idle hook (%u workers): run returns 0", nworkers);
+	for (unsigned i = 0; i < nworkers; i++)
+		left += atomic_load(&outside.owned[i]);
+	ok(left == 0 && atomic_load(&outside.done) == 3000,
+	   "idle hook (%u workers): all 3000 units of outside work done before the run ends (%u)",
+	   nworkers, atomic_load(&outside.done));
+	ok(atomic_load(&outside.followups_run) == atomic_load(&outside.nfollowups) &&
+		   atomic_load(&outside.nfollowups) == 750,
+	   "idle hook (%u workers): the 750 tasks spawned from the hook ran", nworkers);
+	task_pool_free(pool);
+}
+
 static void test_api(void)
 {
 	struct task_pool *pool = (struct task_pool *)&pool; /* must stay untouched */
@@ -430,5 +501,7 @@ int main(void)
 	test_steal(4);
 	test_submit_during_run();
 	test_idle_parks();
+	test_idle_hook(1);
+	test_idle_hook(4);
 	return done_testing();
 }
