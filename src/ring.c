@@ -37,6 +37,14 @@
  * (liburing 2.3 encodes IORING_FILE_INDEX_ALLOC as slot 0 in
  * io_uring_prep_openat_direct()), and runs on 5.6+.
  *
+ * Measured with a warm cache, one thread, depth 16, on a 2-core VM where a
+ * syscall costs 0.55 us (best of 9-11 runs; medians agree within 10%):
+ * /usr/share, 59k files, 0.8 GB: 0.52 s through the ring, 0.53 s with pread;
+ * /usr/lib, 65k files, 4.8 GB: 1.46 s vs 1.38 s.  Path lookup, the page
+ * cache copy and hashing dominate; the ring saves three syscalls a file.
+ * An unchecked direct-descriptor chain read the files up to 512 KiB of
+ * /usr/share in 0.40 s against 0.48 s here: the price of the two fstats.
+ *
  * In a round, a short read (fewer bytes than asked, not an error) makes the
  * kernel cancel the rest of the chain (-ECANCELED); we deliver what came and
  * start the next round at the first missing byte.  EOF before the expected

@@ -12,8 +12,6 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
