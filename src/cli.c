@@ -5,10 +5,12 @@
 #include "cli.h"
 
 #include "log.h"
+#include "ring.h"
 #include "store.h"
 
 #include <errno.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,47 @@ bad:
 	log_error("invalid value '%s' for %s (expected a number from %llu to %llu)", s, opt,
 		  (unsigned long long)min, (unsigned long long)max);
 	return -EINVAL;
+}
+
+int cli_resolve_roots(const char *verb, char *const *args, size_t n, char **ret_paths)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *q = log_quote(args[i], strlen(args[i]));
+		struct stat st;
+		int err = 0;
+
+		ret_paths[i] = realpath(args[i], NULL);
+		if (!ret_paths[i] || stat(ret_paths[i], &st) < 0)
+			err = errno;
+		else if (!S_ISDIR(st.st_mode))
+			err = ENOTDIR;
+		if (err)
+			log_error("cannot %s '%s': %s", verb, q ? q : "?", strerror(err));
+		free(q);
+		if (err)
+			return EXIT_FATAL;
+	}
+	return 0;
+}
+
+int cli_probe_io(int mode)
+{
+	struct ring *ring;
+	int r;
+
+	if (mode == RING_SYNC)
+		return 0;
+	r = ring_new(RING_URING, 1, &ring);
+	if (r == 0) {
+		ring_free(ring);
+		return 0;
+	}
+	if (mode == RING_URING) {
+		log_error("io_uring unavailable: %s", strerror(-r));
+		return r;
+	}
+	log_notice("io_uring unavailable (%s), reading with pread", strerror(-r));
+	return 0;
 }
 
 int cli_usage_error(const char *cmd)

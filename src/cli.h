@@ -40,6 +40,20 @@ int cli_open_store(const char *path, unsigned flags, struct store **ret_store);
  */
 int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/**
+ * Check that content can be read in @mode (enum ring_mode): with auto, say
+ * once on stderr when io_uring is unavailable and pread is used instead;
+ * with uring, fail with a message.  Returns 0 or a negative error.
+ */
+int cli_probe_io(int mode);
+
+/**
+ * Resolve each of @n PATH arguments with realpath(3) into @ret_paths (malloc'd,
+ * the caller frees them); each must be a directory.  On failure names the
+ * path and the reason ("cannot @verb 'PATH': ...") and returns EXIT_FATAL.
+ */
+int cli_resolve_roots(const char *verb, char *const *args, size_t n, char **ret_paths);
+
 /** Print "Try 'fsindex @cmd --help'." after a usage error; returns EXIT_FATAL. */
 int cli_usage_error(const char *cmd);
 

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "log.h"
 #include "progress.h"
+#include "ring.h"
 #include "scan.h"
 #include "store.h"
 #include "walk.h"
@@ -41,6 +42,10 @@ static void usage(void)
 	       "  -x, --one-file-system    do not descend into other filesystems\n"
 	       "      --exclude GLOB       skip entries whose name (or, with a '/', whose\n"
 	       "                           path) matches GLOB; repeatable; remembered per root\n"
+	       "      --hash               also store the XXH3-128 of every regular file's\n"
+	       "                           content; remembered per root\n"
+	       "      --io=MODE            how content is read: auto (io_uring if it works,\n"
+	       "                           else pread), uring, sync (default auto)\n"
 	       "  -q, --quiet              no summary line\n"
 	       "  -v, --verbose            more detail in the summary\n"
 	       "  -h, --help               show this help and exit\n"
@@ -96,37 +101,16 @@ static unsigned raise_fd_limit(void)
 	return rl.rlim_cur / 2 > 4096 ? 4096 : (unsigned)(rl.rlim_cur / 2);
 }
 
-/* Resolve each root; every one must be a directory.  Returns 0 or EXIT_FATAL. */
-static int resolve_roots(char **args, size_t n, char **ret_paths)
-{
-	for (size_t i = 0; i < n; i++) {
-		char *q = log_quote(args[i], strlen(args[i]));
-		struct stat st;
-
-		ret_paths[i] = realpath(args[i], NULL);
-		if (!ret_paths[i] || stat(ret_paths[i], &st) < 0) {
-			log_error("cannot scan '%s': %s", q ? q : "?", strerror(errno));
-			free(q);
-			return EXIT_FATAL;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			log_error("cannot scan '%s': %s", q ? q : "?", strerror(ENOTDIR));
-			free(q);
-			return EXIT_FATAL;
-		}
-		free(q);
-	}
-	return 0;
-}
-
 int cmd_scan(int argc, char **argv)
 {
-	enum { OPT_DB = 256, OPT_EXCLUDE };
+	enum { OPT_DB = 256, OPT_EXCLUDE, OPT_HASH, OPT_IO };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "one-file-system", no_argument, NULL, 'x' },
 		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "hash", no_argument, NULL, OPT_HASH },
+		{ "io", required_argument, NULL, OPT_IO },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -140,6 +124,7 @@ int cmd_scan(int argc, char **argv)
 	char **excludes = NULL, **paths = NULL, *db = NULL;
 	size_t nexcludes = 0, npaths;
 	bool quiet = false, verbose = false;
+	enum ring_mode io_mode = RING_AUTO;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int64_t t0;
 	uint64_t v;
@@ -165,6 +150,16 @@ int cmd_scan(int argc, char **argv)
 			excludes[nexcludes++] = optarg;
 			opts.set_excludes = true;
 			break;
+		case OPT_HASH:
+			opts.walk_flags |= WALK_HASH;
+			break;
+		case OPT_IO:
+			if (ring_parse_mode(optarg, &io_mode) < 0) {
+				log_error("invalid --io '%s' (expected auto, uring or sync)", optarg);
+				status = cli_usage_error("scan");
+				goto out;
+			}
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -189,8 +184,12 @@ int cmd_scan(int argc, char **argv)
 	paths = calloc(npaths, sizeof(char *));
 	if (!paths)
 		goto out;
-	if (resolve_roots(argv + optind, npaths, paths))
+	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
 		goto out;
+
+	if ((opts.walk_flags & WALK_HASH) && cli_probe_io(io_mode) < 0)
+		goto out;
+	opts.io_mode = io_mode;
 
 	db = cli_db_path(db_opt);
 	if (!db)
@@ -224,6 +223,10 @@ int cmd_scan(int argc, char **argv)
 			 (unsigned long long)res.dirs + res.roots_walked,
 			 (unsigned long long)res.files, (unsigned long long)res.errors,
 			 (double)(now_mono_ns() - t0) / 1e9);
+	if (!quiet && (res.hashed || (opts.walk_flags & WALK_HASH)))
+		log_info("hashed %llu files, %llu bytes with %s, %u in flight at most",
+			 (unsigned long long)res.hashed, (unsigned long long)res.hashed_bytes,
+			 res.uring ? "io_uring" : "pread", res.peak_inflight);
 	if (verbose)
 		log_info("%llu added, %llu changed, %llu removed; %llu commits, %llu map grows, "
 			 "%llu txn splits; %llu tasks, %llu steals, %llu dirs pending at most",

@@ -12,4 +12,7 @@ int cmd_scan(int argc, char **argv);
 /** fsindex find: query the index.  See cmd-find.c. */
 int cmd_find(int argc, char **argv);
 
+/** fsindex dups: find duplicate files.  See cmd-dups.c. */
+int cmd_dups(int argc, char **argv);
+
 #endif /* FSINDEX_CMD_H */

@@ -147,25 +147,22 @@ static int visit(struct finder *f, size_t len, size_t name_off, uint64_t id, cha
 	return f->fn(f->ctx, &e);
 }
 
-static int traverse(struct finder *f)
+/* Visit node @id at @path, then everything below it. */
+static int traverse(struct finder *f, uint64_t id, const char *path, char type, uint8_t flags)
 {
-	struct store_child top;
+	size_t plen = strlen(path);
 	int r;
 
-	r = store_lookup(f->rd, 0, "", 0, &top);
-	if (r == -ENOENT)
-		return 0;
+	r = path_reserve(f, plen + 64);
 	if (r < 0)
 		return r;
-	r = path_reserve(f, 64);
-	if (r < 0)
+	memcpy(f->path, path, plen + 1);
+	r = visit(f, plen, plen == 1 ? 1 : (size_t)(strrchr(path, '/') - path) + 1, id, type,
+		  flags);
+	if (r != 0 || type != 'd')
 		return r;
-	f->path[0] = '/';
-	f->path[1] = '\0';
-	r = visit(f, 1, 1, top.id, top.type, top.flags);
-	if (r != 0)
-		return r;
-	r = push_level(f, top.id, 0);
+	/* Children of "/" start with "/", not "//". */
+	r = push_level(f, id, plen == 1 ? 0 : plen);
 
 	while (r == 0 && f->depth > 0) {
 		struct level *l = &f->levels[f->depth - 1];
@@ -192,6 +189,60 @@ static int traverse(struct finder *f)
 	return r;
 }
 
+static int top_traverse(struct finder *f)
+{
+	struct store_child top;
+	int r;
+
+	r = store_lookup(f->rd, 0, "", 0, &top);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	return traverse(f, top.id, "/", top.type, top.flags);
+}
+
+static int under_traverse(struct finder *f, uint64_t id, const char *path)
+{
+	struct node n;
+	int r;
+
+	r = store_get_node(f->rd, id, &n);
+	if (r < 0)
+		return r;
+	return traverse(f, id, path, node_type_char(n.mode), n.flags);
+}
+
+static void finder_destroy(struct finder *f)
+{
+	for (size_t i = 0; i < f->levels_cap; i++) {
+		free(f->levels[i].kids);
+		free(f->levels[i].names);
+	}
+	free(f->levels);
+	free(f->path);
+	store_reader_free(f->rd);
+}
+
+int find_run_under(struct store *store, uint64_t id, const char *path, const struct query *query,
+		   unsigned type_mask, find_fn *fn, void *ctx)
+{
+	struct finder f = {
+		.query = query,
+		.type_mask = type_mask,
+		.fn = fn,
+		.ctx = ctx,
+	};
+	int r;
+
+	r = store_reader_new(store, &f.rd);
+	if (r < 0)
+		return r;
+	r = under_traverse(&f, id, path);
+	finder_destroy(&f);
+	return r;
+}
+
 int find_run(struct store *store, const struct query *query, unsigned type_mask, find_fn *fn,
 	     void *ctx)
 {
@@ -206,13 +257,7 @@ int find_run(struct store *store, const struct query *query, unsigned type_mask,
 	r = store_reader_new(store, &f.rd);
 	if (r < 0)
 		return r;
-	r = traverse(&f);
-	for (size_t i = 0; i < f.levels_cap; i++) {
-		free(f.levels[i].kids);
-		free(f.levels[i].names);
-	}
-	free(f.levels);
-	free(f.path);
-	store_reader_free(f.rd);
+	r = top_traverse(&f);
+	finder_destroy(&f);
 	return r;
 }

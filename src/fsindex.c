@@ -7,8 +7,11 @@
  *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c
  *             │               │         └────────► task.c (work-stealing pool)
  *             │               └───────────────────► store.c (LMDB, writer thread) ─► node.c
- *             └► cmd-find.c ─► find.c ─► query.c (substring, glob, regex)
- *                            └► output.c (plain, -0, --printf)
+ *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob, regex)
+ *             │              └► output.c (plain, -0, --printf, JSON)
+ *             └► cmd-dups.c ─► scan.c, then dups.c ─► ring.c (io_uring / pread), hash.c (XXH3)
+ *                            └► dupact.c (--link, --reflink, --delete), output.c
+ *   walk.c also hashes (scan --hash) through ring.c and hash.c.
  *   shared: cli.c (index location, numbers), log.c (messages), progress.c, util.h
  */
 #include "cmd.h"
@@ -27,6 +30,7 @@ static void usage(void)
 	       "Commands:\n"
 	       "  scan PATH...      index directory trees, or update them in place\n"
 	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
+	       "  dups PATH...      find duplicate files below each PATH\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
@@ -39,6 +43,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "scan", cmd_scan },
 		{ "find", cmd_find },
+		{ "dups", cmd_dups },
 	};
 
 	log_init("fsindex", false);

@@ -82,6 +82,40 @@ void hash_buffer(const void *buf, size_t len, struct hash128 *ret)
 	to_hash128(XXH3_128bits(len ? buf : "", len), ret);
 }
 
+void hash_file_begin(struct hash_file *hf, uint64_t size)
+{
+	hash_reset(hf->full);
+	hf->size = size;
+	hf->part_len = size < HASH_PARTIAL ? (size_t)size : HASH_PARTIAL;
+	hf->tail_start = size - hf->part_len;
+}
+
+/* Copy the part of [off, off + len) that falls in [start, start + cap) to @dst. */
+static void keep_range(uint8_t *dst, uint64_t start, size_t cap, const uint8_t *buf, size_t len,
+		       uint64_t off)
+{
+	uint64_t lo = off > start ? off : start;
+	uint64_t hi = off + len < start + cap ? off + len : start + cap;
+
+	if (lo < hi)
+		memcpy(dst + (lo - start), buf + (lo - off), hi - lo);
+}
+
+void hash_file_update(struct hash_file *hf, const void *buf, size_t len, uint64_t off)
+{
+	hash_update(hf->full, buf, len);
+	keep_range(hf->head, 0, hf->part_len, buf, len, off);
+	keep_range(hf->tail, hf->tail_start, hf->part_len, buf, len, off);
+}
+
+void hash_file_end(struct hash_file *hf, struct hash128 *ret_head, struct hash128 *ret_tail,
+		   struct hash128 *ret_full)
+{
+	hash_buffer(hf->head, hf->part_len, ret_head);
+	hash_buffer(hf->tail, hf->part_len, ret_tail);
+	hash_digest(hf->full, ret_full);
+}
+
 void hash_hex(const struct hash128 *h, char out[33])
 {
 	static const char digits[] = "0123456789abcdef";

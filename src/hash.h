@@ -38,6 +38,30 @@ void hash_digest(const struct hash_state *st, struct hash128 *ret);
 /** One-shot digest of @len bytes. */
 void hash_buffer(const void *buf, size_t len, struct hash128 *ret);
 
+/**
+ * The three digests of one file, from its content streamed in order: the
+ * first HASH_PARTIAL bytes, the last HASH_PARTIAL bytes (both the whole file
+ * when it is smaller) and everything.  Embed it; the caller owns @full.
+ */
+struct hash_file {
+	struct hash_state *full;	/* from hash_state_new() */
+	uint64_t size;
+	uint64_t tail_start;
+	size_t part_len;		/* bytes in each of head and tail */
+	uint8_t head[HASH_PARTIAL];
+	uint8_t tail[HASH_PARTIAL];
+};
+
+/** Start hashing a file of @size bytes (hf->full must be set). */
+void hash_file_begin(struct hash_file *hf, uint64_t size);
+
+/** Feed @len bytes found at offset @off; offsets must follow each other from 0. */
+void hash_file_update(struct hash_file *hf, const void *buf, size_t len, uint64_t off);
+
+/** The three digests of everything fed. */
+void hash_file_end(struct hash_file *hf, struct hash128 *ret_head, struct hash128 *ret_tail,
+		   struct hash128 *ret_full);
+
 /** Write the 32 lowercase hex digits of @h and a NUL into @out (33 bytes). */
 void hash_hex(const struct hash128 *h, char out[33]);
 

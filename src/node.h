@@ -54,8 +54,9 @@ enum node_flags {
 
 enum node_hash_state {
 	NODE_HASH_NONE = 0,	/* no hash fields are valid */
-	NODE_HASH_PARTIAL = 1,	/* head and tail are valid */
-	NODE_HASH_FULL = 2,	/* head, tail and full are valid */
+	NODE_HASH_HEAD = 1,	/* head is valid */
+	NODE_HASH_PARTIAL = 2,	/* head and tail are valid */
+	NODE_HASH_FULL = 3,	/* head, tail and full are valid */
 };
 
 struct node {

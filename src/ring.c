@@ -130,7 +130,7 @@ struct req {
 	int oflags;	  /* as passed to open; O_NOATIME dropped on EPERM */
 	uint64_t pos;	  /* next byte to deliver */
 	uint64_t end;	  /* first byte not wanted */
-	int64_t ctime_ns; /* from the fstat before reading */
+	struct timespec ctime; /* from the fstat before reading */
 	unsigned pending; /* CQEs of this request still to come */
 	unsigned nchain;  /* READs in the current round */
 	unsigned eagain;
@@ -157,9 +157,9 @@ struct ring {
 	struct io_uring uring_ring;
 };
 
-static inline int64_t ts_ns(const struct timespec *ts)
+static inline bool ts_eq(const struct timespec *ts, int64_t sec, long nsec)
 {
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	return ts->tv_sec == sec && ts->tv_nsec == nsec;
 }
 
 static int open_flags(const struct ring *ring, const struct ring_read *rd)
@@ -194,9 +194,9 @@ static int check_before(struct req *req, int fd)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != rd->dev ||
 	    (uint64_t)st.st_ino != rd->ino || (uint64_t)st.st_size != rd->size ||
-	    ts_ns(&st.st_mtim) != rd->mtime_ns)
+	    !ts_eq(&st.st_mtim, rd->mtime_sec, rd->mtime_nsec))
 		return -ESTALE;
-	req->ctime_ns = ts_ns(&st.st_ctim);
+	req->ctime = st.st_ctim;
 	req->pos = rd->offset < rd->size ? rd->offset : rd->size;
 	req->end = req->pos + (rd->length < rd->size - req->pos ? rd->length : rd->size - req->pos);
 	return 0;
@@ -213,8 +213,9 @@ static int check_after(const struct req *req, int fd)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if ((uint64_t)st.st_size != req->rd.size || ts_ns(&st.st_mtim) != req->rd.mtime_ns ||
-	    ts_ns(&st.st_ctim) != req->ctime_ns)
+	if ((uint64_t)st.st_size != req->rd.size ||
+	    !ts_eq(&st.st_mtim, req->rd.mtime_sec, req->rd.mtime_nsec) ||
+	    !ts_eq(&st.st_ctim, req->ctime.tv_sec, req->ctime.tv_nsec))
 		return -ESTALE;
 	return 0;
 }

@@ -42,7 +42,8 @@ struct ring_read {
 	const char *name;	/* borrowed until on_done; NUL-terminated */
 	uint64_t dev, ino;	/* identity the walker saw */
 	uint64_t size;		/* expected size */
-	int64_t mtime_ns;	/* expected mtime */
+	int64_t mtime_sec;	/* expected mtime */
+	uint32_t mtime_nsec;
 	uint32_t uid;		/* owner, to decide on O_NOATIME */
 	uint64_t offset;	/* first byte wanted */
 	uint64_t length;	/* bytes wanted from offset (clamped to size) */

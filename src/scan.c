@@ -14,6 +14,7 @@
 #include "scan.h"
 
 #include "node.h"
+#include "ring.h"
 #include "util.h"
 
 #include <errno.h>
@@ -225,12 +226,18 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 	struct root_lookup old = { .id = p->id };
 	char *const *excl = opts->excludes;
 	size_t nexcl = opts->nexcludes;
-	uint32_t flags = (opts->walk_flags & WALK_XDEV) ? STORE_ROOT_XDEV : 0;
+	unsigned walk_flags = opts->walk_flags;
+	uint32_t flags;
 	int r;
 
 	r = store_foreach_root(rd, find_root, &old);
 	if (r < 0)
 		goto out;
+	/* Hashing, once asked for, stays on for the root. */
+	if (old.found && (old.flags & STORE_ROOT_HASH))
+		walk_flags |= WALK_HASH;
+	flags = ((walk_flags & WALK_XDEV) ? STORE_ROOT_XDEV : 0) |
+		((walk_flags & WALK_HASH) ? STORE_ROOT_HASH : 0);
 	if (old.found && !opts->set_excludes) {
 		excl = old.excludes;
 		nexcl = old.nexcludes;
@@ -248,7 +255,7 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 		if (r < 0)
 			goto out;
 	}
-	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, opts->walk_flags, excl, nexcl);
+	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, walk_flags, excl, nexcl);
 out:
 	lookup_clear(&old);
 	return r;
@@ -265,6 +272,7 @@ static void add_walk_stats(struct scan_result *res, struct walk *walk)
 	res->added += atomic_load(&s->added);
 	res->changed += atomic_load(&s->changed);
 	res->removed += atomic_load(&s->removed);
+	res->hashed += atomic_load(&s->hashed);
 	if (maxp > res->max_pending)
 		res->max_pending = maxp;
 }
@@ -291,6 +299,8 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 		.on_error = opts->on_error,
 		.error_ctx = opts->error_ctx,
 		.cancel = opts->cancel,
+		.io_mode = opts->io_mode,
+		.start_sec = now_real_ns() / 1000000000,
 	};
 	bool started = false;
 	int r, fr;
@@ -329,8 +339,16 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 out:
 	if (started && opts->on_end)
 		opts->on_end(opts->progress_ctx);
-	if (walk)
+	if (walk) {
+		struct ring_stats rs;
+
 		add_walk_stats(res, walk);
+		walk_ring_stats(walk, &rs);
+		res->hashed_bytes += rs.bytes;
+		if (rs.peak_inflight > res->peak_inflight)
+			res->peak_inflight = rs.peak_inflight;
+		res->uring |= rs.uring;
+	}
 	store_reader_free(rd);
 	store_batch_free(batch);
 	walk_free(walk);

@@ -17,7 +17,8 @@
 
 struct scan_opts {
 	unsigned jobs;			/* worker threads (0: online CPUs) */
-	unsigned walk_flags;		/* WALK_* */
+	unsigned walk_flags;		/* WALK_* (WALK_HASH: hash this time and from now on) */
+	int io_mode;			/* enum ring_mode for content reads */
 	char *const *excludes;		/* --exclude patterns */
 	size_t nexcludes;
 	bool set_excludes;		/* replace the stored excludes (else reuse them) */
@@ -36,6 +37,9 @@ struct scan_result {
 	uint64_t added, changed, removed;
 	uint64_t max_pending;		/* most directory tasks pending at once */
 	unsigned roots_walked;		/* distinct roots walked */
+	uint64_t hashed, hashed_bytes;	/* files whose content was hashed */
+	unsigned peak_inflight;		/* most reads in flight on one worker */
+	bool uring;			/* reads went through io_uring (else pread) */
 	struct task_stats tasks;
 	struct store_write_stats writes;
 };

@@ -27,6 +27,16 @@
  * An unchanged directory thus costs getdents64 + statx + index reads and
  * queues nothing.
  *
+ * Hashing (WALK_HASH roots): a regular file that is new, changed, or has no
+ * full hash yet is not queued at once; a read of its content goes on this
+ * worker's ring instead, holding a reference and a descriptor pin on its
+ * directory.  The completion (reaped by the same worker, between tasks or in
+ * the pool's idle hook) hashes the stream and queues the record, hashes
+ * included.  A file that changes while it is read gets no hash.  A file
+ * modified within a second of the scan's start is marked racy and hashed
+ * again next time, since a later write in the same timestamp tick would not
+ * change its stat (git's "racy clean").
+ *
  * Errors on one entry (EACCES, EIO, ENOENT from a race) are reported through
  * the on_error callback and counted; the walk goes on.  A directory that
  * cannot be listed keeps its stored children: we do not know they are gone.
@@ -34,7 +44,9 @@
 #include "walk.h"
 
 #include "fdcache.h"
+#include "hash.h"
 #include "node.h"
+#include "ring.h"
 #include "store.h"
 #include "task.h"
 #include "util.h"
@@ -91,8 +103,25 @@ struct stored {
 	bool seen;
 };
 
+/* A file whose content is being read and hashed. */
+struct hash_req {
+	struct walk *walk;
+	struct walk_worker *ww;
+	struct walk_dir *dir;		/* reference and fd pin held until done */
+	struct hash_req *next_free;
+	struct hash_file hf;
+	struct node n;			/* n.name points to name[] */
+	bool fresh;
+	char name[NODE_NAME_MAX + 1];
+};
+
+/* Reads in flight per worker: the disk wants a deep queue (DESIGN.md, Ring). */
+#define HASH_DEPTH 16
+
 /* Per-worker scratch state, reused from one directory to the next. */
 struct walk_worker {
+	struct ring *ring;		/* content reads, WALK_HASH only */
+	struct hash_req *free_reqs;
 	struct store_reader *reader;
 	struct store_batch *batch;
 	char *dents;
@@ -104,6 +133,8 @@ struct walk_worker {
 	size_t nspawn, spawn_cap;
 	char *path;			/* path of the directory, built on demand */
 	size_t path_cap;
+	char *errpath;			/* path of an entry being reported */
+	size_t errpath_cap;
 	int error;			/* -ENOMEM during setup */
 } __attribute__((aligned(64)));
 
@@ -118,6 +149,7 @@ struct walk {
 	struct walk_root **roots;
 	size_t nroots;
 	struct walk_dir **root_dirs;
+	bool hashing;			/* some root has WALK_HASH */
 	atomic_int fatal;		/* first fatal error (negative) */
 	struct walk_stats stats;
 };
@@ -193,37 +225,42 @@ static void dir_put(struct walk *w, struct walk_dir *d)
 	}
 }
 
-/* Write the absolute path of @d into the worker's buffer; returns its length or -ENOMEM. */
-static ssize_t dir_path(struct walk_worker *ww, const struct walk_dir *d, size_t extra)
+/*
+ * Write the absolute path of @d into *@buf (grown as needed, with room for
+ * @extra more bytes); returns its length or -ENOMEM.
+ */
+static ssize_t dir_path(char **buf, size_t *cap, const struct walk_dir *d, size_t extra)
 {
 	const struct walk_dir *p;
 	size_t len = 0, pos;
+	char *path;
 
 	for (p = d; p->parent; p = p->parent)
 		len += 1 + p->name_len;
 	len += p->root->path_len;
-	if (len + extra + 2 > ww->path_cap) {
-		size_t cap = (len + extra + 2) * 2;
-		char *np = realloc(ww->path, cap);
+	if (len + extra + 2 > *cap) {
+		size_t ncap = (len + extra + 2) * 2;
+		char *np = realloc(*buf, ncap);
 
 		if (!np)
 			return -ENOMEM;
-		ww->path = np;
-		ww->path_cap = cap;
+		*buf = np;
+		*cap = ncap;
 	}
+	path = *buf;
 	pos = len;
 	for (p = d; p->parent; p = p->parent) {
 		pos -= p->name_len;
-		memcpy(ww->path + pos, p->name, p->name_len);
-		ww->path[--pos] = '/';
+		memcpy(path + pos, p->name, p->name_len);
+		path[--pos] = '/';
 	}
-	memcpy(ww->path, p->root->path, p->root->path_len);
+	memcpy(path, p->root->path, p->root->path_len);
 	/* The root "/" followed by "/name" would double the slash. */
 	if (p->root->path_len == 1 && len > 1) {
-		memmove(ww->path + 1, ww->path + 2, len - 2);
+		memmove(path + 1, path + 2, len - 2);
 		len--;
 	}
-	ww->path[len] = '\0';
+	path[len] = '\0';
 	return (ssize_t)len;
 }
 
@@ -235,17 +272,18 @@ static void report(struct walk *w, struct walk_worker *ww, const struct walk_dir
 	stat_inc(&w->stats.errors);
 	if (!w->opts.on_error)
 		return;
-	len = dir_path(ww, d, name_len + 1);
+	/* Not ww->path: a read completing inside list_dir() may report. */
+	len = dir_path(&ww->errpath, &ww->errpath_cap, d, name_len + 1);
 	if (len < 0)
 		return;
 	if (name) {
 		if (len > 1)
-			ww->path[len++] = '/';
-		memcpy(ww->path + len, name, name_len);
+			ww->errpath[len++] = '/';
+		memcpy(ww->errpath + len, name, name_len);
 		len += (ssize_t)name_len;
-		ww->path[len] = '\0';
+		ww->errpath[len] = '\0';
 	}
-	w->opts.on_error(w->opts.error_ctx, ww->path, (size_t)len, what, err);
+	w->opts.on_error(w->opts.error_ctx, ww->errpath, (size_t)len, what, err);
 }
 
 /* ---- opening directories -------------------------------------------- */
@@ -466,6 +504,143 @@ static int spawn_later(struct walk_worker *ww, struct walk_dir *child)
 	return 0;
 }
 
+/* ---- hashing -------------------------------------------------------- */
+
+static struct hash_req *req_get(struct walk *w, struct walk_worker *ww)
+{
+	struct hash_req *req = ww->free_reqs;
+
+	if (req) {
+		ww->free_reqs = req->next_free;
+		return req;
+	}
+	req = malloc(sizeof(*req));
+	if (!req)
+		return NULL;
+	if (hash_state_new(&req->hf.full) < 0) {
+		free(req);
+		return NULL;
+	}
+	req->walk = w;
+	req->ww = ww;
+	return req;
+}
+
+static void req_put(struct hash_req *req)
+{
+	req->next_free = req->ww->free_reqs;
+	req->ww->free_reqs = req;
+}
+
+static void hash_data(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct hash_req *req = ctx;
+
+	hash_file_update(&req->hf, buf, len, off);
+}
+
+static void hash_done(void *ctx, int result)
+{
+	struct hash_req *req = ctx;
+	struct walk *w = req->walk;
+	struct walk_worker *ww = req->ww;
+	struct hash128 head, tail, full;
+	int r;
+
+	if (result == 0) {
+		hash_file_end(&req->hf, &head, &tail, &full);
+		memcpy(req->n.head, head.b, sizeof(head.b));
+		memcpy(req->n.tail, tail.b, sizeof(tail.b));
+		memcpy(req->n.full, full.b, sizeof(full.b));
+		req->n.hash_state = NODE_HASH_FULL;
+		atomic_fetch_add_explicit(&w->stats.hashed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->stats.hashed_bytes, req->n.size,
+					  memory_order_relaxed);
+	} else {
+		/* Stored without a hash; a later scan tries again. */
+		report(w, ww, req->dir, req->name, req->n.name_len,
+		       result == -ESTALE ? "cannot hash (file changed while read)" : "cannot read",
+		       result);
+	}
+	r = store_batch_put(ww->batch, &req->n, req->fresh);
+	if (r < 0)
+		set_fatal(w, r);
+	fdcache_unpin(w->fds, &req->dir->fdc);
+	dir_put(w, req->dir);
+	req_put(req);
+}
+
+/*
+ * Queue a read of regular file @n (named @name in @d, open as @dfd) whose
+ * record is put once it is hashed.  Returns 0, or a fatal error.
+ */
+static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
+		     const struct node *n, bool fresh)
+{
+	struct hash_req *req = req_get(w, ww);
+	struct ring_read rd;
+	int r;
+
+	if (!req)
+		return -ENOMEM;
+	req->n = *n;
+	req->fresh = fresh;
+	memcpy(req->name, n->name, n->name_len);
+	req->name[n->name_len] = '\0';
+	req->n.name = req->name;
+	hash_file_begin(&req->hf, n->size);
+	req->dir = d;
+	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+	fdcache_pin(w->fds, &d->fdc);
+
+	rd = (struct ring_read){
+		.dirfd = dfd,
+		.name = req->name,
+		.dev = n->dev,
+		.ino = n->ino,
+		.size = n->size,
+		.mtime_sec = n->mtime_sec,
+		.mtime_nsec = n->mtime_nsec,
+		.uid = n->uid,
+		.offset = 0,
+		.length = n->size,
+		.on_data = hash_data,
+		.on_done = hash_done,
+		.ctx = req,
+	};
+	r = ring_submit(ww->ring, &rd);
+	if (r < 0)
+		hash_done(req, r);	/* stored without a hash, error named */
+	return 0;
+}
+
+/* Does regular file @n, stored as @old (or new), need its content hashed? */
+static bool wants_hash(const struct walk_root *root, const struct node *n,
+		       const struct stored *old, bool changed)
+{
+	if (!(root->flags & WALK_HASH) || !S_ISREG(n->mode))
+		return false;
+	return !old || changed || old->n.hash_state != NODE_HASH_FULL ||
+	       (old->n.flags & NODE_F_RACY);
+}
+
+/* The pool's idle hook: a worker with reads in flight waits for them. */
+static bool walk_idle(void *ctx, struct task_worker *tw)
+{
+	struct walk *w = ctx;
+	struct walk_worker *ww = &w->workers[task_worker_id(tw)];
+	int r;
+
+	if (!ww->ring || ring_inflight(ww->ring) == 0)
+		return false;
+	r = ring_poll(ww->ring, true);
+	if (r < 0) {
+		set_fatal(w, r);
+		return false;
+	}
+	return true;
+}
+
 /* Handle one directory entry.  Returns 1 if a new directory was queued, 0, or a fatal error. */
 static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
 		       const char *name, size_t len, const char *dirpath, size_t dirpath_len)
@@ -474,7 +649,7 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 	struct stored *old;
 	struct statx stx;
 	struct node n;
-	bool fresh, is_dir, new_dir = false;
+	bool fresh, is_dir, changed, new_dir = false;
 	int r;
 
 	if (root->nexcludes) {
@@ -518,20 +693,25 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 		old->seen = true;
 		n.id = old->n.id;
 		fresh = false;
-		if (!node_stat_equal(&n, &old->n) || (old->n.flags & NODE_F_CHAIN)) {
-			r = store_batch_put(ww->batch, &n, false);
-			if (r < 0)
-				return r;
+		changed = !node_stat_equal(&n, &old->n) || (old->n.flags & NODE_F_CHAIN);
+		if (changed)
 			stat_inc(&w->stats.changed);
-		}
 	} else {
 		n.id = store_alloc_ids(w->writer, 1);
-		fresh = true;
-		r = store_batch_put(ww->batch, &n, true);
-		if (r < 0)
-			return r;
+		fresh = changed = true;
 		stat_inc(&w->stats.added);
 		new_dir = is_dir;
+	}
+	if (wants_hash(root, &n, old, changed)) {
+		if (n.mtime_sec >= w->opts.start_sec - 1)
+			n.flags |= NODE_F_RACY;
+		r = hash_file(w, ww, d, dfd, &n, fresh);
+		if (r < 0)
+			return r;
+	} else if (changed) {
+		r = store_batch_put(ww->batch, &n, fresh);
+		if (r < 0)
+			return r;
 	}
 
 	if (is_dir && !((root->flags & WALK_XDEV) && n.dev != root->dev)) {
@@ -559,7 +739,7 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 	int r;
 
 	if (d->root->path_excludes) {
-		ssize_t len = dir_path(ww, d, NODE_NAME_MAX + 2);
+		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
 
 		if (len < 0)
 			return (int)len;
@@ -605,6 +785,12 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 			stat_inc(&w->stats.removed);
 		}
 	}
+	/* Start the reads this directory queued, and reap what is done. */
+	if (ww->ring) {
+		r = ring_poll(ww->ring, false);
+		if (r < 0)
+			return r;
+	}
 	/* Parents reach the writer before anything inside them can. */
 	if (new_dirs)
 		return store_batch_flush(ww->batch);
@@ -629,6 +815,11 @@ static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
 	r = store_batch_new(w->writer, &ww->batch);
 	if (r < 0)
 		goto fail;
+	if (w->hashing) {
+		r = ring_new(w->opts.io_mode, HASH_DEPTH, &ww->ring);
+		if (r < 0)
+			goto fail;
+	}
 	return ww;
 fail:
 	ww->error = r;
@@ -750,6 +941,8 @@ int walk_add_root(struct walk *w, const char *path, uint64_t id, bool fresh, uin
 	root->walk = w;
 	root->dev = dev;
 	root->flags = flags;
+	if (flags & WALK_HASH)
+		w->hashing = true;
 	root->path = strdup(path);
 	root->path_len = strlen(path);
 	root->excludes = calloc(nexcludes ? nexcludes : 1, sizeof(char *));
@@ -797,7 +990,10 @@ int walk_run(struct walk *w)
 	free(w->root_dirs);
 	w->root_dirs = NULL;
 
+	if (w->hashing)
+		task_pool_set_idle(w->pool, walk_idle, w);
 	r = task_pool_run(w->pool);
+	task_pool_set_idle(w->pool, NULL, NULL);
 	for (unsigned i = 0; i < w->nworkers; i++) {
 		struct walk_worker *ww = &w->workers[i];
 
@@ -822,6 +1018,25 @@ struct walk_stats *walk_stats(struct walk *w)
 	return &w->stats;
 }
 
+void walk_ring_stats(struct walk *w, struct ring_stats *ret)
+{
+	struct ring_stats sum = { 0 };
+
+	for (unsigned i = 0; i < w->nworkers; i++) {
+		struct ring_stats s;
+
+		if (!w->workers[i].ring)
+			continue;
+		ring_stats(w->workers[i].ring, &s);
+		sum.files += s.files;
+		sum.bytes += s.bytes;
+		if (s.peak_inflight > sum.peak_inflight)
+			sum.peak_inflight = s.peak_inflight;
+		sum.uring |= s.uring;
+	}
+	*ret = sum;
+}
+
 void walk_free(struct walk *w)
 {
 	if (!w)
@@ -836,9 +1051,21 @@ void walk_free(struct walk *w)
 		root_free(w->roots[i]);
 	free(w->roots);
 	if (w->workers) {
+		/* Reads still in flight finish first: their records go to the batches. */
+		for (unsigned i = 0; i < w->nworkers; i++) {
+			ring_free(w->workers[i].ring);
+			w->workers[i].ring = NULL;
+		}
 		for (unsigned i = 0; i < w->nworkers; i++) {
 			struct walk_worker *ww = &w->workers[i];
 
+			while (ww->free_reqs) {
+				struct hash_req *req = ww->free_reqs;
+
+				ww->free_reqs = req->next_free;
+				hash_state_free(req->hf.full);
+				free(req);
+			}
 			store_batch_free(ww->batch);
 			store_reader_free(ww->reader);
 			free(ww->dents);
@@ -846,6 +1073,7 @@ void walk_free(struct walk *w)
 			free(ww->arena);
 			free(ww->spawn);
 			free(ww->path);
+			free(ww->errpath);
 		}
 		free(w->workers);
 	}

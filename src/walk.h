@@ -20,6 +20,7 @@ struct walk;
 enum walk_flags {
 	WALK_XDEV = 1 << 0,		/* do not descend into other filesystems */
 	WALK_NO_PRUNE_FS = 1 << 1,	/* descend into proc, sysfs, ... too */
+	WALK_HASH = 1 << 2,		/* hash the content of regular files */
 };
 
 /** Called (from any worker, serialised by the caller if it needs) for each entry that failed. */
@@ -30,6 +31,8 @@ struct walk_opts {
 	walk_error_fn *on_error;	/* may be NULL */
 	void *error_ctx;
 	volatile sig_atomic_t *cancel;	/* when it becomes nonzero, stop promptly; may be NULL */
+	int io_mode;			/* enum ring_mode, for WALK_HASH roots */
+	int64_t start_sec;		/* scan start (CLOCK_REALTIME): newer mtimes are racy */
 };
 
 /** Counters, updated as the walk goes (relaxed atomics; read them any time). */
@@ -42,7 +45,11 @@ struct walk_stats {
 	atomic_uint_fast64_t removed;	/* vanished entries queued for deletion */
 	atomic_uint_fast64_t pending;	/* directory tasks not finished yet */
 	atomic_uint_fast64_t max_pending;
+	atomic_uint_fast64_t hashed;	/* files hashed */
+	atomic_uint_fast64_t hashed_bytes;
 };
+
+struct ring_stats;
 
 /**
  * Prepare a walk that queues its changes on @writer, reading the previous
@@ -69,6 +76,9 @@ int walk_run(struct walk *walk);
 
 /** The live counters of @walk. */
 struct walk_stats *walk_stats(struct walk *walk);
+
+/** Sum the read counters of every worker's ring (all zero without WALK_HASH roots). */
+void walk_ring_stats(struct walk *walk, struct ring_stats *ret);
 
 /** Free the walk.  Accepts NULL. */
 void walk_free(struct walk *walk);

@@ -162,6 +162,16 @@ if [ $trees_only = 1 ]; then
 	exit 0
 fi
 
+# Benchmark a private copy: a rebuild of the tree's binary during the run
+# (possibly with another index format) must not change what is measured.
+if [ -f "$FSINDEX" ] && head -c 4 "$FSINDEX" | grep -q ELF; then
+	mkdir -p "$work/bin"
+	cp -f "$FSINDEX" "$work/bin/fsindex.tmp"
+	mv -f "$work/bin/fsindex.tmp" "$work/bin/fsindex"
+	bin_note=" (copy of $FSINDEX, sha256 $(sha256sum <"$FSINDEX" | cut -c1-12))"
+	say "benchmarking a copy of $FSINDEX$bin_note"
+	FSINDEX=$work/bin/fsindex
+fi
 if ! version=$("$FSINDEX" --version 2>&1 | head -1) || [ -z "$version" ]; then
 	echo "scan.sh: '$FSINDEX --version' failed: $version" >&2
 	exit 1
@@ -246,7 +256,11 @@ hf=(hyperfine --warmup 1 --runs "$runs" --style basic
 for i in "${ok[@]}"; do
 	hf+=(-n "${names[$i]}" --prepare "${preps[$i]}" "${cmds[$i]}")
 done
-"${hf[@]}" >&2
+if ! "${hf[@]}" >&2; then
+	echo "scan.sh: hyperfine failed (see above); rerun the failing command by hand:" >&2
+	printf '   %s\n' "${cmds[@]}" >&2
+	exit 1
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$work/db-fresh"
 
@@ -393,7 +407,7 @@ fm=${med[$F]-}
 {
 	echo "## Scan benchmark"
 	echo
-	echo "$version, $(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)),"
+	echo "$version${bin_note-}, $(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)),"
 	echo "$(df -T "$T" | awk 'NR == 2 { print $2 }') on $(df "$T" | awk 'NR == 2 { print $1 }'), warm cache."
 	echo "Tree: $tree_entries entries ($tree_dirs directories), $(awk -v b="$tree_bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }') (\`gentree.sh $T $nfiles $seed\`)."
 	echo "hyperfine --warmup 1 --runs $runs; load average before $load_before, after $load_after."

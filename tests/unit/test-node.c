@@ -119,7 +119,7 @@ static void test_encode_rejects(void)
 	   "encode: buffer one byte short is -EINVAL");
 	ok(node_encode(&n, buf, NODE_HDR_SIZE + 3) == NODE_HDR_SIZE + 3,
 	   "encode: exactly sized buffer is enough");
-	n.hash_state = 3;
+	n.hash_state = 4;
 	ok(node_encode(&n, buf, sizeof(buf)) == -EINVAL, "encode: unknown hash state is -EINVAL");
 }
 
@@ -155,8 +155,8 @@ static void test_decode_rejects(void)
 	bad[75] = 0x80;
 	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "reserved byte 75 set is -EBADMSG");
 	memcpy(bad, buf, (size_t)len);
-	bad[73] = 3;
-	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "hash state 3 is -EBADMSG");
+	bad[73] = 4;
+	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "hash state 4 is -EBADMSG");
 	memcpy(bad, buf, (size_t)len);
 	put_be32(bad + 56, 1000000000);
 	ok(node_decode(bad, (size_t)len, 42, &d) == -EBADMSG, "mtime nanoseconds >= 1e9 is -EBADMSG");

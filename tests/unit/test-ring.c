@@ -58,10 +58,6 @@ static uint8_t rand8(void)
 	return (uint8_t)(rng >> 32);
 }
 
-static int64_t mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
 
 static void on_data(void *ctx, const void *buf, size_t len, uint64_t off)
 {
@@ -100,7 +96,8 @@ static struct ring_read request(const struct file *f, struct sink *s, uint64_t o
 		.dev = f->st.st_dev,
 		.ino = f->st.st_ino,
 		.size = f->st.st_size,
-		.mtime_ns = mtime_ns(&f->st),
+		.mtime_sec = f->st.st_mtim.tv_sec,
+		.mtime_nsec = (uint32_t)f->st.st_mtim.tv_nsec,
 		.uid = f->st.st_uid,
 		.offset = off,
 		.length = len,
@@ -292,7 +289,7 @@ static void test_stale(struct ring *ring, const char *tag)
 
 	sink_init(&s, f, 0);
 	rd = request(f, &s, 0, UINT64_MAX);
-	rd.mtime_ns += 1;
+	rd.mtime_nsec = (rd.mtime_nsec + 1) % 1000000000;
 	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other mtime: -ESTALE", tag);
 
 	/* A FIFO where a regular file was: opened O_NONBLOCK, refused, never read. */

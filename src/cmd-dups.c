@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-dups.c - `fsindex dups`: scan the trees into the index, find
+ * duplicates there, print them, and act on them if asked.
+ */
+#include "cmd.h"
+
+#include "cli.h"
+#include "dupact.h"
+#include "dups.h"
+#include "log.h"
+#include "output.h"
+#include "ring.h"
+#include "scan.h"
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t dups_cancel;
+
+static void on_signal(int sig)
+{
+	dups_cancel = sig;
+}
+
+static void usage(void)
+{
+	printf("Usage: fsindex dups [OPTION]... PATH...\n"
+	       "Find duplicate files below each PATH: same size, then same first and last\n"
+	       "4 KiB, then same XXH3-128 of the whole content.  The trees are scanned into\n"
+	       "the index first, so a repeat over unchanged files reads no content.\n"
+	       "\n"
+	       "  --db DIR             index location (default: $FSINDEX_DB, else\n"
+	       "                       $XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)\n"
+	       "      --no-index       use a temporary index, removed afterwards\n"
+	       "  -j, --jobs N         worker threads (default: online CPUs)\n"
+	       "      --io=MODE        auto, uring or sync (default auto)\n"
+	       "      --min-size N     ignore files smaller than N bytes (default 1)\n"
+	       "      --empty          also group empty files\n"
+	       "      --verify         compare bytes before reporting a group\n"
+	       "      --all-names      list every hard link of a file, not only the first\n"
+	       "  -0, --null           end each path with NUL, each group with another NUL\n"
+	       "      --json           one JSON object per group\n"
+	       "      --summary        end with groups, duplicate files, bytes reclaimable\n"
+	       "      --link           replace duplicates by hard links to the kept file\n"
+	       "      --reflink        share the kept file's extents (FIDEDUPERANGE)\n"
+	       "      --delete         delete duplicates\n"
+	       "      --keep=WHICH     the file kept: first (default), oldest or newest\n"
+	       "      --dry-run        show what --link, --reflink or --delete would do\n"
+	       "  -q, --quiet          no messages about the scan\n"
+	       "  -h, --help           show this help and exit\n"
+	       "\n"
+	       "Exit status: 0 duplicates found, 1 none found, 2 error.\n");
+}
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void report_scan_error(void *ctx, const char *path, size_t len, const char *what, int err)
+{
+	char *q = log_quote(path, len);
+
+	pthread_mutex_lock(&report_lock);
+	log_warning("%s '%s': %s", what, q ? q : "?", strerror(-err));
+	pthread_mutex_unlock(&report_lock);
+	free(q);
+}
+
+static void report_read_error(void *ctx, const char *path, size_t len, int err)
+{
+	report_scan_error(ctx, path, len,
+			  err == -ESTALE ? "left out (changed since the scan)" : "cannot read", err);
+}
+
+static void report_action(void *ctx, const char *what, const char *path, size_t len,
+			  const char *kept, size_t kept_len, bool dry_run)
+{
+	char *q = log_quote(path, len), *k = log_quote(kept, kept_len);
+	const char *verb = strcmp(what, "delete") == 0 ? (dry_run ? "would delete" : "deleted")
+			   : strcmp(what, "link") == 0	 ? (dry_run ? "would link" : "linked")
+			   : strcmp(what, "reflink") == 0 ? (dry_run ? "would reflink" : "reflinked")
+							  : what;
+
+	if (strcmp(what, "delete") == 0)
+		printf("%s '%s' (keeping '%s')\n", verb, q ? q : "?", k ? k : "?");
+	else
+		printf("%s '%s' to '%s'\n", verb, q ? q : "?", k ? k : "?");
+	free(q);
+	free(k);
+}
+
+static void report_action_error(void *ctx, const char *path, size_t len, const char *what,
+				int err)
+{
+	report_scan_error(ctx, path, len, what, err);
+}
+
+/* Find the node of absolute path @path (a scanned root).  Returns 0 or -errno. */
+static int resolve_node(struct store *store, const char *path, uint64_t *ret_id)
+{
+	struct store_reader *rd;
+	struct store_child c;
+	uint64_t id;
+	int r;
+
+	r = store_reader_new(store, &rd);
+	if (r < 0)
+		return r;
+	r = store_lookup(rd, 0, "", 0, &c);
+	id = c.id;
+	for (const char *p = path + 1; r == 0 && *p;) {
+		size_t n = strcspn(p, "/");
+
+		r = store_lookup(rd, id, p, n, &c);
+		id = c.id;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	store_reader_free(rd);
+	if (r == 0)
+		*ret_id = id;
+	return r;
+}
+
+/* Remove the temporary index of --no-index: its few files, then the directory. */
+static void remove_index_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d) {
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+struct dups_cli {
+	const char *db_opt;
+	bool no_index, quiet, summary, all_names, action, dry_run;
+	enum output_mode mode;
+	struct dups_opts opts;
+	struct dupact_opts act;
+};
+
+static int parse(struct dups_cli *cli, int argc, char **argv)
+{
+	enum {
+		OPT_DB = 256, OPT_NO_INDEX, OPT_IO, OPT_MIN_SIZE, OPT_EMPTY, OPT_VERIFY,
+		OPT_ALL_NAMES, OPT_JSON, OPT_SUMMARY, OPT_LINK, OPT_REFLINK, OPT_DELETE, OPT_KEEP,
+		OPT_DRY_RUN,
+	};
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "no-index", no_argument, NULL, OPT_NO_INDEX },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "io", required_argument, NULL, OPT_IO },
+		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
+		{ "empty", no_argument, NULL, OPT_EMPTY },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "all-names", no_argument, NULL, OPT_ALL_NAMES },
+		{ "null", no_argument, NULL, '0' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "summary", no_argument, NULL, OPT_SUMMARY },
+		{ "link", no_argument, NULL, OPT_LINK },
+		{ "reflink", no_argument, NULL, OPT_REFLINK },
+		{ "delete", no_argument, NULL, OPT_DELETE },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	enum ring_mode io = RING_AUTO;
+	int nactions = 0, c;
+	uint64_t v;
+
+	cli->opts.min_size = 1;
+	while ((c = getopt_long(argc, argv, "j:0qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB:
+			cli->db_opt = optarg;
+			break;
+		case OPT_NO_INDEX:
+			cli->no_index = true;
+			break;
+		case 'j':
+			if (cli_parse_u64("--jobs", optarg, 1, 1024, &v) < 0)
+				return -EINVAL;
+			cli->opts.jobs = (unsigned)v;
+			break;
+		case OPT_IO:
+			if (ring_parse_mode(optarg, &io) < 0) {
+				log_error("invalid --io '%s' (expected auto, uring or sync)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MIN_SIZE:
+			if (cli_parse_u64("--min-size", optarg, 0, UINT64_MAX, &v) < 0)
+				return -EINVAL;
+			cli->opts.min_size = v;
+			break;
+		case OPT_EMPTY:
+			cli->opts.empty = true;
+			break;
+		case OPT_VERIFY:
+			cli->opts.verify = true;
+			break;
+		case OPT_ALL_NAMES:
+			cli->all_names = true;
+			break;
+		case '0':
+			cli->mode = OUTPUT_NUL;
+			break;
+		case OPT_JSON:
+			cli->mode = OUTPUT_JSON;
+			break;
+		case OPT_SUMMARY:
+			cli->summary = true;
+			break;
+		case OPT_LINK:
+		case OPT_REFLINK:
+		case OPT_DELETE:
+			nactions++;
+			cli->action = true;
+			cli->act.kind = c == OPT_LINK	   ? DUPACT_LINK
+					: c == OPT_REFLINK ? DUPACT_REFLINK
+							   : DUPACT_DELETE;
+			break;
+		case OPT_KEEP:
+			if (strcmp(optarg, "first") == 0)
+				cli->act.keep = DUPACT_KEEP_FIRST;
+			else if (strcmp(optarg, "oldest") == 0)
+				cli->act.keep = DUPACT_KEEP_OLDEST;
+			else if (strcmp(optarg, "newest") == 0)
+				cli->act.keep = DUPACT_KEEP_NEWEST;
+			else {
+				log_error("invalid --keep '%s' (expected first, oldest or newest)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DRY_RUN:
+			cli->dry_run = true;
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'h':
+			usage();
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (nactions > 1) {
+		log_error("--link, --reflink and --delete exclude each other");
+		return -EINVAL;
+	}
+	if (cli->dry_run && !cli->action) {
+		log_error("--dry-run needs --link, --reflink or --delete");
+		return -EINVAL;
+	}
+	if (cli->no_index && cli->db_opt) {
+		log_error("--no-index and --db exclude each other");
+		return -EINVAL;
+	}
+	if (optind == argc) {
+		log_error("dups: no PATH given");
+		return -EINVAL;
+	}
+	cli->opts.io_mode = io;
+	cli->opts.record = !cli->no_index;
+	cli->act.dry_run = cli->dry_run;
+	return 0;
+}
+
+/* Print the groups (and act on them); returns 0 or -errno from output. */
+static int emit(struct dups_cli *cli, const struct dups_result *res, struct dupact_stats *st)
+{
+	uint64_t files = 0, bytes = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < res->ngroups && r >= 0; i++) {
+		const struct dups_group *g = &res->groups[i];
+
+		files += g->nfiles - 1;
+		bytes += dups_group_reclaimable(g);
+		r = output_dups_group(stdout, cli->mode, g, cli->all_names, i == 0);
+		if (r >= 0 && cli->action)
+			r = dupact_group(g, &cli->act, st);
+	}
+	if (r >= 0 && cli->summary)
+		r = output_dups_summary(cli->mode == OUTPUT_NUL ? stderr : stdout, cli->mode,
+					res->ngroups, files, bytes);
+	if (fflush(stdout) != 0 && r >= 0)
+		r = -errno;
+	return r;
+}
+
+int cmd_dups(int argc, char **argv)
+{
+	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct scan_opts sopts = { 0 };
+	struct dupact_stats ast = { 0 };
+	struct dups_result res = { 0 };
+	struct scan_result sres;
+	struct store *store = NULL;
+	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
+	uint64_t *ids = NULL;
+	size_t npaths = 0;
+	int r, status = EXIT_FATAL;
+
+	r = parse(&cli, argc, argv);
+	if (r != 0) {
+		status = r > 0 ? EXIT_OK : cli_usage_error("dups");
+		goto out;
+	}
+	npaths = (size_t)(argc - optind);
+	paths = calloc(npaths, sizeof(*paths));
+	ids = calloc(npaths, sizeof(*ids));
+	if (!paths || !ids)
+		goto out;
+	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
+		goto out;
+	if (cli_probe_io(cli.opts.io_mode) < 0)
+		goto out;
+
+	if (cli.no_index) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(tmpl)) {
+			log_error("cannot create a temporary index in '%s': %s", tmpl,
+				  strerror(errno));
+			goto out;
+		}
+		db = strdup(tmpl);
+	} else {
+		db = cli_db_path(cli.db_opt);
+	}
+	if (!db || cli_open_store(db, 0, &store) < 0)
+		goto out;
+	r = store_lock_scan(store);
+	if (r < 0) {
+		log_error("cannot use index '%s': %s", db, store_strerror(r));
+		goto out;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sopts.jobs = cli.opts.jobs;
+	sopts.on_error = report_scan_error;
+	sopts.cancel = &dups_cancel;
+	sopts.io_mode = cli.opts.io_mode;
+	r = scan_run(store, paths, npaths, &sopts, &sres);
+	if (r < 0)
+		goto failed;
+	for (size_t i = 0; i < npaths && r == 0; i++)
+		r = resolve_node(store, paths[i], &ids[i]);
+	if (r < 0)
+		goto failed;
+
+	cli.opts.cancel = &dups_cancel;
+	cli.opts.on_error = report_read_error;
+	cli.act.on_report = report_action;
+	cli.act.on_error = report_action_error;
+	r = dups_run(store, ids, paths, npaths, &cli.opts, &res);
+	if (r < 0)
+		goto failed;
+	if (!cli.quiet && res.stats.head_reads + res.stats.full_reads)
+		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
+			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",
+			 (unsigned long long)res.stats.files,
+			 (unsigned long long)res.stats.candidates,
+			 (unsigned long long)res.stats.head_reads,
+			 (unsigned long long)res.stats.full_reads,
+			 (unsigned long long)res.stats.bytes_read,
+			 res.stats.uring ? "io_uring" : "pread", res.stats.peak_inflight,
+			 (unsigned long long)res.stats.reused);
+	else if (!cli.quiet)
+		log_info("%llu files, %llu share a size; no content read, %llu hashes reused",
+			 (unsigned long long)res.stats.files,
+			 (unsigned long long)res.stats.candidates,
+			 (unsigned long long)res.stats.reused);
+	r = emit(&cli, &res, &ast);
+	if (r == -EPIPE) {
+		status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;
+		goto out;
+	}
+	if (r < 0)
+		goto failed;
+	status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;
+	goto out;
+
+failed:
+	if (r == -ECANCELED) {
+		log_notice("interrupted");
+		status = EXIT_INTERRUPTED;
+	} else {
+		log_error("dups failed: %s", store_strerror(r));
+	}
+out:
+	dups_result_destroy(&res);
+	store_close(store);
+	if (cli.no_index && db)
+		remove_index_dir(db);
+	for (size_t i = 0; paths && i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	free(ids);
+	free(db);
+	return status;
+}

@@ -1,0 +1,847 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dupact.c - acting on a duplicate group: link, reflink or delete all but
+ * the kept file.
+ *
+ * A group arrives as dups_run() left it: the (dev, ino, size, mtime, ctime)
+ * each file had when it was hashed, and its names.  Time has passed since, so
+ * nothing in it is trusted.  For each group:
+ *
+ *   keeper   open its first name's directory (O_PATH), lstat the name, open
+ *            it, fstat the descriptor: the same inode with the recorded
+ *            tuple, or the whole group is left alone.
+ *   per name of every other file F
+ *            lstat: F's recorded tuple, or -ESTALE
+ *            link/delete, first name of F only: open F, fstat, compare every
+ *            byte with the keeper through two 256 KiB buffers, fstat both
+ *            again (the bytes compared were the files' bytes), or -EBADE
+ *            link:    linkat(keeper, ".<name>.fsindex-XXXXXX"), check that the
+ *                     new name is the keeper's inode and that F's name is
+ *                     still F, renameat() over F's name (atomic: the name
+ *                     always holds F or the keeper, never nothing)
+ *            delete:  check the keeper's name still holds the keeper, unlinkat
+ *   reflink, once per inode of F
+ *            FIDEDUPERANGE from the keeper, 16 MiB at a time; the kernel
+ *            compares the bytes and shares extents only where they are equal
+ *
+ * Our own links and unlinks change the ctime of the keeper and of F, so
+ * after each one the expected tuple takes the new ctime from fstat() of the
+ * open descriptor, provided nothing else (size, mtime, identity) moved.
+ *
+ * Everything is relative to directory descriptors, so a path longer than
+ * PATH_MAX only costs opening its directory in pieces (open_dir()).
+ *
+ * Fault injection (STYLE.md section 7): every system call that can fail goes
+ * through fault() first; FSINDEX_DEBUG_FAIL_AT=N makes the Nth of one
+ * dupact_group() call fail with EIO.  It is compiled in always: one getenv()
+ * per group and a counter per call are free next to the I/O.  Removing a
+ * temporary name after a failure is not counted (a cleanup that may not run
+ * would leave a stray name the tests rightly complain about).
+ */
+#include "dupact.h"
+
+#include "dups.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Bytes compared per read: large enough to stream, small enough that no file is ever held whole. */
+#define CMP_CHUNK ((size_t)256 << 10)
+/* Longest range one FIDEDUPERANGE call is given: btrfs caps a call at 16 MiB (BTRFS_MAX_DEDUPE_LEN). */
+#define DEDUPE_CHUNK ((uint64_t)16 << 20)
+/* Temporary names tried before giving up: each is random, so a second collision means trouble. */
+#define TMP_TRIES 64
+/* ".<name>.fsindex-XXXXXX": what a temporary name adds to the name it replaces. */
+#define TMP_EXTRA 16
+#define TMP_RANDOM 6
+
+#define FILE_FLAGS (O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+#define DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
+
+/* ---- fault injection ---------------------------------------------------- */
+
+static _Thread_local unsigned long fault_at;	/* 0: off */
+static _Thread_local unsigned long fault_calls;
+
+static void fault_arm(void)
+{
+	const char *s = getenv("FSINDEX_DEBUG_FAIL_AT");
+	char *end;
+
+	fault_calls = 0;
+	fault_at = 0;
+	if (s && *s) {
+		fault_at = strtoul(s, &end, 10);
+		if (*end)
+			fault_at = 0;
+	}
+}
+
+/* Must the next system call fail?  Sets errno as the call would. */
+static bool fault(void)
+{
+	if (likely(!fault_at) || ++fault_calls != fault_at)
+		return false;
+	errno = EIO;
+	return true;
+}
+
+/* The system calls, each returning what it returns or -errno. */
+
+static int sys_openat(int dirfd, const char *name, int flags)
+{
+	int fd;
+
+	if (fault())
+		return -EIO;
+	fd = openat(dirfd, name, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+static int sys_fstatat(int dirfd, const char *name, struct stat *st)
+{
+	if (fault())
+		return -EIO;
+	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int sys_fstat(int fd, struct stat *st)
+{
+	if (fault())
+		return -EIO;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+static ssize_t sys_pread(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	if (fault())
+		return -EIO;
+	do
+		n = pread(fd, buf, len, off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static int sys_linkat(int odirfd, const char *oname, int ndirfd, const char *nname)
+{
+	if (fault())
+		return -EIO;
+	return linkat(odirfd, oname, ndirfd, nname, 0) < 0 ? -errno : 0;
+}
+
+static int sys_renameat(int dirfd, const char *from, const char *to)
+{
+	if (fault())
+		return -EIO;
+	return renameat(dirfd, from, dirfd, to) < 0 ? -errno : 0;
+}
+
+static int sys_unlinkat(int dirfd, const char *name)
+{
+	if (fault())
+		return -EIO;
+	return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+}
+
+static int sys_dedupe(int fd, struct file_dedupe_range *req)
+{
+	if (fault())
+		return -EIO;
+	return ioctl(fd, FIDEDUPERANGE, req) < 0 ? -errno : 0;
+}
+
+/* ---- identities --------------------------------------------------------- */
+
+/* What a file must still be: the tuple recorded when it was hashed. */
+struct ident {
+	uint64_t dev, ino, size;
+	int64_t mtime_sec, ctime_sec;
+	uint32_t mtime_nsec, ctime_nsec;
+};
+
+static void ident_init(struct ident *id, const struct dups_file *f)
+{
+	id->dev = f->dev;
+	id->ino = f->ino;
+	id->size = f->size;
+	id->mtime_sec = f->mtime_sec;
+	id->mtime_nsec = f->mtime_nsec;
+	id->ctime_sec = f->ctime_sec;
+	id->ctime_nsec = f->ctime_nsec;
+}
+
+static bool ident_is(const struct ident *id, const struct stat *st)
+{
+	return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* The same regular file, its content unchanged as far as stat can tell. */
+static bool ident_same_content(const struct ident *id, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && ident_is(id, st) && (uint64_t)st->st_size == id->size &&
+	       st->st_mtim.tv_sec == id->mtime_sec &&
+	       (uint64_t)st->st_mtim.tv_nsec == id->mtime_nsec;
+}
+
+static bool ident_match(const struct ident *id, const struct stat *st)
+{
+	return ident_same_content(id, st) && st->st_ctim.tv_sec == id->ctime_sec &&
+	       (uint64_t)st->st_ctim.tv_nsec == id->ctime_nsec;
+}
+
+/* Check open file @fd against @id; when only its ctime moved (our own link or
+ * unlink did that), adopt the new ctime. */
+static int ident_refresh(struct ident *id, int fd, uint32_t *ret_nlink)
+{
+	struct stat st;
+	int r;
+
+	r = sys_fstat(fd, &st);
+	if (r < 0)
+		return r;
+	if (!ident_same_content(id, &st))
+		return -ESTALE;
+	id->ctime_sec = st.st_ctim.tv_sec;
+	id->ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
+	if (ret_nlink)
+		*ret_nlink = (uint32_t)st.st_nlink;
+	return 0;
+}
+
+/* Check open file @fd against @id exactly. */
+static int ident_check_fd(const struct ident *id, int fd, uint32_t *ret_nlink)
+{
+	struct stat st;
+	int r;
+
+	r = sys_fstat(fd, &st);
+	if (r < 0)
+		return r;
+	if (!ident_match(id, &st))
+		return -ESTALE;
+	if (ret_nlink)
+		*ret_nlink = (uint32_t)st.st_nlink;
+	return 0;
+}
+
+/* ---- places: a name and its directory ----------------------------------- */
+
+struct place {
+	int dirfd;		/* O_PATH descriptor of the directory */
+	const char *base;	/* last component, inside the caller's path */
+	size_t blen;
+};
+
+/* Open directory @dir (NUL-terminated at @len; modified and restored). */
+static int open_dir(char *dir, size_t len)
+{
+	char *p = dir, *end = dir + len, *cut, save;
+	int fd, nfd;
+
+	if (len < PATH_MAX)
+		return sys_openat(AT_FDCWD, dir, DIR_FLAGS);
+
+	/* Too long for one call: walk it in pieces below PATH_MAX, cut at slashes. */
+	fd = sys_openat(AT_FDCWD, "/", DIR_FLAGS);
+	if (fd < 0)
+		return fd;
+	while (p < end && *p == '/')
+		p++;
+	while (p < end) {
+		if (end - p < PATH_MAX) {
+			cut = end;
+		} else {
+			cut = p + PATH_MAX - 1;
+			while (cut > p && *cut != '/')
+				cut--;
+			if (cut == p) {
+				close(fd);
+				return -ENAMETOOLONG;
+			}
+		}
+		save = *cut;
+		*cut = '\0';
+		nfd = sys_openat(fd, p, DIR_FLAGS);
+		*cut = save;
+		close(fd);
+		if (nfd < 0)
+			return nfd;
+		fd = nfd;
+		p = cut;
+		while (p < end && *p == '/')
+			p++;
+	}
+	return fd;
+}
+
+/* Open the directory of absolute @path; the base name points into @path. */
+static int place_open(const char *path, size_t len, struct place *ret)
+{
+	const char *slash;
+	size_t dlen;
+	char *dir;
+	int fd;
+
+	slash = memrchr(path, '/', len);
+	if (!slash || path[0] != '/' || slash == path + len - 1)
+		return -EINVAL;
+	dlen = slash == path ? 1 : (size_t)(slash - path);
+	dir = strndup(path, dlen);
+	if (!dir)
+		return -ENOMEM;
+	fd = open_dir(dir, dlen);
+	free(dir);
+	if (fd < 0)
+		return fd;
+	ret->dirfd = fd;
+	ret->base = slash + 1;
+	ret->blen = len - (size_t)(slash + 1 - path);
+	return 0;
+}
+
+static void place_close(struct place *p)
+{
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	p->dirfd = -1;
+}
+
+/* ---- one group ---------------------------------------------------------- */
+
+struct act {
+	const struct dups_group *g;
+	const struct dupact_opts *o;
+	struct dupact_stats *st;
+	const struct dups_name *kname;	/* the keeper's first name */
+	struct place kplace;
+	int kfd;			/* the keeper, open read-only */
+	struct ident kid;
+	unsigned char *buf[2];		/* CMP_CHUNK each */
+	uint64_t rnd;			/* temporary-name generator state */
+};
+
+/* One other file and what is known about it so far. */
+struct other {
+	const struct dups_file *f;
+	struct ident id;
+	int fd;			/* open once compared */
+	int state;		/* 1: not compared yet, 0: equal to the keeper, < 0: error for every name */
+	uint32_t nlink;		/* links it had when compared */
+};
+
+static const char *action_name(enum dupact_kind kind)
+{
+	switch (kind) {
+	case DUPACT_LINK:
+		return "link";
+	case DUPACT_REFLINK:
+		return "reflink";
+	case DUPACT_DELETE:
+		break;
+	}
+	return "delete";
+}
+
+static void report(struct act *a, const struct dups_name *n)
+{
+	if (a->o->on_report)
+		a->o->on_report(a->o->ctx, action_name(a->o->kind), n->path, n->len,
+				a->kname->path, a->kname->len, a->o->dry_run);
+}
+
+static void fail(struct act *a, const struct dups_name *n, int err)
+{
+	static const char *const what[] = {
+		[DUPACT_LINK] = "cannot link",
+		[DUPACT_REFLINK] = "cannot reflink",
+		[DUPACT_DELETE] = "cannot delete",
+	};
+
+	a->st->errors++;
+	if (a->o->on_error)
+		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err);
+}
+
+/* Read exactly @len bytes at @off; a file that ends early has changed. */
+static int read_full(int fd, unsigned char *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = sys_pread(fd, buf + done, len - done, (off_t)(off + done));
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -ESTALE;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int compare_fds(struct act *a, int fd)
+{
+	uint64_t off, size = a->g->size;
+	size_t len;
+	int r;
+
+	for (off = 0; off < size; off += len) {
+		len = size - off < CMP_CHUNK ? (size_t)(size - off) : CMP_CHUNK;
+		r = read_full(a->kfd, a->buf[0], len, off);
+		if (r < 0)
+			return r;
+		r = read_full(fd, a->buf[1], len, off);
+		if (r < 0)
+			return r;
+		if (memcmp(a->buf[0], a->buf[1], len))
+			return -EBADE;
+	}
+	return 0;
+}
+
+/* Open F at @p (whose lstat matched) and compare its bytes with the keeper's. */
+static int compare_other(struct act *a, struct other *o, const struct place *p)
+{
+	int fd, r;
+
+	fd = sys_openat(p->dirfd, p->base, O_RDONLY | FILE_FLAGS);
+	if (fd < 0)
+		return fd;
+	r = ident_check_fd(&o->id, fd, &o->nlink);
+	if (r < 0)
+		goto out_close;
+	r = compare_fds(a, fd);
+	if (r < 0)
+		goto out_close;
+	/* Neither changed while read: the bytes compared were the files' bytes. */
+	r = ident_check_fd(&a->kid, a->kfd, NULL);
+	if (r < 0)
+		goto out_close;
+	r = ident_check_fd(&o->id, fd, NULL);
+	if (r < 0)
+		goto out_close;
+	o->fd = fd;
+	return 0;
+
+out_close:
+	close(fd);
+	return r;
+}
+
+/* ".<name>.fsindex-XXXXXX", the name cut short to stay within NAME_MAX. */
+static void tmp_name(struct act *a, const struct place *p, char out[NAME_MAX + 1])
+{
+	static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t keep = p->blen < NAME_MAX - TMP_EXTRA ? p->blen : NAME_MAX - TMP_EXTRA;
+	char *q = out;
+
+	*q++ = '.';
+	memcpy(q, p->base, keep);
+	q += keep;
+	memcpy(q, ".fsindex-", 9);
+	q += 9;
+	for (int i = 0; i < TMP_RANDOM; i++) {
+		/* xorshift64* (Vigna, arXiv:1402.6246): unpredictable enough for a name we retry on EEXIST */
+		a->rnd ^= a->rnd >> 12;
+		a->rnd ^= a->rnd << 25;
+		a->rnd ^= a->rnd >> 27;
+		*q++ = digits[((a->rnd * 0x2545F4914F6CDD1DULL) >> 32) % (sizeof(digits) - 1)];
+	}
+	*q = '\0';
+}
+
+/* Remove temporary name @tmp if it still is a link to the keeper. */
+static void tmp_remove(struct act *a, const struct place *p, const char *tmp)
+{
+	struct stat st;
+
+	if (fstatat(p->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && ident_is(&a->kid, &st))
+		unlinkat(p->dirfd, tmp, 0);
+}
+
+/* Replace the name at @p (F, compared equal) by a hard link to the keeper. */
+static int do_link(struct act *a, struct other *o, const struct place *p)
+{
+	char tmp[NAME_MAX + 1];
+	struct stat st;
+	int r = -EEXIST;
+
+	for (int i = 0; i < TMP_TRIES && r == -EEXIST; i++) {
+		tmp_name(a, p, tmp);
+		r = sys_linkat(a->kplace.dirfd, a->kplace.base, p->dirfd, tmp);
+	}
+	if (r < 0)
+		return r;
+
+	/* The keeper's name was linked, not its descriptor: make sure it was still the keeper. */
+	r = sys_fstatat(p->dirfd, tmp, &st);
+	if (r < 0)
+		goto out_remove;
+	if (!ident_is(&a->kid, &st)) {
+		r = -ESTALE;
+		goto out_remove;
+	}
+	/* Our link moved the keeper's ctime; anything else moving is a change. */
+	r = ident_refresh(&a->kid, a->kfd, NULL);
+	if (r < 0)
+		goto out_remove;
+	/* Last look before the name is replaced: still F, unchanged. */
+	r = sys_fstatat(p->dirfd, p->base, &st);
+	if (r < 0)
+		goto out_remove;
+	if (!ident_match(&o->id, &st)) {
+		r = -ESTALE;
+		goto out_remove;
+	}
+	r = sys_renameat(p->dirfd, tmp, p->base);
+	if (r < 0)
+		goto out_remove;
+	/* Had F become the keeper meanwhile, rename() would leave both names. */
+	tmp_remove(a, p, tmp);
+
+	/* F lost a name, which moved its ctime: expect that for its next name. */
+	r = ident_refresh(&o->id, o->fd, NULL);
+	if (r < 0)
+		o->state = r;
+	return 0;
+
+out_remove:
+	tmp_remove(a, p, tmp);
+	return r;
+}
+
+/* Unlink the name at @p (F, compared equal), the keeper being still in place. */
+static int do_delete(struct act *a, struct other *o, const struct place *p)
+{
+	struct stat st;
+	int r;
+
+	r = sys_fstatat(a->kplace.dirfd, a->kplace.base, &st);
+	if (r < 0)
+		return r;
+	if (!ident_match(&a->kid, &st))
+		return -ESTALE;
+	r = sys_fstatat(p->dirfd, p->base, &st);
+	if (r < 0)
+		return r;
+	if (!ident_match(&o->id, &st))
+		return -ESTALE;
+	r = sys_unlinkat(p->dirfd, p->base);
+	if (r < 0)
+		return r;
+	r = ident_refresh(&o->id, o->fd, NULL);
+	if (r < 0)
+		o->state = r;
+	return 0;
+}
+
+/* Link or delete name @n of @o.  Returns 1 when acted, 0 when nothing was to do, or -errno. */
+static int act_name(struct act *a, struct other *o, const struct dups_name *n)
+{
+	struct place p = { .dirfd = -1 };
+	struct stat st;
+	int r;
+
+	r = place_open(n->path, n->len, &p);
+	if (r < 0)
+		return r;
+	r = sys_fstatat(p.dirfd, p.base, &st);
+	if (r < 0)
+		goto out;
+	if (ident_is(&a->kid, &st)) {
+		r = 0;		/* already the kept file */
+		goto out;
+	}
+	if (!ident_match(&o->id, &st)) {
+		r = -ESTALE;
+		goto out;
+	}
+	if (a->o->kind == DUPACT_LINK && o->id.dev != a->kid.dev) {
+		r = -EXDEV;
+		goto out;
+	}
+	if (o->state > 0)
+		o->state = compare_other(a, o, &p);
+	r = o->state;
+	if (r < 0)
+		goto out;
+	if (!a->o->dry_run) {
+		r = a->o->kind == DUPACT_LINK ? do_link(a, o, &p) : do_delete(a, o, &p);
+		if (r < 0)
+			goto out;
+	}
+	report(a, n);
+	r = 1;
+out:
+	place_close(&p);
+	return r;
+}
+
+static void link_or_delete(struct act *a, const struct dups_file *f)
+{
+	struct other o = { .f = f, .fd = -1, .state = 1 };
+	size_t acted = 0;
+	int r;
+
+	ident_init(&o.id, f);
+	for (size_t i = 0; i < f->nnames; i++) {
+		r = act_name(a, &o, &f->names[i]);
+		if (r < 0)
+			fail(a, &f->names[i], r);
+		else if (r > 0)
+			acted++;
+	}
+	a->st->acted += acted;
+	/* The inode is freed once its last link goes: only when all were ours. */
+	if (acted && acted == f->nnames && o.nlink <= acted)
+		a->st->bytes += a->g->size;
+	if (o.fd >= 0)
+		close(o.fd);
+}
+
+/* Share the keeper's extents with @fd from *@off on; *@off advances as the kernel goes. */
+static int dedupe(struct act *a, int fd, uint64_t *off)
+{
+	union {
+		struct file_dedupe_range r;
+		unsigned char b[sizeof(struct file_dedupe_range) +
+				sizeof(struct file_dedupe_range_info)];
+	} req;
+	struct file_dedupe_range_info *info = &req.r.info[0];
+	uint64_t len;
+	int r;
+
+	while (*off < a->g->size) {
+		len = a->g->size - *off < DEDUPE_CHUNK ? a->g->size - *off : DEDUPE_CHUNK;
+		memset(&req, 0, sizeof(req));
+		req.r.src_offset = *off;
+		req.r.src_length = len;
+		req.r.dest_count = 1;
+		info->dest_fd = fd;
+		info->dest_offset = *off;
+		r = sys_dedupe(a->kfd, &req.r);
+		if (r == 0 && info->status == FILE_DEDUPE_RANGE_DIFFERS)
+			r = -EBADE;
+		else if (r == 0 && info->status < 0)
+			r = info->status;
+		else if (r == 0 && info->bytes_deduped == 0)
+			r = -EIO;	/* no progress: never loop on it */
+		/* No remap_file_range (ext4, tmpfs...): EINVAL, or EOPNOTSUPP, or ENOTTY from old kernels. */
+		if (r == -EINVAL || r == -ENOTTY || r == -EOPNOTSUPP)
+			r = -EOPNOTSUPP;
+		if (r < 0)
+			return r;
+		*off += info->bytes_deduped;
+	}
+	return 0;
+}
+
+static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_bytes)
+{
+	const struct dups_name *n = &f->names[0];
+	struct place p = { .dirfd = -1 };
+	uint64_t off = 0;
+	struct ident id;
+	struct stat st;
+	int fd, r;
+
+	ident_init(&id, f);
+	r = place_open(n->path, n->len, &p);
+	if (r < 0)
+		return r;
+	r = sys_fstatat(p.dirfd, p.base, &st);
+	if (r < 0)
+		goto out;
+	if (ident_is(&a->kid, &st)) {
+		r = 0;
+		goto out;
+	}
+	if (!ident_match(&id, &st)) {
+		r = -ESTALE;
+		goto out;
+	}
+	if (a->o->dry_run) {
+		*ret_bytes = a->g->size;
+		r = 1;
+		goto out;
+	}
+
+	/* The kernel compares the bytes; still, act only on the file that was hashed. */
+	r = ident_check_fd(&a->kid, a->kfd, NULL);
+	if (r < 0)
+		goto out;
+
+	/*
+	 * The kernel shares extents into a file opened read-only when we own it
+	 * or may write it (or have CAP_SYS_ADMIN); else EPERM, and a writable
+	 * descriptor is needed.  Read-only first: it cannot fail with ETXTBSY.
+	 */
+	fd = sys_openat(p.dirfd, p.base, O_RDONLY | FILE_FLAGS);
+	for (int writable = 0;; writable = 1) {
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		r = ident_check_fd(&id, fd, NULL);
+		if (r == 0)
+			r = dedupe(a, fd, &off);
+		close(fd);
+		if (r != -EPERM || writable)
+			break;
+		fd = sys_openat(p.dirfd, p.base, O_RDWR | FILE_FLAGS);
+	}
+	if (r < 0)
+		goto out;
+	/* Should the filesystem move the keeper's ctime, expect that (a failure shows up next time). */
+	ident_refresh(&a->kid, a->kfd, NULL);
+	*ret_bytes = off;
+	r = 1;
+out:
+	place_close(&p);
+	return r;
+}
+
+/* Open and check the keeper; on error the group is left as it is. */
+static int keeper_open(struct act *a)
+{
+	struct stat st;
+	int r;
+
+	r = place_open(a->kname->path, a->kname->len, &a->kplace);
+	if (r < 0)
+		return r;
+	r = sys_fstatat(a->kplace.dirfd, a->kplace.base, &st);
+	if (r < 0)
+		return r;
+	if (!ident_match(&a->kid, &st))
+		return -ESTALE;
+	r = sys_openat(a->kplace.dirfd, a->kplace.base, O_RDONLY | FILE_FLAGS);
+	if (r < 0)
+		return r;
+	a->kfd = r;
+	return ident_check_fd(&a->kid, a->kfd, NULL);
+}
+
+size_t dupact_choose_keeper(const struct dups_group *g, enum dupact_keep keep)
+{
+	size_t best = 0;
+
+	if (keep == DUPACT_KEEP_FIRST)
+		return 0;
+	for (size_t i = 1; i < g->nfiles; i++) {
+		const struct dups_file *f = &g->files[i], *b = &g->files[best];
+		int c = f->mtime_sec != b->mtime_sec ? (f->mtime_sec < b->mtime_sec ? -1 : 1)
+			: f->mtime_nsec != b->mtime_nsec ? (f->mtime_nsec < b->mtime_nsec ? -1 : 1)
+			: 0;
+
+		if ((keep == DUPACT_KEEP_OLDEST && c < 0) || (keep == DUPACT_KEEP_NEWEST && c > 0))
+			best = i;
+	}
+	return best;
+}
+
+int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
+		 struct dupact_stats *stats)
+{
+	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1 };
+	size_t k, left;
+	int r;
+
+	if (g->nfiles < 2)
+		return 0;
+	k = dupact_choose_keeper(g, opts->keep);
+	if (!g->files[k].nnames)
+		return -EINVAL;
+	a.kname = &g->files[k].names[0];
+	ident_init(&a.kid, &g->files[k]);
+	a.rnd = (uint64_t)now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&a;
+	a.rnd |= 1;	/* xorshift state must not be zero */
+
+	if (opts->kind != DUPACT_REFLINK) {
+		a.buf[0] = malloc(CMP_CHUNK);
+		a.buf[1] = malloc(CMP_CHUNK);
+		if (!a.buf[0] || !a.buf[1]) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+
+	fault_arm();
+	r = keeper_open(&a);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			goto out;
+		/* Nothing can be compared with a keeper that is gone or changed. */
+		for (size_t i = left = 0; i < g->nfiles; i++)
+			if (i != k)
+				left += opts->kind == DUPACT_REFLINK ? 1 : g->files[i].nnames;
+		stats->errors += left;
+		if (opts->on_error)
+			opts->on_error(opts->ctx, a.kname->path, a.kname->len, "kept file", r);
+		r = 0;
+		goto out;
+	}
+	if (opts->on_report)
+		opts->on_report(opts->ctx, "keep", a.kname->path, a.kname->len, a.kname->path,
+				a.kname->len, opts->dry_run);
+
+	for (size_t i = 0; i < g->nfiles; i++) {
+		const struct dups_file *f = &g->files[i];
+		uint64_t bytes = 0;
+
+		if (i == k || !f->nnames)
+			continue;
+		if (f->size != g->size) {
+			/* Not a member of this group as recorded: never act on it. */
+			fail(&a, &f->names[0], -ESTALE);
+			continue;
+		}
+		if (opts->kind != DUPACT_REFLINK) {
+			link_or_delete(&a, f);
+			continue;
+		}
+		r = reflink_file(&a, f, &bytes);
+		if (r < 0) {
+			fail(&a, &f->names[0], r);
+		} else if (r > 0) {
+			stats->acted++;
+			stats->bytes += bytes;
+			report(&a, &f->names[0]);
+		}
+	}
+	r = 0;
+out:
+	fault_at = 0;
+	if (a.kfd >= 0)
+		close(a.kfd);
+	place_close(&a.kplace);
+	free(a.buf[0]);
+	free(a.buf[1]);
+	return r;
+}
+
+const char *dupact_strerror(int err)
+{
+	switch (err) {
+	case -ESTALE:
+		return "changed since it was hashed";
+	case -EBADE:
+		return "content differs from the kept file (hash collision?)";
+	case -EXDEV:
+		return "on another filesystem than the kept file";
+	case -EOPNOTSUPP:
+		return "reflink not supported on this filesystem";
+	}
+	return strerror(-err);
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dupact.h - acting on a duplicate group: hard-link, reflink (FIDEDUPERANGE)
+ * or delete all but one file.  Safe by construction: the stat tuple of every
+ * file is re-checked right before acting on it, `link` and `delete` compare
+ * bytes first (XXH3 is not collision-resistant against crafted files),
+ * replacement is atomic (link to a temporary name, then rename over), the
+ * kept file is never touched, the last copy is never removed, and nothing
+ * falls back silently to a weaker action.
+ */
+#ifndef FSINDEX_DUPACT_H
+#define FSINDEX_DUPACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dups_group;
+struct dups_file;
+
+enum dupact_kind {
+	DUPACT_LINK,		/* replace each other name by a hard link to the kept file */
+	DUPACT_REFLINK,		/* share extents with the kept file (FIDEDUPERANGE) */
+	DUPACT_DELETE,		/* unlink every name of the other files */
+};
+
+enum dupact_keep {
+	DUPACT_KEEP_FIRST,	/* first PATH argument order, then byte order of the path */
+	DUPACT_KEEP_OLDEST,	/* smallest mtime (ties: first) */
+	DUPACT_KEEP_NEWEST,	/* largest mtime (ties: first) */
+};
+
+/** What happened to one name: @what is "link", "reflink", "delete" or "keep". */
+typedef void dupact_report_fn(void *ctx, const char *what, const char *path, size_t len,
+			      const char *kept_path, size_t kept_len, bool dry_run);
+
+/**
+ * A name that could not be acted on; nothing was lost.  @what names the step:
+ * "cannot link", "cannot reflink", "cannot delete", or "kept file" when the
+ * file to keep itself failed its checks (then the whole group is left as it
+ * was).  @err is -errno; describe it with dupact_strerror(), which knows the
+ * reasons particular to this module (-ESTALE, -EBADE, -EXDEV, -EOPNOTSUPP).
+ */
+typedef void dupact_error_fn(void *ctx, const char *path, size_t len, const char *what, int err);
+
+struct dupact_opts {
+	enum dupact_kind kind;
+	enum dupact_keep keep;
+	bool dry_run;		/* report what would be done, change nothing */
+	dupact_report_fn *on_report; /* may be NULL */
+	dupact_error_fn *on_error;   /* may be NULL */
+	void *ctx;
+};
+
+struct dupact_stats {
+	uint64_t acted;		/* names linked / files reflinked / names deleted */
+	uint64_t bytes;		/* bytes reclaimed (or that would be) */
+	uint64_t errors;	/* names left as they were because of an error */
+};
+
+/**
+ * Apply @opts->kind to group @g: keep one file chosen by @opts->keep and act
+ * on the others.  Errors on one file are reported and counted, and the rest
+ * of the group is still handled.  Adds to *stats.  Returns 0, or a negative
+ * error only for a failure that is not about one file (-ENOMEM, -EINVAL for
+ * a group whose kept file has no name).
+ *
+ * Before acting on a name, its stat tuple and the kept file's (dev, ino,
+ * size, mtime, ctime) must still be those in @g, else -ESTALE.  "link" and
+ * "delete" then compare bytes with the kept file (-EBADE when they differ),
+ * also in a dry run; "link" refuses another filesystem (-EXDEV); "reflink"
+ * lets the kernel compare and fails with -EOPNOTSUPP where the filesystem
+ * cannot share extents.  A name that already is the kept inode is left alone.
+ * Paths of any length work (directories are opened piecewise past PATH_MAX).
+ *
+ * Fault injection (tests): when FSINDEX_DEBUG_FAIL_AT=N is set in the
+ * environment, the Nth system call that can fail in this call (open, stat,
+ * read, link, rename, unlink, ioctl; cleanup of a temporary name excepted)
+ * fails with EIO.  The count restarts at every call.
+ */
+int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
+		 struct dupact_stats *stats);
+
+/** Index of the file @opts->keep chooses in @g. */
+size_t dupact_choose_keeper(const struct dups_group *g, enum dupact_keep keep);
+
+/**
+ * Describe error @err (-errno) as reported by dupact_error_fn: the module's
+ * own meanings ("changed since it was hashed" for -ESTALE, "content differs
+ * from the kept file" for -EBADE, ...), else strerror().  Static string.
+ */
+const char *dupact_strerror(int err);
+
+#endif /* FSINDEX_DUPACT_H */

@@ -1,0 +1,947 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dups.c - finding duplicate files in the index.
+ *
+ * Candidates come from the index, not the disk (the caller scanned first):
+ * every regular file below the roots, one record each in a flat array, its
+ * path in one shared arena.  Then the stages, each reading only what the
+ * previous one left standing:
+ *
+ *   sort by (size, dev, ino)  ──► inodes: hard links fold into one file
+ *   same size?                ──► read the first 4 KiB      (files <= 8 KiB:
+ *   same size and head?       ──► read the last 4 KiB        read whole once,
+ *   same size, head and tail? ──► read everything             all three done)
+ *   same full XXH3-128?       ──► a group (--verify: and the same bytes)
+ *
+ * A hash already in the index is used as it is: the scan just checked the
+ * file's stat tuple, and the walker drops stored hashes when it changes.  So
+ * a second run over an unchanged tree reads nothing.  Hashes computed here
+ * are written back (opts->record) when the file still has the stat tuple it
+ * had when it was read.
+ *
+ * Reads run on the task pool: a task per batch of files queues their reads
+ * on its worker's ring (ring.c), and the pool's idle hook drains the ring;
+ * completions only fill in their own candidate, so no locks are needed.
+ * Each read checks the file is still what the index says (ring.c), so a
+ * file changed since the scan is left out instead of hashed wrongly.
+ */
+#include "dups.h"
+
+#include "find.h"
+#include "hash.h"
+#include "node.h"
+#include "ring.h"
+#include "store.h"
+#include "task.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Files up to this size are read whole at the first stage: that is cheaper than two reads. */
+#define SMALL_FILE (2 * HASH_PARTIAL)
+/* Reads in flight per worker, and files per task. */
+#define READ_DEPTH 16
+#define BATCH 64
+
+enum stage { STAGE_SIZE, STAGE_HEAD, STAGE_TAIL, STAGE_FULL };
+
+struct cand {
+	struct node n;			/* n.name unused */
+	size_t path_off;
+	uint32_t path_len;
+	uint32_t root;
+	uint32_t next_name;		/* next hard link of the same inode, or UINT32_MAX */
+	uint8_t have;			/* HAVE_* hashes known */
+	uint8_t dirty;			/* HAVE_* computed here, to write back */
+	int err;			/* the read failed: left out */
+};
+
+enum { HAVE_HEAD = 1, HAVE_TAIL = 2, HAVE_FULL = 4 };
+
+struct dups_priv {
+	struct cand *c;
+	size_t n, cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct dups_name *names;
+	struct dups_file *files;
+};
+
+struct reader {
+	struct dups *d;
+	struct worker *w;
+	struct cand *c;
+	enum stage stage;
+	int dirfd;			/* to close when done, or -1 */
+	struct hash_file hf;
+	char *name;			/* what ring.c opens relative to dirfd */
+	char small[PATH_MAX];
+};
+
+struct worker {
+	struct ring *ring;
+	struct reader *free_readers[READ_DEPTH * 2];
+	unsigned nfree;
+} __attribute__((aligned(64)));
+
+struct batch_task {
+	struct task task;
+	struct dups *d;
+	size_t *idx;			/* candidates to read */
+	size_t n;
+	enum stage stage;
+};
+
+struct dups {
+	struct store *store;
+	const struct dups_opts *opts;
+	struct dups_priv *p;
+	char *const *root_paths;
+	struct task_pool *pool;
+	struct worker *workers;
+	unsigned nworkers;
+	atomic_int fatal;
+	atomic_uint_fast64_t head_reads, full_reads, bytes, errors;
+	uint32_t cur_root;
+};
+
+/* ---- candidates ------------------------------------------------------ */
+
+static int add_cand(void *ctx, const struct find_entry *e)
+{
+	struct dups *d = ctx;
+	struct dups_priv *p = d->p;
+	struct cand *c;
+	struct node n;
+	int r;
+
+	r = store_get_node(e->reader, e->id, &n);
+	if (r < 0)
+		return r;
+	if (n.size < d->opts->min_size && !(d->opts->empty && n.size == 0))
+		return 0;
+	if (n.size == 0 && !d->opts->empty)
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 4096;
+		struct cand *nc = realloc(p->c, cap * sizeof(*nc));
+
+		if (!nc)
+			return -ENOMEM;
+		p->c = nc;
+		p->cap = cap;
+	}
+	if (p->arena_len + e->len + 1 > p->arena_cap) {
+		size_t cap = (p->arena_len + e->len + 1) * 2 + 65536;
+		char *na = realloc(p->arena, cap);
+
+		if (!na)
+			return -ENOMEM;
+		p->arena = na;
+		p->arena_cap = cap;
+	}
+	c = &p->c[p->n++];
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->n.name = NULL;
+	c->path_off = p->arena_len;
+	c->path_len = (uint32_t)e->len;
+	c->root = d->cur_root;
+	c->next_name = UINT32_MAX;
+	memcpy(p->arena + p->arena_len, e->path, e->len + 1);
+	p->arena_len += e->len + 1;
+	if (n.hash_state >= NODE_HASH_HEAD)
+		c->have = HAVE_HEAD;
+	if (n.hash_state >= NODE_HASH_PARTIAL)
+		c->have |= HAVE_TAIL;
+	if (n.hash_state == NODE_HASH_FULL)
+		c->have |= HAVE_FULL;
+	return 0;
+}
+
+static const char *cand_path(const struct dups_priv *p, const struct cand *c)
+{
+	return p->arena + c->path_off;
+}
+
+static struct dups_priv *sort_priv;	/* qsort has no context argument */
+
+static int name_order(const struct cand *a, const struct cand *b)
+{
+	size_t la = a->path_len, lb = b->path_len;
+	int c;
+
+	if (a->root != b->root)
+		return a->root < b->root ? -1 : 1;
+	c = memcmp(cand_path(sort_priv, a), cand_path(sort_priv, b), la < lb ? la : lb);
+	if (c)
+		return c;
+	return la < lb ? -1 : la > lb;
+}
+
+/* Size, then inode, then name order: an inode's names end up together, first name first. */
+static int cmp_inode(const void *va, const void *vb)
+{
+	const struct cand *a = va, *b = vb;
+
+	if (a->n.size != b->n.size)
+		return a->n.size < b->n.size ? -1 : 1;
+	if (a->n.dev != b->n.dev)
+		return a->n.dev < b->n.dev ? -1 : 1;
+	if (a->n.ino != b->n.ino)
+		return a->n.ino < b->n.ino ? -1 : 1;
+	return name_order(a, b);
+}
+
+/*
+ * Fold hard links: the first name of an inode stays a candidate, the others
+ * hang off it through next_name and leave the array of candidates.  Also
+ * drops the same node reached through two overlapping roots.  Returns the
+ * number of inodes; @idx receives their indices.
+ */
+static size_t fold_links(struct dups_priv *p, size_t *idx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct cand *c = &p->c[i];
+
+		if (n > 0) {
+			struct cand *head = &p->c[idx[n - 1]];
+
+			if (head->n.dev == c->n.dev && head->n.ino == c->n.ino &&
+			    head->n.size == c->n.size) {
+				struct cand *t = head;
+
+				while (t->next_name != UINT32_MAX && t->n.id != c->n.id)
+					t = &p->c[t->next_name];
+				if (t->n.id != c->n.id)
+					t->next_name = (uint32_t)i;
+				continue;
+			}
+		}
+		idx[n++] = i;
+	}
+	return n;
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+static void set_fatal(struct dups *d, int err)
+{
+	int expected = 0;
+
+	atomic_compare_exchange_strong(&d->fatal, &expected, err);
+}
+
+static struct reader *reader_get(struct dups *d, struct worker *w)
+{
+	struct reader *rd;
+
+	if (w->nfree)
+		return w->free_readers[--w->nfree];
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return NULL;
+	if (hash_state_new(&rd->hf.full) < 0) {
+		free(rd);
+		return NULL;
+	}
+	rd->d = d;
+	return rd;
+}
+
+static void reader_put(struct worker *w, struct reader *rd)
+{
+	if (rd->dirfd >= 0)
+		close(rd->dirfd);
+	rd->dirfd = -1;
+	if (w->nfree < ARRAY_SIZE(w->free_readers)) {
+		w->free_readers[w->nfree++] = rd;
+	} else {
+		hash_state_free(rd->hf.full);
+		free(rd);
+	}
+}
+
+static void on_data(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct reader *rd = ctx;
+
+	hash_file_update(&rd->hf, buf, len, off);
+}
+
+static void on_done(void *ctx, int result)
+{
+	struct reader *rd = ctx;
+	struct dups *d = rd->d;
+	struct cand *c = rd->c;
+	struct hash128 head, tail, full;
+
+	if (result < 0) {
+		c->err = result;
+		atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
+		if (d->opts->on_error)
+			d->opts->on_error(d->opts->error_ctx, cand_path(d->p, c), c->path_len,
+					  result);
+	} else if (rd->stage == STAGE_HEAD && c->n.size > SMALL_FILE) {
+		hash_digest(rd->hf.full, &head);
+		memcpy(c->n.head, head.b, 16);
+		c->have |= HAVE_HEAD;
+		c->dirty |= HAVE_HEAD;
+	} else if (rd->stage == STAGE_TAIL) {
+		hash_digest(rd->hf.full, &tail);
+		memcpy(c->n.tail, tail.b, 16);
+		c->have |= HAVE_TAIL;
+		c->dirty |= HAVE_TAIL;
+	} else {
+		/* The whole file was read: all three at once. */
+		hash_file_end(&rd->hf, &head, &tail, &full);
+		memcpy(c->n.head, head.b, 16);
+		memcpy(c->n.tail, tail.b, 16);
+		memcpy(c->n.full, full.b, 16);
+		c->have = c->dirty = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
+	}
+	if (result >= 0)
+		atomic_fetch_add_explicit(&d->bytes,
+					  rd->stage == STAGE_FULL || c->n.size <= SMALL_FILE
+						  ? c->n.size
+						  : HASH_PARTIAL,
+					  memory_order_relaxed);
+	reader_put(rd->w, rd);
+}
+
+/*
+ * Name @path for ring.c: as it is when short enough, else open its
+ * directory one component at a time and name the last component.
+ */
+static int reader_target(struct reader *rd, const char *path, size_t len)
+{
+	const char *last;
+	int fd, nfd;
+
+	rd->dirfd = -1;
+	if (len < PATH_MAX) {
+		memcpy(rd->small, path, len + 1);
+		rd->name = rd->small;
+		return AT_FDCWD;
+	}
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	last = strrchr(path, '/') + 1;
+	for (const char *p = path + 1; p < last;) {
+		size_t n = strcspn(p, "/");
+		char comp[NAME_MAX + 1];
+
+		if (n > NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (nfd < 0)
+			return -errno;
+		fd = nfd;
+		p += n + 1;
+	}
+	memcpy(rd->small, last, strlen(last) + 1);
+	rd->name = rd->small;
+	rd->dirfd = fd;
+	return fd;
+}
+
+static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stage stage)
+{
+	struct reader *rd = reader_get(d, w);
+	struct ring_read req;
+	int dirfd, r;
+
+	if (!rd) {
+		set_fatal(d, -ENOMEM);
+		return;
+	}
+	rd->w = w;
+	rd->c = c;
+	rd->stage = stage;
+	dirfd = reader_target(rd, cand_path(d->p, c), c->path_len);
+	if (dirfd < 0 && dirfd != AT_FDCWD) {
+		rd->dirfd = -1;
+		on_done(rd, dirfd);
+		return;
+	}
+	req = (struct ring_read){
+		.dirfd = dirfd,
+		.name = rd->name,
+		.dev = c->n.dev,
+		.ino = c->n.ino,
+		.size = c->n.size,
+		.mtime_sec = c->n.mtime_sec,
+		.mtime_nsec = c->n.mtime_nsec,
+		.uid = c->n.uid,
+		.on_data = on_data,
+		.on_done = on_done,
+		.ctx = rd,
+	};
+	if (stage == STAGE_FULL || c->n.size <= SMALL_FILE) {
+		req.offset = 0;
+		req.length = c->n.size;
+		hash_file_begin(&rd->hf, c->n.size);
+	} else {
+		req.offset = stage == STAGE_HEAD ? 0 : c->n.size - HASH_PARTIAL;
+		req.length = HASH_PARTIAL;
+		/* Only the running digest of the range is wanted. */
+		hash_file_begin(&rd->hf, 0);
+	}
+	if (stage == STAGE_FULL || c->n.size <= SMALL_FILE)
+		atomic_fetch_add_explicit(&d->full_reads, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&d->head_reads, 1, memory_order_relaxed);
+	r = ring_submit(w->ring, &req);
+	if (r < 0)
+		on_done(rd, r);
+}
+
+static void batch_run(struct task *task, struct task_worker *tw)
+{
+	struct batch_task *bt = container_of(task, struct batch_task, task);
+	struct dups *d = bt->d;
+	struct worker *w = &d->workers[task_worker_id(tw)];
+	int r;
+
+	if (!w->ring) {
+		r = ring_new(d->opts->io_mode, READ_DEPTH, &w->ring);
+		if (r < 0) {
+			set_fatal(d, r);
+			return;
+		}
+	}
+	for (size_t i = 0; i < bt->n; i++) {
+		if (atomic_load(&d->fatal) || (d->opts->cancel && *d->opts->cancel))
+			break;
+		read_one(d, w, &d->p->c[bt->idx[i]], bt->stage);
+	}
+	r = ring_poll(w->ring, false);
+	if (r < 0)
+		set_fatal(d, r);
+}
+
+static bool dups_idle(void *ctx, struct task_worker *tw)
+{
+	struct dups *d = ctx;
+	struct worker *w = &d->workers[task_worker_id(tw)];
+	int r;
+
+	if (!w->ring || ring_inflight(w->ring) == 0)
+		return false;
+	r = ring_poll(w->ring, true);
+	if (r < 0) {
+		set_fatal(d, r);
+		return false;
+	}
+	return true;
+}
+
+/* Read the candidates @idx[0..n) for @stage on the pool. */
+static int read_stage(struct dups *d, const size_t *idx, size_t n, enum stage stage)
+{
+	size_t ntasks = (n + BATCH - 1) / BATCH;
+	struct batch_task *tasks;
+	int r;
+
+	if (n == 0)
+		return 0;
+	tasks = calloc(ntasks, sizeof(*tasks));
+	if (!tasks)
+		return -ENOMEM;
+	for (size_t t = 0; t < ntasks; t++) {
+		tasks[t].task.fn = batch_run;
+		tasks[t].d = d;
+		tasks[t].idx = (size_t *)idx + t * BATCH;
+		tasks[t].n = t + 1 < ntasks ? BATCH : n - t * BATCH;
+		tasks[t].stage = stage;
+		task_pool_submit(d->pool, &tasks[t].task);
+	}
+	r = task_pool_run(d->pool);
+	free(tasks);
+	if (r == 0)
+		r = atomic_load(&d->fatal);
+	if (r == 0 && d->opts->cancel && *d->opts->cancel)
+		r = -ECANCELED;
+	return r;
+}
+
+/* ---- grouping -------------------------------------------------------- */
+
+static int cmp_key(const struct cand *a, const struct cand *b, enum stage stage)
+{
+	int c;
+
+	if (a->n.size != b->n.size)
+		return a->n.size < b->n.size ? -1 : 1;
+	if (stage == STAGE_SIZE)
+		return 0;
+	c = memcmp(a->n.head, b->n.head, 16);
+	if (c || stage == STAGE_HEAD)
+		return c;
+	c = memcmp(a->n.tail, b->n.tail, 16);
+	if (c || stage == STAGE_TAIL)
+		return c;
+	return memcmp(a->n.full, b->n.full, 16);
+}
+
+static enum stage sort_stage;
+
+static int cmp_idx(const void *va, const void *vb)
+{
+	const struct cand *a = &sort_priv->c[*(const size_t *)va];
+	const struct cand *b = &sort_priv->c[*(const size_t *)vb];
+	int c = cmp_key(a, b, sort_stage);
+
+	return c ? c : (*(const size_t *)va < *(const size_t *)vb ? -1 : 1);
+}
+
+/*
+ * Keep the candidates that share their key up to @stage with another one
+ * (sorting @idx by key); failed reads drop out.  Returns the new count.
+ */
+static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage stage)
+{
+	size_t out = 0, i = 0, m = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (!p->c[idx[k]].err)
+			idx[m++] = idx[k];
+	sort_priv = p;
+	sort_stage = stage;
+	qsort(idx, m, sizeof(*idx), cmp_idx);
+	while (i < m) {
+		size_t j = i + 1;
+
+		while (j < m && cmp_key(&p->c[idx[i]], &p->c[idx[j]], stage) == 0)
+			j++;
+		if (j - i >= 2)
+			for (size_t k = i; k < j; k++)
+				idx[out++] = idx[k];
+		i = j;
+	}
+	return out;
+}
+
+/* Those of @idx[0..n) still missing @have. */
+static size_t missing(const struct dups_priv *p, const size_t *idx, size_t n, uint8_t have,
+		      size_t *ret)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if ((p->c[idx[i]].have & have) != have)
+			ret[m++] = idx[i];
+	return m;
+}
+
+/* ---- verifying ------------------------------------------------------- */
+
+/* Are the files at @a and @b byte for byte the same?  1, 0, or -errno. */
+static int same_bytes(const char *a, const char *b, uint64_t size)
+{
+	static const size_t chunk = 256 * 1024;
+	char *ba = malloc(chunk), *bb = malloc(chunk);
+	int fa = -1, fb = -1, r = -ENOMEM;
+	uint64_t done = 0;
+
+	if (!ba || !bb)
+		goto out;
+	fa = open(a, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	fb = open(b, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fa < 0 || fb < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = 1;
+	while (done < size && r == 1) {
+		size_t want = size - done < chunk ? (size_t)(size - done) : chunk;
+		ssize_t na = pread(fa, ba, want, (off_t)done);
+		ssize_t nb = pread(fb, bb, want, (off_t)done);
+
+		if (na < 0 || nb < 0)
+			r = -errno;
+		else if (na != nb || na == 0 || memcmp(ba, bb, (size_t)na) != 0)
+			r = 0;
+		else
+			done += (uint64_t)na;
+	}
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(ba);
+	free(bb);
+	return r;
+}
+
+/* ---- writing back ---------------------------------------------------- */
+
+static int record_hashes(struct dups *d, const size_t *idx, size_t n)
+{
+	struct store_writer *writer = NULL;
+	struct store_reader *rd = NULL;
+	struct store_batch *batch = NULL;
+	int r, fr;
+
+	r = store_writer_start(d->store, NULL, &writer);
+	if (r < 0)
+		return r;
+	r = store_reader_new(d->store, &rd);
+	if (r < 0)
+		goto out;
+	r = store_batch_new(writer, &batch);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct cand *c = &d->p->c[idx[i]];
+		char name[NODE_NAME_MAX];
+		struct node cur;
+
+		if (!c->dirty || c->err)
+			continue;
+		/* Only onto the record the content was read against. */
+		r = store_get_node(rd, c->n.id, &cur);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0 || !node_stat_equal(&cur, &c->n))
+			continue;
+		memcpy(cur.head, c->n.head, 16);
+		memcpy(cur.tail, c->n.tail, 16);
+		memcpy(cur.full, c->n.full, 16);
+		cur.hash_state = (c->have & HAVE_FULL)	   ? NODE_HASH_FULL
+				 : (c->have & HAVE_TAIL) ? NODE_HASH_PARTIAL
+							 : NODE_HASH_HEAD;
+		/* The put may wait for the writer: release the snapshot, keep a copy of the name. */
+		memcpy(name, cur.name, cur.name_len);
+		cur.name = name;
+		store_reader_pause(rd);
+		r = store_batch_put(batch, &cur, false);
+	}
+out:
+	store_batch_free(batch);
+	store_reader_free(rd);
+	fr = store_writer_finish(writer, NULL);
+	return r < 0 ? r : fr;
+}
+
+/* ---- results --------------------------------------------------------- */
+
+static int cmp_group(const void *va, const void *vb)
+{
+	const struct dups_group *a = va, *b = vb;
+	uint64_t ra = dups_group_reclaimable(a), rb = dups_group_reclaimable(b);
+	const struct dups_name *na = &a->files[0].names[0], *nb = &b->files[0].names[0];
+	int c;
+
+	if (ra != rb)
+		return ra > rb ? -1 : 1;
+	if (na->root != nb->root)
+		return na->root < nb->root ? -1 : 1;
+	c = memcmp(na->path, nb->path, na->len < nb->len ? na->len : nb->len);
+	return c ? c : (na->len < nb->len ? -1 : na->len > nb->len);
+}
+
+static int cmp_file(const void *va, const void *vb)
+{
+	const struct dups_file *a = va, *b = vb;
+	const struct dups_name *na = &a->names[0], *nb = &b->names[0];
+	int c;
+
+	if (na->root != nb->root)
+		return na->root < nb->root ? -1 : 1;
+	c = memcmp(na->path, nb->path, na->len < nb->len ? na->len : nb->len);
+	return c ? c : (na->len < nb->len ? -1 : na->len > nb->len);
+}
+
+/* Describe candidate @ci as a file with all its names. */
+static void fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_t *name_pos)
+{
+	struct cand *c = &p->c[ci];
+
+	f->id = c->n.id;
+	f->dev = c->n.dev;
+	f->ino = c->n.ino;
+	f->size = c->n.size;
+	f->mtime_sec = c->n.mtime_sec;
+	f->mtime_nsec = c->n.mtime_nsec;
+	f->ctime_sec = c->n.ctime_sec;
+	f->ctime_nsec = c->n.ctime_nsec;
+	f->nlink = c->n.nlink;
+	f->uid = c->n.uid;
+	f->names = &p->names[*name_pos];
+	f->nnames = 0;
+	for (struct cand *t = c;; t = &p->c[t->next_name]) {
+		struct dups_name *nm = &p->names[(*name_pos)++];
+
+		nm->path = cand_path(p, t);
+		nm->len = t->path_len;
+		nm->root = t->root;
+		f->nnames++;
+		if (t->next_name == UINT32_MAX)
+			break;
+	}
+}
+
+/*
+ * Turn runs of equal full hashes in @idx[0..n) into groups; with --verify,
+ * split each run into classes of identical bytes.
+ */
+static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups_result *res)
+{
+	struct dups_priv *p = d->p;
+	size_t nfiles_max = n, name_pos = 0, nf = 0, ng = 0;
+	size_t *cls = NULL;
+	int r = 0;
+
+	p->names = calloc(p->n ? p->n : 1, sizeof(*p->names));
+	p->files = calloc(nfiles_max ? nfiles_max : 1, sizeof(*p->files));
+	res->groups = calloc(n / 2 + 1, sizeof(*res->groups));
+	cls = calloc(n ? n : 1, sizeof(*cls));
+	if (!p->names || !p->files || !res->groups || !cls) {
+		free(cls);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, nclass = 0;
+
+		while (j < n && cmp_key(&p->c[idx[i]], &p->c[idx[j]], STAGE_FULL) == 0)
+			j++;
+		/* cls[k]: class of idx[i + k]; without --verify one class. */
+		for (size_t k = i; k < j; k++) {
+			size_t c = 0;
+
+			if (d->opts->verify) {
+				const struct cand *ck = &p->c[idx[k]];
+
+				for (c = 0; c < nclass; c++) {
+					const struct cand *rep = NULL;
+
+					for (size_t q = i; q < k && !rep; q++)
+						if (cls[q - i] == c)
+							rep = &p->c[idx[q]];
+					r = same_bytes(cand_path(p, rep), cand_path(p, ck), ck->n.size);
+					if (r < 0) {
+						if (d->opts->on_error)
+							d->opts->on_error(d->opts->error_ctx,
+									  cand_path(p, ck),
+									  ck->path_len, r);
+						atomic_fetch_add(&d->errors, 1);
+						c = SIZE_MAX;
+						break;
+					}
+					if (r == 1)
+						break;
+				}
+				r = 0;
+			}
+			if (c == nclass)
+				nclass++;
+			cls[k - i] = c;
+		}
+		for (size_t c = 0; c < nclass; c++) {
+			struct dups_group *g = &res->groups[ng];
+			size_t first = nf;
+
+			for (size_t k = i; k < j; k++)
+				if (cls[k - i] == c)
+					fill_file(p, idx[k], &p->files[nf++], &name_pos);
+			if (nf - first < 2) {
+				nf = first;
+				continue;
+			}
+			g->size = p->c[idx[i]].n.size;
+			memcpy(g->hash.b, p->c[idx[i]].n.full, 16);
+			g->files = &p->files[first];
+			g->nfiles = nf - first;
+			qsort(g->files, g->nfiles, sizeof(*g->files), cmp_file);
+			ng++;
+		}
+		i = j;
+	}
+	free(cls);
+	res->ngroups = ng;
+	qsort(res->groups, ng, sizeof(*res->groups), cmp_group);
+	return r;
+}
+
+/* ---- the whole run --------------------------------------------------- */
+
+static void dups_destroy(struct dups *d)
+{
+	if (d->workers) {
+		for (unsigned i = 0; i < d->nworkers; i++) {
+			struct worker *w = &d->workers[i];
+
+			ring_free(w->ring);
+			while (w->nfree) {
+				struct reader *rd = w->free_readers[--w->nfree];
+
+				hash_state_free(rd->hf.full);
+				free(rd);
+			}
+		}
+		free(d->workers);
+	}
+	task_pool_free(d->pool);
+}
+
+static void set_empty_hashes(struct dups_priv *p, const size_t *idx, size_t n)
+{
+	struct hash128 h;
+
+	hash_buffer("", 0, &h);
+	for (size_t i = 0; i < n; i++) {
+		struct cand *c = &p->c[idx[i]];
+
+		if (c->n.size == 0) {
+			memcpy(c->n.head, h.b, 16);
+			memcpy(c->n.tail, h.b, 16);
+			memcpy(c->n.full, h.b, 16);
+			c->have = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
+		}
+	}
+}
+
+int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_paths,
+	     size_t nroots, const struct dups_opts *opts, struct dups_result *ret)
+{
+	static const struct {
+		enum stage stage;
+		uint8_t have;
+	} stages[] = {
+		{ STAGE_HEAD, HAVE_HEAD },
+		{ STAGE_TAIL, HAVE_TAIL },
+		{ STAGE_FULL, HAVE_FULL },
+	};
+	struct dups d = { .store = store, .opts = opts, .root_paths = root_paths };
+	struct dups_result res = { 0 };
+	size_t *idx = NULL, *todo = NULL, ninodes, n;
+	unsigned jobs = opts->jobs;
+	int r;
+
+	d.p = calloc(1, sizeof(*d.p));
+	if (!d.p)
+		return -ENOMEM;
+	res.priv = d.p;
+	for (size_t i = 0; i < nroots; i++) {
+		d.cur_root = (uint32_t)i;
+		r = find_run_under(store, root_ids[i], root_paths[i], NULL, find_type_bit('f'),
+				   add_cand, &d);
+		if (r < 0)
+			goto out;
+	}
+
+	sort_priv = d.p;
+	qsort(d.p->c, d.p->n, sizeof(*d.p->c), cmp_inode);
+	idx = malloc((d.p->n ? d.p->n : 1) * sizeof(*idx));
+	todo = malloc((d.p->n ? d.p->n : 1) * sizeof(*todo));
+	if (!idx || !todo) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ninodes = fold_links(d.p, idx);
+	res.stats.files = ninodes;
+	set_empty_hashes(d.p, idx, ninodes);
+	n = keep_shared(d.p, idx, ninodes, STAGE_SIZE);
+	res.stats.candidates = n;
+
+	if (!jobs) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		jobs = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	r = task_pool_new(jobs, &d.pool);
+	if (r < 0)
+		goto out;
+	d.nworkers = jobs;
+	d.workers = aligned_alloc(64, sizeof(*d.workers) * jobs);
+	if (!d.workers) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memset(d.workers, 0, sizeof(*d.workers) * jobs);
+	task_pool_set_idle(d.pool, dups_idle, &d);
+
+	for (size_t s = 0; s < ARRAY_SIZE(stages) && n > 0; s++) {
+		size_t m = missing(d.p, idx, n, stages[s].have, todo);
+
+		res.stats.reused += n - m;
+		r = read_stage(&d, todo, m, stages[s].stage);
+		if (r < 0)
+			goto out;
+		n = keep_shared(d.p, idx, n, stages[s].stage);
+	}
+
+	if (opts->record) {
+		/* Every inode read at any stage, not only the survivors. */
+		size_t m = 0;
+
+		for (size_t i = 0; i < d.p->n; i++)
+			if (d.p->c[i].dirty)
+				todo[m++] = i;
+		r = record_hashes(&d, todo, m);
+		if (r < 0)
+			goto out;
+	}
+	r = build_groups(&d, idx, n, &res);
+out:
+	for (unsigned i = 0; d.workers && i < d.nworkers; i++) {
+		struct ring_stats rs;
+
+		if (!d.workers[i].ring)
+			continue;
+		ring_stats(d.workers[i].ring, &rs);
+		res.stats.uring |= rs.uring;
+		if (rs.peak_inflight > res.stats.peak_inflight)
+			res.stats.peak_inflight = rs.peak_inflight;
+	}
+	res.stats.head_reads = atomic_load(&d.head_reads);
+	res.stats.full_reads = atomic_load(&d.full_reads);
+	res.stats.bytes_read = atomic_load(&d.bytes);
+	res.stats.errors = atomic_load(&d.errors);
+	dups_destroy(&d);
+	free(idx);
+	free(todo);
+	if (r < 0) {
+		ret->stats = res.stats;
+		dups_result_destroy(&res);
+		return r;
+	}
+	*ret = res;
+	return 0;
+}
+
+void dups_result_destroy(struct dups_result *res)
+{
+	struct dups_priv *p = res->priv;
+
+	if (p) {
+		free(p->c);
+		free(p->arena);
+		free(p->names);
+		free(p->files);
+		free(p);
+	}
+	free(res->groups);
+	res->groups = NULL;
+	res->ngroups = 0;
+	res->priv = NULL;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dups.h - duplicate files: candidates by size, then the XXH3-128 of the
+ * first 4 KiB, of the last 4 KiB, then of the whole content; optionally a
+ * byte-for-byte comparison.  Hashes already in the index are reused while
+ * the file's stat tuple is unchanged; new ones are written back.
+ */
+#ifndef FSINDEX_DUPS_H
+#define FSINDEX_DUPS_H
+
+#include "hash.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct task_pool;
+
+/** One name of a file (an inode may have several: hard links). */
+struct dups_name {
+	const char *path;	/* absolute, NUL-terminated; owned by the result */
+	size_t len;
+	unsigned root;		/* index of the PATH argument it was found under */
+};
+
+/** One file (inode) of a group. */
+struct dups_file {
+	uint64_t id;		/* node id of its first name */
+	uint64_t dev, ino;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int64_t ctime_sec;
+	uint32_t ctime_nsec;
+	uint32_t nlink;
+	uint32_t uid;
+	struct dups_name *names; /* sorted: PATH argument order, then bytes */
+	size_t nnames;		/* hard links to this inode among the scanned trees */
+};
+
+/** A set of files with the same size and content hash (and bytes, if verified). */
+struct dups_group {
+	uint64_t size;
+	struct hash128 hash;	/* full-content XXH3-128 */
+	struct dups_file *files; /* sorted like their first names */
+	size_t nfiles;		/* >= 2 */
+};
+
+struct dups_opts {
+	uint64_t min_size;	/* smallest file size considered (default 1) */
+	bool empty;		/* consider empty files too (overrides min_size 0) */
+	bool verify;		/* compare bytes before reporting */
+	unsigned jobs;		/* worker threads (0: online CPUs) */
+	int io_mode;		/* enum ring_mode */
+	bool record;		/* write computed hashes back to the index */
+	volatile sig_atomic_t *cancel;
+	/* A file that could not be read (path, reason); may be NULL. */
+	void (*on_error)(void *ctx, const char *path, size_t len, int err);
+	void *error_ctx;
+};
+
+struct dups_stats {
+	uint64_t files;		/* regular files considered (distinct inodes) */
+	uint64_t candidates;	/* inodes sharing their size with another */
+	uint64_t head_reads;	/* partial hashes computed (not found in the index) */
+	uint64_t full_reads;	/* full hashes computed */
+	uint64_t bytes_read;
+	uint64_t reused;	/* hashes taken from the index */
+	uint64_t errors;	/* files that could not be read or changed meanwhile */
+	unsigned peak_inflight;	/* most reads in flight on one worker */
+	bool uring;		/* io_uring did the reading (else pread) */
+};
+
+struct dups_result {
+	struct dups_group *groups; /* ordered by reclaimable bytes, most first */
+	size_t ngroups;
+	struct dups_stats stats;
+	void *priv;		/* storage behind the strings */
+};
+
+/**
+ * Find duplicates among the regular files indexed below @nroots root node
+ * ids (@root_paths their absolute paths), as the index holds them now (scan
+ * first).  *ret is filled (dups_result_destroy() frees what it holds) on
+ * success.  Returns 0, -ECANCELED, or a negative error.
+ */
+int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_paths,
+	     size_t nroots, const struct dups_opts *opts, struct dups_result *ret);
+
+/** Free what @res holds.  Accepts a zeroed result. */
+void dups_result_destroy(struct dups_result *res);
+
+/** Bytes that removing all but one file of @g would free. */
+static inline uint64_t dups_group_reclaimable(const struct dups_group *g)
+{
+	return g->size * (g->nfiles - 1);
+}
+
+#endif /* FSINDEX_DUPS_H */
