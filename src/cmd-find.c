@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "find.h"
+#include "hash.h"
 #include "log.h"
 #include "node.h"
 #include "output.h"
@@ -38,13 +39,16 @@ static void usage(void)
 	       "      --limit N       stop after N matches\n"
 	       "      --printf FORMAT print FORMAT per entry, as find -printf: %%p %%f %%h %%s\n"
 	       "                      %%y %%m %%U %%G %%i %%n %%D %%T@ %%C@ %%%%, \\n \\t \\0 \\\\\n"
+	       "      --json          one JSON object per entry: path, type, size, mtime, hash\n"
+	       "      --hash HEX      only files whose stored XXH3-128 (scan --hash) is HEX\n"
 	       "  -h, --help          show this help and exit\n"
 	       "\n"
 	       "Exit status: 0 something matched, 1 nothing matched, 2 error.\n");
 }
 
 struct find_ctx {
-	bool count_only;
+	bool count_only, json, by_hash;
+	struct hash128 hash;
 	char terminator;
 	uint64_t limit;
 	uint64_t matches;
@@ -57,19 +61,23 @@ static int on_match(void *ctx, const struct find_entry *e)
 	struct find_ctx *fc = ctx;
 	int r = 0;
 
-	if (!fc->count_only) {
-		if (fc->fmt) {
-			struct node n, *np = NULL;
+	struct node n;
 
-			if (output_format_needs_node(fc->fmt)) {
-				r = store_get_node(e->reader, e->id, &n);
-				if (r < 0) {
-					fc->error = r;
-					return r;
-				}
-				np = &n;
-			}
-			r = output_format_print(fc->fmt, stdout, e->path, e->len, e->name_off, np);
+	if (fc->by_hash || fc->json || (fc->fmt && output_format_needs_node(fc->fmt))) {
+		r = store_get_node(e->reader, e->id, &n);
+		if (r < 0) {
+			fc->error = r;
+			return r;
+		}
+		if (fc->by_hash &&
+		    (n.hash_state != NODE_HASH_FULL || memcmp(n.full, fc->hash.b, 16) != 0))
+			return 0;
+	}
+	if (!fc->count_only) {
+		if (fc->json) {
+			r = output_json_entry(stdout, e->path, e->len, &n);
+		} else if (fc->fmt) {
+			r = output_format_print(fc->fmt, stdout, e->path, e->len, e->name_off, &n);
 		} else {
 			r = output_path(stdout, e->path, e->len, fc->terminator);
 		}
@@ -102,7 +110,10 @@ static int parse_types(const char *arg, unsigned *mask)
 
 int cmd_find(int argc, char **argv)
 {
-	enum { OPT_DB = 256, OPT_NAME, OPT_REGEX, OPT_TYPE, OPT_COUNT, OPT_LIMIT, OPT_PRINTF };
+	enum {
+		OPT_DB = 256, OPT_NAME, OPT_REGEX, OPT_TYPE, OPT_COUNT, OPT_LIMIT, OPT_PRINTF,
+		OPT_JSON, OPT_HASH,
+	};
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "ignore-case", no_argument, NULL, 'i' },
@@ -113,6 +124,8 @@ int cmd_find(int argc, char **argv)
 		{ "count", no_argument, NULL, OPT_COUNT },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "printf", required_argument, NULL, OPT_PRINTF },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "hash", required_argument, NULL, OPT_HASH },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -154,6 +167,17 @@ int cmd_find(int argc, char **argv)
 			break;
 		case OPT_PRINTF:
 			printf_fmt = optarg;
+			break;
+		case OPT_JSON:
+			fc.json = true;
+			break;
+		case OPT_HASH:
+			if (strlen(optarg) != 32 || hash_parse_hex(optarg, &fc.hash) < 0) {
+				log_error("invalid --hash '%s' (expected 32 hex digits)", optarg);
+				goto out;
+			}
+			fc.by_hash = true;
+			types |= find_type_bit('f');
 			break;
 		case 'h':
 			usage();

@@ -25,8 +25,9 @@
  *            compares the bytes and shares extents only where they are equal
  *
  * Our own links and unlinks change the ctime of the keeper and of F, so
- * after each one the expected tuple takes the new ctime from fstat() of the
- * open descriptor, provided nothing else (size, mtime, identity) moved.
+ * before the next name is checked the expected tuple takes the new ctime
+ * from fstat() of the open descriptor, provided nothing else (size, mtime,
+ * identity) moved.
  *
  * Everything is relative to directory descriptors, so a path longer than
  * PATH_MAX only costs opening its directory in pieces (open_dir()).
@@ -202,7 +203,7 @@ static bool ident_match(const struct ident *id, const struct stat *st)
 
 /* Check open file @fd against @id; when only its ctime moved (our own link or
  * unlink did that), adopt the new ctime. */
-static int ident_refresh(struct ident *id, int fd, uint32_t *ret_nlink)
+static int ident_refresh(struct ident *id, int fd)
 {
 	struct stat st;
 	int r;
@@ -214,8 +215,6 @@ static int ident_refresh(struct ident *id, int fd, uint32_t *ret_nlink)
 		return -ESTALE;
 	id->ctime_sec = st.st_ctim.tv_sec;
 	id->ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
-	if (ret_nlink)
-		*ret_nlink = (uint32_t)st.st_nlink;
 	return 0;
 }
 
@@ -493,7 +492,7 @@ static int do_link(struct act *a, struct other *o, const struct place *p)
 		goto out_remove;
 	}
 	/* Our link moved the keeper's ctime; anything else moving is a change. */
-	r = ident_refresh(&a->kid, a->kfd, NULL);
+	r = ident_refresh(&a->kid, a->kfd);
 	if (r < 0)
 		goto out_remove;
 	/* Last look before the name is replaced: still F, unchanged. */
@@ -510,10 +509,6 @@ static int do_link(struct act *a, struct other *o, const struct place *p)
 	/* Had F become the keeper meanwhile, rename() would leave both names. */
 	tmp_remove(a, p, tmp);
 
-	/* F lost a name, which moved its ctime: expect that for its next name. */
-	r = ident_refresh(&o->id, o->fd, NULL);
-	if (r < 0)
-		o->state = r;
 	return 0;
 
 out_remove:
@@ -537,13 +532,7 @@ static int do_delete(struct act *a, struct other *o, const struct place *p)
 		return r;
 	if (!ident_match(&o->id, &st))
 		return -ESTALE;
-	r = sys_unlinkat(p->dirfd, p->base);
-	if (r < 0)
-		return r;
-	r = ident_refresh(&o->id, o->fd, NULL);
-	if (r < 0)
-		o->state = r;
-	return 0;
+	return sys_unlinkat(p->dirfd, p->base);
 }
 
 /* Link or delete name @n of @o.  Returns 1 when acted, 0 when nothing was to do, or -errno. */
@@ -562,6 +551,12 @@ static int act_name(struct act *a, struct other *o, const struct dups_name *n)
 	if (ident_is(&a->kid, &st)) {
 		r = 0;		/* already the kept file */
 		goto out;
+	}
+	if (o->fd >= 0) {
+		/* Acting on its other names moved F's ctime: expect that, nothing more. */
+		r = ident_refresh(&o->id, o->fd);
+		if (r < 0)
+			goto out;
 	}
 	if (!ident_match(&o->id, &st)) {
 		r = -ESTALE;
@@ -704,7 +699,7 @@ static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_
 	if (r < 0)
 		goto out;
 	/* Should the filesystem move the keeper's ctime, expect that (a failure shows up next time). */
-	ident_refresh(&a->kid, a->kfd, NULL);
+	ident_refresh(&a->kid, a->kfd);
 	*ret_bytes = off;
 	r = 1;
 out:
