@@ -672,8 +672,12 @@ static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_
 		goto out;
 	}
 
-	/* The kernel compares the bytes; still, act only on the file that was hashed. */
-	r = ident_check_fd(&a->kid, a->kfd, NULL);
+	/*
+	 * The kernel compares the bytes; still, act only on the file that was
+	 * hashed.  (Should sharing extents move the keeper's ctime, that is
+	 * accepted here: keeper_open() checked the recorded one.)
+	 */
+	r = ident_refresh(&a->kid, a->kfd);
 	if (r < 0)
 		goto out;
 
@@ -698,8 +702,6 @@ static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_
 	}
 	if (r < 0)
 		goto out;
-	/* Should the filesystem move the keeper's ctime, expect that (a failure shows up next time). */
-	ident_refresh(&a->kid, a->kfd);
 	*ret_bytes = off;
 	r = 1;
 out:

@@ -72,8 +72,8 @@
 #define MAP_MIN ((size_t)1 << 30)
 #define BATCH_INIT (16 * 1024)
 #define BATCH_HANDOFF (256 * 1024) /* large enough to amortize the queue lock */
-#define QUEUE_DEFAULT ((size_t)16 << 20)
-#define TXN_RECORDS_DEFAULT 200000
+#define QUEUE_DEFAULT ((size_t)4 << 20) /* queued + held until commit: bounds memory */
+#define TXN_RECORDS_DEFAULT 50000
 #define TXN_NS_DEFAULT 1000000000
 #define SPARE_MAX 4		 /* recycled buffers kept for producers */
 #define DEL_DEPTH_MAX (1u << 22) /* deeper than any real tree: a cycle */

@@ -149,8 +149,8 @@ int store_foreach_size(struct store_reader *reader, uint64_t min_size,
 /* ---- writing ---------------------------------------------------------- */
 
 struct store_writer_opts {
-	size_t queue_bytes;	/* bound on queued, uncommitted batch bytes (0: 16 MiB) */
-	uint64_t txn_records;	/* commit after this many records (0: 200,000) */
+	size_t queue_bytes;	/* bound on queued, uncommitted batch bytes (0: 4 MiB) */
+	uint64_t txn_records;	/* commit after this many records (0: 50,000) */
 	int64_t txn_ns;		/* commit after this long (0: 1 s) */
 	uint64_t debug_txn_full; /* test hook: fail a txn with MDB_TXN_FULL after this many puts */
 };

@@ -481,3 +481,180 @@ mk_bulk() {
 		}
 	' "$2" "$3")
 }
+
+# ---- JSON Lines, content hashes, strace (hash.sh, json.sh, dups.sh) ----------
+#
+# JSON is parsed with perl's JSON::PP (a core module, present wherever perl
+# is: build-essential pulls it in), strictly: a raw control character in a
+# string, malformed UTF-8, trailing garbage or a non-object line is an error.
+# Numbers are kept exact (allow_bignum): an mtime with 9 decimals does not fit
+# a double.
+
+have_json_pp() {
+	perl -MJSON::PP -MMIME::Base64 -MEncode -MMath::BigFloat -e 1 2>/dev/null
+}
+
+_JSON_PL='
+use strict; use warnings;
+use JSON::PP; use MIME::Base64 qw(decode_base64 encode_base64); use Encode ();
+binmode STDIN; binmode STDOUT; binmode STDERR;
+my $mode = shift // "check";
+my $js = JSON::PP->new->utf8->allow_bignum;
+my ($n, $bad) = (0, 0);
+sub problem { $bad++; my $m = shift; $m =~ s/([^\x20-\x7e])/sprintf("\\x%02x", ord $1)/ge; print STDERR "line $n: $m\n"; }
+sub num { my $v = shift; return defined $v ? "$v" : "" }
+# The exact bytes of a path given as a JSON string plus, maybe, its base64.
+sub path_bytes {
+	my ($p, $b) = @_;
+	if (!defined $p || ref $p) { problem("path is not a string"); return "" }
+	my $utf8 = Encode::encode("UTF-8", $p);
+	return $utf8 if !defined $b;
+	if (ref $b) { problem("base64 field is not a string"); return $utf8 }
+	my $raw = decode_base64($b);
+	problem("base64 \"$b\" is not canonical standard base64") if encode_base64($raw, "") ne $b;
+	my $copy = $raw;
+	if (eval { Encode::decode("UTF-8", $copy, Encode::FB_CROAK); 1 }) {
+		problem("base64 given for a valid UTF-8 path \"$raw\"");
+	}
+	my $repl = Encode::decode("UTF-8", $raw, Encode::FB_DEFAULT);
+	(my $x = $repl) =~ s/\x{FFFD}+/\x{FFFD}/g;
+	(my $y = $p) =~ s/\x{FFFD}+/\x{FFFD}/g;
+	problem("path \"" . Encode::encode("UTF-8", $p) . "\" is not its bytes with U+FFFD for invalid ones")
+		if $x ne $y || $p !~ /\x{FFFD}/;
+	return $raw;
+}
+my $hexre = qr/^[0-9a-f]{32}$/;
+while (my $line = <STDIN>) {
+	$n++;
+	if ($line !~ s/\n\z//) { problem("no newline at the end of the last line") }
+	my $o = eval { $js->decode($line) };
+	if (!defined $o) { (my $e = $@) =~ s/ at -e line.*//s; problem("invalid JSON: $e"); next }
+	if (ref $o ne "HASH") { problem("not a JSON object"); next }
+	if ($mode eq "check" || $mode eq "meta" || $mode eq "hashes" || $mode eq "b64") {
+		# find --json
+		for my $k (keys %$o) {
+			problem("unknown key \"$k\"") unless $k =~ /^(path|path_b64|type|size|mtime|hash)$/;
+		}
+		my $path = path_bytes($o->{path}, $o->{path_b64});
+		my $t = $o->{type} // "";
+		problem("type \"$t\" is not one letter of fdlpscb") unless !ref $t && $t =~ /^[fdlpscb]$/;
+		problem("size is not a non-negative integer") unless defined $o->{size} && num($o->{size}) =~ /^[0-9]+$/;
+		problem("mtime is not a number with 9 decimals") unless $line =~ /"mtime":-?[0-9]+\.[0-9]{9}[,}]/;
+		my $h = $o->{hash};
+		if (defined $h) {
+			problem("hash \"$h\" is not 32 lower-case hex digits") unless !ref $h && $h =~ $hexre;
+			problem("hash on an entry of type $t") if $t ne "f";
+		}
+		if ($mode eq "meta") {
+			my $m = Math::BigFloat->new(num($o->{mtime}))->bfround(-9)->bstr;
+			print "$t ", num($o->{size}), " ${m}0 $path\0";
+		} elsif ($mode eq "hashes") {
+			print(($h // "-"), " $path\0") if $t eq "f";
+		} elsif ($mode eq "b64") {
+			print "$path\0" if defined $o->{path_b64};
+		}
+	} elsif ($mode eq "groups" || $mode eq "groupmeta" || $mode eq "summary") {
+		# dups --json
+		if (exists $o->{summary}) {
+			my $s = $o->{summary};
+			problem("summary object has other keys") if keys %$o != 1;
+			if (ref $s ne "HASH") { problem("summary is not an object"); next }
+			print join(" ", map { num($s->{$_}) } qw(groups files reclaimable)), "\n" if $mode eq "summary";
+			next;
+		}
+		for my $k (keys %$o) {
+			problem("unknown key \"$k\"") unless $k =~ /^(size|hash|paths|paths_b64)$/;
+		}
+		problem("size is not a non-negative integer") unless defined $o->{size} && num($o->{size}) =~ /^[0-9]+$/;
+		problem("hash is not 32 lower-case hex digits") unless defined $o->{hash} && $o->{hash} =~ $hexre;
+		my $p = $o->{paths};
+		if (ref $p ne "ARRAY" || @$p < 2) { problem("paths is not an array of at least 2"); next }
+		my $b = $o->{paths_b64};
+		if (defined $b && (ref $b ne "ARRAY" || @$b != @$p)) { problem("paths_b64 is not an array as long as paths"); $b = undef }
+		problem("paths_b64 present but every entry null") if defined $b && !grep { defined } @$b;
+		my @bytes = map { path_bytes($p->[$_], $b ? $b->[$_] : undef) } 0 .. $#$p;
+		if ($mode eq "groups") { print map({ "$_\0" } @bytes), "\0" }
+		if ($mode eq "groupmeta") { print num($o->{size}), " $o->{hash} ", scalar(@bytes), "\n" }
+	} else {
+		die "json_lines: unknown mode $mode\n";
+	}
+}
+exit($bad ? 1 : 0);
+'
+
+# json_lines MODE <JSONL: parse and check JSON Lines; problems on stderr (one
+# "line N: ..." each), exit 1 if any.  MODE, for `find --json`: check (only
+# check), meta (print "%y %s %T@ %p\0" like META_FMT, with the exact path
+# bytes recovered from path_b64), hashes ("HASH PATH\0" for each regular
+# file, HASH "-" when none is stored), b64 (the paths that came with a
+# path_b64, NUL-terminated).  For `dups --json`: groups (the groups as `dups
+# -0` prints them), groupmeta ("SIZE HASH NFILES" per group), summary
+# ("GROUPS FILES RECLAIMABLE" from the summary object).
+json_lines() {
+	perl -e "$_JSON_PL" "$@"
+}
+
+# xxh_oracle ROOT...: "HASH PATH\0" for every regular file below the ROOTs,
+# HASH as xxh128sum prints it, sorted.
+xxh_oracle() {
+	local f h
+	find -P "$@" -type f -print0 | while IFS= read -r -d '' f; do
+		h=$(xxh128sum <"$f") || h=unreadable
+		printf '%s %s\0' "${h%% *}" "$f"
+	done | sort -z
+}
+
+# index_hashes [FIND-ARGS...]: "HASH PATH\0" of every regular file in the
+# index (HASH "-" when none is stored), sorted; problems in $T/index_hashes.err.
+index_hashes() {
+	FSI find --json "$@" | json_lines hashes 2>"$T/index_hashes.err" | sort -z
+}
+
+# STRACE_IO: the system calls that open or read file content.
+STRACE_IO=open,openat,openat2,creat,read,pread64,readv,preadv,preadv2,mmap
+
+# strace_log LOG CMD...: CMD under strace -f, every file descriptor decorated
+# with its path in hex (-y -xx); sets $rc to CMD's exit status.
+strace_log() {
+	local log=$1
+	shift
+	strace -f -qq -y -xx -e trace=$STRACE_IO -o "$log" "$@"
+	rc=$?
+}
+
+# strace_content_files LOG ROOT: the regular files below ROOT that the traced
+# command opened (other than O_PATH) or read, NUL-terminated, sorted, unique.
+strace_content_files() {
+	perl -e '
+		use strict; use warnings;
+		my ($log, $root) = @ARGV;
+		my (%pend, %seen);
+		sub dec { my $s = shift; $s =~ s/\\x([0-9a-fA-F]{2})/chr(hex($1))/ge; $s }
+		open(my $fh, "<", $log) or die "$log: $!";
+		while (my $l = <$fh>) {
+			chomp $l;
+			my ($pid, $rest) = $l =~ /^(\d+)\s+(.*)$/ or next;
+			if ($rest =~ /^(.*) <unfinished \.\.\.>$/) { $pend{$pid} = $1; next }
+			if ($rest =~ /^<\.\.\. \w+ resumed>(.*)$/) { $rest = ($pend{$pid} // "") . $1; delete $pend{$pid} }
+			my $p;
+			if ($rest =~ /^(?:open|openat|openat2|creat)\(/) {
+				next if $rest =~ /O_PATH/;
+				($p) = $rest =~ /= \d+<([^>]*)>$/;
+			} elsif ($rest =~ /^(?:read|pread64|readv|preadv|preadv2)\(\d+<([^>]*)>/) {
+				$p = $1;
+			} elsif ($rest =~ /^mmap\(.*, (\d+)<([^>]*)>, /) {
+				$p = $2;
+			}
+			next unless defined $p;
+			$p = dec($p);
+			next unless index($p, "$root/") == 0 && -f $p && !-l $p;
+			$seen{$p} = 1;
+		}
+		print map { "$_\0" } sort keys %seen;
+	' "$1" "$2"
+}
+
+# nul_list FILE: a NUL-separated listing as readable lines for diagnostics.
+nul_list() {
+	tr '\0' '\n' <"$1" | cat -v
+}
