@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@ static void usage(void)
 	       "      --keep=WHICH     the file kept: first (default), oldest or newest\n"
 	       "      --dry-run        show what --link, --reflink or --delete would do\n"
 	       "  -q, --quiet          no messages about the scan\n"
+	       "  -v, --verbose        also say how long each phase took\n"
 	       "  -h, --help           show this help and exit\n"
 	       "\n"
 	       "Exit status: 0 duplicates found, 1 none found, 2 error.\n");
@@ -179,6 +181,7 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -187,7 +190,7 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 	uint64_t v;
 
 	cli->opts.min_size = 1;
-	while ((c = getopt_long(argc, argv, "j:0qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:0qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			cli->db_opt = optarg;
@@ -257,6 +260,9 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		case 'q':
 			cli->quiet = true;
 			break;
+		case 'v':
+			log_set_max_level(LOG_DEBUG);
+			break;
 		case 'h':
 			usage();
 			return 1;
@@ -320,6 +326,7 @@ int cmd_dups(int argc, char **argv)
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
 	uint64_t *ids = NULL;
+	int64_t t0, t1;
 	size_t npaths = 0;
 	int r, status = EXIT_FATAL;
 
@@ -365,9 +372,13 @@ int cmd_dups(int argc, char **argv)
 	sopts.on_error = report_scan_error;
 	sopts.cancel = &dups_cancel;
 	sopts.io_mode = cli.opts.io_mode;
+	t0 = now_mono_ns();
 	r = scan_run(store, paths, npaths, &sopts, &sres);
+	t1 = now_mono_ns();
 	if (r < 0)
 		goto failed;
+	/* Hand the scan's buffers back before the candidates are gathered. */
+	malloc_trim(0);
 	for (size_t i = 0; i < npaths && r == 0; i++)
 		r = resolve_node(store, paths[i], &ids[i]);
 	if (r < 0)
@@ -380,6 +391,8 @@ int cmd_dups(int argc, char **argv)
 	r = dups_run(store, ids, paths, npaths, &cli.opts, &res);
 	if (r < 0)
 		goto failed;
+	log_debug("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
+		  (double)(now_mono_ns() - t1) / 1e9);
 	if (!cli.quiet && res.stats.head_reads + res.stats.full_reads)
 		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
 			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",

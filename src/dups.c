@@ -52,8 +52,13 @@
 
 enum stage { STAGE_SIZE, STAGE_HEAD, STAGE_TAIL, STAGE_FULL };
 
+/* What a candidate needs of its node: kept small, there is one per regular file. */
 struct cand {
-	struct node n;			/* n.name unused */
+	uint64_t id, dev, ino, size;
+	int64_t mtime_sec, ctime_sec;
+	uint32_t mtime_nsec, ctime_nsec;
+	uint32_t nlink, uid;
+	uint8_t head[16], tail[16], full[16];
 	size_t path_off;
 	uint32_t path_len;
 	uint32_t root;
@@ -130,7 +135,7 @@ static int add_cand(void *ctx, const struct find_entry *e)
 	if (n.size == 0 && !d->opts->empty)
 		return 0;
 	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 4096;
+		size_t cap = p->cap ? p->cap + p->cap / 2 : 4096;
 		struct cand *nc = realloc(p->c, cap * sizeof(*nc));
 
 		if (!nc)
@@ -139,7 +144,7 @@ static int add_cand(void *ctx, const struct find_entry *e)
 		p->cap = cap;
 	}
 	if (p->arena_len + e->len + 1 > p->arena_cap) {
-		size_t cap = (p->arena_len + e->len + 1) * 2 + 65536;
+		size_t cap = (p->arena_len + e->len + 1) * 3 / 2 + 65536;
 		char *na = realloc(p->arena, cap);
 
 		if (!na)
@@ -149,8 +154,19 @@ static int add_cand(void *ctx, const struct find_entry *e)
 	}
 	c = &p->c[p->n++];
 	memset(c, 0, sizeof(*c));
-	c->n = n;
-	c->n.name = NULL;
+	c->id = e->id;
+	c->dev = n.dev;
+	c->ino = n.ino;
+	c->size = n.size;
+	c->mtime_sec = n.mtime_sec;
+	c->mtime_nsec = n.mtime_nsec;
+	c->ctime_sec = n.ctime_sec;
+	c->ctime_nsec = n.ctime_nsec;
+	c->nlink = n.nlink;
+	c->uid = n.uid;
+	memcpy(c->head, n.head, 16);
+	memcpy(c->tail, n.tail, 16);
+	memcpy(c->full, n.full, 16);
 	c->path_off = p->arena_len;
 	c->path_len = (uint32_t)e->len;
 	c->root = d->cur_root;
@@ -191,12 +207,12 @@ static int cmp_inode(const void *va, const void *vb)
 {
 	const struct cand *a = va, *b = vb;
 
-	if (a->n.size != b->n.size)
-		return a->n.size < b->n.size ? -1 : 1;
-	if (a->n.dev != b->n.dev)
-		return a->n.dev < b->n.dev ? -1 : 1;
-	if (a->n.ino != b->n.ino)
-		return a->n.ino < b->n.ino ? -1 : 1;
+	if (a->size != b->size)
+		return a->size < b->size ? -1 : 1;
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
 	return name_order(a, b);
 }
 
@@ -216,13 +232,13 @@ static size_t fold_links(struct dups_priv *p, size_t *idx)
 		if (n > 0) {
 			struct cand *head = &p->c[idx[n - 1]];
 
-			if (head->n.dev == c->n.dev && head->n.ino == c->n.ino &&
-			    head->n.size == c->n.size) {
+			if (head->dev == c->dev && head->ino == c->ino &&
+			    head->size == c->size) {
 				struct cand *t = head;
 
-				while (t->next_name != UINT32_MAX && t->n.id != c->n.id)
+				while (t->next_name != UINT32_MAX && t->id != c->id)
 					t = &p->c[t->next_name];
-				if (t->n.id != c->n.id)
+				if (t->id != c->id)
 					t->next_name = (uint32_t)i;
 				continue;
 			}
@@ -291,28 +307,28 @@ static void on_done(void *ctx, int result)
 		if (d->opts->on_error)
 			d->opts->on_error(d->opts->error_ctx, cand_path(d->p, c), c->path_len,
 					  result);
-	} else if (rd->stage == STAGE_HEAD && c->n.size > SMALL_FILE) {
+	} else if (rd->stage == STAGE_HEAD && c->size > SMALL_FILE) {
 		hash_digest(rd->hf.full, &head);
-		memcpy(c->n.head, head.b, 16);
+		memcpy(c->head, head.b, 16);
 		c->have |= HAVE_HEAD;
 		c->dirty |= HAVE_HEAD;
 	} else if (rd->stage == STAGE_TAIL) {
 		hash_digest(rd->hf.full, &tail);
-		memcpy(c->n.tail, tail.b, 16);
+		memcpy(c->tail, tail.b, 16);
 		c->have |= HAVE_TAIL;
 		c->dirty |= HAVE_TAIL;
 	} else {
 		/* The whole file was read: all three at once. */
 		hash_file_end(&rd->hf, &head, &tail, &full);
-		memcpy(c->n.head, head.b, 16);
-		memcpy(c->n.tail, tail.b, 16);
-		memcpy(c->n.full, full.b, 16);
+		memcpy(c->head, head.b, 16);
+		memcpy(c->tail, tail.b, 16);
+		memcpy(c->full, full.b, 16);
 		c->have = c->dirty = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
 	}
 	if (result >= 0)
 		atomic_fetch_add_explicit(&d->bytes,
-					  rd->stage == STAGE_FULL || c->n.size <= SMALL_FILE
-						  ? c->n.size
+					  rd->stage == STAGE_FULL || c->size <= SMALL_FILE
+						  ? c->size
 						  : HASH_PARTIAL,
 					  memory_order_relaxed);
 	reader_put(rd->w, rd);
@@ -382,27 +398,27 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 	req = (struct ring_read){
 		.dirfd = dirfd,
 		.name = rd->name,
-		.dev = c->n.dev,
-		.ino = c->n.ino,
-		.size = c->n.size,
-		.mtime_sec = c->n.mtime_sec,
-		.mtime_nsec = c->n.mtime_nsec,
-		.uid = c->n.uid,
+		.dev = c->dev,
+		.ino = c->ino,
+		.size = c->size,
+		.mtime_sec = c->mtime_sec,
+		.mtime_nsec = c->mtime_nsec,
+		.uid = c->uid,
 		.on_data = on_data,
 		.on_done = on_done,
 		.ctx = rd,
 	};
-	if (stage == STAGE_FULL || c->n.size <= SMALL_FILE) {
+	if (stage == STAGE_FULL || c->size <= SMALL_FILE) {
 		req.offset = 0;
-		req.length = c->n.size;
-		hash_file_begin(&rd->hf, c->n.size);
+		req.length = c->size;
+		hash_file_begin(&rd->hf, c->size);
 	} else {
-		req.offset = stage == STAGE_HEAD ? 0 : c->n.size - HASH_PARTIAL;
+		req.offset = stage == STAGE_HEAD ? 0 : c->size - HASH_PARTIAL;
 		req.length = HASH_PARTIAL;
 		/* Only the running digest of the range is wanted. */
 		hash_file_begin(&rd->hf, 0);
 	}
-	if (stage == STAGE_FULL || c->n.size <= SMALL_FILE)
+	if (stage == STAGE_FULL || c->size <= SMALL_FILE)
 		atomic_fetch_add_explicit(&d->full_reads, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&d->head_reads, 1, memory_order_relaxed);
@@ -486,17 +502,17 @@ static int cmp_key(const struct cand *a, const struct cand *b, enum stage stage)
 {
 	int c;
 
-	if (a->n.size != b->n.size)
-		return a->n.size < b->n.size ? -1 : 1;
+	if (a->size != b->size)
+		return a->size < b->size ? -1 : 1;
 	if (stage == STAGE_SIZE)
 		return 0;
-	c = memcmp(a->n.head, b->n.head, 16);
+	c = memcmp(a->head, b->head, 16);
 	if (c || stage == STAGE_HEAD)
 		return c;
-	c = memcmp(a->n.tail, b->n.tail, 16);
+	c = memcmp(a->tail, b->tail, 16);
 	if (c || stage == STAGE_TAIL)
 		return c;
-	return memcmp(a->n.full, b->n.full, 16);
+	return memcmp(a->full, b->full, 16);
 }
 
 static enum stage sort_stage;
@@ -592,6 +608,14 @@ out:
 
 /* ---- writing back ---------------------------------------------------- */
 
+/* Is @n still the file @c was read as? */
+static bool cand_matches(const struct cand *c, const struct node *n)
+{
+	return S_ISREG(n->mode) && n->dev == c->dev && n->ino == c->ino && n->size == c->size &&
+	       n->mtime_sec == c->mtime_sec && n->mtime_nsec == c->mtime_nsec &&
+	       n->ctime_sec == c->ctime_sec && n->ctime_nsec == c->ctime_nsec;
+}
+
 static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 {
 	struct store_writer *writer = NULL;
@@ -616,16 +640,16 @@ static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 		if (!c->dirty || c->err)
 			continue;
 		/* Only onto the record the content was read against. */
-		r = store_get_node(rd, c->n.id, &cur);
+		r = store_get_node(rd, c->id, &cur);
 		if (r == -ENOENT) {
 			r = 0;
 			continue;
 		}
-		if (r < 0 || !node_stat_equal(&cur, &c->n))
+		if (r < 0 || !cand_matches(c, &cur))
 			continue;
-		memcpy(cur.head, c->n.head, 16);
-		memcpy(cur.tail, c->n.tail, 16);
-		memcpy(cur.full, c->n.full, 16);
+		memcpy(cur.head, c->head, 16);
+		memcpy(cur.tail, c->tail, 16);
+		memcpy(cur.full, c->full, 16);
 		cur.hash_state = (c->have & HAVE_FULL)	   ? NODE_HASH_FULL
 				 : (c->have & HAVE_TAIL) ? NODE_HASH_PARTIAL
 							 : NODE_HASH_HEAD;
@@ -676,16 +700,16 @@ static void fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_
 {
 	struct cand *c = &p->c[ci];
 
-	f->id = c->n.id;
-	f->dev = c->n.dev;
-	f->ino = c->n.ino;
-	f->size = c->n.size;
-	f->mtime_sec = c->n.mtime_sec;
-	f->mtime_nsec = c->n.mtime_nsec;
-	f->ctime_sec = c->n.ctime_sec;
-	f->ctime_nsec = c->n.ctime_nsec;
-	f->nlink = c->n.nlink;
-	f->uid = c->n.uid;
+	f->id = c->id;
+	f->dev = c->dev;
+	f->ino = c->ino;
+	f->size = c->size;
+	f->mtime_sec = c->mtime_sec;
+	f->mtime_nsec = c->mtime_nsec;
+	f->ctime_sec = c->ctime_sec;
+	f->ctime_nsec = c->ctime_nsec;
+	f->nlink = c->nlink;
+	f->uid = c->uid;
 	f->names = &p->names[*name_pos];
 	f->nnames = 0;
 	for (struct cand *t = c;; t = &p->c[t->next_name]) {
@@ -737,7 +761,7 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 					for (size_t q = i; q < k && !rep; q++)
 						if (cls[q - i] == c)
 							rep = &p->c[idx[q]];
-					r = same_bytes(cand_path(p, rep), cand_path(p, ck), ck->n.size);
+					r = same_bytes(cand_path(p, rep), cand_path(p, ck), ck->size);
 					if (r < 0) {
 						if (d->opts->on_error)
 							d->opts->on_error(d->opts->error_ctx,
@@ -767,8 +791,8 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 				nf = first;
 				continue;
 			}
-			g->size = p->c[idx[i]].n.size;
-			memcpy(g->hash.b, p->c[idx[i]].n.full, 16);
+			g->size = p->c[idx[i]].size;
+			memcpy(g->hash.b, p->c[idx[i]].full, 16);
 			g->files = &p->files[first];
 			g->nfiles = nf - first;
 			qsort(g->files, g->nfiles, sizeof(*g->files), cmp_file);
@@ -811,10 +835,10 @@ static void set_empty_hashes(struct dups_priv *p, const size_t *idx, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct cand *c = &p->c[idx[i]];
 
-		if (c->n.size == 0) {
-			memcpy(c->n.head, h.b, 16);
-			memcpy(c->n.tail, h.b, 16);
-			memcpy(c->n.full, h.b, 16);
+		if (c->size == 0) {
+			memcpy(c->head, h.b, 16);
+			memcpy(c->tail, h.b, 16);
+			memcpy(c->full, h.b, 16);
 			c->have = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
 		}
 	}

@@ -169,7 +169,7 @@ if [ -f "$FSINDEX" ] && head -c 4 "$FSINDEX" | grep -q ELF; then
 	cp -f "$FSINDEX" "$work/bin/fsindex.tmp"
 	mv -f "$work/bin/fsindex.tmp" "$work/bin/fsindex"
 	bin_note=" (copy of $FSINDEX, sha256 $(sha256sum <"$FSINDEX" | cut -c1-12))"
-	say "benchmarking a copy of $FSINDEX$bin_note"
+	say "benchmarking$bin_note"
 	FSINDEX=$work/bin/fsindex
 fi
 if ! version=$("$FSINDEX" --version 2>&1 | head -1) || [ -z "$version" ]; then

@@ -35,6 +35,8 @@
 
 /* More than one 256 KiB comparison chunk, and not a multiple of it. */
 #define SZ ((size_t)600 * 1024 + 123)
+/* Two chunks, for the fault-injection loop, which makes a fresh tree per step. */
+#define FSZ ((size_t)300 * 1024 + 7)
 
 static char base[PATH_MAX];	/* the test's temporary directory, absolute */
 static bool expect_reflink;
@@ -353,6 +355,8 @@ static void on_error(void *ctx, const char *path, size_t len, const char *what, 
 	struct rec *r = ctx;
 
 	r->errors++;
+	if (getenv("TEST_DUPACT_VERBOSE"))
+		diag("error: %s '%.*s': %s", what, (int)len, path, dupact_strerror(err));
 	r->last_err = err;
 	snprintf(r->last_what, sizeof(r->last_what), "%s", what);
 	snprintf(r->last_err_path, sizeof(r->last_err_path), "%.*s", (int)len, path);
@@ -859,11 +863,11 @@ static void test_faults(enum dupact_kind kind, const char *kname)
 		unsigned changed = 0;
 		int r;
 
-		make_file(k, 10, SZ, -1);
-		make_file(x1, 10, SZ, -1);
+		make_file(k, 10, FSZ, -1);
+		make_file(x1, 10, FSZ, -1);
 		if (link(x1, x2) < 0)
 			abort();
-		make_file(y, 10, SZ, -1);
+		make_file(y, 10, FSZ, -1);
 		kino = ino_of(k);
 		for (int i = 0; i < 3; i++)
 			oino[i] = ino_of(others[i]);
@@ -876,13 +880,13 @@ static void test_faults(enum dupact_kind kind, const char *kname)
 		r = run(&x, kind, DUPACT_KEEP_FIRST, false, &rec, &st);
 		unsetenv("FSINDEX_DEBUG_FAIL_AT");
 
-		if (r != 0 || ino_of(k) != kino || !has_content(k, 10, SZ)) {
+		if (r != 0 || ino_of(k) != kino || !has_content(k, 10, FSZ)) {
 			diag("%s N=%lu: returned %d, or the kept file changed", kname, n, r);
 			bad++;
 		}
 		for (int i = 0; i < 3; i++) {
 			ino_t now = ino_of(others[i]);
-			bool intact = now == oino[i] && has_content(others[i], 10, SZ);
+			bool intact = now == oino[i] && has_content(others[i], 10, FSZ);
 			bool acted = kind == DUPACT_LINK ? now == kino : (kind == DUPACT_DELETE ? now == 0 :
 					(now == oino[i] && same_bytes(k, others[i])));
 

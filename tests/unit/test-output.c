@@ -180,7 +180,8 @@ static void test_printf(void)
 	m.mode = S_IFREG | 04755;
 	ok(PRINTF_IS("%m", "/x", 1, &m, "4755"), "%%m keeps setuid");
 	m.mode = S_IFDIR | 01777;
-	ok(PRINTF_IS("%m %y", "/x", 1, &m, "1777 d"), "%%m keeps the sticky bit; %%y of a directory");
+	ok(PRINTF_IS("%m %y", "/x", 1, &m, "1777 d"),
+	   "%%m keeps the sticky bit; %%y of a directory");
 	m.mode = S_IFLNK | 0777;
 	ok(PRINTF_IS("%y", "/x", 1, &m, "l"), "%%y of a symlink");
 	ok(PRINTF_IS("%y", "/x", 1, NULL, "?"), "%%y without metadata");
@@ -258,12 +259,13 @@ static void test_utf8(void)
 
 /* ---- base64 ------------------------------------------------------------------ */
 
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 static int b64val(char c)
 {
-	const char *p = strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c);
+	const char *p = c ? strchr(alphabet, c) : NULL;
 
-	return c && p ? (int)(p - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-		      : -1;
+	return p ? (int)(p - alphabet) : -1;
 }
 
 /* The test's own decoder (strict: padded, whole quads).  Returns the length or -1. */
@@ -401,12 +403,14 @@ static void test_json_string(void)
 	bool good = true;
 
 	for (int c = 0; c < 0x20; c++) {
+		static const char *const named[0x20] = {
+			['\b'] = "\\b", ['\t'] = "\\t", ['\n'] = "\\n",
+			['\f'] = "\\f", ['\r'] = "\\r",
+		};
 		char in[3] = { 'a', (char)c, 'b' }, want[16];
-		const char *named = c == '\b' ? "\\b" : c == '\t' ? "\\t" : c == '\n' ? "\\n"
-				  : c == '\f' ? "\\f" : c == '\r' ? "\\r" : NULL;
 
-		if (named)
-			snprintf(want, sizeof(want), "\"a%sb\"", named);
+		if (named[c])
+			snprintf(want, sizeof(want), "\"a%sb\"", named[c]);
 		else
 			snprintf(want, sizeof(want), "\"a\\u%04xb\"", (unsigned)c);
 		if (!json_string_is(in, 3, want, strlen(want))) {
@@ -419,14 +423,16 @@ static void test_json_string(void)
 	ok(JSON_STR("say \"hi\" \\o/", "\"say \\\"hi\\\" \\\\o/\""), "quotes and backslashes");
 	ok(JSON_STR("del\x7f/slash", "\"del\x7f/slash\""), "DEL and / stay raw");
 	ok(JSON_STR("", "\"\""), "the empty string");
-	ok(JSON_STR("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""),
+	ok(JSON_STR("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+		    "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""),
 	   "valid UTF-8 is kept");
 	ok(JSON_STR("a\xff" "b", "\"a\xef\xbf\xbd" "b\""), "an invalid byte becomes U+FFFD");
 	ok(JSON_STR("\xe2\x82" "x", "\"\xef\xbf\xbd\xef\xbf\xbdx\""),
 	   "each byte of a truncated sequence becomes U+FFFD");
 	ok(JSON_STR("\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""),
 	   "a surrogate's three bytes become three U+FFFD");
-	ok(JSON_STR("\xc0\x80\n", "\"\xef\xbf\xbd\xef\xbf\xbd\\n\""), "overlong NUL, then an escape");
+	ok(JSON_STR("\xc0\x80\n", "\"\xef\xbf\xbd\xef\xbf\xbd\\n\""),
+	   "overlong NUL, then an escape");
 	ok(JSON_STR("\xc3", "\"\xef\xbf\xbd\""), "a sequence cut by the end of the string");
 	ok(JSON_STR("x\xf4\x90\x80\x80\xf4\x8f\xbf\xbf",
 		    "\"x\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xf4\x8f\xbf\xbf\""),
@@ -453,8 +459,8 @@ static bool mtime_is(int64_t sec, uint32_t nsec, const char *want)
 
 	n.mtime_sec = sec;
 	n.mtime_nsec = nsec;
-	snprintf(line, sizeof(line), "{\"path\":\"/x\",\"type\":\"f\",\"size\":4096,\"mtime\":%s}\n",
-		 want);
+	snprintf(line, sizeof(line),
+		 "{\"path\":\"/x\",\"type\":\"f\",\"size\":4096,\"mtime\":%s}\n", want);
 	return entry_is("/x", 2, &n, line, strlen(line));
 }
 
@@ -477,7 +483,8 @@ static void test_json_entry(void)
 		n.full[i] = (uint8_t)(i * 0x11);
 	ok(ENTRY_IS("/tmp/x", &n,
 		    "{\"path\":\"/tmp/x\",\"type\":\"f\",\"size\":4096,"
-		    "\"mtime\":1700000000.123456789,\"hash\":\"00112233445566778899aabbccddeeff\"}\n"),
+		    "\"mtime\":1700000000.123456789,"
+		    "\"hash\":\"00112233445566778899aabbccddeeff\"}\n"),
 	   "a full hash, in stored byte order");
 
 	n = sample_node();
@@ -601,7 +608,8 @@ static void test_dups(void)
 	   "summary line in -0 mode is the same text");
 	f = mem_begin();
 	ok(MEM_IS(f, output_dups_summary(f, OUTPUT_JSON, 2, 3, UINT64_MAX),
-		  "{\"summary\":{\"groups\":2,\"files\":3,\"reclaimable\":18446744073709551615}}\n"),
+		  "{\"summary\":{\"groups\":2,\"files\":3,"
+		  "\"reclaimable\":18446744073709551615}}\n"),
 	   "summary object");
 }
 
@@ -641,8 +649,9 @@ static bool pipe_through(const char *cmd, const char *in, size_t len, const char
 
 static void test_jq(void)
 {
-	static const char odd[] = "/d/\x01\x1f\x7f\"\\\n\t\xff\xfe\xc0\x80\xed\xa0\x80\xf4\x90\x80\x80"
-				  "\xe2\x82\xf0\x9f\x98\x80=";
+	/* Controls, quote, backslash, FF FE, overlong, surrogate, > U+10FFFF, cut, U+1F600. */
+	static const char odd[] = "/d/\x01\x1f\x7f\"\\\n\t\xff\xfe\xc0\x80\xed\xa0\x80"
+				  "\xf4\x90\x80\x80\xe2\x82\xf0\x9f\x98\x80=";
 	static const char jq_dups[] = "[[\"L3IvY2Fm6Q==\",null,null],null]\n"
 				      "[null,{\"groups\":1,\"files\":2,\"reclaimable\":14}]\n";
 	struct node n = sample_node();
