@@ -82,9 +82,11 @@ static void report_read_error(void *ctx, const char *path, size_t len, int err)
 			  err == -ESTALE ? "left out (changed since the scan)" : "cannot read", err);
 }
 
+/* Action lines go to stdout, unless stdout carries -0 or --json records. */
 static void report_action(void *ctx, const char *what, const char *path, size_t len,
 			  const char *kept, size_t kept_len, bool dry_run)
 {
+	FILE *out = *(const enum output_mode *)ctx == OUTPUT_PLAIN ? stdout : stderr;
 	char *q = log_quote(path, len), *k = log_quote(kept, kept_len);
 	const char *verb = strcmp(what, "delete") == 0 ? (dry_run ? "would delete" : "deleted")
 			   : strcmp(what, "link") == 0	 ? (dry_run ? "would link" : "linked")
@@ -92,9 +94,9 @@ static void report_action(void *ctx, const char *what, const char *path, size_t 
 							  : what;
 
 	if (strcmp(what, "delete") == 0)
-		printf("%s '%s' (keeping '%s')\n", verb, q ? q : "?", k ? k : "?");
+		fprintf(out, "%s '%s' (keeping '%s')\n", verb, q ? q : "?", k ? k : "?");
 	else
-		printf("%s '%s' to '%s'\n", verb, q ? q : "?", k ? k : "?");
+		fprintf(out, "%s '%s' to '%s'\n", verb, q ? q : "?", k ? k : "?");
 	free(q);
 	free(k);
 }
@@ -388,6 +390,7 @@ int cmd_dups(int argc, char **argv)
 	cli.opts.on_error = report_read_error;
 	cli.act.on_report = report_action;
 	cli.act.on_error = report_action_error;
+	cli.act.ctx = &cli.mode;
 	r = dups_run(store, ids, paths, npaths, &cli.opts, &res);
 	if (r < 0)
 		goto failed;

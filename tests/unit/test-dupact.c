@@ -807,6 +807,8 @@ static void test_reflink(void)
 	ADD(&x, h);
 	if (lstat(f, &sf) || lstat(k, &sk))
 		abort();
+	if (expect_reflink)
+		ok(shares_extents(k, f) == 0, "reflink: before, FIEMAP shows f and k apart");
 
 	ok(run(&x, DUPACT_REFLINK, DUPACT_KEEP_FIRST, false, &rec, &st) == 0, "reflink: group handled");
 	if (st.acted == 0 && rec.last_err == -EOPNOTSUPP) {
