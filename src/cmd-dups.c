@@ -107,34 +107,6 @@ static void report_action_error(void *ctx, const char *path, size_t len, const c
 	report_scan_error(ctx, path, len, what, err);
 }
 
-/* Find the node of absolute path @path (a scanned root).  Returns 0 or -errno. */
-static int resolve_node(struct store *store, const char *path, uint64_t *ret_id)
-{
-	struct store_reader *rd;
-	struct store_child c;
-	uint64_t id;
-	int r;
-
-	r = store_reader_new(store, &rd);
-	if (r < 0)
-		return r;
-	r = store_lookup(rd, 0, "", 0, &c);
-	id = c.id;
-	for (const char *p = path + 1; r == 0 && *p;) {
-		size_t n = strcspn(p, "/");
-
-		r = store_lookup(rd, id, p, n, &c);
-		id = c.id;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	store_reader_free(rd);
-	if (r == 0)
-		*ret_id = id;
-	return r;
-}
-
 /* Remove the temporary index of --no-index: its few files, then the directory. */
 static void remove_index_dir(const char *dir)
 {
@@ -327,7 +299,7 @@ int cmd_dups(int argc, char **argv)
 	struct scan_result sres;
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
-	uint64_t *ids = NULL;
+	struct dups_collector *col = NULL;
 	int64_t t0, t1;
 	size_t npaths = 0;
 	int r, status = EXIT_FATAL;
@@ -339,8 +311,7 @@ int cmd_dups(int argc, char **argv)
 	}
 	npaths = (size_t)(argc - optind);
 	paths = calloc(npaths, sizeof(*paths));
-	ids = calloc(npaths, sizeof(*ids));
-	if (!paths || !ids)
+	if (!paths)
 		goto out;
 	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
 		goto out;
@@ -374,6 +345,10 @@ int cmd_dups(int argc, char **argv)
 	sopts.on_error = report_scan_error;
 	sopts.cancel = &dups_cancel;
 	sopts.io_mode = cli.opts.io_mode;
+	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
+		goto out;
+	sopts.on_file = dups_collect;
+	sopts.file_ctx = col;
 	t0 = now_mono_ns();
 	r = scan_run(store, paths, npaths, &sopts, &sres);
 	t1 = now_mono_ns();
@@ -381,17 +356,13 @@ int cmd_dups(int argc, char **argv)
 		goto failed;
 	/* Hand the scan's buffers back before the candidates are gathered. */
 	malloc_trim(0);
-	for (size_t i = 0; i < npaths && r == 0; i++)
-		r = resolve_node(store, paths[i], &ids[i]);
-	if (r < 0)
-		goto failed;
 
 	cli.opts.cancel = &dups_cancel;
 	cli.opts.on_error = report_read_error;
 	cli.act.on_report = report_action;
 	cli.act.on_error = report_action_error;
 	cli.act.ctx = &cli.mode;
-	r = dups_run(store, ids, paths, npaths, &cli.opts, &res);
+	r = dups_run(store, col, &cli.opts, &res);
 	if (r < 0)
 		goto failed;
 	log_debug("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
@@ -436,7 +407,7 @@ out:
 	for (size_t i = 0; paths && i < npaths; i++)
 		free(paths[i]);
 	free(paths);
-	free(ids);
+	dups_collector_free(col);
 	free(db);
 	return status;
 }

@@ -332,7 +332,6 @@ struct act {
 
 /* One other file and what is known about it so far. */
 struct other {
-	const struct dups_file *f;
 	struct ident id;
 	int fd;			/* open once compared */
 	int state;		/* 1: not compared yet, 0: equal to the keeper, < 0: error for every name */
@@ -588,7 +587,7 @@ out:
 
 static void link_or_delete(struct act *a, const struct dups_file *f)
 {
-	struct other o = { .f = f, .fd = -1, .state = 1 };
+	struct other o = { .fd = -1, .state = 1 };
 	size_t acted = 0;
 	int r;
 
@@ -792,10 +791,6 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		r = 0;
 		goto out;
 	}
-	if (opts->on_report)
-		opts->on_report(opts->ctx, "keep", a.kname->path, a.kname->len, a.kname->path,
-				a.kname->len, opts->dry_run);
-
 	for (size_t i = 0; i < g->nfiles; i++) {
 		const struct dups_file *f = &g->files[i];
 		uint64_t bytes = 0;
@@ -839,7 +834,7 @@ const char *dupact_strerror(int err)
 	case -EBADE:
 		return "content differs from the kept file (hash collision?)";
 	case -EXDEV:
-		return "on another filesystem than the kept file";
+		return "on another filesystem than the kept file (cross-device)";
 	case -EOPNOTSUPP:
 		return "reflink not supported on this filesystem";
 	}

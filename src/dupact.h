@@ -30,7 +30,11 @@ enum dupact_keep {
 	DUPACT_KEEP_NEWEST,	/* largest mtime (ties: first) */
 };
 
-/** What happened to one name: @what is "link", "reflink", "delete" or "keep". */
+/**
+ * What happened (or, with @dry_run, would happen) to one name: @what is
+ * "link", "reflink" (once per file, its first name) or "delete"; @kept_path
+ * is the first name of the file kept.  The kept file itself is not reported.
+ */
 typedef void dupact_report_fn(void *ctx, const char *what, const char *path, size_t len,
 			      const char *kept_path, size_t kept_len, bool dry_run);
 

@@ -2,9 +2,11 @@
 /*
  * dups.c - finding duplicate files in the index.
  *
- * Candidates come from the index, not the disk (the caller scanned first):
- * every regular file below the roots, one record each in a flat array, its
- * path in one shared arena.  Then the stages, each reading only what the
+ * Candidates come from the scan that precedes the search: the walker hands
+ * every regular file it sees, with the hashes the index holds for it, to
+ * dups_collect() (one shard per worker, no locks), so no second pass over
+ * the index is needed.  One record each in a flat array, the paths in one
+ * arena.  Then the stages, each reading only what the
  * previous one left standing:
  *
  *   sort by (size, dev, ino)  ──► inodes: hard links fold into one file
@@ -27,7 +29,6 @@
  */
 #include "dups.h"
 
-#include "find.h"
 #include "hash.h"
 #include "node.h"
 #include "ring.h"
@@ -64,6 +65,7 @@ struct cand {
 	uint32_t root;
 	uint32_t next_name;		/* next hard link of the same inode, or UINT32_MAX */
 	uint8_t have;			/* HAVE_* hashes known */
+	bool from_index;		/* had hashes before this run */
 	uint8_t dirty;			/* HAVE_* computed here, to write back */
 	int err;			/* the read failed: left out */
 };
@@ -108,77 +110,172 @@ struct dups {
 	struct store *store;
 	const struct dups_opts *opts;
 	struct dups_priv *p;
-	char *const *root_paths;
 	struct task_pool *pool;
 	struct worker *workers;
 	unsigned nworkers;
 	atomic_int fatal;
 	atomic_uint_fast64_t head_reads, full_reads, bytes, errors;
-	uint32_t cur_root;
 };
 
 /* ---- candidates ------------------------------------------------------ */
 
-static int add_cand(void *ctx, const struct find_entry *e)
-{
-	struct dups *d = ctx;
-	struct dups_priv *p = d->p;
+/* Candidates as workers find them: one shard per worker, merged by dups_run(). */
+struct shard {
 	struct cand *c;
-	struct node n;
-	int r;
+	size_t n, cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+	const char *last_root;		/* the walker's string for the root of... */
+	uint32_t last_index;		/* ...this PATH argument */
+	int err;
+} __attribute__((aligned(64)));
 
-	r = store_get_node(e->reader, e->id, &n);
-	if (r < 0)
-		return r;
-	if (n.size < d->opts->min_size && !(d->opts->empty && n.size == 0))
-		return 0;
-	if (n.size == 0 && !d->opts->empty)
-		return 0;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap + p->cap / 2 : 4096;
-		struct cand *nc = realloc(p->c, cap * sizeof(*nc));
+struct dups_collector {
+	char *const *roots;
+	size_t nroots;
+	uint64_t min_size;
+	bool empty;
+	struct shard shards[DUPS_MAX_WORKERS];
+};
+
+int dups_collector_new(char *const *root_paths, size_t nroots, const struct dups_opts *opts,
+		       struct dups_collector **ret)
+{
+	struct dups_collector *col = aligned_alloc(64, sizeof(*col));
+
+	if (!col)
+		return -ENOMEM;
+	memset(col, 0, sizeof(*col));
+	col->roots = root_paths;
+	col->nroots = nroots;
+	col->min_size = opts->min_size;
+	col->empty = opts->empty;
+	*ret = col;
+	return 0;
+}
+
+void dups_collector_free(struct dups_collector *col)
+{
+	if (!col)
+		return;
+	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
+		free(col->shards[i].c);
+		free(col->shards[i].arena);
+	}
+	free(col);
+}
+
+static uint32_t root_index(struct dups_collector *col, struct shard *sh, const char *root)
+{
+	if (root != sh->last_root) {
+		sh->last_root = root;
+		sh->last_index = 0;
+		for (size_t i = 0; i < col->nroots; i++)
+			if (strcmp(col->roots[i], root) == 0) {
+				sh->last_index = (uint32_t)i;
+				break;
+			}
+	}
+	return sh->last_index;
+}
+
+void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir, size_t dir_len,
+		  const struct node *n)
+{
+	struct dups_collector *col = ctx;
+	struct shard *sh = &col->shards[worker % DUPS_MAX_WORKERS];
+	size_t len = (dir_len > 1 ? dir_len : 0) + 1 + n->name_len;
+	struct cand *c;
+	char *path;
+
+	if (sh->err || (n->size == 0 ? !col->empty : n->size < col->min_size))
+		return;
+	if (sh->n == sh->cap) {
+		size_t cap = sh->cap ? sh->cap + sh->cap / 2 : 1024;
+		struct cand *nc = realloc(sh->c, cap * sizeof(*nc));
 
 		if (!nc)
-			return -ENOMEM;
-		p->c = nc;
-		p->cap = cap;
+			goto oom;
+		sh->c = nc;
+		sh->cap = cap;
 	}
-	if (p->arena_len + e->len + 1 > p->arena_cap) {
-		size_t cap = (p->arena_len + e->len + 1) * 3 / 2 + 65536;
-		char *na = realloc(p->arena, cap);
+	if (sh->arena_len + len + 1 > sh->arena_cap) {
+		size_t cap = (sh->arena_len + len + 1) * 3 / 2 + 65536;
+		char *na = realloc(sh->arena, cap);
 
 		if (!na)
-			return -ENOMEM;
-		p->arena = na;
-		p->arena_cap = cap;
+			goto oom;
+		sh->arena = na;
+		sh->arena_cap = cap;
 	}
-	c = &p->c[p->n++];
+	c = &sh->c[sh->n++];
 	memset(c, 0, sizeof(*c));
-	c->id = e->id;
-	c->dev = n.dev;
-	c->ino = n.ino;
-	c->size = n.size;
-	c->mtime_sec = n.mtime_sec;
-	c->mtime_nsec = n.mtime_nsec;
-	c->ctime_sec = n.ctime_sec;
-	c->ctime_nsec = n.ctime_nsec;
-	c->nlink = n.nlink;
-	c->uid = n.uid;
-	memcpy(c->head, n.head, 16);
-	memcpy(c->tail, n.tail, 16);
-	memcpy(c->full, n.full, 16);
-	c->path_off = p->arena_len;
-	c->path_len = (uint32_t)e->len;
-	c->root = d->cur_root;
-	c->next_name = UINT32_MAX;
-	memcpy(p->arena + p->arena_len, e->path, e->len + 1);
-	p->arena_len += e->len + 1;
-	if (n.hash_state >= NODE_HASH_HEAD)
+	c->id = n->id;
+	c->dev = n->dev;
+	c->ino = n->ino;
+	c->size = n->size;
+	c->mtime_sec = n->mtime_sec;
+	c->mtime_nsec = n->mtime_nsec;
+	c->ctime_sec = n->ctime_sec;
+	c->ctime_nsec = n->ctime_nsec;
+	c->nlink = n->nlink;
+	c->uid = n->uid;
+	memcpy(c->head, n->head, 16);
+	memcpy(c->tail, n->tail, 16);
+	memcpy(c->full, n->full, 16);
+	if (n->hash_state >= NODE_HASH_HEAD)
 		c->have = HAVE_HEAD;
-	if (n.hash_state >= NODE_HASH_PARTIAL)
+	if (n->hash_state >= NODE_HASH_PARTIAL)
 		c->have |= HAVE_TAIL;
-	if (n.hash_state == NODE_HASH_FULL)
+	if (n->hash_state == NODE_HASH_FULL)
 		c->have |= HAVE_FULL;
+	c->from_index = c->have != 0;
+	c->root = root_index(col, sh, root);
+	c->next_name = UINT32_MAX;
+	c->path_off = sh->arena_len;
+	c->path_len = (uint32_t)len;
+	path = sh->arena + sh->arena_len;
+	/* Children of "/" are "/name", not "//name". */
+	if (dir_len > 1)
+		memcpy(path, dir, dir_len);
+	path[len - n->name_len - 1] = '/';
+	memcpy(path + len - n->name_len, n->name, n->name_len);
+	path[len] = '\0';
+	sh->arena_len += len + 1;
+	return;
+oom:
+	sh->err = -ENOMEM;
+}
+
+/* Move every shard's candidates into @p, one array and one arena. */
+static int merge_shards(struct dups_collector *col, struct dups_priv *p)
+{
+	size_t n = 0, bytes = 0;
+
+	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
+		if (col->shards[i].err)
+			return col->shards[i].err;
+		n += col->shards[i].n;
+		bytes += col->shards[i].arena_len;
+	}
+	p->c = malloc((n ? n : 1) * sizeof(*p->c));
+	p->arena = malloc(bytes ? bytes : 1);
+	if (!p->c || !p->arena)
+		return -ENOMEM;
+	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
+		struct shard *sh = &col->shards[i];
+
+		for (size_t k = 0; k < sh->n; k++) {
+			p->c[p->n] = sh->c[k];
+			p->c[p->n++].path_off += p->arena_len;
+		}
+		if (sh->arena_len)
+			memcpy(p->arena + p->arena_len, sh->arena, sh->arena_len);
+		p->arena_len += sh->arena_len;
+		free(sh->c);
+		free(sh->arena);
+		memset(sh, 0, sizeof(*sh));
+	}
 	return 0;
 }
 
@@ -527,28 +624,39 @@ static int cmp_idx(const void *va, const void *vb)
 }
 
 /*
- * Keep the candidates that share their key up to @stage with another one
- * (sorting @idx by key); failed reads drop out.  Returns the new count.
+ * Keep the candidates that share their key up to @stage with another one;
+ * failed reads drop out.  @idx comes grouped by the key of the stage before
+ * (by size for STAGE_SIZE: the inode order), so only each such group needs
+ * sorting, not the whole array.  Returns the new count.
  */
 static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage stage)
 {
-	size_t out = 0, i = 0, m = 0;
+	size_t out = 0, m = 0;
 
 	for (size_t k = 0; k < n; k++)
 		if (!p->c[idx[k]].err)
 			idx[m++] = idx[k];
 	sort_priv = p;
 	sort_stage = stage;
-	qsort(idx, m, sizeof(*idx), cmp_idx);
-	while (i < m) {
-		size_t j = i + 1;
+	for (size_t g = 0; g < m;) {
+		size_t end = g + 1;
 
-		while (j < m && cmp_key(&p->c[idx[i]], &p->c[idx[j]], stage) == 0)
-			j++;
-		if (j - i >= 2)
-			for (size_t k = i; k < j; k++)
-				idx[out++] = idx[k];
-		i = j;
+		while (end < m && cmp_key(&p->c[idx[g]], &p->c[idx[end]],
+					  stage == STAGE_SIZE ? STAGE_SIZE : stage - 1) == 0)
+			end++;
+		if (stage != STAGE_SIZE && end - g > 2)
+			qsort(idx + g, end - g, sizeof(*idx), cmp_idx);
+		for (size_t i = g; i < end;) {
+			size_t j = i + 1;
+
+			while (j < end && cmp_key(&p->c[idx[i]], &p->c[idx[j]], stage) == 0)
+				j++;
+			if (j - i >= 2)
+				for (size_t k = i; k < j; k++)
+					idx[out++] = idx[k];
+			i = j;
+		}
+		g = end;
 	}
 	return out;
 }
@@ -844,8 +952,8 @@ static void set_empty_hashes(struct dups_priv *p, const size_t *idx, size_t n)
 	}
 }
 
-int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_paths,
-	     size_t nroots, const struct dups_opts *opts, struct dups_result *ret)
+int dups_run(struct store *store, struct dups_collector *col, const struct dups_opts *opts,
+	     struct dups_result *ret)
 {
 	static const struct {
 		enum stage stage;
@@ -855,7 +963,7 @@ int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_pa
 		{ STAGE_TAIL, HAVE_TAIL },
 		{ STAGE_FULL, HAVE_FULL },
 	};
-	struct dups d = { .store = store, .opts = opts, .root_paths = root_paths };
+	struct dups d = { .store = store, .opts = opts };
 	struct dups_result res = { 0 };
 	size_t *idx = NULL, *todo = NULL, ninodes, n;
 	unsigned jobs = opts->jobs;
@@ -865,13 +973,11 @@ int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_pa
 	if (!d.p)
 		return -ENOMEM;
 	res.priv = d.p;
-	for (size_t i = 0; i < nroots; i++) {
-		d.cur_root = (uint32_t)i;
-		r = find_run_under(store, root_ids[i], root_paths[i], NULL, find_type_bit('f'),
-				   add_cand, &d);
-		if (r < 0)
-			goto out;
-	}
+	r = merge_shards(col, d.p);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < d.p->n; i++)
+		res.stats.reused += d.p->c[i].from_index;
 
 	sort_priv = d.p;
 	qsort(d.p->c, d.p->n, sizeof(*d.p->c), cmp_inode);
@@ -907,7 +1013,6 @@ int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_pa
 	for (size_t s = 0; s < ARRAY_SIZE(stages) && n > 0; s++) {
 		size_t m = missing(d.p, idx, n, stages[s].have, todo);
 
-		res.stats.reused += n - m;
 		r = read_stage(&d, todo, m, stages[s].stage);
 		if (r < 0)
 			goto out;

@@ -80,14 +80,40 @@ struct dups_result {
 	void *priv;		/* storage behind the strings */
 };
 
+/* Worker ids dups_collect() accepts: 0 .. DUPS_MAX_WORKERS - 1 (as -j). */
+#define DUPS_MAX_WORKERS 1024
+
+struct dups_collector;
+struct node;
+
 /**
- * Find duplicates among the regular files indexed below @nroots root node
- * ids (@root_paths their absolute paths), as the index holds them now (scan
- * first).  *ret is filled (dups_result_destroy() frees what it holds) on
- * success.  Returns 0, -ECANCELED, or a negative error.
+ * Prepare to gather the regular files of a scan of @nroots roots
+ * (@root_paths, borrowed; their order is the order of PATH arguments) that
+ * pass @opts' size filters.  *ret is the caller's (dups_collector_free()).
  */
-int dups_run(struct store *store, const uint64_t *root_ids, char *const *root_paths,
-	     size_t nroots, const struct dups_opts *opts, struct dups_result *ret);
+int dups_collector_new(char *const *root_paths, size_t nroots, const struct dups_opts *opts,
+		       struct dups_collector **ret);
+
+/** Free @col.  Accepts NULL. */
+void dups_collector_free(struct dups_collector *col);
+
+/**
+ * A walk_file_fn (walk.h): record regular file @n, found in directory @dir
+ * below root @root, with the hash fields the index holds for it.  Workers
+ * with distinct ids may call it at the same time.
+ */
+void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir, size_t dir_len,
+		  const struct node *n);
+
+/**
+ * Find duplicates among the files @col gathered (a node seen twice, through
+ * overlapping roots, counts once).  Reads go through @store's files as they
+ * are now, each checked against what the scan saw.  *ret is filled
+ * (dups_result_destroy() frees what it holds) on success.  Returns 0,
+ * -ECANCELED, or a negative error.
+ */
+int dups_run(struct store *store, struct dups_collector *col, const struct dups_opts *opts,
+	     struct dups_result *ret);
 
 /** Free what @res holds.  Accepts a zeroed result. */
 void dups_result_destroy(struct dups_result *res);

@@ -202,17 +202,6 @@ static int top_traverse(struct finder *f)
 	return traverse(f, top.id, "/", top.type, top.flags);
 }
 
-static int under_traverse(struct finder *f, uint64_t id, const char *path)
-{
-	struct node n;
-	int r;
-
-	r = store_get_node(f->rd, id, &n);
-	if (r < 0)
-		return r;
-	return traverse(f, id, path, node_type_char(n.mode), n.flags);
-}
-
 static void finder_destroy(struct finder *f)
 {
 	for (size_t i = 0; i < f->levels_cap; i++) {
@@ -222,25 +211,6 @@ static void finder_destroy(struct finder *f)
 	free(f->levels);
 	free(f->path);
 	store_reader_free(f->rd);
-}
-
-int find_run_under(struct store *store, uint64_t id, const char *path, const struct query *query,
-		   unsigned type_mask, find_fn *fn, void *ctx)
-{
-	struct finder f = {
-		.query = query,
-		.type_mask = type_mask,
-		.fn = fn,
-		.ctx = ctx,
-	};
-	int r;
-
-	r = store_reader_new(store, &f.rd);
-	if (r < 0)
-		return r;
-	r = under_traverse(&f, id, path);
-	finder_destroy(&f);
-	return r;
 }
 
 int find_run(struct store *store, const struct query *query, unsigned type_mask, find_fn *fn,

@@ -39,11 +39,4 @@ unsigned find_type_bit(char c);
 int find_run(struct store *store, const struct query *query, unsigned type_mask, find_fn *fn,
 	     void *ctx);
 
-/**
- * As find_run(), but visit only node @id, whose absolute path is @path, and
- * what lies below it.
- */
-int find_run_under(struct store *store, uint64_t id, const char *path, const struct query *query,
-		   unsigned type_mask, find_fn *fn, void *ctx);
-
 #endif /* FSINDEX_FIND_H */

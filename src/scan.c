@@ -300,6 +300,8 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 		.error_ctx = opts->error_ctx,
 		.cancel = opts->cancel,
 		.io_mode = opts->io_mode,
+		.on_file = opts->on_file,
+		.file_ctx = opts->file_ctx,
 		.start_sec = now_real_ns() / 1000000000,
 	};
 	bool started = false;

@@ -23,6 +23,8 @@ struct scan_opts {
 	size_t nexcludes;
 	bool set_excludes;		/* replace the stored excludes (else reuse them) */
 	walk_error_fn *on_error;	/* per-entry errors; may be NULL */
+	walk_file_fn *on_file;		/* every regular file seen; may be NULL */
+	void *file_ctx;
 	void *error_ctx;
 	volatile sig_atomic_t *cancel;	/* may be NULL */
 	/* Called with the live counters once the walk starts and when it ends. */

@@ -187,6 +187,8 @@ const char *store_strerror(int err)
 		return "index has an unsupported schema version";
 	case -EBUSY:
 		return "another scan is writing this index";
+	case -EBADMSG:
+		return "the index holds a corrupt record (delete the index and scan again)";
 	default:
 		return strerror(-err);
 	}
@@ -1885,6 +1887,19 @@ static int batch_handoff(struct store_batch *b)
 
 	if (!buf || !buf->len)
 		return atomic_load(&w->error);
+	/*
+	 * The bound counts bytes used; a walker flushes once per new directory,
+	 * often with little in the buffer, so give the slack back first or the
+	 * held buffers would cost far more than the bound says.
+	 */
+	if (buf->cap - buf->len > buf->len + 1024) {
+		void *p = realloc(buf->data, buf->len);
+
+		if (p) {
+			buf->data = p;
+			buf->cap = buf->len;
+		}
+	}
 	pthread_mutex_lock(&w->mu);
 	while (!atomic_load(&w->error) && w->bytes >= w->queue_bytes) {
 		w->space_waiters++;

@@ -135,6 +135,8 @@ struct walk_worker {
 	size_t path_cap;
 	char *errpath;			/* path of an entry being reported */
 	size_t errpath_cap;
+	char *filepath;			/* directory of a hashed file, for on_file */
+	size_t filepath_cap;
 	int error;			/* -ENOMEM during setup */
 } __attribute__((aligned(64)));
 
@@ -565,6 +567,13 @@ static void hash_done(void *ctx, int result)
 	r = store_batch_put(ww->batch, &req->n, req->fresh);
 	if (r < 0)
 		set_fatal(w, r);
+	if (w->opts.on_file) {
+		ssize_t len = dir_path(&ww->filepath, &ww->filepath_cap, req->dir, 0);
+
+		if (len >= 0)
+			w->opts.on_file(w->opts.file_ctx, (unsigned)(ww - w->workers),
+					req->dir->root->path, ww->filepath, (size_t)len, &req->n);
+	}
 	fdcache_unpin(w->fds, &req->dir->fdc);
 	dir_put(w, req->dir);
 	req_put(req);
@@ -622,6 +631,20 @@ static bool wants_hash(const struct walk_root *root, const struct node *n,
 		return false;
 	return !old || changed || old->n.hash_state != NODE_HASH_FULL ||
 	       (old->n.flags & NODE_F_RACY);
+}
+
+/* Hand regular file @n to on_file, with the hashes of its unchanged record @old. */
+static void report_file(struct walk *w, struct walk_worker *ww, const struct walk_root *root,
+			const char *dir, size_t dir_len, struct node *n, const struct stored *old)
+{
+	if (old) {
+		n->hash_state = old->n.hash_state;
+		memcpy(n->head, old->n.head, sizeof(n->head));
+		memcpy(n->tail, old->n.tail, sizeof(n->tail));
+		memcpy(n->full, old->n.full, sizeof(n->full));
+	}
+	w->opts.on_file(w->opts.file_ctx, (unsigned)(ww - w->workers), root->path, dir, dir_len,
+			n);
 }
 
 /* The pool's idle hook: a worker with reads in flight waits for them. */
@@ -708,10 +731,14 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 		r = hash_file(w, ww, d, dfd, &n, fresh);
 		if (r < 0)
 			return r;
-	} else if (changed) {
-		r = store_batch_put(ww->batch, &n, fresh);
-		if (r < 0)
-			return r;
+	} else {
+		if (changed) {
+			r = store_batch_put(ww->batch, &n, fresh);
+			if (r < 0)
+				return r;
+		}
+		if (w->opts.on_file && S_ISREG(n.mode))
+			report_file(w, ww, root, dirpath, dirpath_len, &n, changed ? NULL : old);
 	}
 
 	if (is_dir && !((root->flags & WALK_XDEV) && n.dev != root->dev)) {
@@ -738,7 +765,7 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 	bool complete = true, new_dirs = false;
 	int r;
 
-	if (d->root->path_excludes) {
+	if (d->root->path_excludes || w->opts.on_file) {
 		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
 
 		if (len < 0)
@@ -1074,6 +1101,7 @@ void walk_free(struct walk *w)
 			free(ww->spawn);
 			free(ww->path);
 			free(ww->errpath);
+			free(ww->filepath);
 		}
 		free(w->workers);
 	}

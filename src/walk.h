@@ -26,12 +26,25 @@ enum walk_flags {
 /** Called (from any worker, serialised by the caller if it needs) for each entry that failed. */
 typedef void walk_error_fn(void *ctx, const char *path, size_t len, const char *what, int err);
 
+struct node;
+
+/**
+ * Called by worker @worker for each regular file below root @root (as given
+ * to walk_add_root()), in directory @dir (absolute, @dir_len bytes), with its
+ * record as the index will hold it: stored hash fields are kept while the
+ * stat is unchanged.  Everything is borrowed for the call.
+ */
+typedef void walk_file_fn(void *ctx, unsigned worker, const char *root, const char *dir,
+			  size_t dir_len, const struct node *n);
+
 struct walk_opts {
 	unsigned fd_budget;		/* directory descriptors kept open (0: 1024) */
 	walk_error_fn *on_error;	/* may be NULL */
 	void *error_ctx;
 	volatile sig_atomic_t *cancel;	/* when it becomes nonzero, stop promptly; may be NULL */
 	int io_mode;			/* enum ring_mode, for WALK_HASH roots */
+	walk_file_fn *on_file;		/* may be NULL */
+	void *file_ctx;
 	int64_t start_sec;		/* scan start (CLOCK_REALTIME): newer mtimes are racy */
 };
 

@@ -233,7 +233,7 @@ groups0 "${G_BIG[@]}" -- "${G_MID[@]}" -- "${G_3[@]}" -- "${G_NL[@]}" -- \
 same0 "--all-names: every name of a hard-linked inode, on consecutive lines" "$T/out" "$T/e"
 dups_run "$T/out" "$T/err" --db "$DB" --json --all-names "$D/hl"
 is "$(json_lines groups <"$T/out" 2>/dev/null | tr '\0' '\n')" \
-	"$(printf '%s\n' "${G_HL_ALL[@]}")"$'\n' "--json --all-names: paths lists every name"
+	"$(printf '%s\n' "${G_HL_ALL[@]}")" "--json --all-names: paths lists every name"
 
 dups_run "$T/out" "$T/err" --db "$DB" -0 --min-size 10000 "$D"
 groups0 "${G_BIG[@]}" -- "${G_MID[@]}" -- "${G_3[@]}" >"$T/e"

@@ -43,7 +43,7 @@ json_lines check <"$T/json" 2>"$T/problems"
 ok "every line is one strict JSON object with the specified fields" test ! -s "$T/problems" ||
 	diag_file "$T/problems"
 is "$(wc -l <"$T/json")" "$(oracle_paths "$J" | count0 /dev/stdin)" "one line per indexed entry"
-ok "the output is valid UTF-8" iconv -f UTF-8 -t UTF-8 -o /dev/null "$T/json"
+ok "the output is valid UTF-8" sh -c 'iconv -f UTF-8 -t UTF-8 "$1" >/dev/null' sh "$T/json"
 is "$(LC_ALL=C grep -c $'[\x01-\x09\x0b-\x1f]' "$T/json")" 0 "no raw control byte in the output (newline ends lines only)"
 
 json_lines meta <"$T/json" 2>/dev/null | sort -z >"$T/meta.got"
@@ -79,8 +79,8 @@ is "$(grep -c '"hash"' "$T/json")" 0 "no hash without --hash"
 
 # Filters and exit status.
 FSI find --json --type f >"$T/jf"
-is "$(json_lines meta <"$T/jf" 2>/dev/null | tr '\0' '\n' | grep -c '^[^f]')" 0 "--json --type f: only regular files"
-is "$(wc -l <"$T/jf")" "$(find -P "$J" -type f | wc -l)" "... all of them"
+is "$(json_lines meta <"$T/jf" 2>/dev/null | grep -zc '^[^f]')" 0 "--json --type f: only regular files"
+is "$(wc -l <"$T/jf")" "$(find -P "$J" -type f -printf x | wc -c)" "... all of them"
 is "$(FSI find --json 'quote"q' | wc -l)" 1 "--json with a pattern: the matching entry only"
 FSI find --json no-such-name-anywhere >"$T/jn"
 is "$?/$(wc -c <"$T/jn")" "1/0" "--json matching nothing: exit 1, no output"
@@ -97,7 +97,7 @@ ok "after --hash: still strict JSON, hashes only on regular files" test ! -s "$T
 index_hashes >"$T/h.got"
 xxh_oracle "$J" >"$T/h.exp"
 same_bytes "\"hash\" on every regular file, as xxh128sum prints it" "$T/h.got" "$T/h.exp"
-is "$(grep -c '"hash"' "$T/json2")" "$(find -P "$J" -type f | wc -l)" "as many hashes as regular files"
+is "$(grep -c '"hash"' "$T/json2")" "$(find -P "$J" -type f -printf x | wc -c)" "as many hashes as regular files"
 json_lines meta <"$T/json2" 2>/dev/null | sort -z >"$T/meta2.got"
 same_bytes "path, type, size, mtime still agree" "$T/meta2.got" "$T/meta.exp"
 

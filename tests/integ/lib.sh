@@ -614,11 +614,13 @@ index_hashes() {
 STRACE_IO=open,openat,openat2,creat,read,pread64,readv,preadv,preadv2,mmap
 
 # strace_log LOG CMD...: CMD under strace -f, every file descriptor decorated
-# with its path in hex (-y -xx); sets $rc to CMD's exit status.
+# with its path in hex (-y -xx); CMD's stdout and stderr go to LOG.out and
+# LOG.err; sets $rc to CMD's exit status.
 strace_log() {
 	local log=$1
 	shift
-	strace -f -qq -y -xx -e trace=$STRACE_IO -o "$log" "$@"
+	timeout -k 5 "$FSI_TIMEOUT" strace -f -qq -y -xx -e trace=$STRACE_IO -o "$log" "$@" \
+		>"$log.out" 2>"$log.err"
 	rc=$?
 }
 
