@@ -104,7 +104,10 @@ static void report_action(void *ctx, const char *what, const char *path, size_t 
 static void report_action_error(void *ctx, const char *path, size_t len, const char *what,
 				int err)
 {
-	report_scan_error(ctx, path, len, what, err);
+	char *q = log_quote(path, len);
+
+	log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
+	free(q);
 }
 
 /* Remove the temporary index of --no-index: its few files, then the directory. */

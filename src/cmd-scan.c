@@ -61,7 +61,9 @@ static void report_error(void *ctx, const char *path, size_t len, const char *wh
 	char *q = log_quote(path, len);
 
 	pthread_mutex_lock(&report_lock);
-	log_warning("%s '%s': %s", what, q ? q : "?", strerror(-err));
+	/* -ESTALE from a read: the file is not what the walker saw any more. */
+	log_warning("%s '%s': %s", what, q ? q : "?",
+		    err == -ESTALE ? "file changed while read" : strerror(-err));
 	pthread_mutex_unlock(&report_lock);
 	free(q);
 }

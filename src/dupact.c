@@ -453,7 +453,7 @@ static void tmp_name(struct act *a, const struct place *p, char out[NAME_MAX + 1
 	memcpy(q, ".fsindex-", 9);
 	q += 9;
 	for (int i = 0; i < TMP_RANDOM; i++) {
-		/* xorshift64* (Vigna, arXiv:1402.6246): unpredictable enough for a name we retry on EEXIST */
+		/* xorshift64* (Vigna, arXiv:1402.6246): varied enough for a name retried on EEXIST */
 		a->rnd ^= a->rnd >> 12;
 		a->rnd ^= a->rnd << 25;
 		a->rnd ^= a->rnd >> 27;

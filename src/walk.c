@@ -561,7 +561,7 @@ static void hash_done(void *ctx, int result)
 	} else {
 		/* Stored without a hash; a later scan tries again. */
 		report(w, ww, req->dir, req->name, req->n.name_len,
-		       result == -ESTALE ? "cannot hash (file changed while read)" : "cannot read",
+		       result == -ESTALE ? "cannot hash" : "cannot read",
 		       result);
 	}
 	r = store_batch_put(ww->batch, &req->n, req->fresh);

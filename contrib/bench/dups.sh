@@ -277,7 +277,7 @@ bench_tree() {
 
 	local F_D="fsindex dups --no-index" J_Q="jdupes -r -Q" RM="rmlint -T df" FD="fdupes -r"
 	local F_V="fsindex dups --verify --no-index" J="jdupes -r"
-	local F_R="fsindex dups (repeat, unchanged)" S_R="fsindex scan (unchanged rescan)"
+	local F_R="fsindex dups (repeat over the unchanged tree)" S_R="fsindex scan (unchanged rescan)"
 	local F_H="fsindex scan --hash (fresh index)" CAT="xargs -P2 cat" XXH="xargs -P2 xxh128sum"
 	hf "$L warm" "$n" \
 		"$F_D" "$FS dups --no-index -q $Q >/dev/null$dups_ok" \
@@ -381,7 +381,7 @@ rm -rf "$work"/dups-db-*
 	echo "$(df -T "$G" | awk 'NR == 2 { print $2 }') on $(df "$G" | awk 'NR == 2 { print $1 }'). Generated tree: \`gentree.sh DIR $nfiles $seed\`."
 	echo "hyperfine --runs $runs (generated tree), $usr_runs (${usr:-no real tree}), $cold_runs cold (\`sync; echo 3 >/proc/sys/vm/drop_caches\` before each);"
 	echo "warm runs follow a full read of the tree. Load average before $load_before, after $load_after."
-	echo "Versions: $(jdupes -v 2>/dev/null | head -1), $(rmlint --version 2>&1 | head -1 | sed 's/ *compiled.*//'), $(fdupes --version 2>/dev/null | head -1), $(xxh128sum --version 2>&1 | head -1)."
+	echo "Versions: $(jdupes -v 2>/dev/null | head -1), rmlint $(rmlint --version 2>&1 | head -1 | sed "s/ *compiled.*//; s/^version //"), $(fdupes --version 2>/dev/null | head -1), $(xxh128sum --version 2>&1 | head -1)."
 	echo
 	echo "| Case | Command | Median [ms] | Mean ± σ [ms] | Peak RssAnon [KiB] | Ratio |"
 	echo "|:---|:---|---:|---:|---:|---:|"
