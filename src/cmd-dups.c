@@ -334,13 +334,8 @@ int cmd_dups(int argc, char **argv)
 	} else {
 		db = cli_db_path(cli.db_opt);
 	}
-	if (!db || cli_open_store(db, 0, &store) < 0)
+	if (!db || cli_open_store(db, STORE_LOCK, &store) < 0)
 		goto out;
-	r = store_lock_scan(store);
-	if (r < 0) {
-		log_error("cannot use index '%s': %s", db, store_strerror(r));
-		goto out;
-	}
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

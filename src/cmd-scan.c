@@ -196,16 +196,8 @@ int cmd_scan(int argc, char **argv)
 	db = cli_db_path(db_opt);
 	if (!db)
 		goto out;
-	if (cli_open_store(db, 0, &store) < 0)
+	if (cli_open_store(db, STORE_LOCK, &store) < 0)
 		goto out;
-	r = store_lock_scan(store);
-	if (r < 0) {
-		char *q = log_quote(db, strlen(db));
-
-		log_error("cannot scan into '%s': %s", q ? q : "?", store_strerror(r));
-		free(q);
-		goto out;
-	}
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -517,10 +517,18 @@ static size_t initial_mapsize(off_t file_size)
 	return (size + 4095) & ~(size_t)4095;
 }
 
+/* The scan lock: a file beside the data, flock'ed by the one writer. */
+static int lock_path(const struct store *s, char **ret)
+{
+	if (asprintf(ret, s->nosubdir ? "%s.fsindex-lock" : "%s/fsindex.lock", s->path) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int store_open(const char *path, unsigned flags, struct store **ret_store)
 {
-	char *data = NULL, *lockfile = NULL;
-	bool present, lock_existed;
+	char *data = NULL, *lockfile = NULL, *lockpath = NULL;
+	bool present, lock_existed, lock_made = false;
 	struct store *s;
 	struct stat st;
 	size_t mapsize;
@@ -556,6 +564,22 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		goto out_fail;
 	} else if ((r = mkdir_parents(path)) < 0) {
 		goto out_fail;
+	}
+	/*
+	 * A writer locks before it creates anything: a second scan must never
+	 * slip in between creation and locking.  A lock file we made next to
+	 * something we then refuse is removed again (out_fail).
+	 */
+	if (flags & STORE_LOCK) {
+		r = lock_path(s, &lockpath);
+		if (r < 0)
+			goto out_fail;
+		lock_made = access(lockpath, F_OK) != 0;
+		r = store_lock_scan(s);
+		if (r < 0) {
+			lock_made = false;
+			goto out_fail;
+		}
 	}
 
 	if (s->nosubdir)
@@ -617,12 +641,16 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 			goto out_fail;
 	}
 
+	free(lockpath);
 	free(data);
 	free(lockfile);
 	*ret_store = s;
 	return 0;
 
 out_fail:
+	if (lock_made)
+		unlink(lockpath);
+	free(lockpath);
 	free(data);
 	free(lockfile);
 	store_close(s);
@@ -651,8 +679,9 @@ int store_lock_scan(struct store *s)
 
 	if (s->lock_fd >= 0)
 		return 0;
-	if (asprintf(&lockpath, s->nosubdir ? "%s.fsindex-lock" : "%s/fsindex.lock", s->path) < 0)
-		return -ENOMEM;
+	r = lock_path(s, &lockpath);
+	if (r < 0)
+		return r;
 	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	r = fd < 0 ? -errno : 0;
 	free(lockpath);

@@ -39,6 +39,7 @@ struct store_batch;
 
 enum store_open_flags {
 	STORE_RDONLY = 1 << 0,	/* never create or write; -ENOENT if there is no index */
+	STORE_LOCK = 1 << 1,	/* take the scan lock first, before the index is created */
 };
 
 /**
