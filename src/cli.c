@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -123,6 +124,19 @@ int cli_probe_io(int mode)
 	}
 	log_notice("io_uring unavailable (%s), reading with pread", strerror(-r));
 	return 0;
+}
+
+void cli_report_entry(void *ctx, const char *path, size_t len, const char *what, int err)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	char *q = log_quote(path, len);
+
+	pthread_mutex_lock(&lock);
+	/* -ESTALE from a read: the file is not what the walker saw any more. */
+	log_warning("%s '%s': %s", what, q ? q : "?",
+		    err == -ESTALE ? "file changed while read" : strerror(-err));
+	pthread_mutex_unlock(&lock);
+	free(q);
 }
 
 int cli_usage_error(const char *cmd)

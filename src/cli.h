@@ -54,6 +54,12 @@ int cli_probe_io(int mode);
  */
 int cli_resolve_roots(const char *verb, char *const *args, size_t n, char **ret_paths);
 
+/**
+ * A walk_error_fn: print "fsindex: WHAT 'PATH': REASON" for one entry, the
+ * path quoted, one whole line at a time from any thread.
+ */
+void cli_report_entry(void *ctx, const char *path, size_t len, const char *what, int err);
+
 /** Print "Try 'fsindex @cmd --help'." after a usage error; returns EXIT_FATAL. */
 int cli_usage_error(const char *cmd);
 

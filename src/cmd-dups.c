@@ -64,22 +64,10 @@ static void usage(void)
 	       "Exit status: 0 duplicates found, 1 none found, 2 error.\n");
 }
 
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void report_scan_error(void *ctx, const char *path, size_t len, const char *what, int err)
-{
-	char *q = log_quote(path, len);
-
-	pthread_mutex_lock(&report_lock);
-	log_warning("%s '%s': %s", what, q ? q : "?", strerror(-err));
-	pthread_mutex_unlock(&report_lock);
-	free(q);
-}
-
 static void report_read_error(void *ctx, const char *path, size_t len, int err)
 {
-	report_scan_error(ctx, path, len,
-			  err == -ESTALE ? "left out (changed since the scan)" : "cannot read", err);
+	cli_report_entry(ctx, path, len,
+			 err == -ESTALE ? "left out" : "cannot read", err);
 }
 
 /* Action lines go to stdout, unless stdout carries -0 or --json records. */
@@ -340,7 +328,7 @@ int cmd_dups(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sopts.jobs = cli.opts.jobs;
-	sopts.on_error = report_scan_error;
+	sopts.on_error = cli_report_entry;
 	sopts.cancel = &dups_cancel;
 	sopts.io_mode = cli.opts.io_mode;
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)

@@ -54,20 +54,6 @@ static void usage(void)
 	       "130 interrupted.\n");
 }
 
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void report_error(void *ctx, const char *path, size_t len, const char *what, int err)
-{
-	char *q = log_quote(path, len);
-
-	pthread_mutex_lock(&report_lock);
-	/* -ESTALE from a read: the file is not what the walker saw any more. */
-	log_warning("%s '%s': %s", what, q ? q : "?",
-		    err == -ESTALE ? "file changed while read" : strerror(-err));
-	pthread_mutex_unlock(&report_lock);
-	free(q);
-}
-
 struct progress_ctx {
 	struct progress *progress;
 };
@@ -203,7 +189,7 @@ int cmd_scan(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	opts.excludes = excludes;
 	opts.nexcludes = nexcludes;
-	opts.on_error = report_error;
+	opts.on_error = cli_report_entry;
 	opts.cancel = &scan_cancel;
 	opts.on_start = progress_on;
 	opts.on_end = progress_off;

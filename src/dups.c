@@ -551,17 +551,11 @@ static void batch_run(struct task *task, struct task_worker *tw)
 static bool dups_idle(void *ctx, struct task_worker *tw)
 {
 	struct dups *d = ctx;
-	struct worker *w = &d->workers[task_worker_id(tw)];
-	int r;
+	int r = ring_idle(d->workers[task_worker_id(tw)].ring);
 
-	if (!w->ring || ring_inflight(w->ring) == 0)
-		return false;
-	r = ring_poll(w->ring, true);
-	if (r < 0) {
+	if (r < 0)
 		set_fatal(d, r);
-		return false;
-	}
-	return true;
+	return r > 0;
 }
 
 /* Read the candidates @idx[0..n) for @stage on the pool. */

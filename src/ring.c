@@ -746,6 +746,16 @@ int ring_poll(struct ring *ring, bool wait)
 	return uring_poll(ring, wait);
 }
 
+int ring_idle(struct ring *ring)
+{
+	int r;
+
+	if (!ring || ring_inflight(ring) == 0)
+		return 0;
+	r = ring_poll(ring, true);
+	return r < 0 ? r : 1;
+}
+
 unsigned ring_inflight(const struct ring *ring)
 {
 	return ring->inflight;

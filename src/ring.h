@@ -86,6 +86,13 @@ int ring_submit(struct ring *ring, const struct ring_read *req);
  */
 int ring_poll(struct ring *ring, bool wait);
 
+/**
+ * For a task pool's idle hook: with requests in flight, flush, wait for at
+ * least one to finish and return 1; with none (or a NULL @ring) return 0.
+ * Returns -errno on failure.
+ */
+int ring_idle(struct ring *ring);
+
 /** Requests in flight. */
 unsigned ring_inflight(const struct ring *ring);
 

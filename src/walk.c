@@ -651,17 +651,11 @@ static void report_file(struct walk *w, struct walk_worker *ww, const struct wal
 static bool walk_idle(void *ctx, struct task_worker *tw)
 {
 	struct walk *w = ctx;
-	struct walk_worker *ww = &w->workers[task_worker_id(tw)];
-	int r;
+	int r = ring_idle(w->workers[task_worker_id(tw)].ring);
 
-	if (!ww->ring || ring_inflight(ww->ring) == 0)
-		return false;
-	r = ring_poll(ww->ring, true);
-	if (r < 0) {
+	if (r < 0)
 		set_fatal(w, r);
-		return false;
-	}
-	return true;
+	return r > 0;
 }
 
 /* Handle one directory entry.  Returns 1 if a new directory was queued, 0, or a fatal error. */
