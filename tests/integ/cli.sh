@@ -53,13 +53,15 @@ fsi scan --help >"$T/help.scan" 2>&1
 is "$?" 0 "fsindex scan --help exits 0"
 fsi find --help >"$T/help.find" 2>&1
 is "$?" 0 "fsindex find --help exits 0"
+fsi dups --help >"$T/help.dups" 2>&1
+is "$?" 0 "fsindex dups --help exits 0"
 
 # Every long option of the help texts is in the man page.
 MAN=$top_srcdir/man/fsindex.1
 if [ -f "$MAN" ]; then
 	# roff writes '-' as '\-' (and sometimes '\(hy'); drop font escapes too.
 	sed -e 's/\\f[BIRP]//g' -e 's/\\(hy/-/g' -e 's/\\-/-/g' -e 's/\\//g' "$MAN" >"$T/man.txt"
-	opts=$(cat "$T/help.main" "$T/help.scan" "$T/help.find" |
+	opts=$(cat "$T/help.main" "$T/help.scan" "$T/help.find" "$T/help.dups" |
 		grep -oE -- '--[a-zA-Z][-a-zA-Z0-9]*' | sort -u)
 	missing=
 	for o in $opts; do
