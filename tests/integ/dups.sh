@@ -170,7 +170,7 @@ fi
 
 # ---- a second run reads no content -------------------------------------------------------
 
-timeout -k 5 "$FSI_TIMEOUT" strace -f -qq -y -xx -e trace=$STRACE_IO -o "$T/st" \
+timeout -k 5 "$FSI_TIMEOUT" env "$STRACE_ENV" strace -f -qq -y -xx -e trace=$STRACE_IO -o "$T/st" \
 	"$FSINDEX" dups --db "$DB" --io=sync -0 "$D" >"$T/out2" 2>"$T/err2"
 is "$?" 0 "second dups (under strace, --io=sync) exits 0"
 same0 "... and prints the same groups" "$T/out2" "$T/exp.main"
