@@ -10,6 +10,7 @@
 #include "dups.h"
 #include "log.h"
 #include "output.h"
+#include "progress.h"
 #include "ring.h"
 #include "scan.h"
 #include "store.h"
@@ -96,6 +97,26 @@ static void report_action_error(void *ctx, const char *path, size_t len, const c
 
 	log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
 	free(q);
+}
+
+struct read_progress {
+	const struct dups_progress *p;
+	int64_t t0;
+};
+
+static void read_line(void *ctx, char *buf, size_t size)
+{
+	static const char *const what[] = { "", "first 4 KiB", "last 4 KiB", "whole files" };
+	const struct read_progress *rp = ctx;
+	int stage = atomic_load(&rp->p->stage);
+	double mib = (double)atomic_load(&rp->p->bytes_done) / (1 << 20);
+	double secs = (double)(now_mono_ns() - rp->t0) / 1e9;
+
+	snprintf(buf, size, "reading %s: %llu/%llu files, %.1f MiB (%.1f MiB/s)",
+		 what[stage >= 0 && stage < 4 ? stage : 0],
+		 (unsigned long long)atomic_load(&rp->p->files_done),
+		 (unsigned long long)atomic_load(&rp->p->files_total), mib,
+		 secs > 0 ? mib / secs : 0.0);
 }
 
 /* Remove the temporary index of --no-index: its few files, then the directory. */
@@ -291,6 +312,9 @@ int cmd_dups(int argc, char **argv)
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
 	struct dups_collector *col = NULL;
+	struct dups_progress dprog = { 0 };
+	struct read_progress rprog;
+	struct progress *progress = NULL;
 	int64_t t0, t1;
 	size_t npaths = 0;
 	int r, status = EXIT_FATAL;
@@ -329,6 +353,9 @@ int cmd_dups(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sopts.jobs = cli.opts.jobs;
 	sopts.on_error = cli_report_entry;
+	sopts.on_start = progress_scan_start;
+	sopts.on_end = progress_scan_end;
+	sopts.progress_ctx = &progress;
 	sopts.cancel = &dups_cancel;
 	sopts.io_mode = cli.opts.io_mode;
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
@@ -348,7 +375,12 @@ int cmd_dups(int argc, char **argv)
 	cli.act.on_report = report_action;
 	cli.act.on_error = report_action_error;
 	cli.act.ctx = &cli.mode;
+	cli.opts.progress = &dprog;
+	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
+	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
 	r = dups_run(store, col, &cli.opts, &res);
+	progress_stop(progress);
+	progress = NULL;
 	if (r < 0)
 		goto failed;
 	log_debug("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,

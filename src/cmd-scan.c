@@ -54,25 +54,6 @@ static void usage(void)
 	       "130 interrupted.\n");
 }
 
-struct progress_ctx {
-	struct progress *progress;
-};
-
-static void progress_on(void *ctx, struct walk_stats *stats)
-{
-	struct progress_ctx *pc = ctx;
-
-	progress_start(STDERR_FILENO, stats, &pc->progress);
-}
-
-static void progress_off(void *ctx)
-{
-	struct progress_ctx *pc = ctx;
-
-	progress_stop(pc->progress);
-	pc->progress = NULL;
-}
-
 /* Allow more descriptors than the default 1024; the walk keeps a share of them. */
 static unsigned raise_fd_limit(void)
 {
@@ -105,7 +86,7 @@ int cmd_scan(int argc, char **argv)
 		{ 0 },
 	};
 	struct scan_opts opts = { 0 };
-	struct progress_ctx pctx = { 0 };
+	struct progress *progress = NULL;
 	struct scan_result res;
 	struct store *store = NULL;
 	const char *db_opt = NULL;
@@ -191,9 +172,9 @@ int cmd_scan(int argc, char **argv)
 	opts.nexcludes = nexcludes;
 	opts.on_error = cli_report_entry;
 	opts.cancel = &scan_cancel;
-	opts.on_start = progress_on;
-	opts.on_end = progress_off;
-	opts.progress_ctx = &pctx;
+	opts.on_start = progress_scan_start;
+	opts.on_end = progress_scan_end;
+	opts.progress_ctx = &progress;
 	(void)raise_fd_limit();
 
 	t0 = now_mono_ns();

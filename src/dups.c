@@ -422,12 +422,17 @@ static void on_done(void *ctx, int result)
 		memcpy(c->full, full.b, 16);
 		c->have = c->dirty = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
 	}
-	if (result >= 0)
-		atomic_fetch_add_explicit(&d->bytes,
-					  rd->stage == STAGE_FULL || c->size <= SMALL_FILE
-						  ? c->size
-						  : HASH_PARTIAL,
-					  memory_order_relaxed);
+	if (result >= 0) {
+		uint64_t n = rd->stage == STAGE_FULL || c->size <= SMALL_FILE ? c->size
+									       : HASH_PARTIAL;
+
+		atomic_fetch_add_explicit(&d->bytes, n, memory_order_relaxed);
+		if (d->opts->progress)
+			atomic_fetch_add_explicit(&d->opts->progress->bytes_done, n,
+						  memory_order_relaxed);
+	}
+	if (d->opts->progress)
+		atomic_fetch_add_explicit(&d->opts->progress->files_done, 1, memory_order_relaxed);
 	reader_put(rd->w, rd);
 }
 
@@ -567,6 +572,11 @@ static int read_stage(struct dups *d, const size_t *idx, size_t n, enum stage st
 
 	if (n == 0)
 		return 0;
+	if (d->opts->progress) {
+		atomic_store(&d->opts->progress->files_done, 0);
+		atomic_store(&d->opts->progress->files_total, n);
+		atomic_store(&d->opts->progress->stage, (int)stage);
+	}
 	tasks = calloc(ntasks, sizeof(*tasks));
 	if (!tasks)
 		return -ENOMEM;

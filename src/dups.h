@@ -11,6 +11,7 @@
 #include "hash.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,14 @@ struct dups_group {
 	size_t nfiles;		/* >= 2 */
 };
 
+/** Live counters of the reading stages, for a progress display (relaxed atomics). */
+struct dups_progress {
+	atomic_int stage;		/* 0 before reading, 1 head, 2 tail, 3 whole files */
+	atomic_uint_fast64_t files_total; /* files to read in this stage */
+	atomic_uint_fast64_t files_done;
+	atomic_uint_fast64_t bytes_done; /* over all stages */
+};
+
 struct dups_opts {
 	uint64_t min_size;	/* smallest file size considered (default 1) */
 	bool empty;		/* consider empty files too (overrides min_size 0) */
@@ -56,6 +65,7 @@ struct dups_opts {
 	int io_mode;		/* enum ring_mode */
 	bool record;		/* write computed hashes back to the index */
 	volatile sig_atomic_t *cancel;
+	struct dups_progress *progress;	/* updated as files are read; may be NULL */
 	/* A file that could not be read (path, reason); may be NULL. */
 	void (*on_error)(void *ctx, const char *path, size_t len, int err);
 	void *error_ctx;

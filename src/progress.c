@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * progress.c - terminal progress for scans.  The walk only bumps relaxed
- * atomic counters; this thread reads them every 200 ms, so progress costs
- * the walkers nothing.
+ * progress.c - terminal progress.  Workers only bump relaxed atomic
+ * counters; this thread formats them every 200 ms through the caller's
+ * function, so progress costs the workers nothing.
  */
 #include "progress.h"
 
@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,20 +23,17 @@ struct progress {
 	pthread_cond_t cond;
 	bool stop;
 	int fd;
-	struct walk_stats *stats;
+	progress_fn *fn;
+	void *ctx;
 };
 
 static void draw(struct progress *p)
 {
-	char line[160];
-	int n;
+	char line[200] = "\r\033[K";
+	size_t pre = strlen(line);
 
-	n = snprintf(line, sizeof(line), "\r\033[K%llu dirs, %llu files, %llu errors, %llu pending",
-		     (unsigned long long)atomic_load(&p->stats->dirs),
-		     (unsigned long long)atomic_load(&p->stats->files),
-		     (unsigned long long)atomic_load(&p->stats->errors),
-		     (unsigned long long)atomic_load(&p->stats->pending));
-	if (n > 0 && write(p->fd, line, (size_t)n) < 0)
+	p->fn(p->ctx, line + pre, sizeof(line) - pre);
+	if (write(p->fd, line, strlen(line)) < 0)
 		return;
 }
 
@@ -62,7 +60,7 @@ static void *progress_main(void *arg)
 	return NULL;
 }
 
-int progress_start(int fd, struct walk_stats *stats, struct progress **ret)
+int progress_start(int fd, progress_fn *fn, void *ctx, struct progress **ret)
 {
 	struct progress *p;
 
@@ -73,7 +71,8 @@ int progress_start(int fd, struct walk_stats *stats, struct progress **ret)
 	if (!p)
 		return -ENOMEM;
 	p->fd = fd;
-	p->stats = stats;
+	p->fn = fn;
+	p->ctx = ctx;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	if (pthread_create(&p->thread, NULL, progress_main, p) != 0) {
@@ -96,4 +95,27 @@ void progress_stop(struct progress *p)
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+}
+
+static void walk_line(void *ctx, char *buf, size_t size)
+{
+	const struct walk_stats *s = ctx;
+
+	snprintf(buf, size, "%llu dirs, %llu files, %llu errors, %llu pending",
+		 (unsigned long long)atomic_load(&s->dirs), (unsigned long long)atomic_load(&s->files),
+		 (unsigned long long)atomic_load(&s->errors),
+		 (unsigned long long)atomic_load(&s->pending));
+}
+
+void progress_scan_start(void *ctx, struct walk_stats *stats)
+{
+	progress_start(STDERR_FILENO, walk_line, stats, ctx);
+}
+
+void progress_scan_end(void *ctx)
+{
+	struct progress **p = ctx;
+
+	progress_stop(*p);
+	*p = NULL;
 }
