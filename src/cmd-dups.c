@@ -358,6 +358,8 @@ int cmd_dups(int argc, char **argv)
 	sopts.progress_ctx = &progress;
 	sopts.cancel = &dups_cancel;
 	sopts.io_mode = cli.opts.io_mode;
+	/* A throwaway index need not be written: the walk hands dups what it needs. */
+	sopts.writer.discard = cli.no_index;
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
 	sopts.on_file = dups_collect;

@@ -5,8 +5,8 @@
  * Candidates come from the scan that precedes the search: the walker hands
  * every regular file it sees, with the hashes the index holds for it, to
  * dups_collect() (one shard per worker, no locks), so no second pass over
- * the index is needed.  One record each in a flat array, the paths in one
- * arena.  Then the stages, each reading only what the
+ * the index is needed.  One record each in a flat array, the paths in
+ * per-worker arenas.  Then the stages, each reading only what the
  * previous one left standing:
  *
  *   sort by (size, dev, ino)  ──► inodes: hard links fold into one file
@@ -53,16 +53,25 @@
 
 enum stage { STAGE_SIZE, STAGE_HEAD, STAGE_TAIL, STAGE_FULL };
 
+/* The three digests of a candidate; only files that share their size get them. */
+struct digests {
+	uint8_t head[16], tail[16], full[16];
+};
+
+#define NO_HASHES UINT32_MAX
+#define NO_ROOT UINT32_MAX
+
 /* What a candidate needs of its node: kept small, there is one per regular file. */
 struct cand {
 	uint64_t id, dev, ino, size;
 	int64_t mtime_sec, ctime_sec;
 	uint32_t mtime_nsec, ctime_nsec;
 	uint32_t nlink, uid;
-	uint8_t head[16], tail[16], full[16];
-	size_t path_off;
+	uint32_t h;			/* its digests in dups_priv.h, or NO_HASHES */
+	uint32_t path_off;
 	uint32_t path_len;
 	uint32_t root;
+	uint16_t shard;			/* whose arena holds the path */
 	uint32_t next_name;		/* next hard link of the same inode, or UINT32_MAX */
 	uint8_t have;			/* HAVE_* hashes known */
 	bool from_index;		/* had hashes before this run */
@@ -75,8 +84,11 @@ enum { HAVE_HEAD = 1, HAVE_TAIL = 2, HAVE_FULL = 4 };
 struct dups_priv {
 	struct cand *c;
 	size_t n, cap;
-	char *arena;
-	size_t arena_len, arena_cap;
+	char *arenas[DUPS_MAX_WORKERS];	/* each shard's paths, indexed by cand.shard */
+	char *const *roots;		/* PATH arguments the relative paths hang off */
+	size_t nnames;			/* names[] in use, their paths malloc'd */
+	struct digests *h;		/* indexed by cand.h */
+	size_t nh;
 	struct dups_name *names;
 	struct dups_file *files;
 };
@@ -94,6 +106,8 @@ struct reader {
 
 struct worker {
 	struct ring *ring;
+	char *path;			/* whole path being opened or reported */
+	size_t path_cap;
 	struct reader *free_readers[READ_DEPTH * 2];
 	unsigned nfree;
 } __attribute__((aligned(64)));
@@ -125,13 +139,16 @@ struct shard {
 	size_t n, cap;
 	char *arena;
 	size_t arena_len, arena_cap;
+	struct digests *h;		/* digests the index already holds */
+	size_t nh, caph;
 	const char *last_root;		/* the walker's string for the root of... */
-	uint32_t last_index;		/* ...this PATH argument */
+	uint32_t last_index;		/* ...this PATH argument... */
+	size_t last_root_len;		/* ...and its length */
 	int err;
 } __attribute__((aligned(64)));
 
 struct dups_collector {
-	char *const *roots;
+	char *const *roots;		/* borrowed from the caller */
 	size_t nroots;
 	uint64_t min_size;
 	bool empty;
@@ -161,18 +178,23 @@ void dups_collector_free(struct dups_collector *col)
 	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
 		free(col->shards[i].c);
 		free(col->shards[i].arena);
+		free(col->shards[i].h);
 	}
 	free(col);
 }
 
+/* The PATH argument @root is (NO_ROOT if none: the path is then kept whole). */
 static uint32_t root_index(struct dups_collector *col, struct shard *sh, const char *root)
 {
 	if (root != sh->last_root) {
 		sh->last_root = root;
-		sh->last_index = 0;
+		sh->last_index = NO_ROOT;
+		sh->last_root_len = 0;
 		for (size_t i = 0; i < col->nroots; i++)
 			if (strcmp(col->roots[i], root) == 0) {
 				sh->last_index = (uint32_t)i;
+				/* Below "/" the relative path starts right after it. */
+				sh->last_root_len = strcmp(root, "/") == 0 ? 0 : strlen(root);
 				break;
 			}
 	}
@@ -184,12 +206,32 @@ void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir,
 {
 	struct dups_collector *col = ctx;
 	struct shard *sh = &col->shards[worker % DUPS_MAX_WORKERS];
-	size_t len = (dir_len > 1 ? dir_len : 0) + 1 + n->name_len;
+	uint32_t ri;
+	size_t len;
 	struct cand *c;
 	char *path;
 
 	if (sh->err || (n->size == 0 ? !col->empty : n->size < col->min_size))
 		return;
+	/*
+	 * Paths are kept relative to their root (for 200k files below a long
+	 * root that is megabytes): "dir/name" for DIR below ROOT, plain "name"
+	 * in ROOT itself.  Whole paths are rebuilt only where one is needed.
+	 */
+	ri = root_index(col, sh, root);
+	if (ri != NO_ROOT && dir_len >= sh->last_root_len) {
+		dir += sh->last_root_len;
+		dir_len -= sh->last_root_len;
+		if (dir_len && *dir == '/') {
+			dir++;
+			dir_len--;
+		}
+	}
+	len = (dir_len ? dir_len + 1 : 0) + n->name_len;
+	if (sh->arena_len + len + 1 > UINT32_MAX) {
+		sh->err = -EOVERFLOW;	/* 4 GiB of paths in one worker's share */
+		return;
+	}
 	if (sh->n == sh->cap) {
 		size_t cap = sh->cap ? sh->cap + sh->cap / 2 : 1024;
 		struct cand *nc = realloc(sh->c, cap * sizeof(*nc));
@@ -220,9 +262,22 @@ void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir,
 	c->ctime_nsec = n->ctime_nsec;
 	c->nlink = n->nlink;
 	c->uid = n->uid;
-	memcpy(c->head, n->head, 16);
-	memcpy(c->tail, n->tail, 16);
-	memcpy(c->full, n->full, 16);
+	c->h = NO_HASHES;
+	if (n->hash_state != NODE_HASH_NONE) {
+		if (sh->nh == sh->caph) {
+			size_t cap = sh->caph ? sh->caph + sh->caph / 2 : 1024;
+			struct digests *nd = realloc(sh->h, cap * sizeof(*nd));
+
+			if (!nd)
+				goto oom;
+			sh->h = nd;
+			sh->caph = cap;
+		}
+		memcpy(sh->h[sh->nh].head, n->head, 16);
+		memcpy(sh->h[sh->nh].tail, n->tail, 16);
+		memcpy(sh->h[sh->nh].full, n->full, 16);
+		c->h = (uint32_t)sh->nh++;
+	}
 	if (n->hash_state >= NODE_HASH_HEAD)
 		c->have = HAVE_HEAD;
 	if (n->hash_state >= NODE_HASH_PARTIAL)
@@ -230,15 +285,16 @@ void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir,
 	if (n->hash_state == NODE_HASH_FULL)
 		c->have |= HAVE_FULL;
 	c->from_index = c->have != 0;
-	c->root = root_index(col, sh, root);
+	c->root = ri;
+	c->shard = (uint16_t)(sh - col->shards);
 	c->next_name = UINT32_MAX;
 	c->path_off = sh->arena_len;
 	c->path_len = (uint32_t)len;
 	path = sh->arena + sh->arena_len;
-	/* Children of "/" are "/name", not "//name". */
-	if (dir_len > 1)
+	if (dir_len) {
 		memcpy(path, dir, dir_len);
-	path[len - n->name_len - 1] = '/';
+		path[dir_len] = '/';
+	}
 	memcpy(path + len - n->name_len, n->name, n->name_len);
 	path[len] = '\0';
 	sh->arena_len += len + 1;
@@ -247,41 +303,106 @@ oom:
 	sh->err = -ENOMEM;
 }
 
-/* Move every shard's candidates into @p, one array and one arena. */
+/* Where shard @which's digests start once all shards' are concatenated in order. */
+static size_t hash_base(const struct dups_collector *col, size_t which)
+{
+	size_t base = 0;
+
+	for (size_t i = 0; i < which; i++)
+		base += col->shards[i].nh;
+	return base;
+}
+
+/*
+ * Move every shard's candidates into @p: one array, grown from the largest
+ * shard's so that little is copied; the arenas stay where they are.
+ */
 static int merge_shards(struct dups_collector *col, struct dups_priv *p)
 {
-	size_t n = 0, bytes = 0;
+	size_t total = 0, big = 0, nh = 0, big_base;
 
 	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
 		if (col->shards[i].err)
 			return col->shards[i].err;
-		n += col->shards[i].n;
-		bytes += col->shards[i].arena_len;
+		total += col->shards[i].n;
+		if (col->shards[i].n > col->shards[big].n)
+			big = i;
 	}
-	p->c = malloc((n ? n : 1) * sizeof(*p->c));
-	p->arena = malloc(bytes ? bytes : 1);
-	if (!p->c || !p->arena)
+	p->c = realloc(col->shards[big].c, (total ? total : 1) * sizeof(*p->c));
+	if (!p->c)
 		return -ENOMEM;
+	col->shards[big].c = NULL;
+	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++)
+		nh += col->shards[i].nh;
+	p->h = malloc((nh ? nh : 1) * sizeof(*p->h));
+	if (!p->h)
+		return -ENOMEM;
+	p->n = col->shards[big].n;
+	/* The big shard's candidates are in place already: renumber their digests. */
+	big_base = hash_base(col, big);
+	for (size_t k = 0; k < p->n; k++)
+		if (p->c[k].h != NO_HASHES)
+			p->c[k].h += (uint32_t)big_base;
+	col->shards[big].n = 0;
 	for (size_t i = 0; i < DUPS_MAX_WORKERS; i++) {
 		struct shard *sh = &col->shards[i];
+		size_t base = p->nh;
 
-		for (size_t k = 0; k < sh->n; k++) {
-			p->c[p->n] = sh->c[k];
-			p->c[p->n++].path_off += p->arena_len;
-		}
-		if (sh->arena_len)
-			memcpy(p->arena + p->arena_len, sh->arena, sh->arena_len);
-		p->arena_len += sh->arena_len;
+		if (sh->nh)
+			memcpy(p->h + p->nh, sh->h, sh->nh * sizeof(*sh->h));
+		p->nh += sh->nh;
+		free(sh->h);
+		sh->h = NULL;
+		sh->nh = 0;
+		for (size_t k = 0; k < sh->n; k++)
+			if (sh->c[k].h != NO_HASHES)
+				sh->c[k].h += (uint32_t)base;
+		p->arenas[i] = sh->arena;
+		sh->arena = NULL;
+		if (sh->n)
+			memcpy(p->c + p->n, sh->c, sh->n * sizeof(*sh->c));
+		p->n += sh->n;
 		free(sh->c);
-		free(sh->arena);
-		memset(sh, 0, sizeof(*sh));
+		sh->c = NULL;
+		sh->n = 0;
 	}
 	return 0;
 }
 
+static struct digests *dg(const struct dups_priv *p, const struct cand *c)
+{
+	return &p->h[c->h];
+}
+
+/* The path of @c relative to its root (or whole, for NO_ROOT). */
 static const char *cand_path(const struct dups_priv *p, const struct cand *c)
 {
-	return p->arena + c->path_off;
+	return p->arenas[c->shard] + c->path_off;
+}
+
+/*
+ * The whole path of @c in *@buf (grown as needed; the caller frees it).
+ * Returns its length, or -ENOMEM.
+ */
+static ssize_t full_path(const struct dups_priv *p, const struct cand *c, char **buf, size_t *cap)
+{
+	const char *root = c->root == NO_ROOT ? "" : p->roots[c->root];
+	size_t rlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
+	size_t len = rlen + (c->root == NO_ROOT ? 0 : 1) + c->path_len;
+
+	if (len + 1 > *cap) {
+		char *nb = realloc(*buf, len + 1);
+
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = len + 1;
+	}
+	memcpy(*buf, root, rlen);
+	if (c->root != NO_ROOT)
+		(*buf)[rlen] = '/';
+	memcpy(*buf + len - c->path_len, cand_path(p, c), c->path_len + 1);
+	return (ssize_t)len;
 }
 
 static struct dups_priv *sort_priv;	/* qsort has no context argument */
@@ -313,6 +434,24 @@ static int cmp_inode(const void *va, const void *vb)
 	return name_order(a, b);
 }
 
+static bool same_name(const struct dups_priv *p, const struct cand *a, const struct cand *b)
+{
+	char *pa = NULL, *pb = NULL;
+	size_t ca = 0, cb = 0;
+	ssize_t la, lb;
+	bool same;
+
+	if (a->id == b->id)
+		return true;
+	/* Rare (an inode met twice): compare whole paths, roots may nest. */
+	la = full_path(p, a, &pa, &ca);
+	lb = full_path(p, b, &pb, &cb);
+	same = la >= 0 && la == lb && memcmp(pa, pb, (size_t)la) == 0;
+	free(pa);
+	free(pb);
+	return same;
+}
+
 /*
  * Fold hard links: the first name of an inode stays a candidate, the others
  * hang off it through next_name and leave the array of candidates.  Also
@@ -333,9 +472,10 @@ static size_t fold_links(struct dups_priv *p, size_t *idx)
 			    head->size == c->size) {
 				struct cand *t = head;
 
-				while (t->next_name != UINT32_MAX && t->id != c->id)
+				/* The same node, or the same path, seen twice: one name. */
+				while (t->next_name != UINT32_MAX && !same_name(p, t, c))
 					t = &p->c[t->next_name];
-				if (t->id != c->id)
+				if (!same_name(p, t, c))
 					t->next_name = (uint32_t)i;
 				continue;
 			}
@@ -401,25 +541,26 @@ static void on_done(void *ctx, int result)
 	if (result < 0) {
 		c->err = result;
 		atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
-		if (d->opts->on_error)
-			d->opts->on_error(d->opts->error_ctx, cand_path(d->p, c), c->path_len,
-					  result);
+		ssize_t len = full_path(d->p, c, &rd->w->path, &rd->w->path_cap);
+
+		if (d->opts->on_error && len >= 0)
+			d->opts->on_error(d->opts->error_ctx, rd->w->path, (size_t)len, result);
 	} else if (rd->stage == STAGE_HEAD && c->size > SMALL_FILE) {
 		hash_digest(rd->hf.full, &head);
-		memcpy(c->head, head.b, 16);
+		memcpy(dg(d->p, c)->head, head.b, 16);
 		c->have |= HAVE_HEAD;
 		c->dirty |= HAVE_HEAD;
 	} else if (rd->stage == STAGE_TAIL) {
 		hash_digest(rd->hf.full, &tail);
-		memcpy(c->tail, tail.b, 16);
+		memcpy(dg(d->p, c)->tail, tail.b, 16);
 		c->have |= HAVE_TAIL;
 		c->dirty |= HAVE_TAIL;
 	} else {
 		/* The whole file was read: all three at once. */
 		hash_file_end(&rd->hf, &head, &tail, &full);
-		memcpy(c->head, head.b, 16);
-		memcpy(c->tail, tail.b, 16);
-		memcpy(c->full, full.b, 16);
+		memcpy(dg(d->p, c)->head, head.b, 16);
+		memcpy(dg(d->p, c)->tail, tail.b, 16);
+		memcpy(dg(d->p, c)->full, full.b, 16);
 		c->have = c->dirty = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
 	}
 	if (result >= 0) {
@@ -482,6 +623,7 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 {
 	struct reader *rd = reader_get(d, w);
 	struct ring_read req;
+	ssize_t len;
 	int dirfd, r;
 
 	if (!rd) {
@@ -491,7 +633,8 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 	rd->w = w;
 	rd->c = c;
 	rd->stage = stage;
-	dirfd = reader_target(rd, cand_path(d->p, c), c->path_len);
+	len = full_path(d->p, c, &w->path, &w->path_cap);
+	dirfd = len < 0 ? (int)len : reader_target(rd, w->path, (size_t)len);
 	if (dirfd < 0 && dirfd != AT_FDCWD) {
 		rd->dirfd = -1;
 		on_done(rd, dirfd);
@@ -599,21 +742,25 @@ static int read_stage(struct dups *d, const size_t *idx, size_t n, enum stage st
 
 /* ---- grouping -------------------------------------------------------- */
 
-static int cmp_key(const struct cand *a, const struct cand *b, enum stage stage)
+static int cmp_key(const struct dups_priv *p, const struct cand *a, const struct cand *b,
+		   enum stage stage)
 {
+	const struct digests *da, *db;
 	int c;
 
 	if (a->size != b->size)
 		return a->size < b->size ? -1 : 1;
 	if (stage == STAGE_SIZE)
 		return 0;
-	c = memcmp(a->head, b->head, 16);
+	da = dg(p, a);
+	db = dg(p, b);
+	c = memcmp(da->head, db->head, 16);
 	if (c || stage == STAGE_HEAD)
 		return c;
-	c = memcmp(a->tail, b->tail, 16);
+	c = memcmp(da->tail, db->tail, 16);
 	if (c || stage == STAGE_TAIL)
 		return c;
-	return memcmp(a->full, b->full, 16);
+	return memcmp(da->full, db->full, 16);
 }
 
 static enum stage sort_stage;
@@ -622,7 +769,7 @@ static int cmp_idx(const void *va, const void *vb)
 {
 	const struct cand *a = &sort_priv->c[*(const size_t *)va];
 	const struct cand *b = &sort_priv->c[*(const size_t *)vb];
-	int c = cmp_key(a, b, sort_stage);
+	int c = cmp_key(sort_priv, a, b, sort_stage);
 
 	return c ? c : (*(const size_t *)va < *(const size_t *)vb ? -1 : 1);
 }
@@ -645,7 +792,7 @@ static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage
 	for (size_t g = 0; g < m;) {
 		size_t end = g + 1;
 
-		while (end < m && cmp_key(&p->c[idx[g]], &p->c[idx[end]],
+		while (end < m && cmp_key(p, &p->c[idx[g]], &p->c[idx[end]],
 					  stage == STAGE_SIZE ? STAGE_SIZE : stage - 1) == 0)
 			end++;
 		if (stage != STAGE_SIZE && end - g > 2)
@@ -653,7 +800,7 @@ static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage
 		for (size_t i = g; i < end;) {
 			size_t j = i + 1;
 
-			while (j < end && cmp_key(&p->c[idx[i]], &p->c[idx[j]], stage) == 0)
+			while (j < end && cmp_key(p, &p->c[idx[i]], &p->c[idx[j]], stage) == 0)
 				j++;
 			if (j - i >= 2)
 				for (size_t k = i; k < j; k++)
@@ -718,6 +865,20 @@ out:
 	return r;
 }
 
+/* same_bytes() of two candidates, by their whole paths. */
+static int compare_files(const struct dups_priv *p, const struct cand *a, const struct cand *b)
+{
+	char *pa = NULL, *pb = NULL;
+	size_t ca = 0, cb = 0;
+	int r = -ENOMEM;
+
+	if (full_path(p, a, &pa, &ca) >= 0 && full_path(p, b, &pb, &cb) >= 0)
+		r = same_bytes(pa, pb, b->size);
+	free(pa);
+	free(pb);
+	return r;
+}
+
 /* ---- writing back ---------------------------------------------------- */
 
 /* Is @n still the file @c was read as? */
@@ -759,9 +920,9 @@ static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 		}
 		if (r < 0 || !cand_matches(c, &cur))
 			continue;
-		memcpy(cur.head, c->head, 16);
-		memcpy(cur.tail, c->tail, 16);
-		memcpy(cur.full, c->full, 16);
+		memcpy(cur.head, dg(d->p, c)->head, 16);
+		memcpy(cur.tail, dg(d->p, c)->tail, 16);
+		memcpy(cur.full, dg(d->p, c)->full, 16);
 		cur.hash_state = (c->have & HAVE_FULL)	   ? NODE_HASH_FULL
 				 : (c->have & HAVE_TAIL) ? NODE_HASH_PARTIAL
 							 : NODE_HASH_HEAD;
@@ -808,7 +969,7 @@ static int cmp_file(const void *va, const void *vb)
 }
 
 /* Describe candidate @ci as a file with all its names. */
-static void fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_t *name_pos)
+static int fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_t *name_pos)
 {
 	struct cand *c = &p->c[ci];
 
@@ -826,14 +987,22 @@ static void fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_
 	f->nnames = 0;
 	for (struct cand *t = c;; t = &p->c[t->next_name]) {
 		struct dups_name *nm = &p->names[(*name_pos)++];
+		char *path = NULL;
+		size_t cap = 0;
+		ssize_t len = full_path(p, t, &path, &cap);
 
-		nm->path = cand_path(p, t);
-		nm->len = t->path_len;
+		/* Owned by the result: p->nnames counts what dups_result_destroy() frees. */
+		p->nnames = *name_pos;
+		if (len < 0)
+			return (int)len;
+		nm->path = path;
+		nm->len = (size_t)len;
 		nm->root = t->root;
 		f->nnames++;
 		if (t->next_name == UINT32_MAX)
 			break;
 	}
+	return 0;
 }
 
 /*
@@ -843,8 +1012,9 @@ static void fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_
 static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups_result *res)
 {
 	struct dups_priv *p = d->p;
-	size_t nfiles_max = n, name_pos = 0, nf = 0, ng = 0;
+	size_t nfiles_max = n, name_pos = 0, nf = 0, ng = 0, vcap = 0;
 	size_t *cls = NULL;
+	char *vbuf = NULL;
 	int r = 0;
 
 	p->names = calloc(p->n ? p->n : 1, sizeof(*p->names));
@@ -858,7 +1028,7 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1, nclass = 0;
 
-		while (j < n && cmp_key(&p->c[idx[i]], &p->c[idx[j]], STAGE_FULL) == 0)
+		while (j < n && cmp_key(p, &p->c[idx[i]], &p->c[idx[j]], STAGE_FULL) == 0)
 			j++;
 		/* cls[k]: class of idx[i + k]; without --verify one class. */
 		for (size_t k = i; k < j; k++) {
@@ -873,12 +1043,13 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 					for (size_t q = i; q < k && !rep; q++)
 						if (cls[q - i] == c)
 							rep = &p->c[idx[q]];
-					r = same_bytes(cand_path(p, rep), cand_path(p, ck), ck->size);
+					r = compare_files(p, rep, ck);
 					if (r < 0) {
-						if (d->opts->on_error)
-							d->opts->on_error(d->opts->error_ctx,
-									  cand_path(p, ck),
-									  ck->path_len, r);
+						ssize_t len = full_path(p, ck, &vbuf, &vcap);
+
+						if (d->opts->on_error && len >= 0)
+							d->opts->on_error(d->opts->error_ctx, vbuf,
+									  (size_t)len, r);
 						atomic_fetch_add(&d->errors, 1);
 						c = SIZE_MAX;
 						break;
@@ -896,15 +1067,17 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 			struct dups_group *g = &res->groups[ng];
 			size_t first = nf;
 
-			for (size_t k = i; k < j; k++)
+			for (size_t k = i; k < j && r == 0; k++)
 				if (cls[k - i] == c)
-					fill_file(p, idx[k], &p->files[nf++], &name_pos);
+					r = fill_file(p, idx[k], &p->files[nf++], &name_pos);
+			if (r < 0)
+				break;
 			if (nf - first < 2) {
 				nf = first;
 				continue;
 			}
 			g->size = p->c[idx[i]].size;
-			memcpy(g->hash.b, p->c[idx[i]].full, 16);
+			memcpy(g->hash.b, dg(p, &p->c[idx[i]])->full, 16);
 			g->files = &p->files[first];
 			g->nfiles = nf - first;
 			qsort(g->files, g->nfiles, sizeof(*g->files), cmp_file);
@@ -913,6 +1086,7 @@ static int build_groups(struct dups *d, const size_t *idx, size_t n, struct dups
 		i = j;
 	}
 	free(cls);
+	free(vbuf);
 	res->ngroups = ng;
 	qsort(res->groups, ng, sizeof(*res->groups), cmp_group);
 	return r;
@@ -927,6 +1101,7 @@ static void dups_destroy(struct dups *d)
 			struct worker *w = &d->workers[i];
 
 			ring_free(w->ring);
+			free(w->path);
 			while (w->nfree) {
 				struct reader *rd = w->free_readers[--w->nfree];
 
@@ -939,21 +1114,38 @@ static void dups_destroy(struct dups *d)
 	task_pool_free(d->pool);
 }
 
-static void set_empty_hashes(struct dups_priv *p, const size_t *idx, size_t n)
+/*
+ * Give every candidate (files sharing their size) room for its digests;
+ * empty files get theirs at once.  Returns 0 or -ENOMEM.
+ */
+static int give_digests(struct dups_priv *p, const size_t *idx, size_t n)
 {
+	size_t missing = 0;
+	struct digests *nh;
 	struct hash128 h;
 
+	for (size_t i = 0; i < n; i++)
+		missing += p->c[idx[i]].h == NO_HASHES;
+	if (p->nh + missing > NO_HASHES)
+		return -EOVERFLOW;
+	nh = realloc(p->h, (p->nh + missing + 1) * sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	p->h = nh;
 	hash_buffer("", 0, &h);
 	for (size_t i = 0; i < n; i++) {
 		struct cand *c = &p->c[idx[i]];
 
+		if (c->h == NO_HASHES)
+			c->h = (uint32_t)p->nh++;
 		if (c->size == 0) {
-			memcpy(c->head, h.b, 16);
-			memcpy(c->tail, h.b, 16);
-			memcpy(c->full, h.b, 16);
+			memcpy(dg(p, c)->head, h.b, 16);
+			memcpy(dg(p, c)->tail, h.b, 16);
+			memcpy(dg(p, c)->full, h.b, 16);
 			c->have = HAVE_HEAD | HAVE_TAIL | HAVE_FULL;
 		}
 	}
+	return 0;
 }
 
 int dups_run(struct store *store, struct dups_collector *col, const struct dups_opts *opts,
@@ -977,6 +1169,7 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	if (!d.p)
 		return -ENOMEM;
 	res.priv = d.p;
+	d.p->roots = col->roots;
 	r = merge_shards(col, d.p);
 	if (r < 0)
 		goto out;
@@ -993,9 +1186,11 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	}
 	ninodes = fold_links(d.p, idx);
 	res.stats.files = ninodes;
-	set_empty_hashes(d.p, idx, ninodes);
 	n = keep_shared(d.p, idx, ninodes, STAGE_SIZE);
 	res.stats.candidates = n;
+	r = give_digests(d.p, idx, n);
+	if (r < 0)
+		goto out;
 
 	if (!jobs) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1068,7 +1263,11 @@ void dups_result_destroy(struct dups_result *res)
 
 	if (p) {
 		free(p->c);
-		free(p->arena);
+		for (size_t i = 0; i < DUPS_MAX_WORKERS; i++)
+			free(p->arenas[i]);
+		free(p->h);
+		for (size_t i = 0; i < p->nnames; i++)
+			free((char *)p->names[i].path);
 		free(p->names);
 		free(p->files);
 		free(p);

@@ -1084,6 +1084,7 @@ struct store_writer {
 	uint64_t txn_records;
 	int64_t txn_ns;
 	uint64_t debug_txn_full;
+	bool discard;
 
 	/* Shared with producers, under mu. */
 	pthread_mutex_t mu;
@@ -1746,7 +1747,7 @@ static void *writer_main(void *arg)
 				writer_fail(w, r);
 			continue;
 		}
-		if (atomic_load(&w->error)) {
+		if (atomic_load(&w->error) || w->discard) {
 			pthread_mutex_lock(&w->mu);
 			release_locked(w, b);
 			pthread_cond_broadcast(&w->cv_space);
@@ -1823,6 +1824,7 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 	w->queue_bytes = o.queue_bytes ? o.queue_bytes : QUEUE_DEFAULT;
 	w->handoff_bytes = w->queue_bytes / 4 < BATCH_HANDOFF ? w->queue_bytes / 4 : BATCH_HANDOFF;
 	w->txn_records = o.txn_records ? o.txn_records : TXN_RECORDS_DEFAULT;
+	w->discard = o.discard;
 	w->txn_ns = o.txn_ns > 0 ? o.txn_ns : TXN_NS_DEFAULT;
 	w->debug_txn_full = o.debug_txn_full;
 

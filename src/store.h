@@ -154,6 +154,7 @@ struct store_writer_opts {
 	uint64_t txn_records;	/* commit after this many records (0: 50,000) */
 	int64_t txn_ns;		/* commit after this long (0: 1 s) */
 	uint64_t debug_txn_full; /* test hook: fail a txn with MDB_TXN_FULL after this many puts */
+	bool discard;		/* drop every record unapplied: a walk that keeps nothing */
 };
 
 struct store_write_stats {
