@@ -106,7 +106,7 @@ struct read_progress {
 
 static void read_line(void *ctx, char *buf, size_t size)
 {
-	static const char *const what[] = { "", "first 4 KiB", "last 4 KiB", "whole files" };
+	static const char *const what[] = { "files", "first 4 KiB", "last 4 KiB", "whole files" };
 	const struct read_progress *rp = ctx;
 	int stage = atomic_load(&rp->p->stage);
 	double mib = (double)atomic_load(&rp->p->bytes_done) / (1 << 20);

@@ -43,6 +43,8 @@ static void *progress_main(void *arg)
 	struct timespec ts;
 
 	pthread_mutex_lock(&p->lock);
+	/* A first frame at once, so even a short run shows what it is doing. */
+	draw(p);
 	while (!p->stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000000;
