@@ -31,19 +31,15 @@ shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
+prog=scan.sh
+# shellcheck source=common.sh
+. "$here/common.sh"
 
 nfiles=200000 work=/tmp/fsindex-bench seed=1 total= runs=5 do_memory=1
 do_scaling=1 meta_files=1000000 chain=10000 wide=200000 idle_wait=600
 out=$here/results-scan.md trees_only=0
 rss_runs=${RSS_RUNS:-3}
 
-usage() {
-	sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-num() {
-	case $2 in '' | *[!0-9]*) echo "scan.sh: $1 needs a number" >&2; exit 2 ;; esac
-}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--files) num "$1" "${2-}"; nfiles=$2; shift ;;
@@ -65,83 +61,21 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-FSINDEX=${FSINDEX:-$top/fsindex}
-case $FSINDEX in /*) ;; *) FSINDEX=$PWD/$FSINDEX ;; esac
-case $work in /*) ;; *) work=$PWD/$work ;; esac
-case $work/ in "$top"/*)
-	echo "scan.sh: refusing a work directory inside the repository ($work)" >&2
-	exit 2 ;;
-esac
-export BENCH_WORK=$work
+check_paths
 res=$work/results
 mkdir -p "$work" "$res"
 notes=()
 
-say() { printf '\n== %s\n' "$*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
 # ---------------------------------------------------------------- deps
-deps() {
-	local missing=() t pkg
-	for t in hyperfine:hyperfine bfs:bfs fdfind:fd-find updatedb:plocate \
-		plocate:plocate cc:gcc awk:mawk; do
-		command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		say "installing ${missing[*]}"
-		apt-get install -y "${missing[@]}" >&2 ||
-			{ apt-get update >&2 && apt-get install -y "${missing[@]}" >&2; }
-	else
-		echo "scan.sh: missing tools; install: ${missing[*]}" >&2
-		exit 1
-	fi
-}
-deps
+deps hyperfine:hyperfine bfs:bfs fdfind:fd-find updatedb:plocate \
+	plocate:plocate cc:gcc awk:mawk
 
 # ---------------------------------------------------------------- trees
-# tree NAME GENTREE-ARGS... : build $work/NAME once, reuse while the marker
-# (generator checksum + arguments) matches
-tree() {
-	local name=$1 dir=$work/$1 marker stamp
-	shift
-	marker=$work/$name.ok
-	stamp="$(cksum <"$here/gentree.c") $*"
-	if [ -d "$dir" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$stamp" ]; then
-		echo "$dir"
-		return 0
-	fi
-	rm -f "$marker"
-	say "generating $dir ($*)"
-	local t0
-	t0=$(now)
-	"$here/gentree.sh" --force "$dir" "$@" >&2
-	say "generated in $(elapsed "$t0" "$(now)") s"
-	echo "$stamp" >"$marker"
-	echo "$dir"
-}
-
 warm() {
 	find "$1" -printf '%s %T@ %p\n' >/dev/null
 	find "$1" -printf '%s %T@ %p\n' >/dev/null
 }
 
-wait_idle() {
-	local waited=0 load
-	[ "$idle_wait" -gt 0 ] || return 0
-	while :; do
-		read -r load _ </proc/loadavg
-		awk -v l="$load" 'BEGIN { exit !(l < 0.7) }' && return 0
-		if [ $waited -ge "$idle_wait" ]; then
-			say "machine still busy (load $load) after ${idle_wait}s; measuring anyway"
-			return 0
-		fi
-		[ $waited -eq 0 ] && say "waiting for the machine to go idle (load $load)"
-		sleep 10
-		waited=$((waited + 10))
-	done
-}
 
 src_args=(--total "${total:-$((nfiles * 10500))}")
 T=$(tree "tree-$nfiles-s$seed" "${src_args[@]}" "$nfiles" "$seed")
