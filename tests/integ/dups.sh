@@ -178,7 +178,7 @@ strace_content_files "$T/st" "$D" >"$T/st.files"
 is "$(count0 "$T/st.files")" 0 "... and opens or reads no regular file of the tree (hashes reused from the index)" ||
 	nul_list "$T/st.files" | head -n 20 | sed 's/^/#   /'
 ok "the trace is not empty: it shows the tree being opened" \
-	env D="$D" perl -ne 's/\\x([0-9a-f]{2})/chr hex $1/ge; $n++ if /^\d+ (<\.\.\. )?openat/ && index($_, $ENV{D}) >= 0; END { exit !$n }' "$T/st"
+	env D="$D" perl -ne 's/\\x([0-9a-f]{2})/chr hex $1/ge; $n++ if /^\d+\s+(<\.\.\. )?openat/ && index($_, $ENV{D}) >= 0; END { exit !$n }' "$T/st"
 
 # ---- output formats ------------------------------------------------------------------------
 
