@@ -45,6 +45,7 @@
 
 #include "fdcache.h"
 #include "hash.h"
+#include "mountinfo.h"
 #include "node.h"
 #include "ring.h"
 #include "store.h"
@@ -471,8 +472,9 @@ static void node_from_statx(struct node *n, const struct statx *stx)
 	n->ctime_nsec = stx->stx_ctime.tv_nsec;
 }
 
-/* Pseudo filesystems updatedb.conf prunes by default: nothing to find there. */
-static bool is_pseudo_fs(int fd)
+/* Pseudo filesystems updatedb.conf prunes by default (and devtmpfs): nothing
+ * to find there.  @dev is the device of @fd. */
+static bool is_pseudo_fs(int fd, dev_t dev)
 {
 	static const long pseudo[] = {
 		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEVPTS_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
@@ -483,12 +485,17 @@ static bool is_pseudo_fs(int fd)
 	};
 	struct statfs sfs;
 
+	char type[16];
+
 	if (fstatfs(fd, &sfs) < 0)
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(pseudo); i++)
 		if ((long)sfs.f_type == pseudo[i])
 			return true;
-	return false;
+	/* devtmpfs says it is tmpfs; only the mount table tells them apart. */
+	return sfs.f_type == TMPFS_MAGIC &&
+	       mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) == 0 &&
+	       strcmp(type, "devtmpfs") == 0;
 }
 
 static int spawn_later(struct walk_worker *ww, struct walk_dir *child)
@@ -870,9 +877,9 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 		goto out;
 	}
 
-	/* A mount of proc, sysfs and the like below the root: list nothing. */
+	/* A mount of proc, sysfs, devtmpfs and the like below the root: list nothing. */
 	if (d->parent && d->dev != d->parent->dev && !(d->root->flags & WALK_NO_PRUNE_FS) &&
-	    is_pseudo_fs(dfd)) {
+	    is_pseudo_fs(dfd, d->dev)) {
 		fdcache_unpin(w->fds, &d->fdc);
 		goto out;
 	}

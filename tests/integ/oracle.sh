@@ -243,17 +243,33 @@ else
 fi
 
 Q=$T/pseudo
-mkdir -p "$Q/proc" "$Q/sys"
+mkdir -p "$Q/proc" "$Q/sys" "$Q/dev" "$Q/shm"
 echo q >"$Q/regular"
 if is_root && mount -t proc proc "$Q/proc" 2>/dev/null; then
 	_mounts+=("$Q/proc")
-	mount -t sysfs sysfs "$Q/sys" 2>/dev/null && _mounts+=("$Q/sys")
+	# Each of these is pruned by type; tmpfs (same statfs magic as devtmpfs) is not.
+	pruned=(proc)
+	mount -t sysfs sysfs "$Q/sys" 2>/dev/null && _mounts+=("$Q/sys") && pruned+=(sys)
+	mount -t devtmpfs devtmpfs "$Q/dev" 2>/dev/null && _mounts+=("$Q/dev") && pruned+=(dev)
+	shm=
+	if mount -t tmpfs -o size=1m tmpfs "$Q/shm" 2>/dev/null; then
+		_mounts+=("$Q/shm")
+		echo s >"$Q/shm/kept"
+		shm=1
+	fi
 	DB=$T/db-pseudo
 	FSI scan -q "$Q" >/dev/null 2>"$T/err"
 	rc=$?
-	like "$rc" '^[01]$' "scan of a tree with proc and sysfs mounted inside (exit $rc)"
-	is "$(FSI find --count "$Q/proc/")" 0 "proc is pruned by type"
-	is "$(FSI find --count "$Q/sys/")" 0 "sysfs is pruned by type"
+	like "$rc" '^[01]$' "scan of a tree with ${pruned[*]} mounted inside (exit $rc)"
+	for m in "${pruned[@]}"; do
+		is "$(FSI find --count "$Q/$m/")" 0 "$m is pruned by type: nothing below its mount point"
+	done
+	[ "${#pruned[@]}" = 3 ] || skip "sysfs and devtmpfs pruned" "cannot mount them here"
+	if [ -n "$shm" ]; then
+		is "$(FSI find --count "$Q/shm/kept")" 1 "a tmpfs beside them is indexed"
+	else
+		skip "tmpfs beside devtmpfs" "cannot mount a tmpfs here"
+	fi
 	is "$(FSI find --count "$Q/regular")" 1 "the rest is indexed"
 else
 	skip "pseudo filesystems pruned" "cannot mount proc here (needs root)"
