@@ -13,15 +13,20 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsindex-progress.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 n=0
 ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
-# script(1) now and then loses the last output of a short-lived child; a
-# frame that is drawn shows up in one of three runs.
-on_tty() { # on_tty LOG COMMAND: run COMMAND on a terminal, its output in LOG
-	local log=$1 i
-	shift
-	for i in 1 2 3; do
-		script -qec "$*" "$log.$i" >/dev/null 2>&1
+# script(1) now and then loses the last output of a short-lived child; what
+# is drawn shows up within five runs.
+# on_tty LOG COMMAND ERE...: run COMMAND on a terminal until its output, all
+# runs' together in LOG, matches every ERE.
+on_tty() {
+	local log=$1 cmd=$2 i re
+	shift 2
+	for i in 1 2 3 4 5; do
+		script -qec "$cmd" "$log.$i" >/dev/null 2>&1
 		cat "$log".* >"$log"
-		grep -aq $'\r\033\[K' "$log" && return
+		for re; do
+			grep -aqE "$re" "$log" || continue 2
+		done
+		return
 	done
 }
 
@@ -31,14 +36,16 @@ for d in $(seq 1 300); do
 	for f in $(seq 1 40); do echo "$((d % 50)) $f" >"$tmp/t/d$d/f$f"; done
 done
 # A slow terminal run is fine; what matters is what reaches it.
-on_tty "$tmp/tty.scan" "'$FSINDEX' scan --db '$tmp/db' '$tmp/t'"
+on_tty "$tmp/tty.scan" "'$FSINDEX' scan --db '$tmp/db' '$tmp/t'" 'scanned 301 dirs' \
+	$'\r\033\\[K[0-9]+ dirs, [0-9]+ files, [0-9]+ errors, [0-9]+ pending'
 ok "scan on a terminal prints its summary" "grep -q 'scanned 301 dirs, 12000 files, 0 errors' '$tmp/tty.scan'"
 ok "... and draws a progress line (dirs, files, errors, pending)" \
 	"grep -aq \$'\\r\\033\\[K[0-9]* dirs, [0-9]* files, [0-9]* errors, [0-9]* pending' '$tmp/tty.scan'"
 "$FSINDEX" scan --db "$tmp/db2" "$tmp/t" 2>"$tmp/err.scan"
 ok "scan with stderr not a terminal draws nothing" "! grep -aq \$'\\r' '$tmp/err.scan'"
 
-on_tty "$tmp/tty.dups" "'$FSINDEX' dups --no-index '$tmp/t' >/dev/null"
+on_tty "$tmp/tty.dups" "'$FSINDEX' dups --no-index '$tmp/t' >/dev/null" 'share a size' \
+	'reading [a-z0-9 ]*: [0-9]*/[0-9]* files, [0-9.]* MiB \([0-9.]* MiB/s\)'
 ok "dups on a terminal reports what it read" "grep -aq 'files, .* share a size' '$tmp/tty.dups'"
 ok "... and draws the reading stage with files, bytes and rate" \
 	"grep -aq 'reading [a-z0-9 ]*: [0-9]*/[0-9]* files, [0-9.]* MiB ([0-9.]* MiB/s)' '$tmp/tty.dups'"
