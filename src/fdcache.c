@@ -12,7 +12,8 @@
  *
  * One mutex guards everything: an operation is a few pointer moves, and with
  * a handful of workers the lock is uncontended next to the openat() and
- * getdents64() calls it brackets.  (bfs's bftw.c keeps a similar cache.)
+ * getdents64() calls it brackets, as long as no system call is made under
+ * it: descriptors are closed after the lock is dropped.  (bfs's bftw.c keeps a similar cache.)
  */
 #include "fdcache.h"
 
@@ -20,6 +21,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+/* Most descriptors one insert evicts; more than one only after pins overshot. */
+#define EVICT_BATCH 8
 
 struct fdcache {
 	pthread_mutex_t lock;
@@ -74,17 +78,28 @@ static void lru_push(struct fdcache *c, struct fdcache_entry *e)
 	c->lru.next = e;
 }
 
-/* Close idle descriptors from the cold end until one more fits. */
-static void make_room(struct fdcache *c)
+/*
+ * Evict idle descriptors from the cold end until one more fits; returns the
+ * evicted ones as a list through ->next, to be closed once the lock is
+ * dropped (a close() under the lock would stall every other worker).
+ */
+static void make_room(struct fdcache *c, int *fds, unsigned *nfds)
 {
-	while (c->open >= c->capacity && c->lru.prev != &c->lru) {
+	*nfds = 0;
+	while (c->open >= c->capacity && c->lru.prev != &c->lru && *nfds < EVICT_BATCH) {
 		struct fdcache_entry *victim = c->lru.prev;
 
 		lru_unlink(victim);
-		close(victim->fd);
+		fds[(*nfds)++] = victim->fd;
 		victim->fd = -1;
 		c->open--;
 	}
+}
+
+static void close_all(const int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 int fdcache_pin(struct fdcache *c, struct fdcache_entry *e)
@@ -109,34 +124,45 @@ void fdcache_unpin(struct fdcache *c, struct fdcache_entry *e)
 
 int fdcache_insert(struct fdcache *c, struct fdcache_entry *e, int fd)
 {
+	int evicted[EVICT_BATCH];
+	unsigned n = 0;
+	int dup = -1;
+
 	pthread_mutex_lock(&c->lock);
 	if (e->fd >= 0) {
 		/* Another thread opened the same directory first: use its fd. */
-		close(fd);
+		dup = fd;
 		if (e->pins++ == 0)
 			lru_unlink(e);
 		fd = e->fd;
 	} else {
-		make_room(c);
+		make_room(c, evicted, &n);
 		e->fd = fd;
 		e->pins = 1;
 		c->open++;
 	}
 	pthread_mutex_unlock(&c->lock);
+	close_all(evicted, n);
+	if (dup >= 0)
+		close(dup);
 	return fd;
 }
 
 void fdcache_remove(struct fdcache *c, struct fdcache_entry *e)
 {
+	int fd;
+
 	pthread_mutex_lock(&c->lock);
-	if (e->fd >= 0) {
+	fd = e->fd;
+	if (fd >= 0) {
 		if (e->pins == 0)
 			lru_unlink(e);
-		close(e->fd);
 		e->fd = -1;
 		c->open--;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 unsigned fdcache_open_count(struct fdcache *c)

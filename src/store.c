@@ -19,7 +19,9 @@
  *                        └──── bytes: queued + held, bounded by queue_bytes ───┘
  *
  * Producers wait while `bytes` is over the bound (backpressure), so memory
- * stays bounded when LMDB is the slower side.  The writer applies ops in
+ * stays bounded when LMDB is the slower side.  A handoff wakes the writer
+ * only when it sleeps with no transaction open or an eighth of the bound has
+ * been queued since the last wake; otherwise the transaction's deadline does.  The writer applies ops in
  * order inside one write transaction and keeps every buffer it applied
  * (the held list) until that transaction commits, because LMDB can fail a
  * transaction late: MDB_MAP_FULL (grow the map, then replay the held ops from
@@ -1096,6 +1098,8 @@ struct store_writer {
 	struct wbuf *spare;
 	unsigned nspare;
 	unsigned nbatches;
+	size_t unsignalled; /* queued since the writer was last woken */
+	bool asleep;	    /* waiting with no transaction open, hence no deadline */
 	bool stopping;
 
 	/* The writer thread's own. */
@@ -1711,7 +1715,9 @@ static struct wbuf *queue_pop(struct store_writer *w, bool *ret_stop)
 			break;
 		}
 		if (!w->txn) {
+			w->asleep = true;
 			pthread_cond_wait(&w->cv_work, &w->mu);
+			w->asleep = false;
 			continue;
 		}
 		deadline = w->txn_begin_ns + w->txn_ns;
@@ -1951,7 +1957,17 @@ static int batch_handoff(struct store_batch *b)
 		w->q_head = buf;
 	w->q_tail = buf;
 	w->bytes += buf->len;
-	pthread_cond_signal(&w->cv_work);
+	/*
+	 * A walker hands off a small batch per directory: waking the writer
+	 * for each would cost a context switch per directory.  With a
+	 * transaction open the writer wakes by its deadline anyway, so wake
+	 * it early only once a good share of the bound has piled up.
+	 */
+	w->unsignalled += buf->len;
+	if (w->asleep || w->unsignalled >= w->queue_bytes / 8) {
+		w->unsignalled = 0;
+		pthread_cond_signal(&w->cv_work);
+	}
 	next = w->spare;
 	if (next) {
 		w->spare = next->next;
