@@ -1074,6 +1074,21 @@ struct wbuf {
 	unsigned char *data;
 };
 
+/*
+ * Keys of the size and hash indexes scatter over their B-trees: put one by
+ * one as records arrive, each lands on another leaf (a cache miss, a page
+ * copy, a search of the dirty list), and a fresh scan spent a third of its
+ * time there.  So they are collected per transaction and put in key order
+ * just before it commits, leaf after leaf.  A delete from either index puts
+ * what is pending first, so puts and deletes still happen in op order.
+ */
+struct keyset {
+	MDB_dbi dbi;
+	size_t len; /* bytes per key */
+	unsigned char *keys;
+	size_t n, cap;
+};
+
 struct store_writer {
 	struct store *store;
 	pthread_t thread;
@@ -1115,6 +1130,7 @@ struct store_writer {
 	size_t pos_off;
 	uint64_t *stack; /* subtree deletes */
 	size_t stack_cap;
+	struct keyset sizes, hashes; /* index keys put at commit */
 	struct store_write_stats stats;
 };
 
@@ -1221,8 +1237,45 @@ static int txn_open(struct store_writer *w)
 	return 0;
 }
 
+static int keyset_add(struct keyset *ks, const void *k)
+{
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 1024;
+		unsigned char *nk = reallocarray(ks->keys, cap, ks->len);
+
+		if (!nk)
+			return -ENOMEM;
+		ks->keys = nk;
+		ks->cap = cap;
+	}
+	memcpy(ks->keys + ks->n++ * ks->len, k, ks->len);
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b, void *len)
+{
+	return memcmp(a, b, *(const size_t *)len);
+}
+
+/* Put the pending keys of @ks in order.  Returns 0 or LMDB's code. */
+static int keyset_put(struct store_writer *w, struct keyset *ks)
+{
+	MDB_val val = val_of("", 0);
+	int rc = 0;
+
+	qsort_r(ks->keys, ks->n, ks->len, key_cmp, &ks->len);
+	for (size_t i = 0; i < ks->n && !rc; i++) {
+		MDB_val key = val_of(ks->keys + i * ks->len, ks->len);
+
+		rc = mdb_put(w->txn, ks->dbi, &key, &val, 0);
+	}
+	ks->n = 0;
+	return rc;
+}
+
 static void txn_abort(struct store_writer *w)
 {
+	w->sizes.n = w->hashes.n = 0;
 	if (!w->txn)
 		return;
 	mdb_txn_abort(w->txn);
@@ -1233,8 +1286,15 @@ static void txn_abort(struct store_writer *w)
 /* Commit the open txn.  Returns 0 or LMDB's code (the txn is gone either way). */
 static int txn_commit(struct store_writer *w)
 {
-	int rc = mdb_txn_commit(w->txn);
+	int rc = keyset_put(w, &w->sizes);
 
+	if (!rc)
+		rc = keyset_put(w, &w->hashes);
+	if (rc) {
+		txn_abort(w);
+		return rc;
+	}
+	rc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
 	gate_leave(&w->store->gate);
 	if (rc)
@@ -1336,7 +1396,10 @@ static int del_key(struct store_writer *w, MDB_dbi dbi, const void *k, size_t le
 static int del_size_key(struct store_writer *w, const struct node *n)
 {
 	unsigned char k[16];
+	int rc = keyset_put(w, &w->sizes);
 
+	if (rc)
+		return rc;
 	put_be64(k, n->size);
 	put_be64(k + 8, n->id);
 	return del_key(w, w->store->dbi_size, k, 16);
@@ -1345,7 +1408,10 @@ static int del_size_key(struct store_writer *w, const struct node *n)
 static int del_hash_key(struct store_writer *w, const struct node *n)
 {
 	unsigned char k[24];
+	int rc = keyset_put(w, &w->hashes);
 
+	if (rc)
+		return rc;
 	memcpy(k, n->full, 16);
 	put_be64(k + 16, n->id);
 	return del_key(w, w->store->dbi_hash, k, 24);
@@ -1495,13 +1561,6 @@ out:
 	return rc;
 }
 
-static int put_empty(struct store_writer *w, MDB_dbi dbi, const void *k, size_t len)
-{
-	MDB_val key = val_of(k, len), val = val_of("", 0);
-
-	return mdb_put(w->txn, dbi, &key, &val, 0);
-}
-
 static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *rec, size_t len,
 		     bool fresh)
 {
@@ -1563,12 +1622,12 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	if (!rc && S_ISREG(n.mode)) {
 		put_be64(k, n.size);
 		put_be64(k + 8, id);
-		rc = put_empty(w, s->dbi_size, k, 16);
+		rc = keyset_add(&w->sizes, k);
 	}
 	if (!rc && n.hash_state == NODE_HASH_FULL) {
 		memcpy(k, n.full, 16);
 		put_be64(k + 16, id);
-		rc = put_empty(w, s->dbi_hash, k, 24);
+		rc = keyset_add(&w->hashes, k);
 	}
 	if (rc)
 		return rc;
@@ -1833,6 +1892,8 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 	w->discard = o.discard;
 	w->txn_ns = o.txn_ns > 0 ? o.txn_ns : TXN_NS_DEFAULT;
 	w->debug_txn_full = o.debug_txn_full;
+	w->sizes = (struct keyset){.dbi = s->dbi_size, .len = 16};
+	w->hashes = (struct keyset){.dbi = s->dbi_hash, .len = 24};
 
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -1885,6 +1946,8 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 		wbuf_free(b);
 	}
 	free(w->stack);
+	free(w->sizes.keys);
+	free(w->hashes.keys);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_mutex_destroy(&w->mu);
