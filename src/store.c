@@ -793,6 +793,47 @@ int store_get_node(struct store_reader *rd, uint64_t id, struct node *ret)
 	return node_decode(val.mv_data, val.mv_size, id, ret);
 }
 
+static int req_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct store_node_req *)a)->id;
+	uint64_t y = ((const struct store_node_req *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+int store_get_nodes(struct store_reader *rd, struct store_node_req *reqs, size_t n)
+{
+	unsigned char k[8];
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rc = 0, r;
+
+	if (n == 0)
+		return 0;
+	qsort(reqs, n, sizeof(*reqs), req_cmp);
+	r = reader_use(rd);
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(rd->txn, rd->store->dbi_node, &cur);
+	for (size_t i = 0; i < n && !rc; i++) {
+		/* The next key is often the next id: step instead of searching. */
+		if (i && reqs[i].id == reqs[i - 1].id + 1) {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			if (!rc && (key.mv_size != 8 || get_be64(key.mv_data) != reqs[i].id))
+				rc = MDB_NOTFOUND;
+		} else {
+			put_be64(k, reqs[i].id);
+			key = val_of(k, 8);
+			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+		}
+		if (!rc && (r = node_decode(val.mv_data, val.mv_size, reqs[i].id, reqs[i].node)) < 0)
+			break;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	return r < 0 ? r : lmdb_err(rc);
+}
+
 static int decode_child(const MDB_val *key, const MDB_val *val, struct store_child *ret)
 {
 	const unsigned char *v = val->mv_data;

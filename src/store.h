@@ -119,6 +119,20 @@ void store_reader_pause(struct store_reader *reader);
 /** Read node @id into *ret (name borrowed).  Returns 0, -ENOENT or an error. */
 int store_get_node(struct store_reader *reader, uint64_t id, struct node *ret);
 
+/** One node for store_get_nodes(). */
+struct store_node_req {
+	uint64_t id;
+	struct node *node; /* where to decode it */
+};
+
+/**
+ * Read @n nodes (names borrowed), sorting @reqs by id first: ids allocated
+ * together sit together, so one cursor reads them leaf by leaf instead of
+ * searching from the root for each.  Returns 0, -ENOENT when one is missing,
+ * or an error.
+ */
+int store_get_nodes(struct store_reader *reader, struct store_node_req *reqs, size_t n);
+
 /** Look up @name under @parent.  Returns 0, -ENOENT or an error. */
 int store_lookup(struct store_reader *reader, uint64_t parent, const char *name,
 		 size_t name_len, struct store_child *ret);

@@ -128,6 +128,8 @@ struct walk_worker {
 	char *dents;
 	struct stored *stored;
 	size_t nstored, stored_cap;
+	struct store_node_req *reqs; /* reading the stored children's nodes */
+	size_t reqs_cap;
 	char *arena;
 	size_t arena_len, arena_cap;
 	struct walk_dir **spawn;
@@ -395,9 +397,7 @@ static int collect_child(void *ctx, const struct store_child *c)
 		ww->stored_cap = cap;
 	}
 	s = &ww->stored[ww->nstored];
-	r = store_get_node(ww->reader, c->id, &s->n);
-	if (r < 0)
-		return r;
+	s->n.id = c->id;
 	r = arena_add(ww, c->name, c->name_len, &s->name_off);
 	if (r < 0)
 		return r;
@@ -417,6 +417,21 @@ static int load_stored(struct walk_worker *ww, const struct walk_dir *d)
 	if (d->fresh)
 		return 0;
 	r = store_foreach_child(ww->reader, d->id, collect_child, ww);
+	if (r == 0 && ww->nstored) {
+		if (ww->nstored > ww->reqs_cap) {
+			struct store_node_req *nr = reallocarray(ww->reqs, ww->stored_cap, sizeof(*nr));
+
+			if (!nr) {
+				store_reader_pause(ww->reader);
+				return -ENOMEM;
+			}
+			ww->reqs = nr;
+			ww->reqs_cap = ww->stored_cap;
+		}
+		for (size_t i = 0; i < ww->nstored; i++)
+			ww->reqs[i] = (struct store_node_req){ww->stored[i].n.id, &ww->stored[i].n};
+		r = store_get_nodes(ww->reader, ww->reqs, ww->nstored);
+	}
 	/* Let the writer grow the map if it must; we copied what we need. */
 	store_reader_pause(ww->reader);
 	if (r < 0)
@@ -1098,6 +1113,7 @@ void walk_free(struct walk *w)
 			store_reader_free(ww->reader);
 			free(ww->dents);
 			free(ww->stored);
+			free(ww->reqs);
 			free(ww->arena);
 			free(ww->spawn);
 			free(ww->path);

@@ -533,6 +533,35 @@ static void test_round_trip(void)
 	ok(store_get_node(rd, 1, &n) == 0 && n.parent == 0 && n.name_len == 0,
 	   "\"/\" is node 1 with parent 0");
 	ok(store_get_node(rd, 77, &n) == -ENOENT, "a missing node is -ENOENT");
+	{
+		/* Out of order, a run of consecutive ids, a gap, a repeat. */
+		static const uint64_t ids[] = {6, 2, 3, 1, 3};
+		struct node ns[5];
+		struct store_node_req reqs[5];
+		bool same = true;
+
+		for (size_t i = 0; i < 5; i++)
+			reqs[i] = (struct store_node_req){ids[i], &ns[i]};
+		ok(store_get_nodes(rd, reqs, 5) == 0, "get_nodes reads five nodes");
+		for (size_t i = 0; i < 5; i++) {
+			struct node one;
+
+			same &= ns[i].id == ids[i] && store_get_node(rd, ids[i], &one) == 0 &&
+				one.parent == ns[i].parent && one.size == ns[i].size &&
+				one.name_len == ns[i].name_len &&
+				!memcmp(one.name, ns[i].name, one.name_len);
+		}
+		ok(same, "... each into its own request's node, as get_node reads it");
+		reqs[0] = (struct store_node_req){3, &ns[0]};
+		reqs[1] = (struct store_node_req){4, &ns[1]};
+		reqs[2] = (struct store_node_req){77, &ns[2]};
+		ok(store_get_nodes(rd, reqs, 3) == -ENOENT, "get_nodes with a missing id: -ENOENT");
+		reqs[0] = (struct store_node_req){7, &ns[0]};
+		reqs[1] = (struct store_node_req){8, &ns[1]};
+		ok(store_get_nodes(rd, reqs, 2) == -ENOENT,
+		   "... also when the missing id follows a present one (stepping)");
+		ok(store_get_nodes(rd, reqs, 0) == 0, "get_nodes of nothing: 0");
+	}
 	ok(store_lookup(rd, 2, "b.txt", 5, &c) == 0 && c.id == 3 && c.type == 'f' &&
 		   c.flags == NODE_F_RACY && c.name_len == 5,
 	   "lookup finds a child with its type and flags");
