@@ -18,6 +18,7 @@ enum {
 	EXIT_OK = 0,
 	EXIT_PARTIAL = 1,	/* scan: some entries unreadable; find: nothing matched */
 	EXIT_FATAL = 2,
+	EXIT_ACTION_FAILED = 3, /* dups: some --link/--reflink/--delete could not be done */
 	EXIT_INTERRUPTED = 130,
 };
 

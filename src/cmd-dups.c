@@ -62,7 +62,7 @@ static void usage(void)
 	       "  -v, --verbose        also say how long each phase took\n"
 	       "  -h, --help           show this help and exit\n"
 	       "\n"
-	       "Exit status: 0 duplicates found, 1 none found, 2 error.\n");
+	       "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed.\n");
 }
 
 static void report_read_error(void *ctx, const char *path, size_t len, int err)
@@ -403,13 +403,12 @@ int cmd_dups(int argc, char **argv)
 			 (unsigned long long)res.stats.candidates,
 			 (unsigned long long)res.stats.reused);
 	r = emit(&cli, &res, &ast);
-	if (r == -EPIPE) {
-		status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;
-		goto out;
-	}
-	if (r < 0)
+	if (r < 0 && r != -EPIPE)
 		goto failed;
 	status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;
+	/* A script must not take a --delete that left files behind for done. */
+	if (ast.errors)
+		status = EXIT_ACTION_FAILED;
 	goto out;
 
 failed:

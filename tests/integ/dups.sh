@@ -490,7 +490,7 @@ if XT=$T/xdev-tmpfs && try_mount_tmpfs "$XT" size=16m; then
 	before_t=$(inode "$XT/one") before_d=$(inode "$XD/one")
 	dups_run "$T/out" "$T/err" --db "$T/db-xdev" --link "$XD" "$XT"
 	diag "exit $rc"; diag_file "$T/err"
-	is "$rc" 0 "--link across filesystems: exit 0 (duplicates found; the failure is reported, not fatal)"
+	is "$rc" 3 "--link across filesystems: exit 3 (duplicates found, an action failed)"
 	ok "... the error names the path and says cross-device" \
 		grep -qE "'$XT/one'.*([Cc]ross-device|EXDEV)" "$T/err"
 	check_content "... both copies intact" "$XT/one" "$XD/one"
