@@ -15,6 +15,7 @@
  *           next byte; a trailing lone backslash is refused up front because
  *           fnmatch would silently never match.  An unmatched `[` is literal.
  *   REGEX   regcomp(3) REG_EXTENDED | REG_NOSUB (| REG_ICASE), unanchored.
+ *           Back-references, a glibc extension to EREs, are refused.
  *
  * All patterns must match (AND).  They are evaluated cheapest first (stable:
  * substrings before globs), since the first miss decides.
@@ -138,6 +139,51 @@ static int pattern_error(char **ret_error, const char *what, const char *pattern
 	return -EINVAL;
 }
 
+/* Skip a bracket expression; @p is just past its '['.  Returns the byte after its ']'. */
+static const char *skip_bracket(const char *p)
+{
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++; /* a leading ']' is a member */
+	while (*p && *p != ']') {
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			char close = p[1];
+			const char *end = p + 2;
+
+			while (*end && !(end[0] == close && end[1] == ']'))
+				end++;
+			if (*end) {
+				p = end + 2;
+				continue;
+			}
+		}
+		p++;
+	}
+	return *p ? p + 1 : p;
+}
+
+/*
+ * glibc accepts back-references (\1 to \9) in an ERE, an extension POSIX
+ * leaves undefined, and matching them can take exponential time: on 250k
+ * paths '(.*)\1\1x' ran for half a minute.  Refuse them.
+ */
+static bool has_backref(const char *p)
+{
+	while (*p) {
+		if (*p == '\\') {
+			if (p[1] >= '1' && p[1] <= '9')
+				return true;
+			p += p[1] ? 2 : 1;
+		} else if (*p == '[') {
+			p = skip_bracket(p + 1);
+		} else {
+			p++;
+		}
+	}
+	return false;
+}
+
 static int compile_regex(struct query_pat *pat, const char *pattern, unsigned flags,
 			 char **ret_error)
 {
@@ -146,6 +192,9 @@ static int compile_regex(struct query_pat *pat, const char *pattern, unsigned fl
 	size_t n;
 	int rc, r;
 
+	if (has_backref(pattern))
+		return pattern_error(ret_error, "regular expression", pattern,
+				     "back-references (\\1 to \\9) are not supported");
 	if (flags & QUERY_ICASE)
 		cflags |= REG_ICASE;
 	rc = regcomp(&pat->re, pattern, cflags);

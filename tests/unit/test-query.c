@@ -187,6 +187,13 @@ static void test_malformed(void)
 	expect_invalid("a(", QUERY_REGEX, "invalid regular expression 'a(': ", "regex a(");
 	expect_invalid("[z-a]", QUERY_REGEX, "invalid regular expression '[z-a]': ", "regex [z-a]");
 	expect_invalid("x\\", QUERY_REGEX, "invalid regular expression 'x\\': ", "regex x\\");
+	expect_invalid("(.*)\\1x", QUERY_REGEX, "back-references (\\1 to \\9) are not supported",
+		       "regex back-reference (exponential in glibc)");
+	expect_invalid("a[]]\\9", QUERY_REGEX, "back-references", "regex back-reference after a ']' member");
+	expect_invalid("[[:alpha:]]\\2", QUERY_REGEX, "back-references", "regex back-reference after a class");
+	ok(match("[\\1]x", QUERY_REGEX, "/1x"), "regex: \\1 inside brackets is two members, not a back-reference");
+	ok(match("[[:digit:]\\1]x", QUERY_REGEX, "/\\x"), "... also after a character class");
+	ok(match("\\\\1", QUERY_REGEX, "/a\\1"), "regex: \\\\1 is a literal backslash, then 1");
 	expect_invalid("*foo\\", 0, "invalid pattern '*foo\\': trailing backslash", "glob *foo\\");
 	expect_invalid("[\\", 0, "invalid pattern '[\\': trailing backslash", "glob [\\");
 	expect_invalid("a(\n\xff", QUERY_REGEX, "invalid regular expression 'a(\\n\\xff': ",
