@@ -578,24 +578,17 @@ static void on_done(void *ctx, int result)
 }
 
 /*
- * Name @path for ring.c: as it is when short enough, else open its
- * directory one component at a time and name the last component.
+ * Open the directory holding @path (absolute, any length) one component at
+ * a time, O_PATH, never following a symlink; *ret_last is the name in it.
  */
-static int reader_target(struct reader *rd, const char *path, size_t len)
+static int open_dir_of(const char *path, const char **ret_last)
 {
-	const char *last;
+	const char *last = strrchr(path, '/') + 1;
 	int fd, nfd;
 
-	rd->dirfd = -1;
-	if (len < PATH_MAX) {
-		memcpy(rd->small, path, len + 1);
-		rd->name = rd->small;
-		return AT_FDCWD;
-	}
 	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	last = strrchr(path, '/') + 1;
 	for (const char *p = path + 1; p < last;) {
 		size_t n = strcspn(p, "/");
 		char comp[NAME_MAX + 1];
@@ -613,6 +606,28 @@ static int reader_target(struct reader *rd, const char *path, size_t len)
 		fd = nfd;
 		p += n + 1;
 	}
+	*ret_last = last;
+	return fd;
+}
+
+/*
+ * Name @path for ring.c: as it is when short enough, else open its
+ * directory one component at a time and name the last component.
+ */
+static int reader_target(struct reader *rd, const char *path, size_t len)
+{
+	const char *last;
+	int fd;
+
+	rd->dirfd = -1;
+	if (len < PATH_MAX) {
+		memcpy(rd->small, path, len + 1);
+		rd->name = rd->small;
+		return AT_FDCWD;
+	}
+	fd = open_dir_of(path, &last);
+	if (fd < 0)
+		return fd;
 	memcpy(rd->small, last, strlen(last) + 1);
 	rd->name = rd->small;
 	rd->dirfd = fd;
@@ -826,56 +841,84 @@ static size_t missing(const struct dups_priv *p, const size_t *idx, size_t n, ui
 
 /* ---- verifying ------------------------------------------------------- */
 
-/* Are the files at @a and @b byte for byte the same?  1, 0, or -errno. */
-static int same_bytes(const char *a, const char *b, uint64_t size)
+/*
+ * Open candidate @c by its path (of any length), read-only, and check it is
+ * still the regular file that was hashed.  Returns the fd, -ESTALE when it
+ * is not, or -errno.
+ */
+static int open_cand(const struct dups_priv *p, const struct cand *c)
+{
+	const int flags = O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+	char *path = NULL;
+	size_t cap = 0;
+	ssize_t len = full_path(p, c, &path, &cap);
+	const char *name = path;
+	int dirfd = AT_FDCWD, fd;
+	struct stat st;
+
+	if (len < 0) {
+		free(path);
+		return (int)len;
+	}
+	if (len >= PATH_MAX && (dirfd = open_dir_of(path, &name)) < 0) {
+		free(path);
+		return dirfd;
+	}
+	fd = openat(dirfd, name, flags);
+	/* Now a symlink (O_NOFOLLOW), a socket or a device without a driver. */
+	if (fd < 0)
+		fd = errno == ELOOP || errno == ENXIO ? -ESTALE : -errno;
+	if (dirfd >= 0)
+		close(dirfd);
+	free(path);
+	if (fd >= 0 && fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	if (fd >= 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != c->dev ||
+			(uint64_t)st.st_ino != c->ino || (uint64_t)st.st_size != c->size ||
+			st.st_mtim.tv_sec != c->mtime_sec ||
+			(uint32_t)st.st_mtim.tv_nsec != c->mtime_nsec)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/*
+ * --verify: are candidates @a and @b byte for byte the same?  1, 0, or
+ * -errno (-ESTALE: one is no longer the file that was hashed, or shrank).
+ */
+static int compare_files(const struct dups_priv *p, const struct cand *a, const struct cand *b)
 {
 	static const size_t chunk = 256 * 1024;
 	char *ba = malloc(chunk), *bb = malloc(chunk);
-	int fa = -1, fb = -1, r = -ENOMEM;
+	int fa = open_cand(p, a), fb = fa < 0 ? -1 : open_cand(p, b);
+	int r = fa < 0 ? fa : fb < 0 ? fb : 1;
 	uint64_t done = 0;
 
-	if (!ba || !bb)
-		goto out;
-	fa = open(a, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	fb = open(b, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fa < 0 || fb < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = 1;
-	while (done < size && r == 1) {
-		size_t want = size - done < chunk ? (size_t)(size - done) : chunk;
+	if (r == 1 && (!ba || !bb))
+		r = -ENOMEM;
+	while (r == 1 && done < b->size) {
+		size_t want = b->size - done < chunk ? (size_t)(b->size - done) : chunk;
 		ssize_t na = pread(fa, ba, want, (off_t)done);
-		ssize_t nb = pread(fb, bb, want, (off_t)done);
+		ssize_t nb = na < 0 ? 0 : pread(fb, bb, want, (off_t)done);
 
 		if (na < 0 || nb < 0)
 			r = -errno;
-		else if (na != nb || na == 0 || memcmp(ba, bb, (size_t)na) != 0)
+		else if (na == 0 || nb == 0)
+			r = -ESTALE;
+		else if (na != nb || memcmp(ba, bb, (size_t)na) != 0)
 			r = 0;
 		else
 			done += (uint64_t)na;
 	}
-out:
 	if (fa >= 0)
 		close(fa);
 	if (fb >= 0)
 		close(fb);
 	free(ba);
 	free(bb);
-	return r;
-}
-
-/* same_bytes() of two candidates, by their whole paths. */
-static int compare_files(const struct dups_priv *p, const struct cand *a, const struct cand *b)
-{
-	char *pa = NULL, *pb = NULL;
-	size_t ca = 0, cb = 0;
-	int r = -ENOMEM;
-
-	if (full_path(p, a, &pa, &ca) >= 0 && full_path(p, b, &pb, &cb) >= 0)
-		r = same_bytes(pa, pb, b->size);
-	free(pa);
-	free(pb);
 	return r;
 }
 

@@ -309,6 +309,23 @@ is "$(stat -c %a "$T/user-xdg/fsindex" 2>/dev/null)" 700 "... created mode 0700"
 is "$(env -u FSINDEX_DB XDG_CACHE_HOME="$T/user-xdg" "$FSINDEX" find --json "$D/a/copy" | json_lines hashes 2>/dev/null | tr '\0' '\n' | cut -d' ' -f1)" \
 	"$(xxh128sum <"$D/a/copy" | cut -d' ' -f1)" "... with the hashes it computed"
 
+# ---- past PATH_MAX ------------------------------------------------------------------------------
+
+mk_deep_tree "$T/deep" || bail "cannot build the deep tree"
+(cd "$T/deep" && perl -e 'chdir "p" x 196 . $_ or die "chdir: $!" for 1000 .. 1039;
+	open(my $f, ">", "bottom2") or die "open: $!"; print $f "deep\n"') || bail "cannot write bottom2"
+mkdir -p "$T/shallow" && printf 'deep\n' >"$T/shallow/copy"
+find "$T/deep" "$T/shallow" \( -name 'bottom*' -o -name copy \) -print0 | sort -z >"$T/e"
+printf '\0' >>"$T/e"
+for v in "" --verify; do
+	dups_run "$T/out" "$T/err" --db "$T/db-deep" -q -0 $v "$T/deep" "$T/shallow"
+	is "$rc" 0 "dups ${v:+$v }over files past PATH_MAX: exit 0"
+	is "$(tr '\0' '\n' <"$T/out" | sort | tr '\n' '\0' | od -An -c | tr -s ' ')" \
+		"$(tr '\0' '\n' <"$T/e" | sort | tr '\n' '\0' | od -An -c | tr -s ' ')" \
+		"... one group: both files at the bottom and the shallow copy"
+	is "$(cat "$T/err")" "" "... and no error on stderr"
+done
+
 # ---- >2 GiB sparse files ----------------------------------------------------------------------
 
 t0=$(now_ms)
