@@ -1304,6 +1304,8 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
 	MDB_val val = val_of("", 0);
 	int rc = 0;
 
+	if (ks->n == 0)
+		return 0;
 	qsort_r(ks->keys, ks->n, ks->len, key_cmp, &ks->len);
 	for (size_t i = 0; i < ks->n && !rc; i++) {
 		MDB_val key = val_of(ks->keys + i * ks->len, ks->len);
