@@ -50,7 +50,17 @@ enum node_flags {
 	NODE_F_CHAIN = 1 << 0,
 	/* Modified within the timestamp granularity of the scan's start. */
 	NODE_F_RACY = 1 << 1,
+	/*
+	 * A directory on a filesystem that keeps directory mtimes, whose mtime
+	 * and ctime were over a second older than the scan that wrote this,
+	 * and whose listing then met no error: while its stat stays the same,
+	 * its stored children are its entries and it need not be listed.
+	 */
+	NODE_F_SETTLED = 1 << 2,
 };
+
+/* The flags a `child` entry repeats (NODE_F_SETTLED is the node's alone). */
+#define NODE_F_CHILD_MASK (NODE_F_CHAIN | NODE_F_RACY)
 
 enum node_hash_state {
 	NODE_HASH_NONE = 0,	/* no hash fields are valid */

@@ -242,8 +242,10 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 		excl = old.excludes;
 		nexcl = old.nexcludes;
 	}
-	if (!old.found || old.flags != flags ||
-	    !same_excludes(old.excludes, old.nexcludes, excl, nexcl)) {
+	/* Stored children were filtered by the old excludes: list afresh. */
+	if (old.found && !same_excludes(old.excludes, old.nexcludes, excl, nexcl))
+		walk_flags |= WALK_RELIST;
+	if (!old.found || old.flags != flags || (walk_flags & WALK_RELIST)) {
 		struct store_root root = {
 			.id = p->id,
 			.flags = flags,

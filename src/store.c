@@ -1106,8 +1106,9 @@ int store_foreach_size(struct store_reader *rd, uint64_t min_size,
  *   OP_PUT, OP_PUT_FRESH  u64 id, u16 len, node record of len bytes
  *   OP_DEL                u64 id
  *   OP_ROOT               u64 id, u32 len, root record of len bytes
+ *   OP_SETTLE             u64 id, u8 1 to set NODE_F_SETTLED, 0 to clear it
  */
-enum { OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_DEL = 'D', OP_ROOT = 'R' };
+enum { OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_DEL = 'D', OP_ROOT = 'R', OP_SETTLE = 'S' };
 
 struct wbuf {
 	struct wbuf *next;
@@ -1640,7 +1641,7 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	/* The name: if another node holds it, that one was replaced on disk. */
 	put_be64(cval, id);
 	cval[8] = (unsigned char)node_type_char(n.mode);
-	cval[9] = n.flags;
+	cval[9] = n.flags & NODE_F_CHILD_MASK;
 	key = val_of(k, child_key(k, n.parent, n.name, n.name_len));
 	val = val_of(cval, CHILD_VAL_SIZE);
 	rc = mdb_put(w->txn, s->dbi_child, &key, &val, MDB_NOOVERWRITE);
@@ -1699,6 +1700,38 @@ static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *
 	return 0;
 }
 
+/* Set or clear NODE_F_SETTLED on node @id, if it is still there. */
+static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
+{
+	unsigned char buf[NODE_REC_MAX], k[8];
+	MDB_val key, val;
+	struct node n;
+	uint8_t flags;
+	int rc, len;
+
+	rc = node_key_get(w, id, buf, &n);
+	if (rc == MDB_NOTFOUND)
+		return 0; /* removed since: nothing to settle */
+	if (rc)
+		return rc;
+	flags = settled ? n.flags | NODE_F_SETTLED : n.flags & ~NODE_F_SETTLED;
+	if (flags == n.flags)
+		return 0;
+	n.flags = flags;
+	len = node_encode(&n, buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	put_be64(k, id);
+	key = val_of(k, 8);
+	val = val_of(buf, (size_t)len);
+	rc = mdb_put(w->txn, w->store->dbi_node, &key, &val, 0);
+	if (rc)
+		return rc;
+	w->txn_work++;
+	w->txn_puts++;
+	return 0;
+}
+
 /* Apply the op at pos; *ret_len is its encoded length. */
 static int apply_op(struct store_writer *w, size_t *ret_len)
 {
@@ -1719,6 +1752,9 @@ static int apply_op(struct store_writer *w, size_t *ret_len)
 		len = get_be32(p + 9);
 		*ret_len = 13 + len;
 		return apply_root(w, id, p + 13, len);
+	case OP_SETTLE:
+		*ret_len = 10;
+		return apply_settle(w, id, p[9]);
 	default:
 		assert(!"unknown op");
 		return -EINVAL;
@@ -2155,6 +2191,27 @@ int store_batch_del(struct store_batch *b, uint64_t id)
 	p[0] = OP_DEL;
 	put_be64(p + 1, id);
 	b->buf->len += 9;
+	return batch_added(b);
+}
+
+int store_batch_settle(struct store_batch *b, uint64_t id, bool settled)
+{
+	unsigned char *p;
+	int r;
+
+	r = atomic_load(&b->writer->error);
+	if (r)
+		return r;
+	if (!id)
+		return -EINVAL;
+	r = batch_reserve(b, 10);
+	if (r < 0)
+		return r;
+	p = b->buf->data + b->buf->len;
+	p[0] = OP_SETTLE;
+	put_be64(p + 1, id);
+	p[9] = settled;
+	b->buf->len += 10;
 	return batch_added(b);
 }
 

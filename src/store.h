@@ -5,7 +5,7 @@
  *
  * Schema 1 (named databases, integers big-endian so keys sort):
  *   node   id -> encoded struct node (node.h)
- *   child  (parent id, name) -> id, type char, flags
+ *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
  *   size   (size, id) -> empty          regular files only: duplicate candidates
  *   hash   (XXH3-128, id) -> empty      files with a full hash
  *   meta   "magic" -> "fsindex", "schema" -> u32,
@@ -219,6 +219,13 @@ int store_batch_put(struct store_batch *batch, const struct node *n, bool fresh)
 
 /** Delete node @id and everything below it.  As store_batch_put(). */
 int store_batch_del(struct store_batch *batch, uint64_t id);
+
+/**
+ * Set (or clear) NODE_F_SETTLED on directory @id's stored record, leaving
+ * the rest as it is; nothing if it is gone by then.  Ordered like every op:
+ * queue it after the directory's children.  As store_batch_put().
+ */
+int store_batch_settle(struct store_batch *batch, uint64_t id, bool settled);
 
 /** Record root @root (replacing an older record of the same id). */
 int store_batch_put_root(struct store_batch *batch, const struct store_root *root);

@@ -19,13 +19,25 @@
  *      stat fields) into a sorted array and release the read snapshot;
  *   3. getdents64 in large batches; statx every entry, without following
  *      symlinks; queue a put for entries that are new or whose stat changed;
- *      remember subdirectories to walk;
+ *      remember subdirectories to walk.  A settled directory (NODE_F_SETTLED,
+ *      node.h) whose stat is unchanged is not listed: its entries are its
+ *      stored children, each statx'ed the same way;
  *   4. queue a delete for stored children that are gone;
  *   5. if a new directory was queued, flush this worker's batch *before*
  *      spawning its task, so a child never reaches the index before its
  *      parent (store.h's ordering invariant); then spawn.
- * An unchanged directory thus costs getdents64 + statx + index reads and
- * queues nothing.
+ * An unchanged directory thus costs statx + index reads (plus getdents64 if
+ * it is not settled) and queues nothing.
+ *
+ * Settling.  A directory's mtime and ctime move whenever an entry is added,
+ * removed or renamed in it, so while they stay the same its stored children
+ * are its entries, with two exceptions.  A change within the same timestamp
+ * tick as the stat we stored would not move them: a directory is settled
+ * only if both are over a second older than the scan's start (any later
+ * change then moves them).  And a listing that met an error stored only
+ * part of the entries: such a directory is stored again, unsettled, so the
+ * next scan lists it and reports the error again.  Only filesystems known to
+ * keep directory mtimes qualify (fs_kind()); a root is always listed.
  *
  * Hashing (WALK_HASH roots): a regular file that is new, changed, or has no
  * full hash yet is not queued at once; a read of its content goes on this
@@ -91,9 +103,16 @@ struct walk_dir {
 	uint64_t id;
 	uint64_t dev;
 	atomic_uint refs;		/* own task + one per live child */
-	bool fresh;			/* new in this scan: nothing stored below */
-	struct fdcache_entry fdc;
+	/* Written before the task is queued, or by its own worker only. */
+	bool fresh : 1;			/* new in this scan: nothing stored below */
+	bool mtime_ok : 1;		/* its filesystem keeps directory mtimes */
+	bool settled : 1;		/* unchanged, and its record says NODE_F_SETTLED */
+	bool reuse : 1;			/* ...so its stored children are its entries */
+	bool settle : 1;		/* (re)written this scan and old enough to settle */
+	bool settle_when_hashed : 1;	/* listed cleanly: settle once its files are hashed */
 	uint16_t name_len;
+	unsigned hashing;		/* its files being read (by the listing worker) */
+	struct fdcache_entry fdc;
 	char name[];
 };
 
@@ -140,6 +159,8 @@ struct walk_worker {
 	size_t errpath_cap;
 	char *filepath;			/* directory of a hashed file, for on_file */
 	size_t filepath_cap;
+	const struct walk_dir *listing;	/* the directory being listed... */
+	bool listing_failed;		/* ...and whether an entry of it was reported */
 	int error;			/* -ENOMEM during setup */
 } __attribute__((aligned(64)));
 
@@ -210,6 +231,8 @@ static struct walk_dir *dir_new(struct walk_root *root, struct walk_dir *parent,
 	d->dev = dev;
 	atomic_init(&d->refs, 1);
 	d->fresh = fresh;
+	d->mtime_ok = d->settled = d->reuse = d->settle = d->settle_when_hashed = false;
+	d->hashing = 0;
 	fdcache_entry_init(&d->fdc);
 	d->name_len = (uint16_t)len;
 	memcpy(d->name, name, len);
@@ -275,6 +298,8 @@ static void report(struct walk *w, struct walk_worker *ww, const struct walk_dir
 	ssize_t len;
 
 	stat_inc(&w->stats.errors);
+	if (d == ww->listing)
+		ww->listing_failed = true;
 	if (!w->opts.on_error)
 		return;
 	/* Not ww->path: a read completing inside list_dir() may report. */
@@ -364,10 +389,11 @@ out:
 
 /* ---- the stored state of a directory --------------------------------- */
 
+/* Copy @len bytes of @s and a NUL into the arena. */
 static int arena_add(struct walk_worker *ww, const char *s, size_t len, size_t *ret_off)
 {
-	if (ww->arena_len + len > ww->arena_cap) {
-		size_t cap = (ww->arena_len + len) * 2 + 4096;
+	if (ww->arena_len + len + 1 > ww->arena_cap) {
+		size_t cap = (ww->arena_len + len + 1) * 2 + 4096;
 		char *na = realloc(ww->arena, cap);
 
 		if (!na)
@@ -376,8 +402,9 @@ static int arena_add(struct walk_worker *ww, const char *s, size_t len, size_t *
 		ww->arena_cap = cap;
 	}
 	memcpy(ww->arena + ww->arena_len, s, len);
+	ww->arena[ww->arena_len + len] = '\0';
 	*ret_off = ww->arena_len;
-	ww->arena_len += len;
+	ww->arena_len += len + 1;
 	return 0;
 }
 
@@ -487,9 +514,19 @@ static void node_from_statx(struct node *n, const struct statx *stx)
 	n->ctime_nsec = stx->stx_ctime.tv_nsec;
 }
 
-/* Pseudo filesystems updatedb.conf prunes by default (and devtmpfs): nothing
- * to find there.  @dev is the device of @fd. */
-static bool is_pseudo_fs(int fd, dev_t dev)
+enum fs_kind {
+	FS_OTHER,
+	FS_PSEUDO,	/* nothing to find there: pruned */
+	FS_DIR_MTIME,	/* local, keeps directory mtimes: listings may be reused */
+};
+
+/*
+ * What filesystem is @fd (of device @dev) on?  Pseudo filesystems are the
+ * ones updatedb.conf prunes by default, and devtmpfs.  Directory mtimes are
+ * trusted only on local disk filesystems and tmpfs: a network filesystem may
+ * serve a cached mtime, FUSE and overlay may not update it at all.
+ */
+static enum fs_kind fs_kind(int fd, dev_t dev)
 {
 	static const long pseudo[] = {
 		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEVPTS_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
@@ -498,19 +535,28 @@ static bool is_pseudo_fs(int fd, dev_t dev)
 		0x62656570 /* configfs */, 0x65735543 /* fusectl */, 0x19800202 /* mqueue */,
 		0x6e736673 /* nsfs */, 0x64626720 /* debugfs */, EFIVARFS_MAGIC,
 	};
+	static const long dir_mtime[] = {
+		EXT4_SUPER_MAGIC /* ext2, ext3 too */, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
+		F2FS_SUPER_MAGIC, 0x2fc12fc1 /* zfs */, 0xca451a4e /* bcachefs */,
+	};
 	struct statfs sfs;
-
 	char type[16];
 
 	if (fstatfs(fd, &sfs) < 0)
-		return false;
+		return FS_OTHER;
 	for (size_t i = 0; i < ARRAY_SIZE(pseudo); i++)
 		if ((long)sfs.f_type == pseudo[i])
-			return true;
+			return FS_PSEUDO;
+	for (size_t i = 0; i < ARRAY_SIZE(dir_mtime); i++)
+		if ((long)sfs.f_type == dir_mtime[i])
+			return FS_DIR_MTIME;
+	if (sfs.f_type != TMPFS_MAGIC)
+		return FS_OTHER;
 	/* devtmpfs says it is tmpfs; only the mount table tells them apart. */
-	return sfs.f_type == TMPFS_MAGIC &&
-	       mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) == 0 &&
-	       strcmp(type, "devtmpfs") == 0;
+	if (mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) == 0 &&
+	    strcmp(type, "devtmpfs") == 0)
+		return FS_PSEUDO;
+	return FS_DIR_MTIME;
 }
 
 static int spawn_later(struct walk_worker *ww, struct walk_dir *child)
@@ -587,6 +633,9 @@ static void hash_done(void *ctx, int result)
 		       result);
 	}
 	r = store_batch_put(ww->batch, &req->n, req->fresh);
+	/* The directory's last file is queued: its settling may follow it. */
+	if (r == 0 && --req->dir->hashing == 0 && req->dir->settle_when_hashed)
+		r = store_batch_settle(ww->batch, req->dir->id, true);
 	if (r < 0)
 		set_fatal(w, r);
 	if (w->opts.on_file) {
@@ -623,6 +672,7 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 	req->dir = d;
 	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
 	fdcache_pin(w->fds, &d->fdc);
+	d->hashing++;
 
 	rd = (struct ring_read){
 		.dirfd = dfd,
@@ -764,6 +814,12 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 
 		if (!c)
 			return -ENOMEM;
+		c->mtime_ok = d->mtime_ok && n.dev == d->dev;
+		c->settled = !changed && (old->n.flags & NODE_F_SETTLED);
+		c->reuse = c->settled && !(root->flags & WALK_RELIST);
+		/* Written without the flag just now; it is set once the listing is stored. */
+		c->settle = changed && c->mtime_ok && n.mtime_sec < w->opts.start_sec - 1 &&
+			    n.ctime_sec < w->opts.start_sec - 1;
 		r = spawn_later(ww, c);
 		if (r < 0) {
 			dir_put(w, c);
@@ -790,7 +846,19 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		dirpath_len = (size_t)len;
 	}
 
-	for (;;) {
+	/* Its entries are the stored children: stat them, no listing. */
+	for (size_t i = 0; d->reuse && i < ww->nstored; i++) {
+		const struct stored *st = &ww->stored[i];
+
+		r = visit_entry(w, ww, d, dfd, st->n.name, st->n.name_len, dirpath, dirpath_len);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			new_dirs = true;
+		if (stopping(w))
+			return 0;
+	}
+	while (!d->reuse) {
 		long nread = syscall(SYS_getdents64, dfd, ww->dents, DENTS_BUF);
 
 		if (nread == 0)
@@ -838,6 +906,26 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 	if (new_dirs)
 		return store_batch_flush(ww->batch);
 	return 0;
+}
+
+/*
+ * @d is listed and its changes queued.  Settle it if it was (re)written in
+ * this scan and is old enough, once the records of the files being hashed
+ * for it are queued too (they are queued by this worker: same batch, after
+ * them).  A settled directory whose listing met an error loses the flag, so
+ * the next scan lists it and meets the error again.
+ */
+static int settle(struct walk_worker *ww, struct walk_dir *d)
+{
+	if (ww->listing_failed)
+		return d->settled ? store_batch_settle(ww->batch, d->id, false) : 0;
+	if (!d->settle || !d->parent)
+		return 0;
+	if (d->hashing) {
+		d->settle_when_hashed = true;
+		return 0;
+	}
+	return store_batch_settle(ww->batch, d->id, true);
 }
 
 static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
@@ -892,17 +980,26 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 		goto out;
 	}
 
-	/* A mount of proc, sysfs, devtmpfs and the like below the root: list nothing. */
-	if (d->parent && d->dev != d->parent->dev && !(d->root->flags & WALK_NO_PRUNE_FS) &&
-	    is_pseudo_fs(dfd, d->dev)) {
-		fdcache_unpin(w->fds, &d->fdc);
-		goto out;
+	if (!d->parent || d->dev != d->parent->dev) {
+		enum fs_kind kind = fs_kind(dfd, d->dev);
+
+		/* A mount of proc, sysfs, devtmpfs and the like below the root: list nothing. */
+		if (kind == FS_PSEUDO && d->parent && !(d->root->flags & WALK_NO_PRUNE_FS)) {
+			fdcache_unpin(w->fds, &d->fdc);
+			goto out;
+		}
+		d->mtime_ok = kind == FS_DIR_MTIME;
 	}
 
 	ww->nspawn = 0;
+	ww->listing = d;
+	ww->listing_failed = false;
 	r = load_stored(ww, d);
 	if (r == 0)
 		r = list_dir(w, ww, d, dfd);
+	if (r == 0 && !stopping(w))
+		r = settle(ww, d);
+	ww->listing = NULL;
 	fdcache_unpin(w->fds, &d->fdc);
 	if (r < 0)
 		set_fatal(w, r);

@@ -21,6 +21,7 @@ enum walk_flags {
 	WALK_XDEV = 1 << 0,		/* do not descend into other filesystems */
 	WALK_NO_PRUNE_FS = 1 << 1,	/* descend into proc, sysfs, ... too */
 	WALK_HASH = 1 << 2,		/* hash the content of regular files */
+	WALK_RELIST = 1 << 3,		/* list every directory (the excludes changed) */
 };
 
 /** Called (from any worker, serialised by the caller if it needs) for each entry that failed. */

@@ -46,10 +46,11 @@ mkdir -p "$R"
 	ln a/keep hardlink
 	mkfifo a/fifo
 ) || bail "cannot build the tree"
-# Age the tree: the mtimes are in the past, and the ctimes at least a second
-# old, so no timestamp is "racy" for the first scan.
+# Age the tree: the mtimes are in the past, and the ctimes over a second old
+# (two seconds of the clock), so no timestamp is "racy" for the first scan and
+# every directory settles: later scans reuse their stored entries.
 find -P "$R" -exec touch -h -d '2020-02-02 12:00:00.5 UTC' {} +
-sleep 1.1
+sleep 2.1
 
 # ---- first scan, unchanged rescans --------------------------------------------
 
@@ -67,6 +68,19 @@ scan_ok "unchanged rescan, -j1" -j1 "$R"
 scan_ok "unchanged rescan, -j8" -j8 "$R"
 is "$(txnid)" "$txn1" "unchanged rescans with -j1 and -j8 commit nothing either"
 check_oracle "after unchanged rescans" "$R"
+
+# Settled directories are not listed again: only the root is (strace -y
+# names each descriptor; -xx keeps odd bytes unambiguous).
+if command -v strace >/dev/null; then
+	timeout -k 5 "$FSI_TIMEOUT" env "$STRACE_ENV" strace -f -qq -y -xx -e trace=getdents64 \
+		-o "$T/gd" "$FSINDEX" scan --db "$DB" -q "$R"
+	is "$?" 0 "unchanged rescan under strace -e getdents64 exits 0"
+	perl -ne 's/\\x([0-9a-f]{2})/chr hex $1/ge; print "$1\n" if /getdents64\(\d+<([^>]*)>/' \
+		"$T/gd" | sort -u >"$T/gd.dirs"
+	is "$(cat "$T/gd.dirs")" "$R" "... and lists only the root: the settled directories below it are not listed"
+else
+	skip "settled directories are not listed" "strace not installed"
+fi
 
 # ---- change everything, rescan ---------------------------------------------------
 
@@ -205,5 +219,18 @@ same_bytes "two excludes stored" "$T/ex.got" "$T/ex.exp"
 scan_ok "rescan" "$E"
 FSI find -0 --regex "^$E(/|\$)" | sort -z >"$T/ex.got"
 same_bytes "two excludes remembered" "$T/ex.got" "$T/ex.exp"
+
+# New excludes on a settled tree: what the old ones left out must appear,
+# though no directory changed (its stored entries were filtered).
+DB=$T/db-ex3
+E=$T/ex3
+mkdir -p "$E/sub"
+echo >"$E/a.log"; echo >"$E/b.txt"; echo >"$E/sub/c.log"; echo >"$E/sub/d.txt"
+sleep 2.1
+scan_ok "settled tree: scan --exclude '*.log'" --exclude '*.log' "$E"
+scan_ok "... rescan (directories settled)" "$E"
+scan_ok "... rescan with --exclude '*.txt' instead" --exclude '*.txt' "$E"
+index_paths >"$T/ex.got"; lsx -name '*.txt' -prune -o >"$T/ex.exp"
+same_bytes "... the '*.log' files left out before are there, the '*.txt' gone" "$T/ex.got" "$T/ex.exp"
 
 done_testing

@@ -262,7 +262,7 @@ static long check_index(const char *path)
 		if (mdb_get(txn, dc, &k2, &v2) || v2.mv_size != 10 ||
 		    get_be64(v2.mv_data) != n.id ||
 		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
-		    ((unsigned char *)v2.mv_data)[9] != n.flags)
+		    ((unsigned char *)v2.mv_data)[9] != (n.flags & NODE_F_CHILD_MASK))
 			bad = "node not named by its child entry";
 		if (S_ISREG(n.mode)) {
 			regs++;
