@@ -420,18 +420,78 @@ static int name_order(const struct cand *a, const struct cand *b)
 	return la < lb ? -1 : la > lb;
 }
 
-/* Size, then inode, then name order: an inode's names end up together, first name first. */
-static int cmp_inode(const void *va, const void *vb)
+static int cmp_name(const void *va, const void *vb)
 {
-	const struct cand *a = va, *b = vb;
+	return name_order(va, vb);
+}
 
-	if (a->size != b->size)
-		return a->size < b->size ? -1 : 1;
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->ino != b->ino)
-		return a->ino < b->ino ? -1 : 1;
-	return name_order(a, b);
+/* A candidate's place in inode order: size, dev, ino, most significant first. */
+struct inode_key {
+	uint64_t w[3];
+	size_t i;	/* its index in the candidate array */
+};
+
+/*
+ * Sort the candidates by size, then inode, then name order, so an inode's
+ * names end up together, first name first.  An LSD radix sort of the 24-byte
+ * (size, dev, ino) keys: byte positions that are the same in every key (the
+ * high bytes of sizes, a lone dev) cost nothing, and no comparison touches
+ * the 80-byte candidates; only the rare names of one inode are compared.
+ */
+static int sort_inode_order(struct dups_priv *p)
+{
+	size_t n = p->n, (*count)[256] = calloc(24, sizeof(*count));
+	struct inode_key *a = malloc((n ? n : 1) * sizeof(*a));
+	struct inode_key *b = malloc((n ? n : 1) * sizeof(*b));
+	struct cand *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	int r = -ENOMEM;
+
+	if (!count || !a || !b || !sorted)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		a[i] = (struct inode_key){{p->c[i].size, p->c[i].dev, p->c[i].ino}, i};
+		for (unsigned pos = 0; pos < 24; pos++)
+			count[pos][(a[i].w[2 - pos / 8] >> (8 * (pos % 8))) & 0xff]++;
+	}
+	for (unsigned pos = 0; pos < 24; pos++) {
+		unsigned word = 2 - pos / 8, shift = 8 * (pos % 8);
+		size_t sum = 0;
+		struct inode_key *t;
+
+		if (n == 0 || count[pos][(a[0].w[word] >> shift) & 0xff] == n)
+			continue; /* one value at this position: already in order */
+		for (unsigned v = 0; v < 256; v++) {
+			size_t c = count[pos][v];
+
+			count[pos][v] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[count[pos][(a[i].w[word] >> shift) & 0xff]++] = a[i];
+		t = a, a = b, b = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = p->c[a[i].i];
+	/* The names of one inode (hard links): in name order. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && !memcmp(a[j].w, a[i].w, sizeof(a[i].w)))
+			j++;
+		if (j - i > 1)
+			qsort(sorted + i, j - i, sizeof(*sorted), cmp_name);
+		i = j;
+	}
+	free(p->c);
+	p->c = sorted;
+	sorted = NULL;
+	r = 0;
+out:
+	free(count);
+	free(a);
+	free(b);
+	free(sorted);
+	return r;
 }
 
 static bool same_name(const struct dups_priv *p, const struct cand *a, const struct cand *b)
@@ -791,11 +851,12 @@ static int cmp_idx(const void *va, const void *vb)
 
 /*
  * Keep the candidates that share their key up to @stage with another one;
- * failed reads drop out.  @idx comes grouped by the key of the stage before
+ * failed reads drop out.  @idx comes grouped by the key of stage @grouped
  * (by size for STAGE_SIZE: the inode order), so only each such group needs
  * sorting, not the whole array.  Returns the new count.
  */
-static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage stage)
+static size_t keep_shared_from(struct dups_priv *p, size_t *idx, size_t n, enum stage grouped,
+			       enum stage stage)
 {
 	size_t out = 0, m = 0;
 
@@ -807,8 +868,7 @@ static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage
 	for (size_t g = 0; g < m;) {
 		size_t end = g + 1;
 
-		while (end < m && cmp_key(p, &p->c[idx[g]], &p->c[idx[end]],
-					  stage == STAGE_SIZE ? STAGE_SIZE : stage - 1) == 0)
+		while (end < m && cmp_key(p, &p->c[idx[g]], &p->c[idx[end]], grouped) == 0)
 			end++;
 		if (stage != STAGE_SIZE && end - g > 2)
 			qsort(idx + g, end - g, sizeof(*idx), cmp_idx);
@@ -825,6 +885,12 @@ static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage
 		g = end;
 	}
 	return out;
+}
+
+/* keep_shared_from() of @idx grouped by the key of the stage before @stage. */
+static size_t keep_shared(struct dups_priv *p, size_t *idx, size_t n, enum stage stage)
+{
+	return keep_shared_from(p, idx, n, stage == STAGE_SIZE ? STAGE_SIZE : stage - 1, stage);
 }
 
 /* Those of @idx[0..n) still missing @have. */
@@ -939,6 +1005,8 @@ static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 	struct store_batch *batch = NULL;
 	int r, fr;
 
+	if (n == 0)
+		return 0;
 	r = store_writer_start(d->store, NULL, &writer);
 	if (r < 0)
 		return r;
@@ -1220,7 +1288,9 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 		res.stats.reused += d.p->c[i].from_index;
 
 	sort_priv = d.p;
-	qsort(d.p->c, d.p->n, sizeof(*d.p->c), cmp_inode);
+	r = sort_inode_order(d.p);
+	if (r < 0)
+		goto out;
 	idx = malloc((d.p->n ? d.p->n : 1) * sizeof(*idx));
 	todo = malloc((d.p->n ? d.p->n : 1) * sizeof(*todo));
 	if (!idx || !todo) {
@@ -1252,6 +1322,9 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	memset(d.workers, 0, sizeof(*d.workers) * jobs);
 	task_pool_set_idle(d.pool, dups_idle, &d);
 
+	/* Every digest known (a repeat run): one pass instead of three. */
+	if (n > 0 && missing(d.p, idx, n, HAVE_HEAD | HAVE_TAIL | HAVE_FULL, todo) == 0)
+		n = keep_shared_from(d.p, idx, n, STAGE_SIZE, STAGE_FULL);
 	for (size_t s = 0; s < ARRAY_SIZE(stages) && n > 0; s++) {
 		size_t m = missing(d.p, idx, n, stages[s].have, todo);
 

@@ -2012,7 +2012,8 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 	pthread_join(w->thread, NULL);
 
 	r = atomic_load(&w->error);
-	if (r == 0)
+	/* The meta page of the last commit is not synced (MDB_NOMETASYNC). */
+	if (r == 0 && w->stats.commits)
 		r = lmdb_err(write_errno(s, mdb_env_sync(s->env, 1)));
 	if (ret_stats)
 		*ret_stats = w->stats;
