@@ -425,40 +425,50 @@ static int cmp_name(const void *va, const void *vb)
 	return name_order(va, vb);
 }
 
-/* A candidate's place in inode order: size, dev, ino, most significant first. */
-struct inode_key {
-	uint64_t w[3];
-	size_t i;	/* its index in the candidate array */
-};
+/* Byte @pos (0 = least significant) of candidate @c's (size, dev, ino) key. */
+static unsigned key_byte(const struct cand *c, unsigned pos)
+{
+	uint64_t w = pos < 8 ? c->ino : pos < 16 ? c->dev : c->size;
+
+	return (unsigned)(w >> (8 * (pos % 8))) & 0xff;
+}
+
+static bool same_inode(const struct cand *a, const struct cand *b)
+{
+	return a->size == b->size && a->dev == b->dev && a->ino == b->ino;
+}
 
 /*
  * Sort the candidates by size, then inode, then name order, so an inode's
- * names end up together, first name first.  An LSD radix sort of the 24-byte
- * (size, dev, ino) keys: byte positions that are the same in every key (the
- * high bytes of sizes, a lone dev) cost nothing, and no comparison touches
- * the 80-byte candidates; only the rare names of one inode are compared.
+ * names end up together, first name first.  An LSD radix sort of 32-bit
+ * indices by the 24-byte (size, dev, ino) key: byte positions that are the
+ * same in every key (the high bytes of sizes, a lone dev) cost nothing, and
+ * only the rare names of one inode are compared.  The permutation is then
+ * applied in place, so the sort needs two index arrays, not a second copy
+ * of the 80-byte candidates (peak memory is what dups is compared on).
  */
 static int sort_inode_order(struct dups_priv *p)
 {
 	size_t n = p->n, (*count)[256] = calloc(24, sizeof(*count));
-	struct inode_key *a = malloc((n ? n : 1) * sizeof(*a));
-	struct inode_key *b = malloc((n ? n : 1) * sizeof(*b));
-	struct cand *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	uint32_t *x = malloc((n ? n : 1) * sizeof(*x)), *y = malloc((n ? n : 1) * sizeof(*y));
 	int r = -ENOMEM;
 
-	if (!count || !a || !b || !sorted)
+	if (!count || !x || !y)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		a[i] = (struct inode_key){{p->c[i].size, p->c[i].dev, p->c[i].ino}, i};
-		for (unsigned pos = 0; pos < 24; pos++)
-			count[pos][(a[i].w[2 - pos / 8] >> (8 * (pos % 8))) & 0xff]++;
+	if (n > UINT32_MAX) {
+		r = -EOVERFLOW;
+		goto out;
 	}
-	for (unsigned pos = 0; pos < 24; pos++) {
-		unsigned word = 2 - pos / 8, shift = 8 * (pos % 8);
+	for (size_t i = 0; i < n; i++) {
+		x[i] = (uint32_t)i;
+		for (unsigned pos = 0; pos < 24; pos++)
+			count[pos][key_byte(&p->c[i], pos)]++;
+	}
+	for (unsigned pos = 0; n && pos < 24; pos++) {
 		size_t sum = 0;
-		struct inode_key *t;
+		uint32_t *t;
 
-		if (n == 0 || count[pos][(a[0].w[word] >> shift) & 0xff] == n)
+		if (count[pos][key_byte(&p->c[0], pos)] == n)
 			continue; /* one value at this position: already in order */
 		for (unsigned v = 0; v < 256; v++) {
 			size_t c = count[pos][v];
@@ -467,30 +477,42 @@ static int sort_inode_order(struct dups_priv *p)
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			b[count[pos][(a[i].w[word] >> shift) & 0xff]++] = a[i];
-		t = a, a = b, b = t;
+			y[count[pos][key_byte(&p->c[x[i]], pos)]++] = x[i];
+		t = x, x = y, y = t;
 	}
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = p->c[a[i].i];
+	/* Position k takes candidate x[k]: follow each cycle with one spare. */
+	for (size_t i = 0; i < n; i++) {
+		struct cand spare;
+		size_t k = i;
+
+		if (x[i] == i)
+			continue;
+		spare = p->c[i];
+		while (x[k] != i) {
+			size_t from = x[k];
+
+			p->c[k] = p->c[from];
+			x[k] = (uint32_t)k;
+			k = from;
+		}
+		p->c[k] = spare;
+		x[k] = (uint32_t)k;
+	}
 	/* The names of one inode (hard links): in name order. */
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 
-		while (j < n && !memcmp(a[j].w, a[i].w, sizeof(a[i].w)))
+		while (j < n && same_inode(&p->c[i], &p->c[j]))
 			j++;
 		if (j - i > 1)
-			qsort(sorted + i, j - i, sizeof(*sorted), cmp_name);
+			qsort(p->c + i, j - i, sizeof(*p->c), cmp_name);
 		i = j;
 	}
-	free(p->c);
-	p->c = sorted;
-	sorted = NULL;
 	r = 0;
 out:
 	free(count);
-	free(a);
-	free(b);
-	free(sorted);
+	free(x);
+	free(y);
 	return r;
 }
 
