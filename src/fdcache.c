@@ -13,7 +13,8 @@
  * One mutex guards everything: an operation is a few pointer moves, and with
  * a handful of workers the lock is uncontended next to the openat() and
  * getdents64() calls it brackets, as long as no system call is made under
- * it: descriptors are closed after the lock is dropped.  (bfs's bftw.c keeps a similar cache.)
+ * it: descriptors are closed after the lock is dropped.  (bfs's bftw.c keeps
+ * a similar cache.)
  */
 #include "fdcache.h"
 
@@ -79,9 +80,9 @@ static void lru_push(struct fdcache *c, struct fdcache_entry *e)
 }
 
 /*
- * Evict idle descriptors from the cold end until one more fits; returns the
- * evicted ones as a list through ->next, to be closed once the lock is
- * dropped (a close() under the lock would stall every other worker).
+ * Evict idle descriptors from the cold end until one more fits (at most
+ * EVICT_BATCH); their fds go to @fds, to be closed once the lock is dropped
+ * (a close() under the lock would stall every other worker).
  */
 static void make_room(struct fdcache *c, int *fds, unsigned *nfds)
 {

@@ -21,12 +21,13 @@
  * Producers wait while `bytes` is over the bound (backpressure), so memory
  * stays bounded when LMDB is the slower side.  A handoff wakes the writer
  * only when it sleeps with no transaction open or an eighth of the bound has
- * been queued since the last wake; otherwise the transaction's deadline does.  The writer applies ops in
- * order inside one write transaction and keeps every buffer it applied
- * (the held list) until that transaction commits, because LMDB can fail a
- * transaction late: MDB_MAP_FULL (grow the map, then replay the held ops from
- * the transaction's start) or MDB_TXN_FULL (too many dirty pages: replay in
- * transactions of half the work that failed).  A transaction commits once
+ * been queued since the last wake; otherwise the transaction's deadline
+ * does.  The writer applies ops in order inside one write transaction and
+ * keeps every buffer it applied (the held list) until that transaction
+ * commits, because LMDB can fail a transaction late: MDB_MAP_FULL (grow
+ * the map, then replay the held ops from the transaction's start) or
+ * MDB_TXN_FULL (too many dirty pages: replay in transactions of half the
+ * work that failed).  A transaction commits once
  * it has done txn_records units of work (a put, or one node removed by a
  * subtree delete), is older than txn_ns, holds half the byte bound, or the
  * queue is empty and either producers are waiting or txn_ns has passed.  A
@@ -1703,7 +1704,7 @@ static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *
 /* Set or clear NODE_F_SETTLED on node @id, if it is still there. */
 static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 {
-	unsigned char buf[NODE_REC_MAX], k[8];
+	unsigned char buf[NODE_REC_MAX], rec[NODE_REC_MAX], k[8]; /* n.name points into buf */
 	MDB_val key, val;
 	struct node n;
 	uint8_t flags;
@@ -1718,12 +1719,12 @@ static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 	if (flags == n.flags)
 		return 0;
 	n.flags = flags;
-	len = node_encode(&n, buf, sizeof(buf));
+	len = node_encode(&n, rec, sizeof(rec));
 	if (len < 0)
 		return len;
 	put_be64(k, id);
 	key = val_of(k, 8);
-	val = val_of(buf, (size_t)len);
+	val = val_of(rec, (size_t)len);
 	rc = mdb_put(w->txn, w->store->dbi_node, &key, &val, 0);
 	if (rc)
 		return rc;
