@@ -42,6 +42,7 @@ static void usage(void)
 	       "  -x, --one-file-system    do not descend into other filesystems\n"
 	       "      --exclude GLOB       skip entries whose name (or, with a '/', whose\n"
 	       "                           path) matches GLOB; repeatable; remembered per root\n"
+	       "      --no-exclude         forget the excludes remembered for each PATH\n"
 	       "      --hash               also store the XXH3-128 of every regular file's\n"
 	       "                           content; remembered per root\n"
 	       "      --io=MODE            how content is read: auto (io_uring if it works,\n"
@@ -72,12 +73,13 @@ static unsigned raise_fd_limit(void)
 
 int cmd_scan(int argc, char **argv)
 {
-	enum { OPT_DB = 256, OPT_EXCLUDE, OPT_HASH, OPT_IO };
+	enum { OPT_DB = 256, OPT_EXCLUDE, OPT_NO_EXCLUDE, OPT_HASH, OPT_IO };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "one-file-system", no_argument, NULL, 'x' },
 		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "no-exclude", no_argument, NULL, OPT_NO_EXCLUDE },
 		{ "hash", no_argument, NULL, OPT_HASH },
 		{ "io", required_argument, NULL, OPT_IO },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -117,6 +119,11 @@ int cmd_scan(int argc, char **argv)
 			break;
 		case OPT_EXCLUDE:
 			excludes[nexcludes++] = optarg;
+			opts.set_excludes = true;
+			break;
+		case OPT_NO_EXCLUDE:
+			/* Later --exclude options still count: "--no-exclude --exclude X" = only X. */
+			nexcludes = 0;
 			opts.set_excludes = true;
 			break;
 		case OPT_HASH:

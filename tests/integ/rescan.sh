@@ -233,4 +233,14 @@ scan_ok "... rescan with --exclude '*.txt' instead" --exclude '*.txt' "$E"
 index_paths >"$T/ex.got"; lsx -name '*.txt' -prune -o >"$T/ex.exp"
 same_bytes "... the '*.log' files left out before are there, the '*.txt' gone" "$T/ex.got" "$T/ex.exp"
 
+scan_ok "--no-exclude" --no-exclude "$E"
+index_paths >"$T/ex.got"; lsx >"$T/ex.exp"
+same_bytes "--no-exclude: every entry, the '*.txt' files too" "$T/ex.got" "$T/ex.exp"
+scan_ok "... rescan without options" "$E"
+index_paths >"$T/ex.got"
+same_bytes "... and no exclude is remembered" "$T/ex.got" "$T/ex.exp"
+scan_ok "--no-exclude --exclude '*.log'" --no-exclude --exclude '*.log' "$E"
+index_paths >"$T/ex.got"; lsx -name '*.log' -prune -o >"$T/ex.exp"
+same_bytes "... an --exclude after --no-exclude applies" "$T/ex.got" "$T/ex.exp"
+
 done_testing
