@@ -508,6 +508,22 @@ static int sort_inode_order(struct dups_priv *p)
 			qsort(p->c + i, j - i, sizeof(*p->c), cmp_name);
 		i = j;
 	}
+	/* The digests in the same order, so that later passes read them in turn. */
+	if (p->nh) {
+		struct digests *h = malloc(p->nh * sizeof(*h));
+		uint32_t m = 0;
+
+		if (!h)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			if (p->c[i].h != NO_HASHES) {
+				h[m] = p->h[p->c[i].h];
+				p->c[i].h = m++;
+			}
+		free(p->h);
+		p->h = h;
+		p->nh = m;
+	}
 	r = 0;
 out:
 	free(count);
