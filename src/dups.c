@@ -425,12 +425,10 @@ static int cmp_name(const void *va, const void *vb)
 	return name_order(va, vb);
 }
 
-/* Byte @pos (0 = least significant) of candidate @c's (size, dev, ino) key. */
-static unsigned key_byte(const struct cand *c, unsigned pos)
+/* Byte @pos (0 = least significant) of a (size, dev, ino) key. */
+static unsigned key_byte(const uint64_t *key, unsigned pos)
 {
-	uint64_t w = pos < 8 ? c->ino : pos < 16 ? c->dev : c->size;
-
-	return (unsigned)(w >> (8 * (pos % 8))) & 0xff;
+	return (unsigned)(key[2 - pos / 8] >> (8 * (pos % 8))) & 0xff;
 }
 
 static bool same_inode(const struct cand *a, const struct cand *b)
@@ -441,19 +439,20 @@ static bool same_inode(const struct cand *a, const struct cand *b)
 /*
  * Sort the candidates by size, then inode, then name order, so an inode's
  * names end up together, first name first.  An LSD radix sort of 32-bit
- * indices by the 24-byte (size, dev, ino) key: byte positions that are the
- * same in every key (the high bytes of sizes, a lone dev) cost nothing, and
- * only the rare names of one inode are compared.  The permutation is then
- * applied in place, so the sort needs two index arrays, not a second copy
- * of the 80-byte candidates (peak memory is what dups is compared on).
+ * indices by a copy of the 24-byte (size, dev, ino) keys: byte positions
+ * that are the same in every key (the high bytes of sizes, a lone dev) cost
+ * nothing, and only the rare names of one inode are compared.  The
+ * permutation is then applied in place: no second copy of the 80-byte
+ * candidates (peak memory is what dups is compared on).
  */
 static int sort_inode_order(struct dups_priv *p)
 {
 	size_t n = p->n, (*count)[256] = calloc(24, sizeof(*count));
 	uint32_t *x = malloc((n ? n : 1) * sizeof(*x)), *y = malloc((n ? n : 1) * sizeof(*y));
+	uint64_t (*key)[3] = malloc((n ? n : 1) * sizeof(*key)); /* 24 B each, not 80 */
 	int r = -ENOMEM;
 
-	if (!count || !x || !y)
+	if (!count || !x || !y || !key)
 		goto out;
 	if (n > UINT32_MAX) {
 		r = -EOVERFLOW;
@@ -461,14 +460,17 @@ static int sort_inode_order(struct dups_priv *p)
 	}
 	for (size_t i = 0; i < n; i++) {
 		x[i] = (uint32_t)i;
+		key[i][0] = p->c[i].size;
+		key[i][1] = p->c[i].dev;
+		key[i][2] = p->c[i].ino;
 		for (unsigned pos = 0; pos < 24; pos++)
-			count[pos][key_byte(&p->c[i], pos)]++;
+			count[pos][key_byte(key[i], pos)]++;
 	}
 	for (unsigned pos = 0; n && pos < 24; pos++) {
 		size_t sum = 0;
 		uint32_t *t;
 
-		if (count[pos][key_byte(&p->c[0], pos)] == n)
+		if (count[pos][key_byte(key[0], pos)] == n)
 			continue; /* one value at this position: already in order */
 		for (unsigned v = 0; v < 256; v++) {
 			size_t c = count[pos][v];
@@ -477,9 +479,11 @@ static int sort_inode_order(struct dups_priv *p)
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			y[count[pos][key_byte(&p->c[x[i]], pos)]++] = x[i];
+			y[count[pos][key_byte(key[x[i]], pos)]++] = x[i];
 		t = x, x = y, y = t;
 	}
+	free(key);
+	key = NULL;
 	/* Position k takes candidate x[k]: follow each cycle with one spare. */
 	for (size_t i = 0; i < n; i++) {
 		struct cand spare;
@@ -529,6 +533,7 @@ out:
 	free(count);
 	free(x);
 	free(y);
+	free(key);
 	return r;
 }
 
