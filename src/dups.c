@@ -437,6 +437,42 @@ static bool same_inode(const struct cand *a, const struct cand *b)
 }
 
 /*
+ * Put the digests in candidate order, so that the stage passes read them in
+ * turn instead of all over the array; in place, like the candidates, with
+ * @from (room for p->nh) as scratch.  Each candidate owns its slot.
+ */
+static int renumber_digests(struct dups_priv *p, uint32_t *from)
+{
+	uint32_t m = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->c[i].h != NO_HASHES) {
+			from[m] = p->c[i].h;
+			p->c[i].h = m++;
+		}
+	if (m != p->nh)
+		return -EINVAL; /* a slot without its candidate: a bug */
+	for (size_t i = 0; i < m; i++) {
+		struct digests spare;
+		size_t k = i;
+
+		if (from[i] == i)
+			continue;
+		spare = p->h[i];
+		while (from[k] != i) {
+			size_t src = from[k];
+
+			p->h[k] = p->h[src];
+			from[k] = (uint32_t)k;
+			k = src;
+		}
+		p->h[k] = spare;
+		from[k] = (uint32_t)k;
+	}
+	return 0;
+}
+
+/*
  * Sort the candidates by size, then inode, then name order, so an inode's
  * names end up together, first name first.  An LSD radix sort of 32-bit
  * indices by a copy of the 24-byte (size, dev, ino) keys: byte positions
@@ -512,23 +548,7 @@ static int sort_inode_order(struct dups_priv *p)
 			qsort(p->c + i, j - i, sizeof(*p->c), cmp_name);
 		i = j;
 	}
-	/* The digests in the same order, so that later passes read them in turn. */
-	if (p->nh) {
-		struct digests *h = malloc(p->nh * sizeof(*h));
-		uint32_t m = 0;
-
-		if (!h)
-			goto out;
-		for (size_t i = 0; i < n; i++)
-			if (p->c[i].h != NO_HASHES) {
-				h[m] = p->h[p->c[i].h];
-				p->c[i].h = m++;
-			}
-		free(p->h);
-		p->h = h;
-		p->nh = m;
-	}
-	r = 0;
+	r = renumber_digests(p, x);
 out:
 	free(count);
 	free(x);
