@@ -15,7 +15,8 @@
  *           next byte; a trailing lone backslash is refused up front because
  *           fnmatch would silently never match.  An unmatched `[` is literal.
  *   REGEX   regcomp(3) REG_EXTENDED | REG_NOSUB (| REG_ICASE), unanchored.
- *           Back-references, a glibc extension to EREs, are refused.
+ *           What can make glibc take exponential time is refused:
+ *           back-references, stacked repetitions, bounds above 255.
  *
  * All patterns must match (AND).  They are evaluated cheapest first (stable:
  * substrings before globs), since the first miss decides.
@@ -163,38 +164,89 @@ static const char *skip_bracket(const char *p)
 	return *p ? p + 1 : p;
 }
 
-/*
- * glibc accepts back-references (\1 to \9) in an ERE, an extension POSIX
- * leaves undefined, and matching them can take exponential time: on 250k
- * paths '(.*)\1\1x' ran for half a minute.  Refuse them.
- */
-static bool has_backref(const char *p)
+/* The length of the interval "{m}", "{m,}", "{m,n}" or "{,n}" at @p, or 0;
+ * its top bound in *max. */
+static size_t interval_len(const char *p, unsigned long *max)
 {
+	const char *q = p + 1;
+	unsigned long m = 0, n;
+	bool digits = false;
+
+	while (*q >= '0' && *q <= '9') {
+		m = m < 100000 ? m * 10 + (unsigned long)(*q++ - '0') : m;
+		digits = true;
+	}
+	if (!digits && *q != ',')
+		return 0; /* "{,n}" is glibc's {0,n} */
+	n = m;
+	if (*q == ',') {
+		q++;
+		n = 0;
+		while (*q >= '0' && *q <= '9')
+			n = n < 100000 ? n * 10 + (unsigned long)(*q++ - '0') : n;
+	}
+	if (*q != '}')
+		return 0;
+	*max = m > n ? m : n;
+	return (size_t)(q + 1 - p);
+}
+
+/*
+ * Constructs glibc's regcomp() accepts but that can make it or regexec()
+ * take exponential time or memory: NULL, or why @p is refused.
+ *   - back-references (\1 to \9), a glibc extension to EREs: on 250k
+ *     paths '(.*)\1\1x' ran for half a minute;
+ *   - a repetition operator right after another ('a+*', 'a**', 'a{2}+'),
+ *     which POSIX leaves undefined: regcomp() took longer than 30 s on a
+ *     16-byte pattern with '+++' and '*+++++';
+ *   - interval bounds above 255 (RE_DUP_MAX's POSIX minimum): each copy of
+ *     the repeated expression is compiled separately.
+ */
+static const char *regex_hazard(const char *p)
+{
+	bool after_rep = false;
+	unsigned long max;
+	size_t len;
+
 	while (*p) {
+		bool rep = false;
+
 		if (*p == '\\') {
 			if (p[1] >= '1' && p[1] <= '9')
-				return true;
+				return "back-references (\\1 to \\9) are not supported";
 			p += p[1] ? 2 : 1;
 		} else if (*p == '[') {
 			p = skip_bracket(p + 1);
+		} else if (*p == '*' || *p == '+' || *p == '?') {
+			rep = true;
+			p++;
+		} else if (*p == '{' && (len = interval_len(p, &max)) > 0) {
+			if (max > 255)
+				return "repetition counts above 255 are not supported";
+			rep = true;
+			p += len;
 		} else {
 			p++;
 		}
+		if (rep && after_rep)
+			return "a repetition operator right after another ('+*', '**', '{2}+') is "
+			       "undefined in POSIX regular expressions";
+		after_rep = rep;
 	}
-	return false;
+	return NULL;
 }
 
 static int compile_regex(struct query_pat *pat, const char *pattern, unsigned flags,
 			 char **ret_error)
 {
+	const char *hazard = regex_hazard(pattern);
 	int cflags = REG_EXTENDED | REG_NOSUB;
 	char *why;
 	size_t n;
 	int rc, r;
 
-	if (has_backref(pattern))
-		return pattern_error(ret_error, "regular expression", pattern,
-				     "back-references (\\1 to \\9) are not supported");
+	if (hazard)
+		return pattern_error(ret_error, "regular expression", pattern, hazard);
 	if (flags & QUERY_ICASE)
 		cflags |= REG_ICASE;
 	rc = regcomp(&pat->re, pattern, cflags);

@@ -191,6 +191,21 @@ static void test_malformed(void)
 		       "regex back-reference (exponential in glibc)");
 	expect_invalid("a[]]\\9", QUERY_REGEX, "back-references", "regex back-reference after a ']' member");
 	expect_invalid("[[:alpha:]]\\2", QUERY_REGEX, "back-references", "regex back-reference after a class");
+	expect_invalid("a+*", QUERY_REGEX, "repetition operator right after another",
+		       "regex a+* (stacked repetition, undefined in POSIX)");
+	expect_invalid("a{2}+", QUERY_REGEX, "right after another", "regex a{2}+");
+	expect_invalid("x{,3}*", QUERY_REGEX, "right after another", "regex x{,3}* (glibc's {,n})");
+	/* The input that kept glibc's regcomp() busy past the fuzzer's 10 s. */
+	expect_invalid("\x8d+++$\xd9*+++++\".\xce", QUERY_REGEX | QUERY_ICASE, "right after another",
+		       "regex with '+++' (regcomp took over 30 s)");
+	expect_invalid("a{256}", QUERY_REGEX, "above 255", "regex a{256}");
+	expect_invalid("a{1,1000}", QUERY_REGEX, "above 255", "regex a{1,1000}");
+	ok(match("ab{255}", QUERY_REGEX, "/xab") == false && match("b{2}c", QUERY_REGEX, "/bbc"),
+	   "regex: intervals up to 255 are accepted");
+	ok(match("(a+)+b", QUERY_REGEX, "/aab") && match("a+b*", QUERY_REGEX, "/a"),
+	   "regex: repetitions not right after another are accepted");
+	ok(match("[+*]+x", QUERY_REGEX, "/*+x") && match("a\\*+", QUERY_REGEX, "/a**"),
+	   "regex: '+' and '*' as bracket members or escaped are not operators");
 	ok(match("[\\1]x", QUERY_REGEX, "/1x"), "regex: \\1 inside brackets is two members, not a back-reference");
 	ok(match("[[:digit:]\\1]x", QUERY_REGEX, "/\\x"), "... also after a character class");
 	ok(match("\\\\1", QUERY_REGEX, "/a\\1"), "regex: \\\\1 is a literal backslash, then 1");
