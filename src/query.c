@@ -191,19 +191,40 @@ static size_t interval_len(const char *p, unsigned long *max)
 	return (size_t)(q + 1 - p);
 }
 
+/* Deeper groups overflowed glibc's recursive regcomp() (SIGSEGV at 20,000). */
+#define REGEX_MAX_DEPTH 256
+/* Copies of atoms that intervals make: '(a{200}){200}{200}' took 1.6 GB. */
+#define REGEX_MAX_SIZE 65536
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b > REGEX_MAX_SIZE ? REGEX_MAX_SIZE + 1 : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return b && a > (REGEX_MAX_SIZE + 1) / b ? REGEX_MAX_SIZE + 1 : a * b;
+}
+
 /*
  * Constructs glibc's regcomp() accepts but that can make it or regexec()
- * take exponential time or memory: NULL, or why @p is refused.
+ * crash or take exponential time or memory: NULL, or why @p is refused.
  *   - back-references (\1 to \9), a glibc extension to EREs: on 250k
  *     paths '(.*)\1\1x' ran for half a minute;
  *   - a repetition operator right after another ('a+*', 'a**', 'a{2}+'),
  *     which POSIX leaves undefined: regcomp() took longer than 30 s on a
  *     16-byte pattern with '+++' and '*+++++';
- *   - interval bounds above 255 (RE_DUP_MAX's POSIX minimum): each copy of
- *     the repeated expression is compiled separately.
+ *   - interval bounds above 255 (RE_DUP_MAX's POSIX minimum), and intervals
+ *     whose copies add up to more than REGEX_MAX_SIZE atoms: regcomp()
+ *     compiles each copy separately, so nested intervals multiply;
+ *   - groups nested deeper than REGEX_MAX_DEPTH.
+ * size[d] counts the atoms of the group open at depth d, copies included;
+ * @last is the size of the atom just read, which an interval multiplies.
  */
 static const char *regex_hazard(const char *p)
 {
+	uint64_t size[REGEX_MAX_DEPTH + 1] = {0}, last = 0;
+	unsigned depth = 0;
 	bool after_rep = false;
 	unsigned long max;
 	size_t len;
@@ -215,19 +236,39 @@ static const char *regex_hazard(const char *p)
 			if (p[1] >= '1' && p[1] <= '9')
 				return "back-references (\\1 to \\9) are not supported";
 			p += p[1] ? 2 : 1;
+			last = 1;
 		} else if (*p == '[') {
 			p = skip_bracket(p + 1);
+			last = 1;
+		} else if (*p == '(') {
+			if (depth == REGEX_MAX_DEPTH)
+				return "groups nested deeper than 256 are not supported";
+			size[++depth] = 0;
+			p++;
+			last = 0;
+			after_rep = false;
+			continue;
+		} else if (*p == ')' && depth > 0) {
+			last = size[depth--];
+			p++;
 		} else if (*p == '*' || *p == '+' || *p == '?') {
 			rep = true;
 			p++;
 		} else if (*p == '{' && (len = interval_len(p, &max)) > 0) {
 			if (max > 255)
 				return "repetition counts above 255 are not supported";
+			/* The atom counted once already; max - 1 more copies. */
+			size[depth] = sat_add(size[depth], sat_mul(last, max ? max - 1 : 0));
 			rep = true;
 			p += len;
 		} else {
 			p++;
+			last = 1;
 		}
+		if (!rep)
+			size[depth] = sat_add(size[depth], last);
+		if (size[depth] > REGEX_MAX_SIZE)
+			return "intervals that repeat more than 65536 atoms in all are not supported";
 		if (rep && after_rep)
 			return "a repetition operator right after another ('+*', '**', '{2}+') is "
 			       "undefined in POSIX regular expressions";

@@ -202,6 +202,23 @@ static void test_malformed(void)
 	expect_invalid("a{1,1000}", QUERY_REGEX, "above 255", "regex a{1,1000}");
 	ok(match("ab{255}", QUERY_REGEX, "/xab") == false && match("b{2}c", QUERY_REGEX, "/bbc"),
 	   "regex: intervals up to 255 are accepted");
+	expect_invalid("((a{200}){200}){200}", QUERY_REGEX, "65536 atoms",
+		       "regex nested intervals (8M copies: 1.6 GB in regcomp)");
+	ok(match("(a{200}){200}", QUERY_REGEX, "/a") == false && match("(b{255}){255}|x", QUERY_REGEX, "/x"),
+	   "regex: nested intervals of up to 65536 copies are accepted");
+	{
+		/* 20,000 nested groups crashed glibc's recursive regcomp(). */
+		size_t n = 20000;
+		char *deep = malloc(2 * n + 2);
+
+		memset(deep, '(', n);
+		deep[n] = 'a';
+		memset(deep + n + 1, ')', n);
+		deep[2 * n + 1] = '\0';
+		expect_invalid(deep, QUERY_REGEX, "nested deeper than 256", "regex 20,000 nested groups");
+		free(deep);
+	}
+	ok(match("(((((((x)))))))", QUERY_REGEX, "/x"), "regex: a few nested groups are fine");
 	ok(match("(a+)+b", QUERY_REGEX, "/aab") && match("a+b*", QUERY_REGEX, "/a"),
 	   "regex: repetitions not right after another are accepted");
 	ok(match("[+*]+x", QUERY_REGEX, "/*+x") && match("a\\*+", QUERY_REGEX, "/a**"),
