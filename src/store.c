@@ -2176,7 +2176,12 @@ int store_batch_put(struct store_batch *b, const struct node *n, bool fresh)
 	return batch_added(b);
 }
 
-int store_batch_del(struct store_batch *b, uint64_t id)
+/*
+ * Reserve an op of @len bytes on @b (the type byte and the id included) and
+ * write its header; *ret points just past the id, for the rest of it.
+ */
+static int batch_op(struct store_batch *b, unsigned char op, uint64_t id, size_t len,
+		    unsigned char **ret)
 {
 	unsigned char *p;
 	int r;
@@ -2186,34 +2191,33 @@ int store_batch_del(struct store_batch *b, uint64_t id)
 		return r;
 	if (!id)
 		return -EINVAL;
-	r = batch_reserve(b, 9);
+	r = batch_reserve(b, len);
 	if (r < 0)
 		return r;
 	p = b->buf->data + b->buf->len;
-	p[0] = OP_DEL;
+	p[0] = op;
 	put_be64(p + 1, id);
-	b->buf->len += 9;
-	return batch_added(b);
+	b->buf->len += len;
+	*ret = p + 9;
+	return 0;
+}
+
+int store_batch_del(struct store_batch *b, uint64_t id)
+{
+	unsigned char *p;
+	int r = batch_op(b, OP_DEL, id, 9, &p);
+
+	return r < 0 ? r : batch_added(b);
 }
 
 int store_batch_settle(struct store_batch *b, uint64_t id, bool settled)
 {
 	unsigned char *p;
-	int r;
+	int r = batch_op(b, OP_SETTLE, id, 10, &p);
 
-	r = atomic_load(&b->writer->error);
-	if (r)
-		return r;
-	if (!id)
-		return -EINVAL;
-	r = batch_reserve(b, 10);
 	if (r < 0)
 		return r;
-	p = b->buf->data + b->buf->len;
-	p[0] = OP_SETTLE;
-	put_be64(p + 1, id);
-	p[9] = settled;
-	b->buf->len += 10;
+	p[0] = settled;
 	return batch_added(b);
 }
 
