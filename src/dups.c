@@ -437,12 +437,40 @@ static bool same_inode(const struct cand *a, const struct cand *b)
 }
 
 /*
+ * Reorder @n elements of @size bytes at @base so that position k holds what
+ * was at @from[k], in place: each cycle of the permutation is followed with
+ * one element in @spare.  @from ends up as the identity.
+ */
+static void permute(void *base, size_t size, uint32_t *from, size_t n, void *spare)
+{
+	unsigned char *a = base;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+
+		if (from[i] == i)
+			continue;
+		memcpy(spare, a + i * size, size);
+		while (from[k] != i) {
+			size_t src = from[k];
+
+			memcpy(a + k * size, a + src * size, size);
+			from[k] = (uint32_t)k;
+			k = src;
+		}
+		memcpy(a + k * size, spare, size);
+		from[k] = (uint32_t)k;
+	}
+}
+
+/*
  * Put the digests in candidate order, so that the stage passes read them in
  * turn instead of all over the array; in place, like the candidates, with
  * @from (room for p->nh) as scratch.  Each candidate owns its slot.
  */
 static int renumber_digests(struct dups_priv *p, uint32_t *from)
 {
+	struct digests spare;
 	uint32_t m = 0;
 
 	for (size_t i = 0; i < p->n; i++)
@@ -452,23 +480,7 @@ static int renumber_digests(struct dups_priv *p, uint32_t *from)
 		}
 	if (m != p->nh)
 		return -EINVAL; /* a slot without its candidate: a bug */
-	for (size_t i = 0; i < m; i++) {
-		struct digests spare;
-		size_t k = i;
-
-		if (from[i] == i)
-			continue;
-		spare = p->h[i];
-		while (from[k] != i) {
-			size_t src = from[k];
-
-			p->h[k] = p->h[src];
-			from[k] = (uint32_t)k;
-			k = src;
-		}
-		p->h[k] = spare;
-		from[k] = (uint32_t)k;
-	}
+	permute(p->h, sizeof(*p->h), from, m, &spare);
 	return 0;
 }
 
@@ -486,6 +498,7 @@ static int sort_inode_order(struct dups_priv *p)
 	size_t n = p->n, (*count)[256] = calloc(24, sizeof(*count));
 	uint32_t *x = malloc((n ? n : 1) * sizeof(*x)), *y = malloc((n ? n : 1) * sizeof(*y));
 	uint64_t (*key)[3] = malloc((n ? n : 1) * sizeof(*key)); /* 24 B each, not 80 */
+	struct cand spare;
 	int r = -ENOMEM;
 
 	if (!count || !x || !y || !key)
@@ -520,24 +533,8 @@ static int sort_inode_order(struct dups_priv *p)
 	}
 	free(key);
 	key = NULL;
-	/* Position k takes candidate x[k]: follow each cycle with one spare. */
-	for (size_t i = 0; i < n; i++) {
-		struct cand spare;
-		size_t k = i;
-
-		if (x[i] == i)
-			continue;
-		spare = p->c[i];
-		while (x[k] != i) {
-			size_t from = x[k];
-
-			p->c[k] = p->c[from];
-			x[k] = (uint32_t)k;
-			k = from;
-		}
-		p->c[k] = spare;
-		x[k] = (uint32_t)k;
-	}
+	/* Position k takes candidate x[k]. */
+	permute(p->c, sizeof(*p->c), x, n, &spare);
 	/* The names of one inode (hard links): in name order. */
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
