@@ -166,34 +166,32 @@ static const char *skip_bracket(const char *p)
 
 /* The length of the interval "{m}", "{m,}", "{m,n}" or "{,n}" at @p, or 0;
  * its top bound in *max. */
+/* Read the decimal digits at @p into *v (saturating at 100000); returns the byte after them. */
+static const char *read_bound(const char *p, unsigned long *v)
+{
+	for (*v = 0; *p >= '0' && *p <= '9'; p++)
+		*v = *v < 100000 ? *v * 10 + (unsigned long)(*p - '0') : *v;
+	return p;
+}
+
 static size_t interval_len(const char *p, unsigned long *max)
 {
-	const char *q = p + 1;
-	unsigned long m = 0, n;
-	bool digits = false;
+	const char *q = read_bound(p + 1, max), *r;
+	unsigned long n;
 
-	while (*q >= '0' && *q <= '9') {
-		m = m < 100000 ? m * 10 + (unsigned long)(*q++ - '0') : m;
-		digits = true;
-	}
-	if (!digits && *q != ',')
+	if (q == p + 1 && *q != ',')
 		return 0; /* "{,n}" is glibc's {0,n} */
-	n = m;
 	if (*q == ',') {
-		q++;
-		n = 0;
-		while (*q >= '0' && *q <= '9')
-			n = n < 100000 ? n * 10 + (unsigned long)(*q++ - '0') : n;
+		r = read_bound(q + 1, &n);
+		*max = n > *max ? n : *max;
+		q = r;
 	}
-	if (*q != '}')
-		return 0;
-	*max = m > n ? m : n;
-	return (size_t)(q + 1 - p);
+	return *q == '}' ? (size_t)(q + 1 - p) : 0;
 }
 
 /* Deeper groups overflowed glibc's recursive regcomp() (SIGSEGV at 20,000). */
 #define REGEX_MAX_DEPTH 256
-/* Copies of atoms that intervals make: '(a{200}){200}{200}' took 1.6 GB. */
+/* Copies of atoms that intervals make: '((a{200}){200}){200}' took 1.6 GB. */
 #define REGEX_MAX_SIZE 65536
 
 static uint64_t sat_add(uint64_t a, uint64_t b)

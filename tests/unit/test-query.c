@@ -200,6 +200,8 @@ static void test_malformed(void)
 		       "regex with '+++' (regcomp took over 30 s)");
 	expect_invalid("a{256}", QUERY_REGEX, "above 255", "regex a{256}");
 	expect_invalid("a{1,1000}", QUERY_REGEX, "above 255", "regex a{1,1000}");
+	expect_invalid("a{99999999999}", QUERY_REGEX, "above 255", "regex a{99999999999} (a bound past the saturation)");
+	expect_invalid("a{1,99999999999}", QUERY_REGEX, "above 255", "regex a{1,99999999999}");
 	ok(match("ab{255}", QUERY_REGEX, "/xab") == false && match("b{2}c", QUERY_REGEX, "/bbc"),
 	   "regex: intervals up to 255 are accepted");
 	expect_invalid("((a{200}){200}){200}", QUERY_REGEX, "65536 atoms",
