@@ -63,15 +63,12 @@ static int on_match(void *ctx, const struct find_entry *e)
 
 	struct node n;
 
-	if (fc->by_hash || fc->json || (fc->fmt && output_format_needs_node(fc->fmt))) {
+	if (fc->json || (fc->fmt && output_format_needs_node(fc->fmt))) {
 		r = store_get_node(e->reader, e->id, &n);
 		if (r < 0) {
 			fc->error = r;
 			return r;
 		}
-		if (fc->by_hash &&
-		    (n.hash_state != NODE_HASH_FULL || memcmp(n.full, fc->hash.b, 16) != 0))
-			return 0;
 	}
 	if (!fc->count_only) {
 		if (fc->json) {
@@ -177,7 +174,6 @@ int cmd_find(int argc, char **argv)
 				goto out;
 			}
 			fc.by_hash = true;
-			types |= find_type_bit('f');
 			break;
 		case 'h':
 			usage();
@@ -207,7 +203,10 @@ int cmd_find(int argc, char **argv)
 		goto out;
 
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
-	r = find_run(store, query, types, on_match, &fc);
+	if (fc.by_hash)
+		r = find_by_hash(store, fc.hash.b, query, types, on_match, &fc);
+	else
+		r = find_run(store, query, types, on_match, &fc);
 	if (fflush(stdout) != 0 && !fc.error)
 		fc.error = -errno;
 	if (fc.error == -EPIPE) {

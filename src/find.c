@@ -9,6 +9,11 @@
  * 10,000-deep chain needs no C recursion and the path buffer simply grows.
  * All of it runs in one read transaction: a consistent snapshot, however
  * long the writer keeps committing meanwhile.
+ *
+ * A query by content hash does not traverse: the `hash` database lists the
+ * ids of the files with that hash, each id's path is rebuilt by following
+ * parent ids up to "/", and the few paths found are sorted as the traversal
+ * would have visited them.
  */
 #include "find.h"
 
@@ -21,6 +26,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 struct kid {
 	uint64_t id;
@@ -211,6 +217,161 @@ static void finder_destroy(struct finder *f)
 	free(f->levels);
 	free(f->path);
 	store_reader_free(f->rd);
+}
+
+/* ---- by content hash ------------------------------------------------ */
+
+struct hit {
+	char *path;			/* malloc'd, NUL-terminated */
+	size_t len, name_off;
+	uint64_t id;
+	char type;
+	uint8_t flags;
+};
+
+struct hits {
+	struct store_reader *rd;
+	struct hit *v;
+	size_t n, cap;
+	char *buf;			/* names from a leaf up, reversed at the end */
+	size_t buf_cap;
+	int error;
+};
+
+/*
+ * Rebuild the path of node @n by following parents up to "/" into h->buf;
+ * returns its length or a negative error.  A parent that is missing means
+ * the index is inconsistent: -EBADMSG.
+ */
+static ssize_t rebuild_path(struct hits *h, const struct node *leaf)
+{
+	struct node n = *leaf;
+	size_t len = 0;
+	unsigned depth = 0;
+
+	/* Components are written reversed, then the whole is reversed once. */
+	while (n.parent) {
+		size_t need = len + n.name_len + 2;
+
+		if (need > h->buf_cap) {
+			char *nb = realloc(h->buf, need * 2);
+
+			if (!nb)
+				return -ENOMEM;
+			h->buf = nb;
+			h->buf_cap = need * 2;
+		}
+		for (size_t i = 0; i < n.name_len; i++)
+			h->buf[len++] = n.name[n.name_len - 1 - i];
+		h->buf[len++] = '/';
+		/* A loop of parents would never reach "/". */
+		if (++depth > (1u << 24))
+			return -EBADMSG;
+		int r = store_get_node(h->rd, n.parent, &n);
+
+		if (r < 0)
+			return r == -ENOENT ? -EBADMSG : r;
+	}
+	if (len == 0) {
+		if (h->buf_cap < 2) {
+			char *nb = realloc(h->buf, 16);
+
+			if (!nb)
+				return -ENOMEM;
+			h->buf = nb;
+			h->buf_cap = 16;
+		}
+		h->buf[len++] = '/';
+	}
+	for (size_t i = 0; i < len / 2; i++) {
+		char c = h->buf[i];
+
+		h->buf[i] = h->buf[len - 1 - i];
+		h->buf[len - 1 - i] = c;
+	}
+	h->buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+static int add_hit(void *ctx, uint64_t id)
+{
+	struct hits *h = ctx;
+	struct node n;
+	struct hit *hit;
+	ssize_t len;
+	int r;
+
+	r = store_get_node(h->rd, id, &n);
+	if (r < 0)
+		return r == -ENOENT ? -EBADMSG : r;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		struct hit *nv = reallocarray(h->v, cap, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		h->v = nv;
+		h->cap = cap;
+	}
+	hit = &h->v[h->n];
+	hit->id = id;
+	hit->type = node_type_char(n.mode);
+	hit->flags = n.flags;
+	len = rebuild_path(h, &n);
+	if (len < 0)
+		return (int)len;
+	hit->path = strndup(h->buf, (size_t)len);
+	if (!hit->path)
+		return -ENOMEM;
+	hit->len = (size_t)len;
+	hit->name_off = (size_t)len - n.name_len;
+	h->n++;
+	return 0;
+}
+
+/*
+ * The traversal's order: names in byte order within a directory, a
+ * directory's subtree right after it.  That is byte order of whole paths
+ * with '/' sorting before every byte a name can hold.
+ */
+static int hit_cmp(const void *a, const void *b)
+{
+	const unsigned char *x = (const unsigned char *)((const struct hit *)a)->path;
+	const unsigned char *y = (const unsigned char *)((const struct hit *)b)->path;
+
+	for (;; x++, y++) {
+		int cx = *x == '/' ? 1 : *x ? *x + 1 : 0;
+		int cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
+
+		if (cx != cy || !cx)
+			return cx - cy;
+	}
+}
+
+int find_by_hash(struct store *store, const uint8_t full[16], const struct query *query,
+		 unsigned type_mask, find_fn *fn, void *ctx)
+{
+	struct hits h = {0};
+	struct finder f = {.query = query, .type_mask = type_mask, .fn = fn, .ctx = ctx};
+	int r;
+
+	r = store_reader_new(store, &h.rd);
+	if (r < 0)
+		return r;
+	f.rd = h.rd;
+	r = store_foreach_hash(h.rd, full, add_hit, &h);
+	if (r == 0)
+		qsort(h.v, h.n, sizeof(*h.v), hit_cmp);
+	for (size_t i = 0; r == 0 && i < h.n; i++) {
+		f.path = h.v[i].path;
+		r = visit(&f, h.v[i].len, h.v[i].name_off, h.v[i].id, h.v[i].type, h.v[i].flags);
+	}
+	for (size_t i = 0; i < h.n; i++)
+		free(h.v[i].path);
+	free(h.v);
+	free(h.buf);
+	store_reader_free(h.rd);
+	return r;
 }
 
 int find_run(struct store *store, const struct query *query, unsigned type_mask, find_fn *fn,

@@ -39,4 +39,12 @@ unsigned find_type_bit(char c);
 int find_run(struct store *store, const struct query *query, unsigned type_mask, find_fn *fn,
 	     void *ctx);
 
+/**
+ * As find_run(), but only for the files whose stored full XXH3-128 is @full:
+ * a lookup in the index's hash database, so the cost grows with the number
+ * of such files, not with the index.  Same order as find_run().
+ */
+int find_by_hash(struct store *store, const uint8_t full[16], const struct query *query,
+		 unsigned type_mask, find_fn *fn, void *ctx);
+
 #endif /* FSINDEX_FIND_H */

@@ -1100,6 +1100,28 @@ int store_foreach_size(struct store_reader *rd, uint64_t min_size,
 	return walk_keys(rd, rd->store->dbi_size, k, 16, 0, size_step, &sw);
 }
 
+struct hash_walk {
+	int (*fn)(void *ctx, uint64_t id);
+	void *ctx;
+};
+
+static int hash_step(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct hash_walk *hw = ctx;
+
+	if (key->mv_size != 24)
+		return -EBADMSG;
+	return hw->fn(hw->ctx, get_be64((const unsigned char *)key->mv_data + 16));
+}
+
+int store_foreach_hash(struct store_reader *rd, const uint8_t full[16],
+		       int (*fn)(void *ctx, uint64_t id), void *ctx)
+{
+	struct hash_walk hw = {fn, ctx};
+
+	return walk_keys(rd, rd->store->dbi_hash, full, 16, 16, hash_step, &hw);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 /*

@@ -161,6 +161,14 @@ int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx
 int store_foreach_size(struct store_reader *reader, uint64_t min_size,
 		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx);
 
+/**
+ * Call @fn(@ctx, id) for each file whose full XXH3-128 is @full (16 bytes,
+ * as node.full holds it), in order of id: a lookup in the `hash` database,
+ * not a pass over every node.  As store_foreach_child().
+ */
+int store_foreach_hash(struct store_reader *reader, const uint8_t full[16],
+		       int (*fn)(void *ctx, uint64_t id), void *ctx);
+
 /* ---- writing ---------------------------------------------------------- */
 
 struct store_writer_opts {

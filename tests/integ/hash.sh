@@ -102,6 +102,15 @@ hempty=$(xxh128sum </dev/null)
 FSI find --hash "${hempty%% *}" >"$T/fh.out" 2>"$T/fh.err"
 is "$?:$(cat "$T/fh.out")" "0:$H/size-0"$'\n'"$H/sub/empty" "find --hash: the empty files have the hash of no bytes" ||
 	diag_file "$T/fh.err"
+# The lookup lists files in the traversal's order: the full pass's order
+# (find --type f), kept to the files whose content xxh128sum says is that.
+FSI find -0 --type f "$H" | while IFS= read -r -d '' p; do
+	h=$(xxh128sum <"$p") && [ "${h%% *}" = "$h4097" ] && printf '%s\0' "$p"
+done >"$T/fh.order"
+FSI find -0 --hash "$h4097" >"$T/fh.got"
+same_bytes "find --hash lists in the order of a full pass" "$T/fh.got" "$T/fh.order"
+is "$(FSI find --hash "$h4097" deeper)" "$H/sub/deeper/copy-of-4097" "find --hash with a pattern: both must match"
+is "$(FSI find --count --hash "$h4097" --type d)" 0 "find --hash --type d: no directory has a content hash"
 
 # ---- rescans read only what changed --------------------------------------------------
 
