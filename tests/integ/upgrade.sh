@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# upgrade.sh - an index written by an older release opens, answers and
+# rescans.  tests/fixtures/schema1/data.mdb was written by fsindex at commit
+# 89f4e2f (schema 1, see tests/fixtures/make-schema1.sh) over the tree that
+# tests/fixtures/schema1-tree.sh builds; the tree is rebuilt at the same
+# absolute path, so find(1) over it is the oracle for what the old index holds.
+
+. "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
+. "$top_srcdir/tests/fixtures/schema1-tree.sh"
+
+fixture=$top_srcdir/tests/fixtures/schema1/data.mdb
+[ -f "$fixture" ] || bail "missing $fixture"
+
+# The tree lives at a fixed path: one test run at a time may own it.
+exec 9>"$FIXTURE_ROOT.lock"
+flock 9 || bail "cannot lock $FIXTURE_ROOT.lock"
+at_exit "rm -rf -- '$FIXTURE_ROOT'"
+fixture_tree
+
+mkdir -p "$DB"
+cp -- "$fixture" "$DB/data.mdb"
+chmod 0600 "$DB/data.mdb"
+before=$(sha256sum <"$fixture")
+
+# ---- the old index answers as it is ------------------------------------------
+
+# What the old scan indexed: everything but the excluded file.
+# NUL-separated lists never hold a newline inside a record here except the
+# one file named "new\nline"; keep it intact by mapping through \001.
+exp_paths() { oracle_paths "$FIXTURE_ROOT" | tr '\n\0' '\001\n' | grep -av '\.skip$' | tr '\001\n' '\n\0'; }
+exp_meta() { oracle_meta "$FIXTURE_ROOT" | tr '\n\0' '\001\n' | grep -av '\.skip$' | tr '\001\n' '\n\0'; }
+
+check_fixture() {
+	exp_paths >"$T/exp.paths"
+	index_paths >"$T/got.paths"
+	same_bytes "$1: paths" "$T/got.paths" "$T/exp.paths"
+	exp_meta >"$T/exp.meta"
+	index_meta >"$T/got.meta"
+	same_bytes "$1: type, size, mtime" "$T/got.meta" "$T/exp.meta"
+	xxh_oracle "$FIXTURE_ROOT" | tr '\n\0' '\001\n' | grep -av '\.skip$' |
+		tr '\001\n' '\n\0' >"$T/exp.hashes"
+	index_hashes --type f >"$T/got.hashes"
+	same_bytes "$1: every stored hash = xxh128sum" "$T/got.hashes" "$T/exp.hashes"
+}
+
+check_fixture "the schema-1 index, read as it is"
+ha=$(xxh128sum <"$FIXTURE_ROOT/docs/a.txt")
+printf '%s\n' "$FIXTURE_ROOT/docs/a.txt" "$FIXTURE_ROOT/docs/deep/er/copy-of-a.txt" >"$T/fh.exp"
+FSI find --hash "${ha%% *}" >"$T/fh.got"
+same_bytes "find --hash on the old index" "$T/fh.got" "$T/fh.exp"
+is "$(FSI find --count --name 'L*')" 1 "the 255-byte name is there"
+
+# ---- and rescans, keeping what its roots remembered --------------------------
+
+run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
+is "$rc" 0 "rescan of the old index's root exits 0" || diag_file "$T/err"
+check_fixture "after a rescan (excludes and --hash remembered)"
+printf 'new\n' >"$FIXTURE_ROOT/docs/added"
+rm -- "$FIXTURE_ROOT/docs/a.txt"
+run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
+is "$rc" 0 "rescan after changes exits 0" || diag_file "$T/err"
+check_fixture "after changes and a rescan"
+FSI dups -q "$FIXTURE_ROOT" >"$T/dups"
+is "$?" 0 "dups over the upgraded index finds duplicates"
+printf '%s\n' "$FIXTURE_ROOT/media/x10000-copy.bin" "$FIXTURE_ROOT/media/x10000.bin" >"$T/dups.exp"
+grep -a x10000 "$T/dups" | sort >"$T/dups.got"
+same_bytes "dups groups the two 10,000-byte copies" "$T/dups.got" "$T/dups.exp"
+
+is "$(sha256sum <"$fixture")" "$before" "the fixture in the source tree is untouched"
+done_testing
