@@ -196,10 +196,11 @@ int cmd_scan(int argc, char **argv)
 			 (unsigned long long)res.hashed, (unsigned long long)res.hashed_bytes,
 			 res.uring ? "io_uring" : "pread", res.peak_inflight);
 	if (verbose)
-		log_info("%llu added, %llu changed, %llu removed; %llu commits, %llu map grows, "
+		log_info("%llu added, %llu changed, %llu moved, %llu removed; %llu commits, "
+			 "%llu map grows, "
 			 "%llu txn splits; %llu tasks, %llu steals, %llu dirs pending at most",
 			 (unsigned long long)res.added, (unsigned long long)res.changed,
-			 (unsigned long long)res.removed, (unsigned long long)res.writes.commits,
+			 (unsigned long long)res.moved, (unsigned long long)res.removed, (unsigned long long)res.writes.commits,
 			 (unsigned long long)res.writes.map_grows,
 			 (unsigned long long)res.writes.txn_splits,
 			 (unsigned long long)res.tasks.run, (unsigned long long)res.tasks.steals,

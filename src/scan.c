@@ -274,6 +274,7 @@ static void add_walk_stats(struct scan_result *res, struct walk *walk)
 	res->added += atomic_load(&s->added);
 	res->changed += atomic_load(&s->changed);
 	res->removed += atomic_load(&s->removed);
+	res->moved += atomic_load(&s->moved);
 	res->hashed += atomic_load(&s->hashed);
 	if (maxp > res->max_pending)
 		res->max_pending = maxp;

@@ -36,7 +36,7 @@ struct scan_opts {
 
 struct scan_result {
 	uint64_t dirs, files, errors;
-	uint64_t added, changed, removed;
+	uint64_t added, changed, removed, moved;
 	uint64_t max_pending;		/* most directory tasks pending at once */
 	unsigned roots_walked;		/* distinct roots walked */
 	uint64_t hashed, hashed_bytes;	/* files whose content was hashed */

@@ -1130,8 +1130,12 @@ int store_foreach_hash(struct store_reader *rd, const uint8_t full[16],
  *   OP_DEL                u64 id
  *   OP_ROOT               u64 id, u32 len, root record of len bytes
  *   OP_SETTLE             u64 id, u8 1 to set NODE_F_SETTLED, 0 to clear it
+ *   OP_MOVE               as OP_PUT
  */
-enum { OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_DEL = 'D', OP_ROOT = 'R', OP_SETTLE = 'S' };
+enum {
+	OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_MOVE = 'M', OP_DEL = 'D', OP_ROOT = 'R',
+	OP_SETTLE = 'S',
+};
 
 struct wbuf {
 	struct wbuf *next;
@@ -1628,9 +1632,17 @@ out:
 	return rc;
 }
 
+/*
+ * Put node @id.  OP_PUT_FRESH: the id is new.  OP_PUT: it may replace an
+ * older record of @id, and another node holding its name was replaced on
+ * disk: that one goes, subtree and all.  OP_MOVE: as OP_PUT, but another
+ * node holding the name only loses it; it is being moved away or deleted by
+ * an op of its own (a swap of two names must not delete either subtree).
+ */
 static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *rec, size_t len,
-		     bool fresh)
+		     unsigned char op)
 {
+	bool fresh = op == OP_PUT_FRESH;
 	struct store *s = w->store;
 	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE];
 	struct node n, old;
@@ -1671,7 +1683,7 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	if (rc == MDB_KEYEXIST) {
 		uint64_t other = val.mv_size == CHILD_VAL_SIZE ? get_be64(val.mv_data) : 0;
 
-		if (other && other != id) {
+		if (other && other != id && op != OP_MOVE) {
 			rc = del_tree(w, other, true);
 			if (rc)
 				return rc;
@@ -1765,9 +1777,10 @@ static int apply_op(struct store_writer *w, size_t *ret_len)
 	switch (p[0]) {
 	case OP_PUT:
 	case OP_PUT_FRESH:
+	case OP_MOVE:
 		len = (size_t)p[9] << 8 | p[10];
 		*ret_len = 11 + len;
-		return apply_put(w, id, p + 11, len, p[0] == OP_PUT_FRESH);
+		return apply_put(w, id, p + 11, len, p[0]);
 	case OP_DEL:
 		*ret_len = 9;
 		return del_tree(w, id, true);
@@ -2173,7 +2186,8 @@ static int batch_added(struct store_batch *b)
 	return 0;
 }
 
-int store_batch_put(struct store_batch *b, const struct node *n, bool fresh)
+/* Queue @n as op @op (OP_PUT, OP_PUT_FRESH or OP_MOVE). */
+static int batch_put_op(struct store_batch *b, const struct node *n, unsigned char op)
 {
 	unsigned char *p;
 	int r, len;
@@ -2190,12 +2204,22 @@ int store_batch_put(struct store_batch *b, const struct node *n, bool fresh)
 	len = node_encode(n, p + 11, b->buf->cap - b->buf->len - 11);
 	if (len < 0)
 		return len;
-	p[0] = fresh ? OP_PUT_FRESH : OP_PUT;
+	p[0] = op;
 	put_be64(p + 1, n->id);
 	p[9] = (unsigned char)(len >> 8);
 	p[10] = (unsigned char)len;
 	b->buf->len += 11 + (size_t)len;
 	return batch_added(b);
+}
+
+int store_batch_put(struct store_batch *b, const struct node *n, bool fresh)
+{
+	return batch_put_op(b, n, fresh ? OP_PUT_FRESH : OP_PUT);
+}
+
+int store_batch_move(struct store_batch *b, const struct node *n)
+{
+	return batch_put_op(b, n, OP_MOVE);
 }
 
 /*

@@ -225,6 +225,15 @@ void store_batch_free(struct store_batch *batch);
  */
 int store_batch_put(struct store_batch *batch, const struct node *n, bool fresh);
 
+/**
+ * Put node @n, stored until now under another parent or name (a rename):
+ * its record, hashes and subtree stay, its old name is dropped if it still
+ * names @n->id.  Another node holding the new name is not deleted, only
+ * unnamed: queue its own move or delete too (a swap moves both).  As
+ * store_batch_put().
+ */
+int store_batch_move(struct store_batch *batch, const struct node *n);
+
 /** Delete node @id and everything below it.  As store_batch_put(). */
 int store_batch_del(struct store_batch *batch, uint64_t id);
 

@@ -49,6 +49,25 @@
  * again next time, since a later write in the same timestamp tick would not
  * change its stat (git's "racy clean").
  *
+ * Renames.  An entry is the stored one when its name and its (dev, ino)
+ * both match.  A directory or regular file found under a name that was not
+ * stored, or that held another inode, is an arrival; a stored child no
+ * longer found is gone.  At the end of a complete listing, arrivals take
+ * the identity of a gone child with the same (dev, ino) (a rename inside the
+ * directory), then of the child stored under their own name (replaced on
+ * disk: today's rewrite).  What is left waits for the rest of the walk:
+ * arrivals are parked with their directory, gone children go into a table
+ * keyed by (dev, ino) (moves.c), and the directory is not settled this scan.
+ * When the first round is over every listed directory has reported what it
+ * lost, so a second round pairs each parked arrival with the gone entry of
+ * its (dev, ino), if any, and takes it in: a moved file keeps its node id
+ * and its hashes (size and mtime unchanged: a rename changes ctime), a moved
+ * directory its id and its stored subtree, which is then walked as any
+ * stored directory.  Directories first walked in the second round pair
+ * their entries with the table too.  Gone entries nobody took are deleted
+ * once both rounds are over.  A removed subtree is one gone entry, its top,
+ * so a file moved out of a directory that was then removed is indexed anew.
+ *
  * Errors on one entry (EACCES, EIO, ENOENT from a race) are reported through
  * the on_error callback and counted; the walk goes on.  A directory that
  * cannot be listed keeps its stored children: we do not know they are gone.
@@ -58,6 +77,7 @@
 #include "fdcache.h"
 #include "hash.h"
 #include "mountinfo.h"
+#include "moves.h"
 #include "node.h"
 #include "ring.h"
 #include "store.h"
@@ -110,6 +130,7 @@ struct walk_dir {
 	bool reuse : 1;			/* ...so its stored children are its entries */
 	bool settle : 1;		/* (re)written this scan and old enough to settle */
 	bool settle_when_hashed : 1;	/* listed cleanly: settle once its files are hashed */
+	bool deferred : 1;		/* parked arrivals or gone children: do not settle */
 	uint16_t name_len;
 	unsigned hashing;		/* its files being read (by the listing worker) */
 	struct fdcache_entry fdc;
@@ -123,6 +144,32 @@ struct stored {
 	bool seen;
 };
 
+/* How a listed entry relates to what is stored (see "Renames" above). */
+enum ident {
+	ID_SAME,	/* its name's stored entry, same inode */
+	ID_NEW,		/* nothing stored is it: a fresh id */
+	ID_REPLACED,	/* another inode under a stored name: that id, rewritten */
+	ID_MOVED,	/* a stored entry of the same inode, under another name or parent */
+};
+
+/* A listed directory or regular file whose stored identity is not settled yet. */
+struct arrival {
+	struct node n;			/* as stat'ed; n.name is set when it is taken in */
+	size_t name_off;		/* into the worker's arrival names, or a group's */
+	size_t same;			/* 1 + index of the stored child of its name, or 0 */
+};
+
+/* Arrivals of one directory parked for the second round; also its task. */
+struct arrivals {
+	struct task task;
+	struct walk *walk;
+	struct arrivals *next;
+	struct walk_dir *dir;		/* counted reference */
+	size_t n;
+	struct arrival *v;
+	char *names;
+};
+
 /* A file whose content is being read and hashed. */
 struct hash_req {
 	struct walk *walk;
@@ -131,7 +178,7 @@ struct hash_req {
 	struct hash_req *next_free;
 	struct hash_file hf;
 	struct node n;			/* n.name points to name[] */
-	bool fresh;
+	enum ident how;
 	char name[NODE_NAME_MAX + 1];
 };
 
@@ -159,6 +206,13 @@ struct walk_worker {
 	size_t errpath_cap;
 	char *filepath;			/* directory of a hashed file, for on_file */
 	size_t filepath_cap;
+	struct arrival *arr;		/* arrivals of the directory being listed */
+	size_t narr, arr_cap;
+	char *arr_names;
+	size_t arr_names_len, arr_names_cap;
+	size_t *unseen;			/* indexes of gone stored children, by (dev, ino) */
+	size_t unseen_cap;
+	struct arrivals *parked;	/* this worker's parked directories */
 	const struct walk_dir *listing;	/* the directory being listed... */
 	bool listing_failed;		/* ...and whether an entry of it was reported */
 	int error;			/* -ENOMEM during setup */
@@ -176,6 +230,8 @@ struct walk {
 	size_t nroots;
 	struct walk_dir **root_dirs;
 	bool hashing;			/* some root has WALK_HASH */
+	bool second_round;		/* parked arrivals are being taken in */
+	struct moves *gone;		/* vanished entries, by (dev, ino) */
 	atomic_int fatal;		/* first fatal error (negative) */
 	struct walk_stats stats;
 };
@@ -609,6 +665,14 @@ static void hash_data(void *ctx, const void *buf, size_t len, uint64_t off)
 	hash_file_update(&req->hf, buf, len, off);
 }
 
+/* Queue the record of @n, taken in as @how. */
+static int queue_record(struct store_batch *batch, const struct node *n, enum ident how)
+{
+	if (how == ID_MOVED)
+		return store_batch_move(batch, n);
+	return store_batch_put(batch, n, how == ID_NEW);
+}
+
 static void hash_done(void *ctx, int result)
 {
 	struct hash_req *req = ctx;
@@ -632,7 +696,7 @@ static void hash_done(void *ctx, int result)
 		       result == -ESTALE ? "cannot hash" : "cannot read",
 		       result);
 	}
-	r = store_batch_put(ww->batch, &req->n, req->fresh);
+	r = queue_record(ww->batch, &req->n, req->how);
 	/* The directory's last file is queued: its settling may follow it. */
 	if (r == 0 && --req->dir->hashing == 0 && req->dir->settle_when_hashed)
 		r = store_batch_settle(ww->batch, req->dir->id, true);
@@ -652,10 +716,10 @@ static void hash_done(void *ctx, int result)
 
 /*
  * Queue a read of regular file @n (named @name in @d, open as @dfd) whose
- * record is put once it is hashed.  Returns 0, or a fatal error.
+ * record is queued as @how once it is hashed.  Returns 0, or a fatal error.
  */
 static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
-		     const struct node *n, bool fresh)
+		     const struct node *n, enum ident how)
 {
 	struct hash_req *req = req_get(w, ww);
 	struct ring_read rd;
@@ -664,7 +728,7 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 	if (!req)
 		return -ENOMEM;
 	req->n = *n;
-	req->fresh = fresh;
+	req->how = how;
 	memcpy(req->name, n->name, n->name_len);
 	req->name[n->name_len] = '\0';
 	req->n.name = req->name;
@@ -697,26 +761,21 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 
 /* Does regular file @n, stored as @old (or new), need its content hashed? */
 static bool wants_hash(const struct walk_root *root, const struct node *n,
-		       const struct stored *old, bool changed)
+		       const struct node *old, bool content_changed)
 {
 	if (!(root->flags & WALK_HASH) || !S_ISREG(n->mode))
 		return false;
-	return !old || changed || old->n.hash_state != NODE_HASH_FULL ||
-	       (old->n.flags & NODE_F_RACY);
+	return !old || content_changed || old->hash_state != NODE_HASH_FULL ||
+	       (old->flags & NODE_F_RACY);
 }
 
-/* Hand regular file @n to on_file, with the hashes of its unchanged record @old. */
-static void report_file(struct walk *w, struct walk_worker *ww, const struct walk_root *root,
-			const char *dir, size_t dir_len, struct node *n, const struct stored *old)
+/* Give @n the hashes of @old, whose content it has. */
+static void keep_hashes(struct node *n, const struct node *old)
 {
-	if (old) {
-		n->hash_state = old->n.hash_state;
-		memcpy(n->head, old->n.head, sizeof(n->head));
-		memcpy(n->tail, old->n.tail, sizeof(n->tail));
-		memcpy(n->full, old->n.full, sizeof(n->full));
-	}
-	w->opts.on_file(w->opts.file_ctx, (unsigned)(ww - w->workers), root->path, dir, dir_len,
-			n);
+	n->hash_state = old->hash_state;
+	memcpy(n->head, old->head, sizeof(n->head));
+	memcpy(n->tail, old->tail, sizeof(n->tail));
+	memcpy(n->full, old->full, sizeof(n->full));
 }
 
 /* The pool's idle hook: a worker with reads in flight waits for them. */
@@ -730,6 +789,138 @@ static bool walk_idle(void *ctx, struct task_worker *tw)
 	return r > 0;
 }
 
+/*
+ * Take entry @n of @d (open as @dfd, its path @dirpath when needed) into the
+ * index as @how, @old being the stored identity it takes (NULL for ID_NEW):
+ * queue its record or a read of its content, report it, and remember a
+ * directory to walk.  Returns 1 if a new directory was queued, 0, or a fatal
+ * error.
+ */
+static int take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
+		      const char *dirpath, size_t dirpath_len, struct node *n,
+		      const struct node *old, enum ident how)
+{
+	struct walk_root *root = d->root;
+	bool is_dir = S_ISDIR(n->mode), changed, content_changed;
+	int r;
+
+	switch (how) {
+	case ID_NEW:
+		n->id = store_alloc_ids(w->writer, 1);
+		changed = content_changed = true;
+		stat_inc(&w->stats.added);
+		break;
+	case ID_SAME:
+		n->id = old->id;
+		changed = content_changed = !node_stat_equal(n, old) || (old->flags & NODE_F_CHAIN);
+		if (changed)
+			stat_inc(&w->stats.changed);
+		break;
+	case ID_REPLACED:
+		n->id = old->id;
+		changed = content_changed = true;
+		stat_inc(&w->stats.changed);
+		break;
+	case ID_MOVED:
+	default:
+		n->id = old->id;
+		changed = true;
+		/* A rename moves ctime, not the content's size or mtime. */
+		content_changed = n->size != old->size || n->mtime_sec != old->mtime_sec ||
+				  n->mtime_nsec != old->mtime_nsec;
+		if (!content_changed)
+			keep_hashes(n, old);
+		stat_inc(&w->stats.moved);
+		break;
+	}
+	if (wants_hash(root, n, old, content_changed)) {
+		if (n->mtime_sec >= w->opts.start_sec - 1)
+			n->flags |= NODE_F_RACY;
+		r = hash_file(w, ww, d, dfd, n, how);
+		if (r < 0)
+			return r;
+	} else {
+		if (changed) {
+			r = queue_record(ww->batch, n, how);
+			if (r < 0)
+				return r;
+		}
+		if (w->opts.on_file && S_ISREG(n->mode)) {
+			if (!changed)
+				keep_hashes(n, old);
+			w->opts.on_file(w->opts.file_ctx, (unsigned)(ww - w->workers), root->path,
+					dirpath, dirpath_len, n);
+		}
+	}
+
+	if (is_dir && !((root->flags & WALK_XDEV) && n->dev != root->dev)) {
+		/* A fresh id has no stored children; neither does an old non-directory. */
+		bool child_fresh = how == ID_NEW || !S_ISDIR(old->mode);
+		struct walk_dir *c = dir_new(root, d, n->name, n->name_len, n->id, n->dev,
+					     child_fresh);
+
+		if (!c)
+			return -ENOMEM;
+		c->mtime_ok = d->mtime_ok && n->dev == d->dev;
+		c->settled = !changed && (old->flags & NODE_F_SETTLED);
+		c->reuse = c->settled && !(root->flags & WALK_RELIST);
+		/* Written without the flag just now; it is set once the listing is stored. */
+		c->settle = changed && c->mtime_ok && n->mtime_sec < w->opts.start_sec - 1 &&
+			    n->ctime_sec < w->opts.start_sec - 1;
+		r = spawn_later(ww, c);
+		if (r < 0) {
+			dir_put(w, c);
+			return r;
+		}
+		atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
+	}
+	return how == ID_NEW && is_dir;
+}
+
+/*
+ * May entries of @d that are not their name's stored entry be renamed ones?
+ * Not in a fresh directory of the first round (nothing can be gone yet), so
+ * a first scan pays nothing for renames.
+ */
+static bool may_pair(const struct walk *w, const struct walk_dir *d)
+{
+	return !d->fresh || (w->second_round && moves_count(w->gone));
+}
+
+/* Remember @n (named @name) as an arrival of the directory being listed. */
+static int add_arrival(struct walk_worker *ww, const struct node *n, const char *name,
+		       size_t len, const struct stored *same)
+{
+	struct arrival *a;
+
+	if (ww->narr == ww->arr_cap) {
+		size_t cap = ww->arr_cap ? ww->arr_cap * 2 : 64;
+		struct arrival *na = reallocarray(ww->arr, cap, sizeof(*na));
+
+		if (!na)
+			return -ENOMEM;
+		ww->arr = na;
+		ww->arr_cap = cap;
+	}
+	if (ww->arr_names_len + len > ww->arr_names_cap) {
+		size_t cap = (ww->arr_names_len + len) * 2 + 4096;
+		char *nn = realloc(ww->arr_names, cap);
+
+		if (!nn)
+			return -ENOMEM;
+		ww->arr_names = nn;
+		ww->arr_names_cap = cap;
+	}
+	a = &ww->arr[ww->narr++];
+	a->n = *n;
+	a->n.name = NULL;
+	a->name_off = ww->arr_names_len;
+	a->same = same ? (size_t)(same - ww->stored) + 1 : 0;
+	memcpy(ww->arr_names + ww->arr_names_len, name, len);
+	ww->arr_names_len += len;
+	return 0;
+}
+
 /* Handle one directory entry.  Returns 1 if a new directory was queued, 0, or a fatal error. */
 static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
 		       const char *name, size_t len, const char *dirpath, size_t dirpath_len)
@@ -738,8 +929,6 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 	struct stored *old;
 	struct statx stx;
 	struct node n;
-	bool fresh, is_dir, changed, new_dir = false;
-	int r;
 
 	if (root->nexcludes) {
 		const char *path = NULL;
@@ -756,7 +945,8 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 	}
 
 	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &stx) < 0) {
-		r = -errno;
+		int r = -errno;
+
 		if (r == -ENOENT)
 			return 0;	/* vanished since getdents: not an error */
 		report(w, ww, d, name, len, "cannot stat", r);
@@ -771,63 +961,205 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 	n.parent = d->id;
 	n.name = name;
 	n.name_len = (uint16_t)len;
-	is_dir = S_ISDIR(n.mode);
-	if (is_dir)
+	if (S_ISDIR(n.mode))
 		stat_inc(&w->stats.dirs);
 	else
 		stat_inc(&w->stats.files);
 
 	old = find_stored(ww, name, len);
+	if (old && old->n.dev == n.dev && old->n.ino == n.ino) {
+		old->seen = true;
+		return take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &old->n, ID_SAME);
+	}
+	if ((S_ISDIR(n.mode) || S_ISREG(n.mode)) && may_pair(w, d))
+		return add_arrival(ww, &n, name, len, old);
 	if (old) {
 		old->seen = true;
-		n.id = old->n.id;
-		fresh = false;
-		changed = !node_stat_equal(&n, &old->n) || (old->n.flags & NODE_F_CHAIN);
-		if (changed)
-			stat_inc(&w->stats.changed);
-	} else {
-		n.id = store_alloc_ids(w->writer, 1);
-		fresh = changed = true;
-		stat_inc(&w->stats.added);
-		new_dir = is_dir;
+		return take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &old->n, ID_REPLACED);
 	}
-	if (wants_hash(root, &n, old, changed)) {
-		if (n.mtime_sec >= w->opts.start_sec - 1)
-			n.flags |= NODE_F_RACY;
-		r = hash_file(w, ww, d, dfd, &n, fresh);
-		if (r < 0)
-			return r;
-	} else {
-		if (changed) {
-			r = store_batch_put(ww->batch, &n, fresh);
+	return take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, NULL, ID_NEW);
+}
+
+static int id_cmp(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int unseen_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct stored *st = ctx;
+	const struct node *x = &st[*(const size_t *)a].n, *y = &st[*(const size_t *)b].n;
+
+	return x->dev != y->dev ? id_cmp(x->dev, y->dev) : id_cmp(x->ino, y->ino);
+}
+
+/* The gone stored child of the same (dev, ino) and file type as @n, not taken yet. */
+static struct stored *unseen_find(struct walk_worker *ww, size_t nunseen, const struct node *n)
+{
+	size_t lo = 0, hi = nunseen;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct node *m = &ww->stored[ww->unseen[mid]].n;
+		int c = n->dev != m->dev ? id_cmp(n->dev, m->dev) : id_cmp(n->ino, m->ino);
+
+		if (c < 0) {
+			hi = mid;
+		} else if (c > 0) {
+			lo = mid + 1;
+		} else {
+			/* Step back to the first of equal keys, then look for a free one. */
+			while (mid > 0 && ww->stored[ww->unseen[mid - 1]].n.ino == n->ino &&
+			       ww->stored[ww->unseen[mid - 1]].n.dev == n->dev)
+				mid--;
+			for (; mid < nunseen; mid++) {
+				struct stored *s = &ww->stored[ww->unseen[mid]];
+
+				if (s->n.ino != n->ino || s->n.dev != n->dev)
+					break;
+				if (!s->seen && (s->n.mode & S_IFMT) == (n->mode & S_IFMT))
+					return s;
+			}
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Park the arrivals of @d left in @ww->arr (those with a name) for the second round. */
+static int park(struct walk *w, struct walk_worker *ww, struct walk_dir *d)
+{
+	struct arrivals *g;
+	size_t n = 0, names = 0;
+
+	for (size_t i = 0; i < ww->narr; i++) {
+		if (!ww->arr[i].n.name) {
+			n++;
+			names += ww->arr[i].n.name_len;
+		}
+	}
+	if (!n)
+		return 0;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->v = calloc(n, sizeof(*g->v));
+	g->names = malloc(names ? names : 1);
+	if (!g->v || !g->names) {
+		free(g->v);
+		free(g->names);
+		free(g);
+		return -ENOMEM;
+	}
+	names = 0;
+	for (size_t i = 0; i < ww->narr; i++) {
+		const struct arrival *a = &ww->arr[i];
+
+		if (a->n.name)
+			continue;
+		g->v[g->n] = *a;
+		g->v[g->n].name_off = names;
+		g->v[g->n].same = 0;
+		memcpy(g->names + names, ww->arr_names + a->name_off, a->n.name_len);
+		names += a->n.name_len;
+		g->n++;
+	}
+	g->walk = w;
+	g->dir = d;
+	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+	g->next = ww->parked;
+	ww->parked = g;
+	d->deferred = true;
+	return 0;
+}
+
+/*
+ * The listing of @d is over: settle its arrivals and gone children (see
+ * "Renames").  @complete: the listing met no error, so a stored child not
+ * seen is gone.  Returns 1 if a new directory was queued, 0, or an error.
+ */
+static int settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
+			   const char *dirpath, size_t dirpath_len, bool complete)
+{
+	size_t nunseen = 0;
+	bool new_dirs = false;
+	int r;
+
+	if (complete && ww->narr) {
+		if (ww->nstored > ww->unseen_cap) {
+			size_t *nu = reallocarray(ww->unseen, ww->stored_cap, sizeof(*nu));
+
+			if (!nu)
+				return -ENOMEM;
+			ww->unseen = nu;
+			ww->unseen_cap = ww->stored_cap;
+		}
+		for (size_t i = 0; i < ww->nstored; i++)
+			if (!ww->stored[i].seen)
+				ww->unseen[nunseen++] = i;
+		qsort_r(ww->unseen, nunseen, sizeof(*ww->unseen), unseen_cmp, ww->stored);
+	}
+	/* Renamed within @d first, then replaced under their own name. */
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < ww->narr; i++) {
+			struct arrival *a = &ww->arr[i];
+			struct stored *old = NULL;
+			enum ident how;
+
+			if (a->n.name)
+				continue;	/* taken in already */
+			if (pass == 0) {
+				old = nunseen ? unseen_find(ww, nunseen, &a->n) : NULL;
+				how = ID_MOVED;
+			} else if (pass == 1) {
+				old = a->same ? &ww->stored[a->same - 1] : NULL;
+				if (old && old->seen)
+					old = NULL;
+				how = ID_REPLACED;
+			} else if (complete && !w->second_round) {
+				continue;	/* parked below */
+			} else {
+				how = ID_NEW;
+			}
+			if (pass < 2 && !old)
+				continue;
+			a->n.name = ww->arr_names + a->name_off;
+			if (old)
+				old->seen = true;
+			if (how == ID_NEW) {
+				struct node g;
+
+				if (moves_take(w->gone, a->n.dev, a->n.ino, a->n.mode & S_IFMT, &g))
+					r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &g,
+						       ID_MOVED);
+				else
+					r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n,
+						       NULL, ID_NEW);
+			} else {
+				r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &old->n,
+					       how);
+			}
 			if (r < 0)
 				return r;
+			if (r > 0)
+				new_dirs = true;
 		}
-		if (w->opts.on_file && S_ISREG(n.mode))
-			report_file(w, ww, root, dirpath, dirpath_len, &n, changed ? NULL : old);
 	}
-
-	if (is_dir && !((root->flags & WALK_XDEV) && n.dev != root->dev)) {
-		/* A fresh id has no stored children; neither does an old non-directory. */
-		bool child_fresh = fresh || (old && !S_ISDIR(old->n.mode));
-		struct walk_dir *c = dir_new(root, d, name, len, n.id, n.dev, child_fresh);
-
-		if (!c)
-			return -ENOMEM;
-		c->mtime_ok = d->mtime_ok && n.dev == d->dev;
-		c->settled = !changed && (old->n.flags & NODE_F_SETTLED);
-		c->reuse = c->settled && !(root->flags & WALK_RELIST);
-		/* Written without the flag just now; it is set once the listing is stored. */
-		c->settle = changed && c->mtime_ok && n.mtime_sec < w->opts.start_sec - 1 &&
-			    n.ctime_sec < w->opts.start_sec - 1;
-		r = spawn_later(ww, c);
-		if (r < 0) {
-			dir_put(w, c);
+	r = park(w, ww, d);
+	ww->narr = ww->arr_names_len = 0;
+	if (r < 0)
+		return r;
+	if (!complete)
+		return new_dirs;
+	for (size_t i = 0; i < ww->nstored; i++) {
+		if (ww->stored[i].seen)
+			continue;
+		r = moves_add(w->gone, &ww->stored[i].n);
+		if (r < 0)
 			return r;
-		}
-		atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
+		d->deferred = true;
 	}
-	return new_dir;
+	return new_dirs;
 }
 
 static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd)
@@ -886,16 +1218,11 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 			return 0;
 	}
 
-	if (complete) {
-		for (size_t i = 0; i < ww->nstored; i++) {
-			if (ww->stored[i].seen)
-				continue;
-			r = store_batch_del(ww->batch, ww->stored[i].n.id);
-			if (r < 0)
-				return r;
-			stat_inc(&w->stats.removed);
-		}
-	}
+	r = settle_arrivals(w, ww, d, dfd, dirpath, dirpath_len, complete);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		new_dirs = true;
 	/* Start the reads this directory queued, and reap what is done. */
 	if (ww->ring) {
 		r = ring_poll(ww->ring, false);
@@ -917,7 +1244,7 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
  */
 static int settle(struct walk_worker *ww, struct walk_dir *d)
 {
-	if (ww->listing_failed)
+	if (ww->listing_failed || d->deferred)
 		return d->settled ? store_batch_settle(ww->batch, d->id, false) : 0;
 	if (!d->settle || !d->parent)
 		return 0;
@@ -955,6 +1282,39 @@ static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
 fail:
 	ww->error = r;
 	return ww;
+}
+
+/*
+ * Spawn the directories the task just run queued, or drop them if it failed
+ * with @r < 0 (then fatal) or the walk is stopping.
+ */
+static void spawn_children(struct walk *w, struct walk_worker *ww, struct task_worker *tw, int r)
+{
+	if (r < 0)
+		set_fatal(w, r);
+	for (size_t i = 0; i < ww->nspawn; i++) {
+		if (r < 0 || stopping(w)) {
+			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+			dir_put(w, ww->spawn[i]);
+		} else {
+			task_spawn(tw, &ww->spawn[i]->task);
+		}
+	}
+	if (r >= 0) {
+		uint_fast64_t p = atomic_load_explicit(&w->stats.pending, memory_order_relaxed);
+		uint_fast64_t m = atomic_load_explicit(&w->stats.max_pending, memory_order_relaxed);
+
+		if (p > m)
+			atomic_store_explicit(&w->stats.max_pending, p, memory_order_relaxed);
+	}
+}
+
+static void arrivals_free(struct walk *w, struct arrivals *g)
+{
+	dir_put(w, g->dir);
+	free(g->v);
+	free(g->names);
+	free(g);
 }
 
 static void task_list_dir(struct task *task, struct task_worker *tw)
@@ -1001,26 +1361,67 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 		r = settle(ww, d);
 	ww->listing = NULL;
 	fdcache_unpin(w->fds, &d->fdc);
-	if (r < 0)
-		set_fatal(w, r);
-	for (size_t i = 0; i < ww->nspawn; i++) {
-		if (r < 0 || stopping(w)) {
-			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
-			dir_put(w, ww->spawn[i]);
-		} else {
-			task_spawn(tw, &ww->spawn[i]->task);
-		}
-	}
-	if (r >= 0) {
-		uint_fast64_t p = atomic_load_explicit(&w->stats.pending, memory_order_relaxed);
-		uint_fast64_t m = atomic_load_explicit(&w->stats.max_pending, memory_order_relaxed);
-
-		if (p > m)
-			atomic_store_explicit(&w->stats.max_pending, p, memory_order_relaxed);
-	}
+	spawn_children(w, ww, tw, r);
 out:
 	atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
 	dir_put(w, d);
+}
+
+/* Second round: take in the parked arrivals of one directory (see "Renames"). */
+static void task_arrivals(struct task *task, struct task_worker *tw)
+{
+	struct arrivals *g = container_of(task, struct arrivals, task);
+	struct walk *w = g->walk;
+	struct walk_worker *ww = worker_state(w, tw);
+	struct walk_dir *d = g->dir;
+	const char *dirpath = NULL;
+	size_t dirpath_len = 0;
+	bool new_dirs = false;
+	int dfd, r = 0;
+
+	if (ww->error) {
+		set_fatal(w, ww->error);
+		goto out;
+	}
+	if (stopping(w))
+		goto out;
+	dfd = dir_open(w, d);
+	if (dfd < 0) {
+		if (dfd == -ENOMEM)
+			set_fatal(w, dfd);
+		else
+			report(w, ww, d, NULL, 0, "cannot read", dfd);
+		goto out;
+	}
+	ww->nspawn = 0;
+	if (d->root->path_excludes || w->opts.on_file) {
+		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
+
+		r = len < 0 ? (int)len : 0;
+		dirpath = ww->path;
+		dirpath_len = len < 0 ? 0 : (size_t)len;
+	}
+	for (size_t i = 0; r >= 0 && i < g->n && !stopping(w); i++) {
+		struct arrival *a = &g->v[i];
+		struct node old;
+
+		a->n.name = g->names + a->name_off;
+		if (moves_take(w->gone, a->n.dev, a->n.ino, a->n.mode & S_IFMT, &old))
+			r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &old, ID_MOVED);
+		else
+			r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, NULL, ID_NEW);
+		if (r > 0)
+			new_dirs = true;
+	}
+	if (r >= 0 && ww->ring)
+		r = ring_poll(ww->ring, false);
+	if (r >= 0 && new_dirs)
+		r = store_batch_flush(ww->batch);
+	fdcache_unpin(w->fds, &d->fdc);
+	spawn_children(w, ww, tw, r);
+out:
+	atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+	arrivals_free(w, g);
 }
 
 /* ---- the walk as a whole -------------------------------------------- */
@@ -1049,6 +1450,9 @@ int walk_new(struct store *store, struct store_writer *writer, struct task_pool 
 	}
 	memset(w->workers, 0, sizeof(*w->workers) * w->nworkers);
 	r = fdcache_new(w->opts.fd_budget, &w->fds);
+	if (r < 0)
+		goto fail;
+	r = moves_new(&w->gone);
 	if (r < 0)
 		goto fail;
 	*ret_walk = w;
@@ -1118,6 +1522,79 @@ fail:
 	return -ENOMEM;
 }
 
+/* Run the pool until every task is done, then hand every batch to the writer. */
+static int run_round(struct walk *w)
+{
+	int r = task_pool_run(w->pool);
+
+	for (unsigned i = 0; i < w->nworkers; i++) {
+		struct walk_worker *ww = &w->workers[i];
+
+		if (ww->batch) {
+			int fr = store_batch_flush(ww->batch);
+
+			if (fr < 0)
+				set_fatal(w, fr);
+		}
+	}
+	return r;
+}
+
+/* Queue every parked directory for the second round; false if there is none. */
+static bool submit_parked(struct walk *w)
+{
+	bool any = false;
+
+	w->second_round = true;
+	for (unsigned i = 0; i < w->nworkers; i++) {
+		struct walk_worker *ww = &w->workers[i];
+
+		while (ww->parked) {
+			struct arrivals *g = ww->parked;
+
+			ww->parked = g->next;
+			g->task.fn = task_arrivals;
+			atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
+			task_pool_submit(w->pool, &g->task);
+			any = true;
+		}
+	}
+	return any;
+}
+
+struct gone_del {
+	struct walk *w;
+	struct store_batch *batch;
+};
+
+static int delete_one(void *ctx, const struct node *n)
+{
+	struct gone_del *gd = ctx;
+	int r = store_batch_del(gd->batch, n->id);
+
+	if (r == 0)
+		stat_inc(&gd->w->stats.removed);
+	return r;
+}
+
+/* Both rounds are over: delete the gone entries nobody took in. */
+static void delete_gone(struct walk *w)
+{
+	struct gone_del gd = {w, NULL};
+	int r;
+
+	if (!moves_count(w->gone))
+		return;
+	r = store_batch_new(w->writer, &gd.batch);
+	if (r == 0)
+		r = moves_drain(w->gone, delete_one, &gd);
+	if (r == 0)
+		r = store_batch_flush(gd.batch);
+	store_batch_free(gd.batch);
+	if (r < 0)
+		set_fatal(w, r);
+}
+
 int walk_run(struct walk *w)
 {
 	int r;
@@ -1132,18 +1609,13 @@ int walk_run(struct walk *w)
 
 	if (w->hashing)
 		task_pool_set_idle(w->pool, walk_idle, w);
-	r = task_pool_run(w->pool);
+	r = run_round(w);
+	/* Every listed directory has said what it lost: take in the arrivals. */
+	if (r == 0 && !stopping(w) && submit_parked(w))
+		r = run_round(w);
 	task_pool_set_idle(w->pool, NULL, NULL);
-	for (unsigned i = 0; i < w->nworkers; i++) {
-		struct walk_worker *ww = &w->workers[i];
-
-		if (ww->batch) {
-			int fr = store_batch_flush(ww->batch);
-
-			if (fr < 0)
-				set_fatal(w, fr);
-		}
-	}
+	if (r == 0 && !stopping(w))
+		delete_gone(w);
 	if (atomic_load(&w->fatal))
 		return atomic_load(&w->fatal);
 	if (r < 0)
@@ -1216,9 +1688,19 @@ void walk_free(struct walk *w)
 			free(ww->path);
 			free(ww->errpath);
 			free(ww->filepath);
+			free(ww->arr);
+			free(ww->arr_names);
+			free(ww->unseen);
+			while (ww->parked) {
+				struct arrivals *g = ww->parked;
+
+				ww->parked = g->next;
+				arrivals_free(w, g);
+			}
 		}
 		free(w->workers);
 	}
+	moves_free(w->gone);
 	fdcache_free(w->fds);
 	free(w);
 }

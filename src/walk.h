@@ -57,6 +57,7 @@ struct walk_stats {
 	atomic_uint_fast64_t added;	/* new entries queued */
 	atomic_uint_fast64_t changed;	/* entries whose metadata changed */
 	atomic_uint_fast64_t removed;	/* vanished entries queued for deletion */
+	atomic_uint_fast64_t moved;	/* entries found renamed or moved: identity kept */
 	atomic_uint_fast64_t pending;	/* directory tasks not finished yet */
 	atomic_uint_fast64_t max_pending;
 	atomic_uint_fast64_t hashed;	/* files hashed */
