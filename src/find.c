@@ -239,9 +239,11 @@ struct hits {
 };
 
 /*
- * Rebuild the path of node @n by following parents up to "/" into h->buf;
- * returns its length or a negative error.  A parent that is missing means
- * the index is inconsistent: -EBADMSG.
+ * Rebuild the path of node @leaf by following parents up to "/" into
+ * h->buf; returns its length, 0 if some node on the way is not named by its
+ * parent's entry (unnamed by a rename whose other half a killed scan never
+ * wrote: no path leads to it), or a negative error.  A parent that is
+ * missing means the index is inconsistent: -EBADMSG.
  */
 static ssize_t rebuild_path(struct hits *h, const struct node *leaf)
 {
@@ -252,6 +254,13 @@ static ssize_t rebuild_path(struct hits *h, const struct node *leaf)
 	/* Components are written reversed, then the whole is reversed once. */
 	while (n.parent) {
 		size_t need = len + n.name_len + 2;
+		struct store_child c;
+		int r = store_lookup(h->rd, n.parent, n.name, n.name_len, &c);
+
+		if (r == -ENOENT || (r == 0 && c.id != n.id))
+			return 0;
+		if (r < 0)
+			return r;
 
 		if (need > h->buf_cap) {
 			char *nb = realloc(h->buf, need * 2);
@@ -267,8 +276,7 @@ static ssize_t rebuild_path(struct hits *h, const struct node *leaf)
 		/* A loop of parents would never reach "/". */
 		if (++depth > (1u << 24))
 			return -EBADMSG;
-		int r = store_get_node(h->rd, n.parent, &n);
-
+		r = store_get_node(h->rd, n.parent, &n);
 		if (r < 0)
 			return r == -ENOENT ? -EBADMSG : r;
 	}
@@ -318,7 +326,7 @@ static int add_hit(void *ctx, uint64_t id)
 	hit->type = node_type_char(n.mode);
 	hit->flags = n.flags;
 	len = rebuild_path(h, &n);
-	if (len < 0)
+	if (len <= 0)
 		return (int)len;
 	hit->path = strndup(h->buf, (size_t)len);
 	if (!hit->path)
