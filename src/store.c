@@ -1639,6 +1639,29 @@ out:
  * node holding the name only loses it; it is being moved away or deleted by
  * an op of its own (a swap of two names must not delete either subtree).
  */
+/*
+ * Would putting node @id under @parent make it its own ancestor?  Only a
+ * move can ask for that, and only a walk gone wrong would: refuse it rather
+ * than store a loop that no traversal could leave.
+ */
+static int check_no_loop(struct store_writer *w, uint64_t id, uint64_t parent)
+{
+	unsigned char buf[NODE_REC_MAX];
+	struct node p;
+	unsigned depth = 0;
+	int rc;
+
+	while (parent) {
+		if (parent == id || ++depth > DEL_DEPTH_MAX)
+			return -ELOOP;
+		rc = node_key_get(w, parent, buf, &p);
+		if (rc)
+			return rc == MDB_NOTFOUND ? 0 : rc;
+		parent = p.parent;
+	}
+	return 0;
+}
+
 static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *rec, size_t len,
 		     unsigned char op)
 {
@@ -1661,6 +1684,8 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 			return rc;
 		if (!rc && S_ISDIR(old.mode) && !S_ISDIR(n.mode))
 			rc = del_tree(w, id, false);
+		if (!rc && op == OP_MOVE && old.parent != n.parent)
+			rc = check_no_loop(w, id, n.parent);
 		if (!rc && (old.parent != n.parent || old.name_len != n.name_len ||
 			    memcmp(old.name, n.name, n.name_len)))
 			rc = del_child_key(w, &old);

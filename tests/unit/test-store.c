@@ -657,6 +657,80 @@ static void test_replace(void)
 	ok(check_index(tpath("repl")) == 6, "the databases agree after replaces (hash too)");
 }
 
+static void move(struct session *ss, struct node n)
+{
+	int r = store_batch_move(ss->b, &n);
+
+	if (r < 0 && !ss->err)
+		ss->err = r;
+}
+
+static bool has_hash(struct store_reader *rd, const struct node *n, uint64_t id)
+{
+	struct node got;
+
+	return store_get_node(rd, id, &got) == 0 && got.hash_state == NODE_HASH_FULL &&
+	       !memcmp(got.full, n->full, 16);
+}
+
+static void test_move(void)
+{
+	struct store_reader *rd;
+	struct store_child c;
+	struct session ss;
+	struct store *s;
+	struct node af;
+	int r;
+
+	s = open_locked(tpath("move"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkdir_node(3, 2, "a"), true);
+	af = mkfile(4, 3, "af", 10);
+	set_full_hash(&af, 7);
+	put(&ss, af, true);
+	put(&ss, mkdir_node(5, 2, "b"), true);
+	put(&ss, mkfile(6, 5, "bf", 3), true);
+	put(&ss, mkfile(8, 2, "y", 1), true);
+	put(&ss, mkfile(9, 2, "z", 2), true);
+	r = end(&ss, NULL);
+
+	begin(s, NULL, &ss);
+	move(&ss, mkdir_node(3, 2, "b"));	/* a <-> b, each onto the other's name */
+	move(&ss, mkdir_node(5, 2, "a"));
+	move(&ss, mkfile(8, 2, "z", 1));	/* onto a name whose node is deleted next */
+	del(&ss, 9);
+	r = r ?: end(&ss, NULL);
+	ok(r == 0, "moving writer finishes cleanly");
+
+	store_reader_new(s, &rd);
+	ok(store_lookup(rd, 2, "a", 1, &c) == 0 && c.id == 5 && store_lookup(rd, 2, "b", 1, &c) == 0 &&
+		   c.id == 3,
+	   "a swap: each name names the other node");
+	ok(!strcmp(children(rd, 3), "af") && !strcmp(children(rd, 5), "bf"),
+	   "a swap deletes neither subtree");
+	ok(has_hash(rd, &af, 4), "the moved subtree keeps its hashes");
+	ok(store_lookup(rd, 2, "z", 1, &c) == 0 && c.id == 8 && !has_node(rd, 9) &&
+		   store_lookup(rd, 2, "y", 1, &c) == -ENOENT,
+	   "a move onto a taken name, then a delete of the node it unnamed");
+	ok(!strcmp(children(rd, 2), "a,b,z"), "the directory lists the new names");
+	store_reader_free(rd);
+
+	begin(s, NULL, &ss);
+	move(&ss, mkdir_node(2, 3, "loop")); /* d under its own child */
+	r = end(&ss, NULL);
+	ok(r == -ELOOP, "a move under its own subtree is refused (%s)", strerror(-r));
+	store_reader_new(s, &rd);
+	ok(store_lookup(rd, 1, "d", 1, &c) == 0 && c.id == 2 && store_lookup(rd, 3, "loop", 4, &c) == -ENOENT,
+	   "...and changes nothing");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("move")) == 7, "the databases agree after moves");
+}
+
 static void test_delete(void)
 {
 	struct store_write_stats st;
@@ -1542,6 +1616,7 @@ int main(void)
 	test_round_trip();
 	test_no_empty_commit();
 	test_replace();
+	test_move();
 	test_delete();
 	test_delete_yields();
 	test_stale_entries();
