@@ -288,6 +288,7 @@ static struct walk_dir *dir_new(struct walk_root *root, struct walk_dir *parent,
 	atomic_init(&d->refs, 1);
 	d->fresh = fresh;
 	d->mtime_ok = d->settled = d->reuse = d->settle = d->settle_when_hashed = false;
+	d->deferred = false;
 	d->hashing = 0;
 	fdcache_entry_init(&d->fdc);
 	d->name_len = (uint16_t)len;
