@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,12 +73,34 @@
 
 static _Thread_local unsigned long fault_at;	/* 0: off */
 static _Thread_local unsigned long fault_calls;
+static unsigned long raise_at, raise_calls;	/* FSINDEX_DEBUG_RAISE_AT, over the process */
+static int raise_sig;
+
+static void raise_arm(void)
+{
+	static bool armed;
+	const char *s;
+	char *end;
+
+	if (armed)
+		return;
+	armed = true;
+	s = getenv("FSINDEX_DEBUG_RAISE_AT");
+	if (!s || !*s)
+		return;
+	raise_at = strtoul(s, &end, 10);
+	if (*end == ':')
+		raise_sig = (int)strtol(end + 1, &end, 10);
+	if (*end || raise_sig <= 0 || raise_sig >= NSIG)
+		raise_at = 0;
+}
 
 static void fault_arm(void)
 {
 	const char *s = getenv("FSINDEX_DEBUG_FAIL_AT");
 	char *end;
 
+	raise_arm();
 	fault_calls = 0;
 	fault_at = 0;
 	if (s && *s) {
@@ -90,6 +113,8 @@ static void fault_arm(void)
 /* Must the next system call fail?  Sets errno as the call would. */
 static bool fault(void)
 {
+	if (unlikely(raise_at) && ++raise_calls == raise_at)
+		raise(raise_sig);
 	if (likely(!fault_at) || ++fault_calls != fault_at)
 		return false;
 	errno = EIO;
@@ -328,6 +353,7 @@ struct act {
 	struct ident kid;
 	unsigned char *buf[2];		/* CMP_CHUNK each */
 	uint64_t rnd;			/* temporary-name generator state */
+	int stop;			/* the report could not be written: act no more */
 };
 
 /* One other file and what is known about it so far. */
@@ -351,11 +377,23 @@ static const char *action_name(enum dupact_kind kind)
 	return "delete";
 }
 
+/* Record an action just done; when the record cannot be written, nothing more is done. */
+static void report_what(struct act *a, const char *what, const struct dups_name *n,
+			const struct dups_name *kept)
+{
+	int r;
+
+	if (!a->o->on_report)
+		return;
+	r = a->o->on_report(a->o->ctx, what, n->path, n->len, kept->path, kept->len,
+			    a->o->dry_run);
+	if (r < 0 && !a->stop)
+		a->stop = r;
+}
+
 static void report(struct act *a, const struct dups_name *n)
 {
-	if (a->o->on_report)
-		a->o->on_report(a->o->ctx, action_name(a->o->kind), n->path, n->len,
-				a->kname->path, a->kname->len, a->o->dry_run);
+	report_what(a, action_name(a->o->kind), n, a->kname);
 }
 
 static void fail(struct act *a, const struct dups_name *n, int err)
@@ -369,6 +407,12 @@ static void fail(struct act *a, const struct dups_name *n, int err)
 	a->st->errors++;
 	if (a->o->on_error)
 		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err);
+}
+
+/* Must acting stop before the next file? */
+static bool stopped(const struct act *a)
+{
+	return a->stop || (a->o->cancel && *a->o->cancel);
 }
 
 /* Read exactly @len bytes at @off; a file that ends early has changed. */
@@ -592,7 +636,7 @@ static void link_or_delete(struct act *a, const struct dups_file *f)
 	int r;
 
 	ident_init(&o.id, f);
-	for (size_t i = 0; i < f->nnames; i++) {
+	for (size_t i = 0; i < f->nnames && !a->stop; i++) {
 		r = act_name(a, &o, &f->names[i]);
 		if (r < 0)
 			fail(a, &f->names[i], r);
@@ -797,6 +841,8 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 
 		if (i == k || !f->nnames)
 			continue;
+		if (stopped(&a))
+			break;
 		if (f->size != g->size) {
 			/* Not a member of this group as recorded: never act on it. */
 			fail(&a, &f->names[0], -ESTALE);
@@ -815,7 +861,7 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 			report(&a, &f->names[0]);
 		}
 	}
-	r = 0;
+	r = a.stop ? a.stop : opts->cancel && *opts->cancel ? -ECANCELED : 0;
 out:
 	fault_at = 0;
 	if (a.kfd >= 0)

@@ -11,6 +11,7 @@
 #ifndef FSINDEX_DUPACT_H
 #define FSINDEX_DUPACT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,9 +35,13 @@ enum dupact_keep {
  * What happened (or, with @dry_run, would happen) to one name: @what is
  * "link", "reflink" (once per file, its first name) or "delete"; @kept_path
  * is the first name of the file kept.  The kept file itself is not reported.
+ *
+ * Called right after the action, before the next one.  Return 0 to go on,
+ * or a negative errno when the record could not be written: nothing more is
+ * then done and dupact_group() returns that error (never act unrecorded).
  */
-typedef void dupact_report_fn(void *ctx, const char *what, const char *path, size_t len,
-			      const char *kept_path, size_t kept_len, bool dry_run);
+typedef int dupact_report_fn(void *ctx, const char *what, const char *path, size_t len,
+			     const char *kept_path, size_t kept_len, bool dry_run);
 
 /**
  * A name that could not be acted on; nothing was lost.  @what names the step:
@@ -54,6 +59,8 @@ struct dupact_opts {
 	dupact_report_fn *on_report; /* may be NULL */
 	dupact_error_fn *on_error;   /* may be NULL */
 	void *ctx;
+	/* When it becomes non-zero (a signal handler), stop before the next file. */
+	volatile sig_atomic_t *cancel; /* may be NULL */
 };
 
 struct dupact_stats {
@@ -65,9 +72,11 @@ struct dupact_stats {
 /**
  * Apply @opts->kind to group @g: keep one file chosen by @opts->keep and act
  * on the others.  Errors on one file are reported and counted, and the rest
- * of the group is still handled.  Adds to *stats.  Returns 0, or a negative
- * error only for a failure that is not about one file (-ENOMEM, -EINVAL for
- * a group whose kept file has no name).
+ * of the group is still handled.  Adds to *stats, also when it stops early.
+ * Returns 0, or a negative error only for a failure that is not about one
+ * file: -ENOMEM, -EINVAL for a group whose kept file has no name,
+ * -ECANCELED when *@opts->cancel was set (checked before each file), or the
+ * error @opts->on_report returned.
  *
  * Before acting on a name, its stat tuple and the kept file's (dev, ino,
  * size, mtime, ctime) must still be those in @g, else -ESTALE.  "link" and
@@ -80,7 +89,11 @@ struct dupact_stats {
  * Fault injection (tests): when FSINDEX_DEBUG_FAIL_AT=N is set in the
  * environment, the Nth system call that can fail in this call (open, stat,
  * read, link, rename, unlink, ioctl; cleanup of a temporary name excepted)
- * fails with EIO.  The count restarts at every call.
+ * fails with EIO.  The count restarts at every call.  Likewise
+ * FSINDEX_DEBUG_RAISE_AT=N:SIG raises signal number SIG right before the Nth
+ * such system call of the process (counted over all calls, not restarted),
+ * which then proceeds if the process survives: a signal, or a kill, at an
+ * exact point.
  */
 int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		 struct dupact_stats *stats);

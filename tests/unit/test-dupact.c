@@ -333,10 +333,12 @@ struct rec {
 	char last_report[16];
 	char last_err_path[256];
 	char last_kept[256];
+	int fail_report;		/* on_report returns it from the first report on */
+	volatile sig_atomic_t *cancel;	/* on_report sets it (a signal arriving mid-run) */
 };
 
-static void on_report(void *ctx, const char *what, const char *path, size_t len,
-		      const char *kept, size_t klen, bool dry_run)
+static int on_report(void *ctx, const char *what, const char *path, size_t len,
+		     const char *kept, size_t klen, bool dry_run)
 {
 	struct rec *r = ctx;
 
@@ -344,6 +346,9 @@ static void on_report(void *ctx, const char *what, const char *path, size_t len,
 	r->dry += dry_run;
 	snprintf(r->last_report, sizeof(r->last_report), "%s", what);
 	snprintf(r->last_kept, sizeof(r->last_kept), "%.*s", (int)klen, kept);
+	if (r->cancel)
+		*r->cancel = 1;
+	return r->fail_report;
 }
 
 static void on_error(void *ctx, const char *path, size_t len, const char *what, int err)
@@ -368,6 +373,25 @@ static int run(struct fx *x, enum dupact_kind kind, enum dupact_keep keep, bool 
 
 	memset(rec, 0, sizeof(*rec));
 	memset(st, 0, sizeof(*st));
+	return dupact_group(&x->g, &o, st);
+}
+
+/* run() with a cancel flag, set beforehand with @cancel_first, else by the first report. */
+static int run_cancel(struct fx *x, enum dupact_kind kind, bool cancel_first, int fail_report,
+		      struct rec *rec, struct dupact_stats *st)
+{
+	static volatile sig_atomic_t cancel;
+	struct dupact_opts o = {
+		.kind = kind, .on_report = on_report, .on_error = on_error, .ctx = rec,
+		.cancel = &cancel,
+	};
+
+	memset(rec, 0, sizeof(*rec));
+	memset(st, 0, sizeof(*st));
+	cancel = cancel_first;
+	rec->fail_report = fail_report;
+	if (!cancel_first && !fail_report)
+		rec->cancel = &cancel;
 	return dupact_group(&x->g, &o, st);
 }
 
@@ -468,6 +492,35 @@ static void test_delete(void)
 	ok(!exists(x1) && !exists(x2) && !exists(y), "delete: every name of the others removed");
 	ok(st.acted == 3 && st.bytes == 2 * SZ && st.errors == 0 && rec.reports == 3 &&
 	   !strcmp(rec.last_report, "delete"), "delete: 3 names, 2 files' bytes reclaimed");
+}
+
+/* A signal (the cancel flag), or a report that cannot be written, stops before the next file. */
+static void test_stop(void)
+{
+	char *d = case_dir("stop");
+	char *k = str("%s/a/k", d), *x1 = str("%s/b/x", d), *y = str("%s/c/y", d);
+	struct dupact_stats st;
+	struct fx x = { 0 };
+	struct rec rec;
+
+	make_file(k, 4, SZ, -1);
+	make_file(x1, 4, SZ, -1);
+	make_file(y, 4, SZ, -1);
+	ADD(&x, k);
+	ADD(&x, x1);
+	ADD(&x, y);
+	ok(run_cancel(&x, DUPACT_DELETE, true, 0, &rec, &st) == -ECANCELED,
+	   "cancelled before: -ECANCELED");
+	ok(exists(x1) && exists(y) && st.acted == 0 && rec.reports == 0, "... nothing done");
+	ok(run_cancel(&x, DUPACT_DELETE, false, 0, &rec, &st) == -ECANCELED,
+	   "cancelled by the first report: -ECANCELED");
+	ok(!exists(x1) && exists(y) && st.acted == 1 && rec.reports == 1,
+	   "... the file being acted on is done, the next is left");
+	rerecord(&x.files[0]);
+	ok(run_cancel(&x, DUPACT_DELETE, false, -ENOSPC, &rec, &st) == -ENOSPC,
+	   "a report that cannot be written: its error is returned");
+	ok(!exists(y) && st.acted == 1 && rec.reports == 1 && has_content(k, 4, SZ),
+	   "... after the action it reports; the kept file intact");
 }
 
 static void test_keep_by_mtime(void)
@@ -1000,6 +1053,7 @@ int main(int argc, char **argv)
 			skip_all("usage: test-dupact [--dir DIR] [--expect-reflink]");
 	}
 	unsetenv("FSINDEX_DEBUG_FAIL_AT");
+	unsetenv("FSINDEX_DEBUG_RAISE_AT");
 	plan_lazy();
 	dir = str("%s/test-dupact-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir) || !realpath(dir, base)) {
@@ -1012,6 +1066,7 @@ int main(int argc, char **argv)
 	if (!expect_reflink) {
 		test_link();
 		test_delete();
+		test_stop();
 		test_keep_by_mtime();
 		test_stale();
 		test_keeper_changed();

@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# dupsafe.sh - the safety of `fsindex dups` actions where the simple story
+# (one inode, one file; one run, start to end) does not hold:
+#   - SIGINT / SIGTERM during --delete and --link of 3,000 pairs: the run
+#     stops at the next file, says what it did, exits 130;
+#   - standard output that cannot be written (/dev/full, a full tmpfs):
+#     nothing is changed unrecorded.
+# Oracles: find, stat, cmp, and the files themselves.
+
+. "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
+
+# dups_run OUT ERR ARGS...: `fsindex dups ARGS` with stdout/stderr into files; sets $rc.
+dups_run() {
+	local out=$1 err=$2
+	shift 2
+	timeout -k 5 "$FSI_TIMEOUT" "$FSINDEX" dups -q --no-index "$@" >"$out" 2>"$err"
+	rc=$?
+}
+
+# pair_tree DIR N: N pairs DIR/a/I and DIR/b/I, each pair with its own content.
+pair_tree() {
+	local i
+	mkdir -p "$1/a" "$1/b"
+	for ((i = 0; i < $2; i++)); do
+		printf 'pair %d\n' "$i" >"$1/a/$i"
+	done
+	cp -p "$1/a/." "$1/b/" -R
+}
+
+# pairs_intact DIR N: every pair still has a name with its content.
+pairs_intact() {
+	local i l bad=0
+	for ((i = 0; i < $2; i++)); do
+		l=
+		{ [ -f "$1/a/$i" ] && IFS= read -r l <"$1/a/$i"; } ||
+			{ [ -f "$1/b/$i" ] && IFS= read -r l <"$1/b/$i"; }
+		[ "$l" = "pair $i" ] || bad=$((bad + 1))
+	done
+	[ $bad -eq 0 ]
+}
+
+W=$T/work
+fast_dir "$W"
+
+# ---- 2. signals during actions ------------------------------------------------------------------
+
+N=3000
+# SIGINT raised by the process itself at a fixed system call of the actions
+# (FSINDEX_DEBUG_RAISE_AT, dupact.h): deterministic, and the handler is the real one.
+P=$W/sigint
+pair_tree "$P" $N
+FSINDEX_DEBUG_RAISE_AT=2000:2 dups_run "$T/out" "$T/err" --delete "$P"
+diag_file "$T/err"
+gone=$(find "$P" -type f | wc -l)
+gone=$((2 * N - gone))
+said=$(grep -c '^deleted ' "$T/out")
+is "$rc" 130 "SIGINT during --delete of $N pairs: exit 130"
+ok "... it stopped early ($gone deleted)" test "$gone" -gt 0 -a "$gone" -lt $N
+is "$said" "$gone" "... every deletion is on stdout, and nothing else was deleted"
+ok "... stderr says it was interrupted and how much was done" \
+	grep -qE "interrupted: $gone names deleted \([0-9]+ bytes\)" "$T/err"
+ok "... every pair still has a copy" pairs_intact "$P" $N
+
+# SIGTERM from outside, sent once the first action line is read from a pipe
+# nobody else reads: the run then blocks as soon as the pipe is full, and the
+# report of 3,000 pairs does not fit in a pipe, so it cannot have finished
+# when the signal comes.
+P=$W/sigterm
+pair_tree "$P" $N
+mkfifo "$T/fifo"
+timeout -k 5 "$FSI_TIMEOUT" "$FSINDEX" dups -q --no-index --link "$P" >"$T/fifo" 2>"$T/err" &
+pid=$!
+track_pid $pid
+exec 3<"$T/fifo"
+: >"$T/head"
+# Read up to the first action line, then signal (timeout(1) passes SIGTERM on).
+while IFS= read -r line <&3; do
+	printf '%s\n' "$line" >>"$T/head"
+	case $line in linked\ *) break ;; esac
+done
+kill -TERM $pid
+cat <&3 >>"$T/head"
+exec 3<&-
+wait $pid
+rc=$?
+diag_file "$T/err"
+linked=$(find "$P/b" -type f -links 2 | wc -l)
+said=$(grep -c '^linked ' "$T/head")
+is "$rc" 130 "SIGTERM during --link of $N pairs: exit 130"
+ok "... it stopped early ($linked linked)" test "$linked" -gt 0 -a "$linked" -lt $N
+is "$said" "$linked" "... every link is on stdout, and nothing else was linked"
+ok "... stderr says what was done" grep -qE "interrupted: $linked names linked" "$T/err"
+ok "... every pair still has its content" pairs_intact "$P" $N
+is "$(find "$P" -name '.*' -type f | wc -l)" 0 "... no temporary name left"
+
+# ---- 3. a report that cannot be written ---------------------------------------------------------
+
+P=$W/full
+pair_tree "$P" 20
+for mode in "" --json; do
+	timeout -k 5 "$FSI_TIMEOUT" "$FSINDEX" dups -q --no-index --delete $mode "$P" >/dev/full 2>"$T/err"
+	rc=$?
+	diag_file "$T/err"
+	is "$rc" 2 "--delete ${mode:+$mode }>/dev/full: exit 2"
+	is "$(find "$P" -type f | wc -l)" 40 "... nothing deleted"
+	ok "... stderr says why" grep -q "No space left on device" "$T/err"
+done
+
+# Standard output fills up midway (a one-page tmpfs): each deletion is then
+# on record, on stdout or else on stderr, and the run stops.
+FT=$T/full-tmpfs
+if try_mount_tmpfs "$FT" size=4k; then
+	P=$W/fill
+	pair_tree "$P" 200
+	timeout -k 5 "$FSI_TIMEOUT" "$FSINDEX" dups -q --no-index --delete "$P" >"$FT/out" 2>"$T/err"
+	rc=$?
+	diag_file "$T/err"
+	is "$rc" 2 "--delete with stdout filling up: exit 2"
+	find "$P" -type f -printf '%P\n' | sort >"$T/left"
+	(cd "$P" && for i in $(seq 0 199); do for s in a b; do
+		[ -e "$s/$i" ] || echo "$s/$i"
+	done; done) | sort >"$T/deleted"
+	{
+		sed -n "s|^deleted '$P/\([^']*\)'.*|\1|p" "$FT/out"
+		sed -n "s|^fsindex: deleted '$P/\([^']*\)'.*|\1|p" "$T/err"
+	} | sort >"$T/recorded"
+	ok "... it stopped early" test "$(wc -l <"$T/deleted")" -gt 0 -a "$(wc -l <"$T/deleted")" -lt 200
+	same_bytes "... every deletion is recorded, on stdout or stderr" "$T/recorded" "$T/deleted"
+	ok "... every pair still has a copy" pairs_intact "$P" 200
+else
+	skip "--delete with stdout filling up" "needs root to mount a tmpfs"
+fi
+
+done_testing
