@@ -121,12 +121,19 @@ static int report_action(void *ctx, const char *what, const char *path, size_t l
 }
 
 static void report_action_error(void *ctx, const char *path, size_t len, const char *what,
-				int err)
+				int err, const char *kept, size_t kept_len)
 {
-	char *q = log_quote(path, len);
+	char *q = log_quote(path, len), *k = NULL;
 
-	log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
+	if (err == -ENOTUNIQ)
+		k = log_quote(kept, kept_len);
+	if (k)
+		log_warning("%s '%s' (keeping '%s'): %s", what, q ? q : "?", k,
+			    dupact_strerror(err));
+	else
+		log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
 	free(q);
+	free(k);
 }
 
 /* After actions stopped early (@why): say what was done, so nothing was done unsaid. */

@@ -24,6 +24,17 @@
  *            FIDEDUPERANGE from the keeper, 16 MiB at a time; the kernel
  *            compares the bytes and shares extents only where they are equal
  *
+ * Two names on different devices may still be one file: an overlay shows
+ * its lower layers' files under its own device (and, with xino, its own
+ * inode numbers), FUSE and network filesystems can show any other
+ * filesystem's files, and so deleting "the duplicate" would delete the only
+ * copy.  (dev, ino) cannot tell, and nothing write-free can prove two such
+ * files distinct, so a delete across devices needs both files (fstatfs of
+ * the open descriptors) on a filesystem type that holds its own files, and
+ * not one filesystem mounted twice (the same type and f_fsid).  Anything
+ * else is refused with -ENOTUNIQ.  --link never crosses devices (-EXDEV) and
+ * --reflink only shares extents, so neither can lose the last copy this way.
+ *
  * Our own links and unlinks change the ctime of the keeper and of F, so
  * before the next name is checked the expected tuple takes the new ctime
  * from fstat() of the open descriptor, provided nothing else (size, mtime,
@@ -54,6 +65,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Bytes compared per read: large enough to stream, small enough that no file is ever held whole. */
@@ -353,6 +365,8 @@ struct act {
 	struct ident kid;
 	unsigned char *buf[2];		/* CMP_CHUNK each */
 	uint64_t rnd;			/* temporary-name generator state */
+	int kfs;			/* the keeper's filesystem: 1 own files, 0 not, -1 unknown yet */
+	struct statfs kst;		/* ...as fstatfs() said */
 	int stop;			/* the report could not be written: act no more */
 };
 
@@ -406,13 +420,83 @@ static void fail(struct act *a, const struct dups_name *n, int err)
 
 	a->st->errors++;
 	if (a->o->on_error)
-		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err);
+		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err, a->kname->path,
+			       a->kname->len);
 }
 
 /* Must acting stop before the next file? */
 static bool stopped(const struct act *a)
 {
 	return a->stop || (a->o->cancel && *a->o->cancel);
+}
+
+/* ---- one file or two? ----------------------------------------------------- */
+
+/*
+ * Filesystem types (statfs f_type) that hold their own files: one of their
+ * inodes is never another filesystem's file seen through it.  Not listed,
+ * and so never trusted across devices: overlay, FUSE (sshfs, bindfs,
+ * mergerfs, virtiofs), NFS, SMB, 9p, Ceph, ecryptfs, aufs, and whatever
+ * comes next.
+ */
+static const unsigned long own_files_fs[] = {
+	0xEF53,		/* ext2, ext3, ext4 */
+	0x58465342,	/* XFS */
+	0x9123683E,	/* Btrfs */
+	0x01021994,	/* tmpfs */
+	0x858458F6,	/* ramfs */
+	0xF2F52010,	/* F2FS */
+	0xCA451A4E,	/* bcachefs */
+	0x2FC12FC1,	/* ZFS */
+	0x3153464A,	/* JFS */
+	0x52654973,	/* ReiserFS */
+	0x3434,		/* NILFS2 */
+	0x4D44,		/* FAT */
+	0x2011BAB0,	/* exFAT */
+	0x5346544E,	/* NTFS */
+	0x482B,		/* HFS+ */
+	0x15013346,	/* UDF */
+};
+
+static bool fs_holds_own_files(const struct statfs *sf)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(own_files_fs); i++)
+		if ((unsigned long)sf->f_type == own_files_fs[i])
+			return true;
+	return false;
+}
+
+/*
+ * May the keeper and F (open as @fd), on different devices, be one file?
+ * 0 when they are provably two, -ENOTUNIQ when not, or -errno.
+ */
+static int check_distinct(struct act *a, const struct other *o, int fd)
+{
+	struct statfs sf;
+	int r;
+
+	if (o->id.dev == a->kid.dev)
+		return 0;	/* one filesystem: (dev, ino) tells */
+	if (a->kfs < 0) {
+		if (fault())
+			return -EIO;
+		if (fstatfs(a->kfd, &a->kst) < 0)
+			return -errno;
+		a->kfs = fs_holds_own_files(&a->kst);
+	}
+	if (fault())
+		return -EIO;
+	r = fstatfs(fd, &sf);
+	if (r < 0)
+		return -errno;
+	if (!a->kfs || !fs_holds_own_files(&sf))
+		return -ENOTUNIQ;
+	/* One filesystem mounted twice (two loop devices on one image): same type and id. */
+	if (sf.f_type == a->kst.f_type &&
+	    memcmp(&sf.f_fsid, &a->kst.f_fsid, sizeof(sf.f_fsid)) == 0 &&
+	    (sf.f_fsid.__val[0] || sf.f_fsid.__val[1]))
+		return -ENOTUNIQ;
+	return 0;
 }
 
 /* Read exactly @len bytes at @off; a file that ends early has changed. */
@@ -461,6 +545,9 @@ static int compare_other(struct act *a, struct other *o, const struct place *p)
 	if (fd < 0)
 		return fd;
 	r = ident_check_fd(&o->id, fd, &o->nlink);
+	if (r < 0)
+		goto out_close;
+	r = check_distinct(a, o, fd);
 	if (r < 0)
 		goto out_close;
 	r = compare_fds(a, fd);
@@ -797,7 +884,7 @@ size_t dupact_choose_keeper(const struct dups_group *g, enum dupact_keep keep)
 int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		 struct dupact_stats *stats)
 {
-	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1 };
+	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1, .kfs = -1 };
 	size_t k, left;
 	int r;
 
@@ -831,7 +918,8 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 				left += opts->kind == DUPACT_REFLINK ? 1 : g->files[i].nnames;
 		stats->errors += left;
 		if (opts->on_error)
-			opts->on_error(opts->ctx, a.kname->path, a.kname->len, "kept file", r);
+			opts->on_error(opts->ctx, a.kname->path, a.kname->len, "kept file", r,
+				       a.kname->path, a.kname->len);
 		r = 0;
 		goto out;
 	}
@@ -883,6 +971,10 @@ const char *dupact_strerror(int err)
 		return "on another filesystem than the kept file (cross-device)";
 	case -EOPNOTSUPP:
 		return "reflink not supported on this filesystem";
+	case -ENOTUNIQ:
+		return "may be the kept file itself, seen through another filesystem (an overlay, "
+		       "FUSE or network mount can show one file under two devices): not proven to be "
+		       "another file, left alone";
 	}
 	return strerror(-err);
 }

@@ -5,7 +5,8 @@
  * file is re-checked right before acting on it, `link` and `delete` compare
  * bytes first (XXH3 is not collision-resistant against crafted files),
  * replacement is atomic (link to a temporary name, then rename over), the
- * kept file is never touched, the last copy is never removed, and nothing
+ * kept file is never touched, the last copy is never removed (not even when
+ * two names may reach one file through different filesystems), and nothing
  * falls back silently to a weaker action.
  */
 #ifndef FSINDEX_DUPACT_H
@@ -47,10 +48,13 @@ typedef int dupact_report_fn(void *ctx, const char *what, const char *path, size
  * A name that could not be acted on; nothing was lost.  @what names the step:
  * "cannot link", "cannot reflink", "cannot delete", or "kept file" when the
  * file to keep itself failed its checks (then the whole group is left as it
- * was).  @err is -errno; describe it with dupact_strerror(), which knows the
- * reasons particular to this module (-ESTALE, -EBADE, -EXDEV, -EOPNOTSUPP).
+ * was).  @kept_path is the first name of the file kept (for "kept file",
+ * @path itself).  @err is -errno; describe it with dupact_strerror(), which
+ * knows the reasons particular to this module (-ESTALE, -EBADE, -EXDEV,
+ * -EOPNOTSUPP, -ENOTUNIQ).
  */
-typedef void dupact_error_fn(void *ctx, const char *path, size_t len, const char *what, int err);
+typedef void dupact_error_fn(void *ctx, const char *path, size_t len, const char *what, int err,
+			     const char *kept_path, size_t kept_len);
 
 struct dupact_opts {
 	enum dupact_kind kind;
@@ -84,6 +88,11 @@ struct dupact_stats {
  * also in a dry run; "link" refuses another filesystem (-EXDEV); "reflink"
  * lets the kernel compare and fails with -EOPNOTSUPP where the filesystem
  * cannot share extents.  A name that already is the kept inode is left alone.
+ * A file on another device than the kept one is deleted only when both lie
+ * on filesystems that hold their own files (ext4, XFS, Btrfs, tmpfs...) and
+ * are not one filesystem mounted twice; an overlay, FUSE or network
+ * filesystem may show another filesystem's file under its own device and
+ * inode number, so there the file is left alone with -ENOTUNIQ.
  * Paths of any length work (directories are opened piecewise past PATH_MAX).
  *
  * Fault injection (tests): when FSINDEX_DEBUG_FAIL_AT=N is set in the

@@ -3,6 +3,10 @@
 #
 # dupsafe.sh - the safety of `fsindex dups` actions where the simple story
 # (one inode, one file; one run, start to end) does not hold:
+#   - one file seen through two mounts: an overlay and its lower directory,
+#     two overlays of one lower directory (--delete refuses, the file
+#     survives a remount), a bind mount (one file), while two separate
+#     filesystems (disk and tmpfs) are still deduplicated;
 #   - SIGINT / SIGTERM during --delete and --link of 3,000 pairs: the run
 #     stops at the next file, says what it did, exits 130;
 #   - standard output that cannot be written (/dev/full, a full tmpfs):
@@ -43,6 +47,95 @@ pairs_intact() {
 
 W=$T/work
 fast_dir "$W"
+
+# ---- 1. one file seen through two mounts --------------------------------------------------------
+
+# mount_overlay MNT LOWER: an overlay of LOWER (upper and work dirs beside MNT).
+mount_overlay() {
+	mkdir -p "$1" "$1.upper" "$1.work" || return 1
+	mount -t overlay overlay -o "lowerdir=$2,upperdir=$1.upper,workdir=$1.work" "$1" \
+		2>/dev/null || return 1
+	_mounts+=("$1")
+}
+
+OV=$T/ov	# not on $W: the overlay's layers on the scratch disk or tmpfs, whichever $T is
+mkdir -p "$OV/lower"
+head -c 20000 /dev/urandom >"$T/ref-data"
+cp "$T/ref-data" "$OV/lower/data"
+if ! is_root; then
+	skip "overlay: --delete refuses a lower file seen through its overlay" "not root"
+elif ! mount_overlay "$OV/m" "$OV/lower"; then
+	skip "overlay: --delete refuses a lower file seen through its overlay" \
+		"cannot mount an overlay here"
+else
+	M=$OV/m L=$OV/lower
+	ino=$(stat -c %i "$L/data")
+	diag "overlay: $M/data dev $(stat -c %d "$M/data"), $L/data dev $(stat -c %d "$L/data")"
+	dups_run "$T/out" "$T/err" --delete "$M" "$L"
+	diag_file "$T/err"
+	is "$rc" 3 "overlay, --delete M L: exit 3 (an action was refused)"
+	ok "... the lower file is still there, same inode, same bytes" \
+		test "$(stat -c %i "$L/data" 2>/dev/null)" = "$ino" -a -f "$L/data"
+	ok "... same bytes" cmp -s "$T/ref-data" "$L/data"
+	unlike "$(cat "$T/out")" '^deleted ' "... nothing reported as deleted"
+	ok "... the refusal names both paths and says why" \
+		grep -qF "cannot delete '$L/data' (keeping '$M/data'): may be the kept file itself" "$T/err"
+	umount "$M" && mount_overlay "$M" "$L"
+	ok "... after a remount the merged file still reads the same bytes" cmp -s "$T/ref-data" "$M/data"
+
+	dups_run "$T/out" "$T/err" --delete "$L" "$M"
+	is "$rc" 3 "overlay, --delete L M: exit 3"
+	ok "... no whiteout or copy-up in the upper layer" test -z "$(ls -A "$M.upper")"
+	ok "... the merged file is intact" cmp -s "$T/ref-data" "$M/data"
+
+	dups_run "$T/out" "$T/err" --delete --dry-run "$M" "$L"
+	is "$rc" 3 "overlay, --delete --dry-run: the same refusal (exit 3)"
+	unlike "$(cat "$T/out")" '^would delete ' "... and no 'would delete'"
+
+	if mount_overlay "$OV/m2" "$L"; then
+		dups_run "$T/out" "$T/err" --delete "$M" "$OV/m2"
+		is "$rc" 3 "two overlays of one lower directory: --delete refused (exit 3)"
+		ok "... the lower file is intact" cmp -s "$T/ref-data" "$L/data"
+		ok "... no whiteout in the second overlay's upper layer" test -z "$(ls -A "$OV/m2.upper")"
+	else
+		skip "two overlays of one lower directory" "second overlay mount failed"
+	fi
+
+	# A real duplicate inside the overlay (both names on it) is still deleted.
+	cp "$T/ref-data" "$M/zz-copy"
+	dups_run "$T/out" "$T/err" --delete "$M"
+	is "$rc" 0 "two files within one overlay: --delete works (exit 0)"
+	ok "... 'zz-copy' deleted, 'data' kept" test ! -e "$M/zz-copy" -a -f "$M/data"
+fi
+
+# Two filesystems that hold their own files: a delete across them still works.
+XT=$T/xdev-tmpfs XD=$T/xdev-disk
+if try_mount_tmpfs "$XT" size=16m && [ "$(stat -c %d "$XT")" != "$(stat -c %d "$T")" ]; then
+	mkdir -p "$XD"
+	cp "$T/ref-data" "$XD/data" && cp "$T/ref-data" "$XT/data"
+	dups_run "$T/out" "$T/err" --delete "$XD" "$XT"
+	diag_file "$T/err"
+	is "$rc" 0 "disk and tmpfs: --delete across them works (exit 0)"
+	ok "... the tmpfs copy deleted, the disk copy kept" test ! -e "$XT/data" -a -f "$XD/data"
+	ok "... intact" cmp -s "$T/ref-data" "$XD/data"
+else
+	skip "disk and tmpfs: --delete across them" "needs root to mount a tmpfs"
+fi
+
+# A bind mount: the same file under two roots is one file, never its own duplicate.
+BD=$T/bind
+mkdir -p "$BD/src" "$BD/view"
+cp "$T/ref-data" "$BD/src/data" && cp "$T/ref-data" "$BD/src/zz-copy"
+if is_root && mount --bind "$BD/src" "$BD/view" 2>/dev/null; then
+	_mounts+=("$BD/view")
+	dups_run "$T/out" "$T/err" --delete "$BD/src" "$BD/view"
+	diag_file "$T/err"
+	ok "bind mount: 'data' (the kept file) survives --delete of both roots" \
+		cmp -s "$T/ref-data" "$BD/src/data"
+	ok "... its duplicate 'zz-copy' is deleted" test ! -e "$BD/src/zz-copy"
+else
+	skip "bind mount: --delete of both roots" "needs root to bind-mount"
+fi
 
 # ---- 2. signals during actions ------------------------------------------------------------------
 

@@ -351,7 +351,8 @@ static int on_report(void *ctx, const char *what, const char *path, size_t len,
 	return r->fail_report;
 }
 
-static void on_error(void *ctx, const char *path, size_t len, const char *what, int err)
+static void on_error(void *ctx, const char *path, size_t len, const char *what, int err,
+		     const char *kept, size_t klen)
 {
 	struct rec *r = ctx;
 
