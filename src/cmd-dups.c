@@ -86,6 +86,9 @@ static char *action_line(const char *what, const char *q, const char *k, bool dr
 	if (strcmp(what, "delete") == 0)
 		n = asprintf(&line, "%s '%s' (keeping '%s')\n", dry_run ? "would delete" : "deleted",
 			     q, k);
+	else if (strcmp(what, "remove") == 0)
+		n = asprintf(&line, "%s leftover temporary link '%s' (to '%s')\n",
+			     dry_run ? "would remove" : "removed", q, k);
 	else
 		n = asprintf(&line, "%s '%s' to '%s'\n",
 			     strcmp(what, "link") == 0	  ? (dry_run ? "would link" : "linked")
@@ -145,10 +148,15 @@ static void report_actions_done(const struct dupact_opts *act, const struct dupa
 		[DUPACT_REFLINK] = "files reflinked",
 		[DUPACT_DELETE] = "names deleted",
 	};
+	char removed[64] = "";
 
-	log_notice("%s: %s%llu %s (%llu bytes), %llu failed; nothing more was changed", why,
+	if (st->removed)
+		snprintf(removed, sizeof(removed), ", %llu leftover temporary links removed",
+			 (unsigned long long)st->removed);
+	log_notice("%s: %s%llu %s (%llu bytes)%s, %llu failed; nothing more was changed", why,
 		   act->dry_run ? "would have " : "", (unsigned long long)st->acted,
-		   done[act->kind], (unsigned long long)st->bytes, (unsigned long long)st->errors);
+		   done[act->kind], (unsigned long long)st->bytes, removed,
+		   (unsigned long long)st->errors);
 }
 
 struct read_progress {

@@ -35,6 +35,12 @@
  * else is refused with -ENOTUNIQ.  --link never crosses devices (-EXDEV) and
  * --reflink only shares extents, so neither can lose the last copy this way.
  *
+ * A --link killed between linkat() and renameat() leaves the temporary name
+ * behind, a second link to the keeper.  dups.c recognises such names (their
+ * shape, and an inode with another name) and hands them over apart from the
+ * real names; before acting on a group, clean_temps() removes each that is
+ * still a link to its file, beside the name it was made for.
+ *
  * Our own links and unlinks change the ctime of the keeper and of F, so
  * before the next name is checked the expected tuple takes the new ctime
  * from fstat() of the open descriptor, provided nothing else (size, mtime,
@@ -74,9 +80,6 @@
 #define DEDUPE_CHUNK ((uint64_t)16 << 20)
 /* Temporary names tried before giving up: each is random, so a second collision means trouble. */
 #define TMP_TRIES 64
-/* ".<name>.fsindex-XXXXXX": what a temporary name adds to the name it replaces. */
-#define TMP_EXTRA 16
-#define TMP_RANDOM 6
 
 #define FILE_FLAGS (O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
 #define DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -575,15 +578,16 @@ out_close:
 static void tmp_name(struct act *a, const struct place *p, char out[NAME_MAX + 1])
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	size_t keep = p->blen < NAME_MAX - TMP_EXTRA ? p->blen : NAME_MAX - TMP_EXTRA;
+	size_t keep = p->blen < DUPS_TEMP_MAX_BASE ? p->blen : DUPS_TEMP_MAX_BASE;
 	char *q = out;
 
+	/* dups_is_temp_name() recognises what this makes: change both together. */
 	*q++ = '.';
 	memcpy(q, p->base, keep);
 	q += keep;
-	memcpy(q, ".fsindex-", 9);
-	q += 9;
-	for (int i = 0; i < TMP_RANDOM; i++) {
+	memcpy(q, DUPS_TEMP_TAG, sizeof(DUPS_TEMP_TAG) - 1);
+	q += sizeof(DUPS_TEMP_TAG) - 1;
+	for (int i = 0; i < DUPS_TEMP_RANDOM; i++) {
 		/* xorshift64* (Vigna, arXiv:1402.6246): varied enough for a name retried on EEXIST */
 		a->rnd ^= a->rnd >> 12;
 		a->rnd ^= a->rnd << 25;
@@ -716,13 +720,12 @@ out:
 	return r;
 }
 
-static void link_or_delete(struct act *a, const struct dups_file *f)
+static void link_or_delete(struct act *a, const struct dups_file *f, const struct ident *id)
 {
-	struct other o = { .fd = -1, .state = 1 };
+	struct other o = { .fd = -1, .state = 1, .id = *id };
 	size_t acted = 0;
 	int r;
 
-	ident_init(&o.id, f);
 	for (size_t i = 0; i < f->nnames && !a->stop; i++) {
 		r = act_name(a, &o, &f->names[i]);
 		if (r < 0)
@@ -775,7 +778,8 @@ static int dedupe(struct act *a, int fd, uint64_t *off)
 	return 0;
 }
 
-static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_bytes)
+static int reflink_file(struct act *a, const struct dups_file *f, const struct ident *fid,
+			uint64_t *ret_bytes)
 {
 	const struct dups_name *n = &f->names[0];
 	struct place p = { .dirfd = -1 };
@@ -784,7 +788,7 @@ static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_
 	struct stat st;
 	int fd, r;
 
-	ident_init(&id, f);
+	id = *fid;
 	r = place_open(n->path, n->len, &p);
 	if (r < 0)
 		return r;
@@ -842,6 +846,59 @@ out:
 	return r;
 }
 
+/*
+ * Remove the leftover temporary names of @f (dups_file.temps), each only
+ * while it is still a link to @f, @f still has its first name, and the name
+ * the temporary one was made for is beside it (when it was not cut short).
+ * A name that fails a check is not ours to remove, and is left quietly.
+ */
+static void clean_temps(struct act *a, const struct dups_file *f, struct ident *id)
+{
+	char made_for[NAME_MAX + 1];
+	struct stat st;
+	size_t blen;
+
+	if (!f->nnames)
+		return;
+	for (size_t i = 0; i < f->ntemps && !stopped(a); i++) {
+		const struct dups_name *t = &f->temps[i];
+		struct place p = { .dirfd = -1 }, k = { .dirfd = -1 };
+
+		if (place_open(t->path, t->len, &p) < 0 ||
+		    !dups_is_temp_name(p.base, p.blen, &blen) ||
+		    fstatat(p.dirfd, p.base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || !ident_is(id, &st))
+			goto next;
+		if (blen < DUPS_TEMP_MAX_BASE) {
+			memcpy(made_for, p.base + 1, blen);
+			made_for[blen] = '\0';
+			if (fstatat(p.dirfd, made_for, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				goto next;
+		}
+		if (place_open(f->names[0].path, f->names[0].len, &k) < 0 ||
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !ident_is(id, &st))
+			goto next;
+		if (!a->o->dry_run && unlinkat(p.dirfd, p.base, 0) < 0) {
+			if (a->o->on_error)
+				a->o->on_error(a->o->ctx, t->path, t->len, "cannot remove", -errno,
+					       f->names[0].path, f->names[0].len);
+			goto next;
+		}
+		a->st->removed++;
+		/* Our unlink moved the file's ctime: expect that, nothing more. */
+		if (!a->o->dry_run &&
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    ident_same_content(id, &st)) {
+			id->ctime_sec = st.st_ctim.tv_sec;
+			id->ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
+		}
+		report_what(a, "remove", t, &f->names[0]);
+next:
+		place_close(&k);
+		place_close(&p);
+	}
+}
+
 /* Open and check the keeper; on error the group is left as it is. */
 static int keeper_open(struct act *a)
 {
@@ -885,6 +942,7 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		 struct dupact_stats *stats)
 {
 	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1, .kfs = -1 };
+	struct ident *ids = NULL;	/* each file's expected tuple, as our own unlinks move it */
 	size_t k, left;
 	int r;
 
@@ -894,7 +952,11 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 	if (!g->files[k].nnames)
 		return -EINVAL;
 	a.kname = &g->files[k].names[0];
-	ident_init(&a.kid, &g->files[k]);
+	ids = calloc(g->nfiles, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->nfiles; i++)
+		ident_init(&ids[i], &g->files[i]);
 	a.rnd = (uint64_t)now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&a;
 	a.rnd |= 1;	/* xorshift state must not be zero */
 
@@ -908,6 +970,11 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 	}
 
 	fault_arm();
+	for (size_t i = 0; i < g->nfiles; i++)
+		clean_temps(&a, &g->files[i], &ids[i]);
+	if (stopped(&a))
+		goto stop;
+	a.kid = ids[k];
 	r = keeper_open(&a);
 	if (r < 0) {
 		if (r == -ENOMEM)
@@ -937,10 +1004,10 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 			continue;
 		}
 		if (opts->kind != DUPACT_REFLINK) {
-			link_or_delete(&a, f);
+			link_or_delete(&a, f, &ids[i]);
 			continue;
 		}
-		r = reflink_file(&a, f, &bytes);
+		r = reflink_file(&a, f, &ids[i], &bytes);
 		if (r < 0) {
 			fail(&a, &f->names[0], r);
 		} else if (r > 0) {
@@ -949,6 +1016,7 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 			report(&a, &f->names[0]);
 		}
 	}
+stop:
 	r = a.stop ? a.stop : opts->cancel && *opts->cancel ? -ECANCELED : 0;
 out:
 	fault_at = 0;
@@ -957,6 +1025,7 @@ out:
 	place_close(&a.kplace);
 	free(a.buf[0]);
 	free(a.buf[1]);
+	free(ids);
 	return r;
 }
 

@@ -34,8 +34,10 @@ enum dupact_keep {
 
 /**
  * What happened (or, with @dry_run, would happen) to one name: @what is
- * "link", "reflink" (once per file, its first name) or "delete"; @kept_path
- * is the first name of the file kept.  The kept file itself is not reported.
+ * "link", "reflink" (once per file, its first name), "delete", or "remove"
+ * for a temporary name an interrupted --link left behind (@kept_path is then
+ * the first name of the file it links to); otherwise @kept_path is the first
+ * name of the file kept.  The kept file itself is not reported.
  *
  * Called right after the action, before the next one.  Return 0 to go on,
  * or a negative errno when the record could not be written: nothing more is
@@ -48,10 +50,10 @@ typedef int dupact_report_fn(void *ctx, const char *what, const char *path, size
  * A name that could not be acted on; nothing was lost.  @what names the step:
  * "cannot link", "cannot reflink", "cannot delete", or "kept file" when the
  * file to keep itself failed its checks (then the whole group is left as it
- * was).  @kept_path is the first name of the file kept (for "kept file",
- * @path itself).  @err is -errno; describe it with dupact_strerror(), which
- * knows the reasons particular to this module (-ESTALE, -EBADE, -EXDEV,
- * -EOPNOTSUPP, -ENOTUNIQ).
+ * was), or "cannot remove" for a leftover temporary name.  @kept_path is the
+ * first name of the file kept (for "kept file", @path itself).  @err is
+ * -errno; describe it with dupact_strerror(), which knows the reasons
+ * particular to this module (-ESTALE, -EBADE, -EXDEV, -EOPNOTSUPP, -ENOTUNIQ).
  */
 typedef void dupact_error_fn(void *ctx, const char *path, size_t len, const char *what, int err,
 			     const char *kept_path, size_t kept_len);
@@ -71,6 +73,7 @@ struct dupact_stats {
 	uint64_t acted;		/* names linked / files reflinked / names deleted */
 	uint64_t bytes;		/* bytes reclaimed (or that would be) */
 	uint64_t errors;	/* names left as they were because of an error */
+	uint64_t removed;	/* leftover temporary names removed (or that would be) */
 };
 
 /**
@@ -94,6 +97,12 @@ struct dupact_stats {
  * filesystem may show another filesystem's file under its own device and
  * inode number, so there the file is left alone with -ENOTUNIQ.
  * Paths of any length work (directories are opened piecewise past PATH_MAX).
+ *
+ * Before all that, the leftover temporary names of each file of @g
+ * (dups_file.temps: a --link killed between link and rename) are removed
+ * (reported as "remove"; with @opts->dry_run only reported), each only while
+ * it is still a link to that file, the file keeps its first name, and the
+ * name it was made to replace is still beside it.
  *
  * Fault injection (tests): when FSINDEX_DEBUG_FAIL_AT=N is set in the
  * environment, the Nth system call that can fail in this call (open, stat,

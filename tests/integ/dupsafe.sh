@@ -10,7 +10,9 @@
 #   - SIGINT / SIGTERM during --delete and --link of 3,000 pairs: the run
 #     stops at the next file, says what it did, exits 130;
 #   - standard output that cannot be written (/dev/full, a full tmpfs):
-#     nothing is changed unrecorded.
+#     nothing is changed unrecorded;
+#   - a --link killed between link and rename: the leftover temporary name
+#     is not reported, and the next run removes it.
 # Oracles: find, stat, cmp, and the files themselves.
 
 . "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
@@ -224,6 +226,61 @@ if try_mount_tmpfs "$FT" size=4k; then
 	ok "... every pair still has a copy" pairs_intact "$P" 200
 else
 	skip "--delete with stdout filling up" "needs root to mount a tmpfs"
+fi
+
+# ---- 4. a leftover temporary name of an interrupted --link --------------------------------------
+
+# The state a kill between link and rename leaves: made by hand, then for real.
+P=$W/tmp
+mkdir -p "$P/a" "$P/b"
+cp "$T/ref-data" "$P/a/k" && cp "$T/ref-data" "$P/b/f"
+ln "$P/a/k" "$P/b/.f.fsindex-Ab12cd"
+# Look-alikes that are not provably ours: no 'ghost' beside it; a single link.
+ln "$P/a/k" "$P/b/.ghost.fsindex-Zz9yX8"
+echo mine >"$P/b/.mine.fsindex-aaaaaa" && echo mine >"$P/b/mine"
+dups_run "$T/out" "$T/err" --all-names "$P"
+unlike "$(cat "$T/out")" '\.(f|ghost)\.fsindex-' "dups --all-names does not list leftover names as names of the file"
+ok "... but lists a look-alike that is a file of its own" grep -qxF "$P/b/.mine.fsindex-aaaaaa" "$T/out"
+dups_run "$T/out" "$T/err" --link "$P"
+diag_file "$T/err"
+is "$rc" 0 "--link over a leftover temporary name: exit 0"
+ok "... says it removed it" \
+	grep -qxF "removed leftover temporary link '$P/b/.f.fsindex-Ab12cd' (to '$P/a/k')" "$T/out"
+ok "... and removed it" test ! -e "$P/b/.f.fsindex-Ab12cd"
+ok "... the duplicate is linked" test "$(stat -c %i "$P/b/f")" = "$(stat -c %i "$P/a/k")"
+ok "... intact" cmp -s "$T/ref-data" "$P/b/f"
+ok "... a look-alike with no name beside it is left" test -e "$P/b/.ghost.fsindex-Zz9yX8"
+ok "... a look-alike that is a file of its own is the user's: kept, not removed" \
+	grep -qx mine "$P/b/.mine.fsindex-aaaaaa"
+
+# For real: kill -9 at each system call of a --link in turn, until one leaves a
+# temporary name behind; then a complete rerun cleans it up.
+P=$W/kill
+found=
+for n in $(seq 1 60); do
+	rm -rf "$P"
+	mkdir -p "$P/a" "$P/b"
+	cp "$T/ref-data" "$P/a/k" && cp "$T/ref-data" "$P/b/f"
+	FSINDEX_DEBUG_RAISE_AT=$n:9 dups_run "$T/out" "$T/err" --link "$P"
+	[ "$rc" -eq 0 ] && break
+	left=$(find "$P" -name '.*fsindex-*')
+	if [ -n "$left" ]; then
+		found=$n
+		break
+	fi
+done
+if [ -n "$found" ]; then
+	diag "killed at system call $found: left $left"
+	is "$(stat -c %i "$left")" "$(stat -c %i "$P/a/k")" "kill -9 during --link: the leftover is a link to the kept file"
+	ok "... the duplicate itself is intact" cmp -s "$T/ref-data" "$P/b/f"
+	dups_run "$T/out" "$T/err" --link "$P"
+	diag_file "$T/err"
+	is "$rc" 0 "... a complete rerun: exit 0"
+	is "$(find "$P" -name '.*' | wc -l)" 0 "... and no temporary name is left"
+	is "$(stat -c %i "$P/b/f")" "$(stat -c %i "$P/a/k")" "... the duplicate is linked"
+	is "$(stat -c %h "$P/a/k")" 2 "... two names, no stray third"
+else
+	fail "kill -9 during --link: no run left a temporary name (FSINDEX_DEBUG_RAISE_AT)"
 fi
 
 done_testing

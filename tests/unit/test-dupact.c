@@ -524,6 +524,52 @@ static void test_stop(void)
 	   "... after the action it reports; the kept file intact");
 }
 
+/* Leftover temporary names of an interrupted --link: removed only when provably ours. */
+static void test_temps(void)
+{
+	char *d = case_dir("temps");
+	char *k = str("%s/a/k", d), *f = str("%s/b/f", d);
+	char *t1 = str("%s/b/.f.fsindex-Ab12cd", d), *t2 = str("%s/b/.gone.fsindex-Zz9yX8", d);
+	char *t3 = str("%s/c/.y.fsindex-000000", d), *y = str("%s/c/y", d);
+	struct dupact_stats st;
+	struct dups_file *kf;
+	struct fx x = { 0 };
+	struct rec rec;
+	size_t blen;
+
+	ok(dups_is_temp_name(".f.fsindex-Ab12cd", 17, &blen) && blen == 1, "temp name: recognised");
+	ok(!dups_is_temp_name(".f.fsindex-Ab12c", 16, NULL) &&
+	   !dups_is_temp_name("f.fsindex-Ab12cd", 16, NULL) &&
+	   !dups_is_temp_name("..fsindex-Ab12cd", 16, NULL) &&
+	   !dups_is_temp_name(".f.fsindex-Ab12c-", 17, NULL) &&
+	   !dups_is_temp_name(".f.fsindex_Ab12cd", 17, NULL),
+	   "temp name: near misses are not");
+
+	make_file(k, 5, SZ, -1);
+	make_file(f, 5, SZ, -1);
+	make_file(y, 5, SZ, -1);
+	if (link(k, t1) < 0 || link(k, t2) < 0 || link(y, t3) < 0)
+		abort();
+	kf = ADD(&x, k);
+	kf->temps = &x.names[0][1];
+	kf->temps[0] = (struct dups_name){ .path = t1, .len = strlen(t1) };
+	kf->temps[1] = (struct dups_name){ .path = t2, .len = strlen(t2) };
+	kf->ntemps = 2;
+	ADD(&x, f);
+	ADD(&x, y)->temps = &x.names[2][1];
+	x.files[2].temps[0] = (struct dups_name){ .path = t3, .len = strlen(t3) };
+	x.files[2].ntemps = 1;
+
+	ok(run(&x, DUPACT_LINK, DUPACT_KEEP_FIRST, true, &rec, &st) == 0 && st.removed == 2 &&
+	   exists(t1) && exists(t3), "dry run: would remove two, removes nothing");
+	ok(run(&x, DUPACT_LINK, DUPACT_KEEP_FIRST, false, &rec, &st) == 0, "link: group handled");
+	ok(!exists(t1) && !exists(t3) && st.removed == 2, "... the two leftovers removed");
+	ok(exists(t2), "... the one whose name 'gone' is not beside it is left");
+	ok(st.acted == 2 && st.errors == 0 && ino_of(f) == ino_of(k) && ino_of(y) == ino_of(k),
+	   "... and the others linked (the kept file's ctime moved by our unlink is expected)");
+	ok(has_content(k, 5, SZ) && has_content(f, 5, SZ), "... every name intact");
+}
+
 static void test_keep_by_mtime(void)
 {
 	char *d = case_dir("keep-mtime");
@@ -1068,6 +1114,7 @@ int main(int argc, char **argv)
 		test_link();
 		test_delete();
 		test_stop();
+		test_temps();
 		test_keep_by_mtime();
 		test_stale();
 		test_keeper_changed();
