@@ -62,7 +62,8 @@ static void usage(void)
 	       "  -v, --verbose        also say how long each phase took\n"
 	       "  -h, --help           show this help and exit\n"
 	       "\n"
-	       "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed.\n");
+	       "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed,\n"
+	       "130 interrupted (actions stop before the next file).\n");
 }
 
 static void report_read_error(void *ctx, const char *path, size_t len, int err)
@@ -71,32 +72,91 @@ static void report_read_error(void *ctx, const char *path, size_t len, int err)
 			 err == -ESTALE ? "left out" : "cannot read", err);
 }
 
-/* Action lines go to stdout, unless stdout carries -0 or --json records. */
-static void report_action(void *ctx, const char *what, const char *path, size_t len,
-			  const char *kept, size_t kept_len, bool dry_run)
+/*
+ * Action lines go to stdout, unless stdout carries -0 or --json records.
+ * Each is flushed as soon as the action is done, so what was done is on
+ * record before anything else is.  If it cannot be written, the line goes to
+ * stderr instead and the actions stop (dupact_report_fn).
+ */
+static char *action_line(const char *what, const char *q, const char *k, bool dry_run)
 {
-	FILE *out = *(const enum output_mode *)ctx == OUTPUT_PLAIN ? stdout : stderr;
-	char *q = log_quote(path, len), *k = log_quote(kept, kept_len);
-	const char *verb = strcmp(what, "delete") == 0 ? (dry_run ? "would delete" : "deleted")
-			   : strcmp(what, "link") == 0	 ? (dry_run ? "would link" : "linked")
-			   : strcmp(what, "reflink") == 0 ? (dry_run ? "would reflink" : "reflinked")
-							  : what;
+	char *line = NULL;
+	int n;
 
 	if (strcmp(what, "delete") == 0)
-		fprintf(out, "%s '%s' (keeping '%s')\n", verb, q ? q : "?", k ? k : "?");
+		n = asprintf(&line, "%s '%s' (keeping '%s')\n", dry_run ? "would delete" : "deleted",
+			     q, k);
+	else if (strcmp(what, "remove") == 0)
+		n = asprintf(&line, "%s leftover temporary link '%s' (to '%s')\n",
+			     dry_run ? "would remove" : "removed", q, k);
 	else
-		fprintf(out, "%s '%s' to '%s'\n", verb, q ? q : "?", k ? k : "?");
+		n = asprintf(&line, "%s '%s' to '%s'\n",
+			     strcmp(what, "link") == 0	  ? (dry_run ? "would link" : "linked")
+			     : strcmp(what, "reflink") == 0 ? (dry_run ? "would reflink" : "reflinked")
+							    : what,
+			     q, k);
+	return n < 0 ? NULL : line;
+}
+
+static int report_action(void *ctx, const char *what, const char *path, size_t len,
+			 const char *kept, size_t kept_len, bool dry_run)
+{
+	FILE *out = *(const enum output_mode *)ctx == OUTPUT_PLAIN ? stdout : stderr;
+	char *q = log_quote(path, len), *k = log_quote(kept, kept_len), *line = NULL;
+	int r = -ENOMEM;
+
+	if (q && k)
+		line = action_line(what, q, k, dry_run);
+	if (line) {
+		errno = 0;
+		r = fputs(line, out) < 0 || fflush(out) != 0 ? (errno ? -errno : -EIO) : 0;
+	}
+	if (r < 0) {
+		clearerr(out);
+		/* Not on record where it belongs: at least on stderr. */
+		if (out != stderr)
+			fprintf(stderr, "fsindex: %s", line ? line : "an action, unrecorded\n");
+	}
+	free(line);
+	free(q);
+	free(k);
+	return r;
+}
+
+static void report_action_error(void *ctx, const char *path, size_t len, const char *what,
+				int err, const char *kept, size_t kept_len)
+{
+	char *q = log_quote(path, len), *k = NULL;
+
+	if (err == -ENOTUNIQ)
+		k = log_quote(kept, kept_len);
+	if (k)
+		log_warning("%s '%s' (keeping '%s'): %s", what, q ? q : "?", k,
+			    dupact_strerror(err));
+	else
+		log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
 	free(q);
 	free(k);
 }
 
-static void report_action_error(void *ctx, const char *path, size_t len, const char *what,
-				int err)
+/* After actions stopped early (@why): say what was done, so nothing was done unsaid. */
+static void report_actions_done(const struct dupact_opts *act, const struct dupact_stats *st,
+				const char *why)
 {
-	char *q = log_quote(path, len);
+	static const char *const done[] = {
+		[DUPACT_LINK] = "names linked",
+		[DUPACT_REFLINK] = "files reflinked",
+		[DUPACT_DELETE] = "names deleted",
+	};
+	char removed[64] = "";
 
-	log_warning("%s '%s': %s", what, q ? q : "?", dupact_strerror(err));
-	free(q);
+	if (st->removed)
+		snprintf(removed, sizeof(removed), ", %llu leftover temporary links removed",
+			 (unsigned long long)st->removed);
+	log_notice("%s: %s%llu %s (%llu bytes)%s, %llu failed; nothing more was changed", why,
+		   act->dry_run ? "would have " : "", (unsigned long long)st->acted,
+		   done[act->kind], (unsigned long long)st->bytes, removed,
+		   (unsigned long long)st->errors);
 }
 
 struct read_progress {
@@ -137,6 +197,7 @@ static void remove_index_dir(const char *dir)
 struct dups_cli {
 	const char *db_opt;
 	bool no_index, quiet, summary, all_names, action, dry_run;
+	bool report_failed;	/* stdout (or stderr) refused a line: acting stopped */
 	enum output_mode mode;
 	struct dups_opts opts;
 	struct dupact_opts act;
@@ -290,9 +351,20 @@ static int emit(struct dups_cli *cli, const struct dups_result *res, struct dupa
 		files += g->nfiles - 1;
 		bytes += dups_group_reclaimable(g);
 		r = output_dups_group(stdout, cli->mode, g, cli->all_names, i == 0);
-		if (r >= 0 && cli->action)
-			r = dupact_group(g, &cli->act, st);
+		if (r < 0 || !cli->action)
+			continue;
+		/* Nothing is changed while the report cannot be written. */
+		if (fflush(stdout) != 0) {
+			r = -errno;
+			cli->report_failed = true;
+			break;
+		}
+		r = dupact_group(g, &cli->act, st);
+		if (r < 0 && r != -ECANCELED && r != -ENOMEM)
+			cli->report_failed = true;
 	}
+	if (r < 0)
+		return r;
 	if (r >= 0 && cli->summary)
 		r = output_dups_summary(cli->mode == OUTPUT_NUL ? stderr : stdout, cli->mode,
 					res->ngroups, files, bytes);
@@ -377,6 +449,7 @@ int cmd_dups(int argc, char **argv)
 	cli.act.on_report = report_action;
 	cli.act.on_error = report_action_error;
 	cli.act.ctx = &cli.mode;
+	cli.act.cancel = &dups_cancel;
 	cli.opts.progress = &dprog;
 	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
 	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
@@ -402,7 +475,26 @@ int cmd_dups(int argc, char **argv)
 			 (unsigned long long)res.stats.files,
 			 (unsigned long long)res.stats.candidates,
 			 (unsigned long long)res.stats.reused);
+	if (cli.action) {
+		/*
+		 * From here a signal stops the actions between files: restart
+		 * the writes of the report it interrupts, and let a closed pipe
+		 * fail a write (EPIPE) rather than kill us with a line unsaid.
+		 */
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 	r = emit(&cli, &res, &ast);
+	if (r < 0 && cli.action && (r == -ECANCELED || cli.report_failed)) {
+		if (r != -ECANCELED)
+			log_error("cannot write the report of actions: %s", strerror(-r));
+		report_actions_done(&cli.act, &ast,
+				    r == -ECANCELED ? "interrupted" : "stopped");
+		status = r == -ECANCELED ? EXIT_INTERRUPTED : EXIT_FATAL;
+		goto out;
+	}
 	if (r < 0 && r != -EPIPE)
 		goto failed;
 	status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;

@@ -24,6 +24,23 @@
  *            FIDEDUPERANGE from the keeper, 16 MiB at a time; the kernel
  *            compares the bytes and shares extents only where they are equal
  *
+ * Two names on different devices may still be one file: an overlay shows
+ * its lower layers' files under its own device (and, with xino, its own
+ * inode numbers), FUSE and network filesystems can show any other
+ * filesystem's files, and so deleting "the duplicate" would delete the only
+ * copy.  (dev, ino) cannot tell, and nothing write-free can prove two such
+ * files distinct, so a delete across devices needs both files (fstatfs of
+ * the open descriptors) on a filesystem type that holds its own files, and
+ * not one filesystem mounted twice (the same type and f_fsid).  Anything
+ * else is refused with -ENOTUNIQ.  --link never crosses devices (-EXDEV) and
+ * --reflink only shares extents, so neither can lose the last copy this way.
+ *
+ * A --link killed between linkat() and renameat() leaves the temporary name
+ * behind, a second link to the keeper.  dups.c recognises such names (their
+ * shape, and an inode with another name) and hands them over apart from the
+ * real names; before acting on a group, clean_temps() removes each that is
+ * still a link to its file, beside the name it was made for.
+ *
  * Our own links and unlinks change the ctime of the keeper and of F, so
  * before the next name is checked the expected tuple takes the new ctime
  * from fstat() of the open descriptor, provided nothing else (size, mtime,
@@ -51,8 +68,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Bytes compared per read: large enough to stream, small enough that no file is ever held whole. */
@@ -61,9 +80,6 @@
 #define DEDUPE_CHUNK ((uint64_t)16 << 20)
 /* Temporary names tried before giving up: each is random, so a second collision means trouble. */
 #define TMP_TRIES 64
-/* ".<name>.fsindex-XXXXXX": what a temporary name adds to the name it replaces. */
-#define TMP_EXTRA 16
-#define TMP_RANDOM 6
 
 #define FILE_FLAGS (O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
 #define DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -72,12 +88,34 @@
 
 static _Thread_local unsigned long fault_at;	/* 0: off */
 static _Thread_local unsigned long fault_calls;
+static unsigned long raise_at, raise_calls;	/* FSINDEX_DEBUG_RAISE_AT, over the process */
+static int raise_sig;
+
+static void raise_arm(void)
+{
+	static bool armed;
+	const char *s;
+	char *end;
+
+	if (armed)
+		return;
+	armed = true;
+	s = getenv("FSINDEX_DEBUG_RAISE_AT");
+	if (!s || !*s)
+		return;
+	raise_at = strtoul(s, &end, 10);
+	if (*end == ':')
+		raise_sig = (int)strtol(end + 1, &end, 10);
+	if (*end || raise_sig <= 0 || raise_sig >= NSIG)
+		raise_at = 0;
+}
 
 static void fault_arm(void)
 {
 	const char *s = getenv("FSINDEX_DEBUG_FAIL_AT");
 	char *end;
 
+	raise_arm();
 	fault_calls = 0;
 	fault_at = 0;
 	if (s && *s) {
@@ -90,6 +128,8 @@ static void fault_arm(void)
 /* Must the next system call fail?  Sets errno as the call would. */
 static bool fault(void)
 {
+	if (unlikely(raise_at) && ++raise_calls == raise_at)
+		raise(raise_sig);
 	if (likely(!fault_at) || ++fault_calls != fault_at)
 		return false;
 	errno = EIO;
@@ -328,6 +368,9 @@ struct act {
 	struct ident kid;
 	unsigned char *buf[2];		/* CMP_CHUNK each */
 	uint64_t rnd;			/* temporary-name generator state */
+	int kfs;			/* the keeper's filesystem: 1 own files, 0 not, -1 unknown yet */
+	struct statfs kst;		/* ...as fstatfs() said */
+	int stop;			/* the report could not be written: act no more */
 };
 
 /* One other file and what is known about it so far. */
@@ -351,11 +394,23 @@ static const char *action_name(enum dupact_kind kind)
 	return "delete";
 }
 
+/* Record an action just done; when the record cannot be written, nothing more is done. */
+static void report_what(struct act *a, const char *what, const struct dups_name *n,
+			const struct dups_name *kept)
+{
+	int r;
+
+	if (!a->o->on_report)
+		return;
+	r = a->o->on_report(a->o->ctx, what, n->path, n->len, kept->path, kept->len,
+			    a->o->dry_run);
+	if (r < 0 && !a->stop)
+		a->stop = r;
+}
+
 static void report(struct act *a, const struct dups_name *n)
 {
-	if (a->o->on_report)
-		a->o->on_report(a->o->ctx, action_name(a->o->kind), n->path, n->len,
-				a->kname->path, a->kname->len, a->o->dry_run);
+	report_what(a, action_name(a->o->kind), n, a->kname);
 }
 
 static void fail(struct act *a, const struct dups_name *n, int err)
@@ -368,7 +423,83 @@ static void fail(struct act *a, const struct dups_name *n, int err)
 
 	a->st->errors++;
 	if (a->o->on_error)
-		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err);
+		a->o->on_error(a->o->ctx, n->path, n->len, what[a->o->kind], err, a->kname->path,
+			       a->kname->len);
+}
+
+/* Must acting stop before the next file? */
+static bool stopped(const struct act *a)
+{
+	return a->stop || (a->o->cancel && *a->o->cancel);
+}
+
+/* ---- one file or two? ----------------------------------------------------- */
+
+/*
+ * Filesystem types (statfs f_type) that hold their own files: one of their
+ * inodes is never another filesystem's file seen through it.  Not listed,
+ * and so never trusted across devices: overlay, FUSE (sshfs, bindfs,
+ * mergerfs, virtiofs), NFS, SMB, 9p, Ceph, ecryptfs, aufs, and whatever
+ * comes next.
+ */
+static const unsigned long own_files_fs[] = {
+	0xEF53,		/* ext2, ext3, ext4 */
+	0x58465342,	/* XFS */
+	0x9123683E,	/* Btrfs */
+	0x01021994,	/* tmpfs */
+	0x858458F6,	/* ramfs */
+	0xF2F52010,	/* F2FS */
+	0xCA451A4E,	/* bcachefs */
+	0x2FC12FC1,	/* ZFS */
+	0x3153464A,	/* JFS */
+	0x52654973,	/* ReiserFS */
+	0x3434,		/* NILFS2 */
+	0x4D44,		/* FAT */
+	0x2011BAB0,	/* exFAT */
+	0x5346544E,	/* NTFS */
+	0x482B,		/* HFS+ */
+	0x15013346,	/* UDF */
+};
+
+static bool fs_holds_own_files(const struct statfs *sf)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(own_files_fs); i++)
+		if ((unsigned long)sf->f_type == own_files_fs[i])
+			return true;
+	return false;
+}
+
+/*
+ * May the keeper and F (open as @fd), on different devices, be one file?
+ * 0 when they are provably two, -ENOTUNIQ when not, or -errno.
+ */
+static int check_distinct(struct act *a, const struct other *o, int fd)
+{
+	struct statfs sf;
+	int r;
+
+	if (o->id.dev == a->kid.dev)
+		return 0;	/* one filesystem: (dev, ino) tells */
+	if (a->kfs < 0) {
+		if (fault())
+			return -EIO;
+		if (fstatfs(a->kfd, &a->kst) < 0)
+			return -errno;
+		a->kfs = fs_holds_own_files(&a->kst);
+	}
+	if (fault())
+		return -EIO;
+	r = fstatfs(fd, &sf);
+	if (r < 0)
+		return -errno;
+	if (!a->kfs || !fs_holds_own_files(&sf))
+		return -ENOTUNIQ;
+	/* One filesystem mounted twice (two loop devices on one image): same type and id. */
+	if (sf.f_type == a->kst.f_type &&
+	    memcmp(&sf.f_fsid, &a->kst.f_fsid, sizeof(sf.f_fsid)) == 0 &&
+	    (sf.f_fsid.__val[0] || sf.f_fsid.__val[1]))
+		return -ENOTUNIQ;
+	return 0;
 }
 
 /* Read exactly @len bytes at @off; a file that ends early has changed. */
@@ -419,6 +550,9 @@ static int compare_other(struct act *a, struct other *o, const struct place *p)
 	r = ident_check_fd(&o->id, fd, &o->nlink);
 	if (r < 0)
 		goto out_close;
+	r = check_distinct(a, o, fd);
+	if (r < 0)
+		goto out_close;
 	r = compare_fds(a, fd);
 	if (r < 0)
 		goto out_close;
@@ -444,15 +578,16 @@ out_close:
 static void tmp_name(struct act *a, const struct place *p, char out[NAME_MAX + 1])
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	size_t keep = p->blen < NAME_MAX - TMP_EXTRA ? p->blen : NAME_MAX - TMP_EXTRA;
+	size_t keep = p->blen < DUPS_TEMP_MAX_BASE ? p->blen : DUPS_TEMP_MAX_BASE;
 	char *q = out;
 
+	/* dups_is_temp_name() recognises what this makes: change both together. */
 	*q++ = '.';
 	memcpy(q, p->base, keep);
 	q += keep;
-	memcpy(q, ".fsindex-", 9);
-	q += 9;
-	for (int i = 0; i < TMP_RANDOM; i++) {
+	memcpy(q, DUPS_TEMP_TAG, sizeof(DUPS_TEMP_TAG) - 1);
+	q += sizeof(DUPS_TEMP_TAG) - 1;
+	for (int i = 0; i < DUPS_TEMP_RANDOM; i++) {
 		/* xorshift64* (Vigna, arXiv:1402.6246): varied enough for a name retried on EEXIST */
 		a->rnd ^= a->rnd >> 12;
 		a->rnd ^= a->rnd << 25;
@@ -585,14 +720,13 @@ out:
 	return r;
 }
 
-static void link_or_delete(struct act *a, const struct dups_file *f)
+static void link_or_delete(struct act *a, const struct dups_file *f, const struct ident *id)
 {
-	struct other o = { .fd = -1, .state = 1 };
+	struct other o = { .fd = -1, .state = 1, .id = *id };
 	size_t acted = 0;
 	int r;
 
-	ident_init(&o.id, f);
-	for (size_t i = 0; i < f->nnames; i++) {
+	for (size_t i = 0; i < f->nnames && !a->stop; i++) {
 		r = act_name(a, &o, &f->names[i]);
 		if (r < 0)
 			fail(a, &f->names[i], r);
@@ -644,7 +778,8 @@ static int dedupe(struct act *a, int fd, uint64_t *off)
 	return 0;
 }
 
-static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_bytes)
+static int reflink_file(struct act *a, const struct dups_file *f, const struct ident *fid,
+			uint64_t *ret_bytes)
 {
 	const struct dups_name *n = &f->names[0];
 	struct place p = { .dirfd = -1 };
@@ -653,7 +788,7 @@ static int reflink_file(struct act *a, const struct dups_file *f, uint64_t *ret_
 	struct stat st;
 	int fd, r;
 
-	ident_init(&id, f);
+	id = *fid;
 	r = place_open(n->path, n->len, &p);
 	if (r < 0)
 		return r;
@@ -711,6 +846,59 @@ out:
 	return r;
 }
 
+/*
+ * Remove the leftover temporary names of @f (dups_file.temps), each only
+ * while it is still a link to @f, @f still has its first name, and the name
+ * the temporary one was made for is beside it (when it was not cut short).
+ * A name that fails a check is not ours to remove, and is left quietly.
+ */
+static void clean_temps(struct act *a, const struct dups_file *f, struct ident *id)
+{
+	char made_for[NAME_MAX + 1];
+	struct stat st;
+	size_t blen;
+
+	if (!f->nnames)
+		return;
+	for (size_t i = 0; i < f->ntemps && !stopped(a); i++) {
+		const struct dups_name *t = &f->temps[i];
+		struct place p = { .dirfd = -1 }, k = { .dirfd = -1 };
+
+		if (place_open(t->path, t->len, &p) < 0 ||
+		    !dups_is_temp_name(p.base, p.blen, &blen) ||
+		    fstatat(p.dirfd, p.base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || !ident_is(id, &st))
+			goto next;
+		if (blen < DUPS_TEMP_MAX_BASE) {
+			memcpy(made_for, p.base + 1, blen);
+			made_for[blen] = '\0';
+			if (fstatat(p.dirfd, made_for, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				goto next;
+		}
+		if (place_open(f->names[0].path, f->names[0].len, &k) < 0 ||
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !ident_is(id, &st))
+			goto next;
+		if (!a->o->dry_run && unlinkat(p.dirfd, p.base, 0) < 0) {
+			if (a->o->on_error)
+				a->o->on_error(a->o->ctx, t->path, t->len, "cannot remove", -errno,
+					       f->names[0].path, f->names[0].len);
+			goto next;
+		}
+		a->st->removed++;
+		/* Our unlink moved the file's ctime: expect that, nothing more. */
+		if (!a->o->dry_run &&
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    ident_same_content(id, &st)) {
+			id->ctime_sec = st.st_ctim.tv_sec;
+			id->ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
+		}
+		report_what(a, "remove", t, &f->names[0]);
+next:
+		place_close(&k);
+		place_close(&p);
+	}
+}
+
 /* Open and check the keeper; on error the group is left as it is. */
 static int keeper_open(struct act *a)
 {
@@ -753,7 +941,8 @@ size_t dupact_choose_keeper(const struct dups_group *g, enum dupact_keep keep)
 int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		 struct dupact_stats *stats)
 {
-	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1 };
+	struct act a = { .g = g, .o = opts, .st = stats, .kplace.dirfd = -1, .kfd = -1, .kfs = -1 };
+	struct ident *ids = NULL;	/* each file's expected tuple, as our own unlinks move it */
 	size_t k, left;
 	int r;
 
@@ -763,7 +952,11 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 	if (!g->files[k].nnames)
 		return -EINVAL;
 	a.kname = &g->files[k].names[0];
-	ident_init(&a.kid, &g->files[k]);
+	ids = calloc(g->nfiles, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->nfiles; i++)
+		ident_init(&ids[i], &g->files[i]);
 	a.rnd = (uint64_t)now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&a;
 	a.rnd |= 1;	/* xorshift state must not be zero */
 
@@ -777,6 +970,11 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 	}
 
 	fault_arm();
+	for (size_t i = 0; i < g->nfiles; i++)
+		clean_temps(&a, &g->files[i], &ids[i]);
+	if (stopped(&a))
+		goto stop;
+	a.kid = ids[k];
 	r = keeper_open(&a);
 	if (r < 0) {
 		if (r == -ENOMEM)
@@ -787,7 +985,8 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 				left += opts->kind == DUPACT_REFLINK ? 1 : g->files[i].nnames;
 		stats->errors += left;
 		if (opts->on_error)
-			opts->on_error(opts->ctx, a.kname->path, a.kname->len, "kept file", r);
+			opts->on_error(opts->ctx, a.kname->path, a.kname->len, "kept file", r,
+				       a.kname->path, a.kname->len);
 		r = 0;
 		goto out;
 	}
@@ -797,16 +996,18 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 
 		if (i == k || !f->nnames)
 			continue;
+		if (stopped(&a))
+			break;
 		if (f->size != g->size) {
 			/* Not a member of this group as recorded: never act on it. */
 			fail(&a, &f->names[0], -ESTALE);
 			continue;
 		}
 		if (opts->kind != DUPACT_REFLINK) {
-			link_or_delete(&a, f);
+			link_or_delete(&a, f, &ids[i]);
 			continue;
 		}
-		r = reflink_file(&a, f, &bytes);
+		r = reflink_file(&a, f, &ids[i], &bytes);
 		if (r < 0) {
 			fail(&a, &f->names[0], r);
 		} else if (r > 0) {
@@ -815,7 +1016,8 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 			report(&a, &f->names[0]);
 		}
 	}
-	r = 0;
+stop:
+	r = a.stop ? a.stop : opts->cancel && *opts->cancel ? -ECANCELED : 0;
 out:
 	fault_at = 0;
 	if (a.kfd >= 0)
@@ -823,6 +1025,7 @@ out:
 	place_close(&a.kplace);
 	free(a.buf[0]);
 	free(a.buf[1]);
+	free(ids);
 	return r;
 }
 
@@ -837,6 +1040,10 @@ const char *dupact_strerror(int err)
 		return "on another filesystem than the kept file (cross-device)";
 	case -EOPNOTSUPP:
 		return "reflink not supported on this filesystem";
+	case -ENOTUNIQ:
+		return "may be the kept file itself, seen through another filesystem (an overlay, "
+		       "FUSE or network mount can show one file under two devices): not proven to be "
+		       "another file, left alone";
 	}
 	return strerror(-err);
 }

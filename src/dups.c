@@ -1139,12 +1139,73 @@ static int cmp_file(const void *va, const void *vb)
 	return c ? c : (na->len < nb->len ? -1 : na->len > nb->len);
 }
 
-/* Describe candidate @ci as a file with all its names. */
+bool dups_is_temp_name(const char *name, size_t len, size_t *ret_base_len)
+{
+	const size_t tag = sizeof(DUPS_TEMP_TAG) - 1, extra = 1 + tag + DUPS_TEMP_RANDOM;
+	const char *t;
+
+	/* At least one byte of NAME, and never more than dupact.c keeps of it. */
+	if (len <= extra || len - extra > DUPS_TEMP_MAX_BASE || name[0] != '.')
+		return false;
+	t = name + len - DUPS_TEMP_RANDOM - tag;
+	if (memcmp(t, DUPS_TEMP_TAG, tag) != 0)
+		return false;
+	for (size_t i = 0; i < DUPS_TEMP_RANDOM; i++) {
+		unsigned char ch = (unsigned char)t[tag + i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9')))
+			return false;
+	}
+	if (ret_base_len)
+		*ret_base_len = len - extra;
+	return true;
+}
+
+static bool cand_is_temp(const struct dups_priv *p, const struct cand *c)
+{
+	const char *path = cand_path(p, c), *slash = memrchr(path, '/', c->path_len);
+	const char *base = slash ? slash + 1 : path;
+
+	return dups_is_temp_name(base, c->path_len - (size_t)(base - path), NULL);
+}
+
+/* Append the name of candidate @t to @f's names (or temps) at *@name_pos. */
+static int add_name(struct dups_priv *p, const struct cand *t, size_t *name_pos, size_t *count)
+{
+	struct dups_name *nm = &p->names[(*name_pos)++];
+	char *path = NULL;
+	size_t cap = 0;
+	ssize_t len = full_path(p, t, &path, &cap);
+
+	/* Owned by the result: p->nnames counts what dups_result_destroy() frees. */
+	p->nnames = *name_pos;
+	if (len < 0)
+		return (int)len;
+	nm->path = path;
+	nm->len = (size_t)len;
+	nm->root = t->root;
+	(*count)++;
+	return 0;
+}
+
+/*
+ * Describe candidate @ci as a file with all its names.  Leftover temporary
+ * names of an interrupted --link go to f->temps, after the others, but only
+ * when the inode has another name here: a lone name of that shape may be the
+ * user's, and stays an ordinary name.
+ */
 static int fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_t *name_pos)
 {
-	struct cand *c = &p->c[ci];
+	struct cand *c = &p->c[ci], *t;
+	size_t others = 0;
+	int r;
 
-	f->id = c->id;
+	for (t = c;; t = &p->c[t->next_name]) {
+		others += !cand_is_temp(p, t);
+		if (t->next_name == UINT32_MAX)
+			break;
+	}
 	f->dev = c->dev;
 	f->ino = c->ino;
 	f->size = c->size;
@@ -1154,24 +1215,31 @@ static int fill_file(struct dups_priv *p, size_t ci, struct dups_file *f, size_t
 	f->ctime_nsec = c->ctime_nsec;
 	f->nlink = c->nlink;
 	f->uid = c->uid;
+	f->id = 0;
 	f->names = &p->names[*name_pos];
 	f->nnames = 0;
-	for (struct cand *t = c;; t = &p->c[t->next_name]) {
-		struct dups_name *nm = &p->names[(*name_pos)++];
-		char *path = NULL;
-		size_t cap = 0;
-		ssize_t len = full_path(p, t, &path, &cap);
-
-		/* Owned by the result: p->nnames counts what dups_result_destroy() frees. */
-		p->nnames = *name_pos;
-		if (len < 0)
-			return (int)len;
-		nm->path = path;
-		nm->len = (size_t)len;
-		nm->root = t->root;
-		f->nnames++;
+	for (t = c;; t = &p->c[t->next_name]) {
+		if (!others || !cand_is_temp(p, t)) {
+			if (!f->nnames)
+				f->id = t->id;
+			r = add_name(p, t, name_pos, &f->nnames);
+			if (r < 0)
+				return r;
+		}
 		if (t->next_name == UINT32_MAX)
 			break;
+	}
+	f->temps = &p->names[*name_pos];
+	f->ntemps = 0;
+	for (t = c; others;) {
+		if (cand_is_temp(p, t)) {
+			r = add_name(p, t, name_pos, &f->ntemps);
+			if (r < 0)
+				return r;
+		}
+		if (t->next_name == UINT32_MAX)
+			break;
+		t = &p->c[t->next_name];
 	}
 	return 0;
 }

@@ -39,6 +39,14 @@ struct dups_file {
 	uint32_t uid;
 	struct dups_name *names; /* sorted: PATH argument order, then bytes */
 	size_t nnames;		/* hard links to this inode among the scanned trees */
+	/*
+	 * Names of this inode that are leftover temporary names of an
+	 * interrupted --link (dups_is_temp_name()), kept out of names[]: not
+	 * reported, never kept or acted on, only removed (dupact.c).  Only an
+	 * inode that also has another name has any; sorted like names[].
+	 */
+	struct dups_name *temps;
+	size_t ntemps;
 };
 
 /** A set of files with the same size and content hash (and bytes, if verified). */
@@ -127,6 +135,23 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 
 /** Free what @res holds.  Accepts a zeroed result. */
 void dups_result_destroy(struct dups_result *res);
+
+/*
+ * The temporary name dupact.c links the kept file to before renaming it over
+ * NAME: "." NAME DUPS_TEMP_TAG and DUPS_TEMP_RANDOM letters or digits, NAME
+ * cut to DUPS_TEMP_MAX_BASE bytes so the whole stays within NAME_MAX.
+ */
+#define DUPS_TEMP_TAG ".fsindex-"
+#define DUPS_TEMP_RANDOM 6
+#define DUPS_TEMP_MAX_BASE (255 - 1 - (sizeof(DUPS_TEMP_TAG) - 1) - DUPS_TEMP_RANDOM)
+
+/**
+ * Is @name (@len bytes, one path component) shaped like the temporary name
+ * dupact.c makes?  If so and @ret_base_len is not NULL, *@ret_base_len is the
+ * length of the NAME it was made for (at @name + 1; cut short when it is
+ * DUPS_TEMP_MAX_BASE).
+ */
+bool dups_is_temp_name(const char *name, size_t len, size_t *ret_base_len);
 
 /** Bytes that removing all but one file of @g would free. */
 static inline uint64_t dups_group_reclaimable(const struct dups_group *g)

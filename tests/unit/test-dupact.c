@@ -333,10 +333,12 @@ struct rec {
 	char last_report[16];
 	char last_err_path[256];
 	char last_kept[256];
+	int fail_report;		/* on_report returns it from the first report on */
+	volatile sig_atomic_t *cancel;	/* on_report sets it (a signal arriving mid-run) */
 };
 
-static void on_report(void *ctx, const char *what, const char *path, size_t len,
-		      const char *kept, size_t klen, bool dry_run)
+static int on_report(void *ctx, const char *what, const char *path, size_t len,
+		     const char *kept, size_t klen, bool dry_run)
 {
 	struct rec *r = ctx;
 
@@ -344,9 +346,13 @@ static void on_report(void *ctx, const char *what, const char *path, size_t len,
 	r->dry += dry_run;
 	snprintf(r->last_report, sizeof(r->last_report), "%s", what);
 	snprintf(r->last_kept, sizeof(r->last_kept), "%.*s", (int)klen, kept);
+	if (r->cancel)
+		*r->cancel = 1;
+	return r->fail_report;
 }
 
-static void on_error(void *ctx, const char *path, size_t len, const char *what, int err)
+static void on_error(void *ctx, const char *path, size_t len, const char *what, int err,
+		     const char *kept, size_t klen)
 {
 	struct rec *r = ctx;
 
@@ -368,6 +374,25 @@ static int run(struct fx *x, enum dupact_kind kind, enum dupact_keep keep, bool 
 
 	memset(rec, 0, sizeof(*rec));
 	memset(st, 0, sizeof(*st));
+	return dupact_group(&x->g, &o, st);
+}
+
+/* run() with a cancel flag, set beforehand with @cancel_first, else by the first report. */
+static int run_cancel(struct fx *x, enum dupact_kind kind, bool cancel_first, int fail_report,
+		      struct rec *rec, struct dupact_stats *st)
+{
+	static volatile sig_atomic_t cancel;
+	struct dupact_opts o = {
+		.kind = kind, .on_report = on_report, .on_error = on_error, .ctx = rec,
+		.cancel = &cancel,
+	};
+
+	memset(rec, 0, sizeof(*rec));
+	memset(st, 0, sizeof(*st));
+	cancel = cancel_first;
+	rec->fail_report = fail_report;
+	if (!cancel_first && !fail_report)
+		rec->cancel = &cancel;
 	return dupact_group(&x->g, &o, st);
 }
 
@@ -468,6 +493,81 @@ static void test_delete(void)
 	ok(!exists(x1) && !exists(x2) && !exists(y), "delete: every name of the others removed");
 	ok(st.acted == 3 && st.bytes == 2 * SZ && st.errors == 0 && rec.reports == 3 &&
 	   !strcmp(rec.last_report, "delete"), "delete: 3 names, 2 files' bytes reclaimed");
+}
+
+/* A signal (the cancel flag), or a report that cannot be written, stops before the next file. */
+static void test_stop(void)
+{
+	char *d = case_dir("stop");
+	char *k = str("%s/a/k", d), *x1 = str("%s/b/x", d), *y = str("%s/c/y", d);
+	struct dupact_stats st;
+	struct fx x = { 0 };
+	struct rec rec;
+
+	make_file(k, 4, SZ, -1);
+	make_file(x1, 4, SZ, -1);
+	make_file(y, 4, SZ, -1);
+	ADD(&x, k);
+	ADD(&x, x1);
+	ADD(&x, y);
+	ok(run_cancel(&x, DUPACT_DELETE, true, 0, &rec, &st) == -ECANCELED,
+	   "cancelled before: -ECANCELED");
+	ok(exists(x1) && exists(y) && st.acted == 0 && rec.reports == 0, "... nothing done");
+	ok(run_cancel(&x, DUPACT_DELETE, false, 0, &rec, &st) == -ECANCELED,
+	   "cancelled by the first report: -ECANCELED");
+	ok(!exists(x1) && exists(y) && st.acted == 1 && rec.reports == 1,
+	   "... the file being acted on is done, the next is left");
+	rerecord(&x.files[0]);
+	ok(run_cancel(&x, DUPACT_DELETE, false, -ENOSPC, &rec, &st) == -ENOSPC,
+	   "a report that cannot be written: its error is returned");
+	ok(!exists(y) && st.acted == 1 && rec.reports == 1 && has_content(k, 4, SZ),
+	   "... after the action it reports; the kept file intact");
+}
+
+/* Leftover temporary names of an interrupted --link: removed only when provably ours. */
+static void test_temps(void)
+{
+	char *d = case_dir("temps");
+	char *k = str("%s/a/k", d), *f = str("%s/b/f", d);
+	char *t1 = str("%s/b/.f.fsindex-Ab12cd", d), *t2 = str("%s/b/.gone.fsindex-Zz9yX8", d);
+	char *t3 = str("%s/c/.y.fsindex-000000", d), *y = str("%s/c/y", d);
+	struct dupact_stats st;
+	struct dups_file *kf;
+	struct fx x = { 0 };
+	struct rec rec;
+	size_t blen;
+
+	ok(dups_is_temp_name(".f.fsindex-Ab12cd", 17, &blen) && blen == 1, "temp name: recognised");
+	ok(!dups_is_temp_name(".f.fsindex-Ab12c", 16, NULL) &&
+	   !dups_is_temp_name("f.fsindex-Ab12cd", 16, NULL) &&
+	   !dups_is_temp_name("..fsindex-Ab12cd", 16, NULL) &&
+	   !dups_is_temp_name(".f.fsindex-Ab12c-", 17, NULL) &&
+	   !dups_is_temp_name(".f.fsindex_Ab12cd", 17, NULL),
+	   "temp name: near misses are not");
+
+	make_file(k, 5, SZ, -1);
+	make_file(f, 5, SZ, -1);
+	make_file(y, 5, SZ, -1);
+	if (link(k, t1) < 0 || link(k, t2) < 0 || link(y, t3) < 0)
+		abort();
+	kf = ADD(&x, k);
+	kf->temps = &x.names[0][1];
+	kf->temps[0] = (struct dups_name){ .path = t1, .len = strlen(t1) };
+	kf->temps[1] = (struct dups_name){ .path = t2, .len = strlen(t2) };
+	kf->ntemps = 2;
+	ADD(&x, f);
+	ADD(&x, y)->temps = &x.names[2][1];
+	x.files[2].temps[0] = (struct dups_name){ .path = t3, .len = strlen(t3) };
+	x.files[2].ntemps = 1;
+
+	ok(run(&x, DUPACT_LINK, DUPACT_KEEP_FIRST, true, &rec, &st) == 0 && st.removed == 2 &&
+	   exists(t1) && exists(t3), "dry run: would remove two, removes nothing");
+	ok(run(&x, DUPACT_LINK, DUPACT_KEEP_FIRST, false, &rec, &st) == 0, "link: group handled");
+	ok(!exists(t1) && !exists(t3) && st.removed == 2, "... the two leftovers removed");
+	ok(exists(t2), "... the one whose name 'gone' is not beside it is left");
+	ok(st.acted == 2 && st.errors == 0 && ino_of(f) == ino_of(k) && ino_of(y) == ino_of(k),
+	   "... and the others linked (the kept file's ctime moved by our unlink is expected)");
+	ok(has_content(k, 5, SZ) && has_content(f, 5, SZ), "... every name intact");
 }
 
 static void test_keep_by_mtime(void)
@@ -1000,6 +1100,7 @@ int main(int argc, char **argv)
 			skip_all("usage: test-dupact [--dir DIR] [--expect-reflink]");
 	}
 	unsetenv("FSINDEX_DEBUG_FAIL_AT");
+	unsetenv("FSINDEX_DEBUG_RAISE_AT");
 	plan_lazy();
 	dir = str("%s/test-dupact-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir) || !realpath(dir, base)) {
@@ -1012,6 +1113,8 @@ int main(int argc, char **argv)
 	if (!expect_reflink) {
 		test_link();
 		test_delete();
+		test_stop();
+		test_temps();
 		test_keep_by_mtime();
 		test_stale();
 		test_keeper_changed();
