@@ -126,6 +126,13 @@ int cli_probe_io(int mode)
 	return 0;
 }
 
+void cli_fd_shortage(const char *cmd, unsigned limit, unsigned used, unsigned needed)
+{
+	log_error("%s: too few file descriptors: the limit (ulimit -n) is %u and %u are in use; "
+		  "%u more are needed (raise the limit to %u or more)",
+		  cmd, limit, used, needed, used + needed);
+}
+
 void cli_report_entry(void *ctx, const char *path, size_t len, const char *what, int err)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

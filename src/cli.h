@@ -49,6 +49,12 @@ int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, ui
 int cli_probe_io(int mode);
 
 /**
+ * Say that @cmd cannot run with the descriptors it has: RLIMIT_NOFILE is
+ * @limit, @used were open, and it needs @needed more.
+ */
+void cli_fd_shortage(const char *cmd, unsigned limit, unsigned used, unsigned needed);
+
+/**
  * Resolve each of @n PATH arguments with realpath(3) into @ret_paths (malloc'd,
  * the caller frees them); each must be a directory.  On failure names the
  * path and the reason ("cannot @verb 'PATH': ...") and returns EXIT_FATAL.

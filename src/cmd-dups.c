@@ -380,7 +380,7 @@ int cmd_dups(int argc, char **argv)
 	struct scan_opts sopts = { 0 };
 	struct dupact_stats ast = { 0 };
 	struct dups_result res = { 0 };
-	struct scan_result sres;
+	struct scan_result sres = { 0 };
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
 	struct dups_collector *col = NULL;
@@ -507,6 +507,8 @@ failed:
 	if (r == -ECANCELED) {
 		log_notice("interrupted");
 		status = EXIT_INTERRUPTED;
+	} else if (r == -EMFILE && sres.fd_needed) {
+		cli_fd_shortage("dups", sres.fd_limit, sres.fd_used, sres.fd_needed);
 	} else {
 		log_error("dups failed: %s", store_strerror(r));
 	}

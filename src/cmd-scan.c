@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,21 +55,6 @@ static void usage(void)
 }
 
 /* Allow more descriptors than the default 1024; the walk keeps a share of them. */
-static unsigned raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 256;
-	if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
-		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	/* Half for the walk (a few pinned beyond its budget), half for everything else. */
-	return rl.rlim_cur / 2 > 4096 ? 4096 : (unsigned)(rl.rlim_cur / 2);
-}
-
 int cmd_scan(int argc, char **argv)
 {
 	enum { OPT_DB = 256, OPT_EXCLUDE, OPT_NO_EXCLUDE, OPT_HASH, OPT_IO };
@@ -182,10 +166,12 @@ int cmd_scan(int argc, char **argv)
 	opts.on_start = progress_scan_start;
 	opts.on_end = progress_scan_end;
 	opts.progress_ctx = &progress;
-	(void)raise_fd_limit();
 
 	t0 = now_mono_ns();
 	r = scan_run(store, paths, npaths, &opts, &res);
+	/* Nothing was walked for want of descriptors: no summary, only the reason. */
+	if (res.fd_needed)
+		quiet = true;
 	if (!quiet)
 		log_info("scanned %llu dirs, %llu files, %llu errors in %.2f s",
 			 (unsigned long long)res.dirs + res.roots_walked,
@@ -208,6 +194,8 @@ int cmd_scan(int argc, char **argv)
 	if (r == -ECANCELED) {
 		log_notice("interrupted; the index keeps what was committed");
 		status = EXIT_INTERRUPTED;
+	} else if (r == -EMFILE && res.fd_needed) {
+		cli_fd_shortage("scan", res.fd_limit, res.fd_used, res.fd_needed);
 	} else if (r < 0) {
 		log_error("scan failed: %s", store_strerror(r));
 	} else {

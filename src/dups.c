@@ -26,6 +26,16 @@
  * completions only fill in their own candidate, so no locks are needed.
  * Each read checks the file is still what the index says (ring.c), so a
  * file changed since the scan is left out instead of hashed wrongly.
+ *
+ * A worker holds its ring (two descriptors with io_uring), a file per read
+ * in flight and, for a path past PATH_MAX, the directory it is opened in:
+ * no more than a walker, so walk_fd_plan() sizes the workers and the reads
+ * in flight here too, from what RLIMIT_NOFILE leaves free.  Should a read
+ * meet EMFILE anyway with nothing else of its ring in flight (ring.c waits
+ * for those), it waits on its worker's retry list: once the ring is idle,
+ * the pool's idle hook lets the other workers close theirs for a moment,
+ * has the ring give back its own (ring_give_back(): io_uring becomes pread)
+ * and submits it again.  Only a read that keeps failing is left out.
  */
 #include "dups.h"
 
@@ -35,6 +45,7 @@
 #include "store.h"
 #include "task.h"
 #include "util.h"
+#include "walk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +53,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Files up to this size are read whole at the first stage: that is cheaper than two reads. */
@@ -50,6 +63,8 @@
 /* Reads in flight per worker, and files per task. */
 #define READ_DEPTH 16
 #define BATCH 64
+/* Times a read that met EMFILE is submitted again (backoff() between). */
+#define EMFILE_RETRIES 1000
 
 enum stage { STAGE_SIZE, STAGE_HEAD, STAGE_TAIL, STAGE_FULL };
 
@@ -99,6 +114,8 @@ struct reader {
 	struct cand *c;
 	enum stage stage;
 	int dirfd;			/* to close when done, or -1 */
+	unsigned retries;		/* submitted again after EMFILE */
+	struct reader *next_retry;	/* on worker.retry */
 	struct hash_file hf;
 	char *name;			/* what ring.c opens relative to dirfd */
 	char small[PATH_MAX];
@@ -110,6 +127,7 @@ struct worker {
 	size_t path_cap;
 	struct reader *free_readers[READ_DEPTH * 2];
 	unsigned nfree;
+	struct reader *retry;		/* reads that met EMFILE, to submit again */
 } __attribute__((aligned(64)));
 
 struct batch_task {
@@ -127,6 +145,9 @@ struct dups {
 	struct task_pool *pool;
 	struct worker *workers;
 	unsigned nworkers;
+	unsigned depth;			/* reads in flight per worker */
+	int io_mode;			/* enum ring_mode, as the plan allows */
+	atomic_bool starved;		/* a read met EMFILE: idle rings give back theirs */
 	atomic_int fatal;
 	atomic_uint_fast64_t head_reads, full_reads, bytes, errors;
 };
@@ -651,6 +672,17 @@ static void on_data(void *ctx, const void *buf, size_t len, uint64_t off)
 	hash_file_update(&rd->hf, buf, len, off);
 }
 
+static int reader_submit(struct dups *d, struct worker *w, struct reader *rd);
+
+/* Let other workers close a descriptor: yield at first, then sleep a millisecond. */
+static void backoff(unsigned tries)
+{
+	if (tries < 100)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+}
+
 static void on_done(void *ctx, int result)
 {
 	struct reader *rd = ctx;
@@ -658,6 +690,14 @@ static void on_done(void *ctx, int result)
 	struct cand *c = rd->c;
 	struct hash128 head, tail, full;
 
+	if ((result == -EMFILE || result == -ENFILE) && rd->retries < EMFILE_RETRIES) {
+		/* Not from here, inside the ring's callback: see retry_reads(). */
+		atomic_store_explicit(&d->starved, true, memory_order_relaxed);
+		rd->retries++;
+		rd->next_retry = rd->w->retry;
+		rd->w->retry = rd;
+		return;
+	}
 	if (result < 0) {
 		c->err = result;
 		atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
@@ -757,7 +797,6 @@ static int reader_target(struct reader *rd, const char *path, size_t len)
 static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stage stage)
 {
 	struct reader *rd = reader_get(d, w);
-	struct ring_read req;
 	ssize_t len;
 	int dirfd, r;
 
@@ -768,15 +807,31 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 	rd->w = w;
 	rd->c = c;
 	rd->stage = stage;
+	rd->retries = 0;
 	len = full_path(d->p, c, &w->path, &w->path_cap);
 	dirfd = len < 0 ? (int)len : reader_target(rd, w->path, (size_t)len);
 	if (dirfd < 0 && dirfd != AT_FDCWD) {
 		rd->dirfd = -1;
+		rd->retries = EMFILE_RETRIES;	/* nothing named to submit again */
 		on_done(rd, dirfd);
 		return;
 	}
-	req = (struct ring_read){
-		.dirfd = dirfd,
+	if (stage == STAGE_FULL || c->size <= SMALL_FILE)
+		atomic_fetch_add_explicit(&d->full_reads, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&d->head_reads, 1, memory_order_relaxed);
+	r = reader_submit(d, w, rd);
+	if (r < 0)
+		on_done(rd, r);
+}
+
+/* Queue @rd's read (its target named already).  Returns 0 or -errno (on_done not called). */
+static int reader_submit(struct dups *d, struct worker *w, struct reader *rd)
+{
+	const struct cand *c = rd->c;
+	enum stage stage = rd->stage;
+	struct ring_read req = {
+		.dirfd = rd->dirfd >= 0 ? rd->dirfd : AT_FDCWD,
 		.name = rd->name,
 		.dev = c->dev,
 		.ino = c->ino,
@@ -788,6 +843,7 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 		.on_done = on_done,
 		.ctx = rd,
 	};
+
 	if (stage == STAGE_FULL || c->size <= SMALL_FILE) {
 		req.offset = 0;
 		req.length = c->size;
@@ -798,13 +854,7 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 		/* Only the running digest of the range is wanted. */
 		hash_file_begin(&rd->hf, 0);
 	}
-	if (stage == STAGE_FULL || c->size <= SMALL_FILE)
-		atomic_fetch_add_explicit(&d->full_reads, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&d->head_reads, 1, memory_order_relaxed);
-	r = ring_submit(w->ring, &req);
-	if (r < 0)
-		on_done(rd, r);
+	return ring_submit(w->ring, &req);
 }
 
 static void batch_run(struct task *task, struct task_worker *tw)
@@ -815,12 +865,14 @@ static void batch_run(struct task *task, struct task_worker *tw)
 	int r;
 
 	if (!w->ring) {
-		r = ring_new(d->opts->io_mode, READ_DEPTH, &w->ring);
+		r = ring_new(d->io_mode, d->depth, &w->ring);
 		if (r < 0) {
 			set_fatal(d, r);
 			return;
 		}
 	}
+	if (atomic_load_explicit(&d->starved, memory_order_relaxed))
+		ring_give_back(w->ring);
 	for (size_t i = 0; i < bt->n; i++) {
 		if (atomic_load(&d->fatal) || (d->opts->cancel && *d->opts->cancel))
 			break;
@@ -831,14 +883,46 @@ static void batch_run(struct task *task, struct task_worker *tw)
 		set_fatal(d, r);
 }
 
+/* @w's ring is idle: give its descriptors back, wait a moment, submit the retry list again. */
+static void retry_reads(struct dups *d, struct worker *w)
+{
+	struct reader *rd = w->retry;
+	bool stop = atomic_load(&d->fatal) || (d->opts->cancel && *d->opts->cancel);
+
+	w->retry = NULL;
+	ring_give_back(w->ring);
+	if (!stop)
+		backoff(rd->retries);
+	while (rd) {
+		struct reader *next = rd->next_retry;
+		int r = -EMFILE;
+
+		if (stop)
+			rd->retries = EMFILE_RETRIES;
+		else
+			r = reader_submit(d, w, rd);
+		if (r < 0)
+			on_done(rd, r);
+		rd = next;
+	}
+}
+
 static bool dups_idle(void *ctx, struct task_worker *tw)
 {
 	struct dups *d = ctx;
-	int r = ring_idle(d->workers[task_worker_id(tw)].ring);
+	struct worker *w = &d->workers[task_worker_id(tw)];
+	int r;
 
+	if (w->retry && (!w->ring || ring_inflight(w->ring) == 0)) {
+		retry_reads(d, w);
+		return true;
+	}
+	if (atomic_load_explicit(&d->starved, memory_order_relaxed))
+		ring_give_back(w->ring);
+	r = ring_idle(w->ring);
 	if (r < 0)
 		set_fatal(d, r);
-	return r > 0;
+	return r > 0 || w->retry;
 }
 
 /* Read the candidates @idx[0..n) for @stage on the pool. */
@@ -1401,7 +1485,8 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	struct dups d = { .store = store, .opts = opts };
 	struct dups_result res = { 0 };
 	size_t *idx = NULL, *todo = NULL, ninodes, n;
-	unsigned jobs = opts->jobs;
+	unsigned jobs = opts->jobs, limit;
+	struct walk_fd_plan fdp;
 	int r;
 
 	d.p = calloc(1, sizeof(*d.p));
@@ -1438,6 +1523,14 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 
 		jobs = cpus > 0 ? (unsigned)cpus : 1;
 	}
+	r = walk_fds_free(&limit);
+	if (r >= 0)
+		r = walk_fd_plan((unsigned)r, jobs, opts->io_mode, &fdp);
+	if (r < 0)
+		goto out;
+	jobs = fdp.jobs;
+	d.depth = fdp.depth < READ_DEPTH ? fdp.depth : READ_DEPTH;
+	d.io_mode = fdp.io_mode;
 	r = task_pool_new(jobs, &d.pool);
 	if (r < 0)
 		goto out;

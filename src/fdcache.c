@@ -166,6 +166,34 @@ void fdcache_remove(struct fdcache *c, struct fdcache_entry *e)
 		close(fd);
 }
 
+unsigned fdcache_shrink(struct fdcache *c)
+{
+	int evicted[EVICT_BATCH];
+	unsigned n, total = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->open > 1 && c->open - 1 < c->capacity)
+		c->capacity = c->open - 1;
+	pthread_mutex_unlock(&c->lock);
+	/* In batches, each closed with the lock dropped; rare enough not to matter. */
+	do {
+		n = 0;
+		pthread_mutex_lock(&c->lock);
+		while (c->lru.prev != &c->lru && n < EVICT_BATCH) {
+			struct fdcache_entry *victim = c->lru.prev;
+
+			lru_unlink(victim);
+			evicted[n++] = victim->fd;
+			victim->fd = -1;
+			c->open--;
+		}
+		pthread_mutex_unlock(&c->lock);
+		close_all(evicted, n);
+		total += n;
+	} while (n == EVICT_BATCH);
+	return total;
+}
+
 unsigned fdcache_open_count(struct fdcache *c)
 {
 	unsigned n;

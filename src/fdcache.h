@@ -56,6 +56,13 @@ int fdcache_insert(struct fdcache *cache, struct fdcache_entry *e, int fd);
 /** Close @e's descriptor if it has one; @e must not be pinned. */
 void fdcache_remove(struct fdcache *cache, struct fdcache_entry *e);
 
+/**
+ * The process ran out of descriptors (EMFILE, ENFILE): close every idle
+ * descriptor and lower the capacity to what was open less one, so the cache
+ * stays within what the process can hold.  Returns how many were closed.
+ */
+unsigned fdcache_shrink(struct fdcache *cache);
+
 /** Descriptors currently open in the cache. */
 unsigned fdcache_open_count(struct fdcache *cache);
 

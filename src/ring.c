@@ -79,6 +79,19 @@
  * recursing.  Nothing is printed: ring_stats().uring tells the caller which
  * backend runs.
  *
+ * Descriptors run out.  An OPENAT that fails with EMFILE or ENFILE while
+ * other requests of this ring are reading is parked, not failed: those
+ * requests hold descriptors and will close them.  The ring lowers its depth
+ * to what it had open (ring_submit() waits for a slot below the new limit),
+ * and each request that finishes re-issues one parked OPENAT.  The depth
+ * creeps back up after a run of clean opens.  Only an open that fails with
+ * nothing else of this ring in flight goes back to the caller as -EMFILE,
+ * who may have descriptors of its own to give up before trying again (the
+ * walker's directory cache).  The pread backend has one file open at a
+ * time, so its EMFILE always goes back to the caller.  A caller that finds
+ * no descriptor to give back may have an idle RING_AUTO ring give back its
+ * own two (ring_give_back()): it reads with pread from then on.
+ *
  * Callbacks may call ring_submit() and ring_poll() (a slot is released
  * before its on_done runs, and CQEs are consumed one at a time), but not
  * ring_free().
@@ -113,6 +126,8 @@
 #define RING_DEFAULT_DEPTH 16u
 /* 256 KiB of buffer per slot: past this, memory grows with no gain in throughput. */
 #define RING_MAX_DEPTH 256u
+/* Clean opens after which a depth lowered by EMFILE goes up by one again. */
+#define RING_REGROW_OPENS 64u
 /* -EAGAIN retries of one read before giving up (each clears O_NONBLOCK). */
 #define RING_MAX_EAGAIN 8
 
@@ -129,7 +144,8 @@ _Static_assert(RING_CHAIN <= IDX_MASK + 1, "chain index must fit in user_data's 
 struct req {
 	struct ring_read rd; /* copy of the caller's request */
 	struct ring *ring;
-	struct req *next_free; /* free list; pread backend: queue of waiting requests */
+	struct req *next_free; /* free list; pread backend: queue of waiting requests;
+				  parked list (open failed with EMFILE, to re-issue) */
 	unsigned char *buf;    /* RING_SLOT_BYTES of the pool */
 	int fd;
 	int oflags;	  /* as passed to open; O_NOATIME dropped on EPERM */
@@ -144,10 +160,15 @@ struct req {
 } __attribute__((aligned(64)));
 
 struct ring {
+	enum ring_mode mode;
 	bool uring;
 	bool has_close; /* IORING_OP_CLOSE probed */
 	unsigned depth;
+	unsigned limit;	   /* slots usable now: depth, less after EMFILE */
 	unsigned inflight; /* slots in use */
+	unsigned nparked;  /* of which waiting to re-issue their OPENAT */
+	unsigned clean_opens; /* since the limit was last lowered */
+	struct req *parked;
 	unsigned ops;	   /* SQEs submitted or queued, CQE not yet reaped */
 	unsigned reaped_since_drain;
 	bool serving;			 /* pread backend: a request is being served */
@@ -237,7 +258,7 @@ static struct req *slot_get(struct ring *ring)
 {
 	struct req *req = ring->free;
 
-	if (!req)
+	if (!req || ring->inflight >= ring->limit)
 		return NULL;
 	ring->free = req->next_free;
 	ring->inflight++;
@@ -246,7 +267,13 @@ static struct req *slot_get(struct ring *ring)
 	return req;
 }
 
-/* Release the slot, then tell the caller: on_done may submit into it. */
+static int queue_open(struct req *req);
+
+/*
+ * Release the slot, then tell the caller: on_done may submit into it.  A
+ * request that ends has closed (or queued the CLOSE of) its descriptor, so
+ * an OPENAT parked for want of one goes out again, after that CLOSE.
+ */
 static void finish(struct req *req, int result)
 {
 	struct ring *ring = req->ring;
@@ -257,7 +284,23 @@ static void finish(struct req *req, int result)
 	ring->free = req;
 	ring->inflight--;
 	ring->stats.files++;
+	while (ring->parked) {
+		struct req *p = ring->parked;
+		int r;
+
+		ring->parked = p->next_free;
+		ring->nparked--;
+		r = queue_open(p);
+		if (r == 0)
+			break;
+		finish(p, r);	/* the SQ cannot take it: as a failed open */
+	}
 	done(ctx, result);
+}
+
+static inline bool is_emfile(int err)
+{
+	return err == -EMFILE || err == -ENFILE;
 }
 
 /* ---- pread backend ------------------------------------------------------ */
@@ -430,6 +473,7 @@ static int queue_round(struct req *req)
 /* The file is open: check it, then read or finish. */
 static void on_open(struct req *req, int res)
 {
+	struct ring *ring = req->ring;
 	int r;
 
 	if (res < 0) {
@@ -441,8 +485,21 @@ static void on_open(struct req *req, int res)
 				finish(req, r);
 			return;
 		}
+		if (is_emfile(res) && ring->inflight - ring->nparked > 1) {
+			/* Others of ours hold descriptors: wait for one to close. */
+			ring->limit = ring->inflight - ring->nparked - 1;
+			ring->clean_opens = 0;
+			req->next_free = ring->parked;
+			ring->parked = req;
+			ring->nparked++;
+			return;
+		}
 		finish(req, open_error(res));
 		return;
+	}
+	if (ring->limit < ring->depth && ++ring->clean_opens >= RING_REGROW_OPENS) {
+		ring->limit++;
+		ring->clean_opens = 0;
 	}
 	req->fd = res;
 	r = check_before(req, req->fd);
@@ -655,7 +712,9 @@ int ring_new(enum ring_mode mode, unsigned depth, struct ring **ret)
 	if (!ring)
 		return -ENOMEM;
 	ring->efd = -1;
+	ring->mode = mode;
 	ring->depth = depth;
+	ring->limit = depth;
 	ring->euid = geteuid();
 
 	ring->slots = aligned_alloc(_Alignof(struct req), depth * sizeof(struct req));
@@ -759,6 +818,23 @@ int ring_idle(struct ring *ring)
 		return 0;
 	r = ring_poll(ring, true);
 	return r < 0 ? r : 1;
+}
+
+int ring_give_back(struct ring *ring)
+{
+	if (!ring || !ring->uring || ring->mode != RING_AUTO || ring->inflight > 0)
+		return 0;
+	/* Queued CLOSEs first: their descriptors are ours too. */
+	while (ring->ops > 0) {
+		if (flush(ring, true) < 0)
+			return 0;
+		reap(ring);
+	}
+	io_uring_queue_exit(&ring->uring_ring);
+	close(ring->efd);
+	ring->efd = -1;
+	ring->uring = false;
+	return 1;
 }
 
 unsigned ring_inflight(const struct ring *ring)

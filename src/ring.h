@@ -93,6 +93,14 @@ int ring_poll(struct ring *ring, bool wait);
  */
 int ring_idle(struct ring *ring);
 
+/**
+ * The process is out of descriptors: if @ring is an io_uring ring of
+ * RING_AUTO with nothing in flight, make it the pread backend, which holds
+ * no descriptor of its own (the ring and its eventfd are closed).  Not from
+ * a callback.  Returns 1 if it did, else 0.
+ */
+int ring_give_back(struct ring *ring);
+
 /** Requests in flight. */
 unsigned ring_inflight(const struct ring *ring);
 

@@ -290,7 +290,8 @@ static void add_write_stats(struct scan_result *res, const struct store_write_st
 
 /* Scan roots none of which is inside another: plan their chains, walk, commit. */
 static int scan_phase(struct store *store, struct task_pool *pool, struct root_plan *plans,
-		      size_t n, const struct scan_opts *opts, struct scan_result *res)
+		      size_t n, const struct scan_opts *opts, const struct walk_fd_plan *fdp,
+		      struct scan_result *res)
 {
 	struct store_write_stats ws = { 0 };
 	struct store_writer *writer = NULL;
@@ -302,7 +303,10 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 		.on_error = opts->on_error,
 		.error_ctx = opts->error_ctx,
 		.cancel = opts->cancel,
-		.io_mode = opts->io_mode,
+		/* The plan may only fall back to pread; else what was asked. */
+		.io_mode = fdp->io_mode == RING_SYNC ? RING_SYNC : opts->io_mode,
+		.fd_budget = fdp->cache,
+		.hash_depth = fdp->depth,
 		.on_file = opts->on_file,
 		.file_ctx = opts->file_ctx,
 		.start_sec = now_real_ns() / 1000000000,
@@ -371,15 +375,29 @@ int scan_run(struct store *store, char *const *paths, size_t npaths, const struc
 	struct scan_result res = { 0 };
 	struct task_pool *pool = NULL;
 	struct root_plan *plans = NULL, *phase = NULL;
-	unsigned jobs = opts->jobs;
+	struct walk_fd_plan fdp;
+	unsigned jobs = opts->jobs, limit = 0;
+	/* Without --hash, io_uring is only wanted if a root hashes already: do not insist. */
+	int io_mode = (opts->walk_flags & WALK_HASH) || opts->io_mode != RING_URING ? opts->io_mode
+										     : RING_AUTO;
 	size_t left = 0;
-	int r;
+	int r, nfree;
 
 	if (!jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		jobs = n > 0 ? (unsigned)n : 1;
 	}
+	nfree = walk_fds_free(&limit);
+	r = nfree < 0 ? nfree : walk_fd_plan((unsigned)nfree, jobs, io_mode, &fdp);
+	if (r == -EMFILE) {
+		res.fd_limit = limit;
+		res.fd_used = (unsigned)nfree < limit ? limit - (unsigned)nfree : 0;
+		res.fd_needed = walk_fd_min(io_mode);
+	}
+	if (r < 0)
+		goto out;
+	jobs = fdp.jobs;
 	plans = calloc(npaths ? npaths : 1, sizeof(*plans));
 	phase = calloc(npaths ? npaths : 1, sizeof(*phase));
 	if (!plans || !phase) {
@@ -420,7 +438,7 @@ int scan_run(struct store *store, char *const *paths, size_t npaths, const struc
 		}
 		left = keep;
 		res.roots_walked += (unsigned)n;
-		r = scan_phase(store, pool, phase, n, opts, &res);
+		r = scan_phase(store, pool, phase, n, opts, &fdp, &res);
 	}
 	task_pool_stats(pool, &res.tasks);
 out:

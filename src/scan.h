@@ -42,6 +42,10 @@ struct scan_result {
 	uint64_t hashed, hashed_bytes;	/* files whose content was hashed */
 	unsigned peak_inflight;		/* most reads in flight on one worker */
 	bool uring;			/* reads went through io_uring (else pread) */
+	/* Set when scan_run() fails with -EMFILE before walking: too few descriptors. */
+	unsigned fd_limit;		/* RLIMIT_NOFILE */
+	unsigned fd_used;		/* open when the scan started */
+	unsigned fd_needed;		/* free ones the walk needs at the least */
 	struct task_stats tasks;
 	struct store_write_stats writes;
 };
@@ -49,7 +53,10 @@ struct scan_result {
 /**
  * Scan @npaths roots (absolute paths without symlinks, each a directory) into
  * @store, whose scan lock the caller holds.  A root inside another root of the
- * same call is walked after the outer one is committed.  *ret_result (may be NULL) is filled
+ * same call is walked after the outer one is committed.  The workers, reads
+ * in flight and directory cache fit in what RLIMIT_NOFILE leaves free
+ * (walk_fd_plan()); when not even one worker fits, nothing is walked and
+ * -EMFILE is returned with ret_result's fd_* fields set.  *ret_result (may be NULL) is filled
  * even on failure, with what was done.  Returns 0, -ECANCELED when cancelled
  * (what was queued is committed), or a negative error.
  */

@@ -68,6 +68,22 @@
  * once both rounds are over.  A removed subtree is one gone entry, its top,
  * so a file moved out of a directory that was then removed is indexed anew.
  *
+ * Descriptors.  walk_fd_plan() sizes the workers, the reads in flight and
+ * the directory cache from what RLIMIT_NOFILE leaves free when the walk
+ * starts, so a walk within its plan never meets EMFILE.  Should it meet it
+ * anyway (ENFILE: the system is out; something else of the process opened
+ * files, the plan was overridden for a test), it gives back before it
+ * gives up, cheapest first: the idle directories of the cache (which then
+ * stays smaller), then the reads in flight on this worker's ring (ring.c
+ * itself parks an OPENAT that meets EMFILE while other reads of the ring
+ * hold descriptors), then the ring's own two (ring_give_back(): io_uring
+ * becomes pread; once one worker is starved, every idle ring does so).  A
+ * directory that still cannot be opened while other workers may hold
+ * descriptors goes back on the pool, and a file's read is submitted again,
+ * after a yield or a millisecond's sleep, up to EMFILE_RETRIES times.  Only
+ * what keeps failing is an entry's error.  None of this costs anything
+ * until an open fails.
+ *
  * Errors on one entry (EACCES, EIO, ENOENT from a race) are reported through
  * the on_error callback and counted; the walk goes on.  A directory that
  * cannot be listed keeps its stored children: we do not know they are gone.
@@ -88,18 +104,33 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <linux/magic.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Large enough that a typical directory is listed in one or two calls. */
 #define DENTS_BUF (64 * 1024)
 #define DEFAULT_FD_BUDGET 1024
+/* The soft RLIMIT_NOFILE is raised toward the hard one up to this (walk_fds_free()). */
+#define FD_RAISE_MAX 65536
+/* Descriptors walk_fds_free() looks at: the plan caps the cache at 1024 anyway. */
+#define FD_COUNT_MAX 4096
+/*
+ * Times a directory that met EMFILE goes back on the pool, or a file's read
+ * is submitted again, while other workers may hold descriptors: they finish
+ * a listing or a read within microseconds to milliseconds (backoff()).
+ */
+#define EMFILE_RETRIES 1000
 
 /* Everything but atime and btime: what a rescan compares. */
 #define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | \
@@ -132,6 +163,7 @@ struct walk_dir {
 	bool settle_when_hashed : 1;	/* listed cleanly: settle once its files are hashed */
 	bool deferred : 1;		/* parked arrivals or gone children: do not settle */
 	uint16_t name_len;
+	uint16_t requeues;		/* times its open met EMFILE and it went back on the pool */
 	unsigned hashing;		/* its files being read (by the listing worker) */
 	struct fdcache_entry fdc;
 	char name[];
@@ -165,6 +197,7 @@ struct arrivals {
 	struct walk *walk;
 	struct arrivals *next;
 	struct walk_dir *dir;		/* counted reference */
+	uint16_t requeues;		/* queued again after EMFILE */
 	size_t n;
 	struct arrival *v;
 	char *names;
@@ -179,6 +212,8 @@ struct hash_req {
 	struct hash_file hf;
 	struct node n;			/* n.name points to name[] */
 	enum ident how;
+	uint16_t retries;		/* submitted again after EMFILE */
+	int dfd;
 	char name[NODE_NAME_MAX + 1];
 };
 
@@ -232,6 +267,7 @@ struct walk {
 	bool hashing;			/* some root has WALK_HASH */
 	bool second_round;		/* parked arrivals are being taken in */
 	struct moves *gone;		/* vanished entries, by (dev, ino) */
+	atomic_bool starved;		/* an open met EMFILE with nothing left to give back */
 	atomic_int fatal;		/* first fatal error (negative) */
 	struct walk_stats stats;
 };
@@ -290,6 +326,7 @@ static struct walk_dir *dir_new(struct walk_root *root, struct walk_dir *parent,
 	d->mtime_ok = d->settled = d->reuse = d->settle = d->settle_when_hashed = false;
 	d->deferred = false;
 	d->hashing = 0;
+	d->requeues = 0;
 	fdcache_entry_init(&d->fdc);
 	d->name_len = (uint16_t)len;
 	memcpy(d->name, name, len);
@@ -386,11 +423,73 @@ static int open_dir_at(int dirfd, const char *name, size_t len)
 	return fd < 0 ? -errno : fd;
 }
 
+static inline bool is_emfile(int err)
+{
+	return err == -EMFILE || err == -ENFILE;
+}
+
+/* Let other workers close a descriptor: yield at first, then sleep a millisecond. */
+static void backoff(unsigned tries)
+{
+	if (tries < 100)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+}
+
+/* Wait for every read in flight on @ww's ring: each holds a descriptor or two. */
+static bool drain_reads(struct walk *w, struct walk_worker *ww)
+{
+	bool any = false;
+
+	while (ww->ring && ring_inflight(ww->ring) > 0) {
+		int r = ring_poll(ww->ring, true);
+
+		if (r < 0) {
+			set_fatal(w, r);
+			break;
+		}
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * Open directory @c of a chain, relative to its parent's @pfd (pinned by the
+ * caller).  Out of descriptors, give back the idle cached directories, then
+ * this worker's reads, and try again after each.
+ */
+static int open_step(struct walk *w, struct walk_worker *ww, struct walk_dir *c, int pfd)
+{
+	for (int attempt = 0;; attempt++) {
+		int fd;
+
+		if (!c->parent) {
+			fd = open(c->root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+			if (fd < 0)
+				fd = -errno;
+		} else {
+			fd = open_dir_at(pfd, c->name, c->name_len);
+		}
+		if (fd >= 0 || !is_emfile(fd))
+			return fd;
+		if (attempt == 0 && fdcache_shrink(w->fds) > 0)
+			continue;
+		if (attempt <= 1 && drain_reads(w, ww))
+			continue;
+		if (attempt <= 2 && ring_give_back(ww->ring))
+			continue;
+		/* The other workers' idle rings give theirs back (task_list_dir(), walk_idle()). */
+		atomic_store_explicit(&w->starved, true, memory_order_relaxed);
+		return fd;
+	}
+}
+
 /*
  * Return @d's descriptor, pinned.  Reopen from the nearest ancestor whose
  * descriptor is still cached, or from the root's absolute path.
  */
-static int dir_open(struct walk *w, struct walk_dir *d)
+static int dir_open(struct walk *w, struct walk_worker *ww, struct walk_dir *d)
 {
 	struct walk_dir *chain[64];
 	struct walk_dir **stack = chain;
@@ -421,16 +520,10 @@ static int dir_open(struct walk *w, struct walk_dir *d)
 	/* Open them top-down, caching each one on the way. */
 	while (n > 0) {
 		struct walk_dir *c = stack[--n];
-		int cfd;
+		int cfd = open_step(w, ww, c, fd);
 
-		if (!c->parent) {
-			cfd = open(c->root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-			if (cfd < 0)
-				cfd = -errno;
-		} else {
-			cfd = open_dir_at(fd, c->name, c->name_len);
+		if (c->parent)
 			fdcache_unpin(w->fds, &c->parent->fdc);
-		}
 		if (cfd < 0) {
 			r = cfd;
 			goto out;
@@ -674,6 +767,8 @@ static int queue_record(struct store_batch *batch, const struct node *n, enum id
 	return store_batch_put(batch, n, how == ID_NEW);
 }
 
+static int submit_read(struct walk_worker *ww, struct hash_req *req);
+
 static void hash_done(void *ctx, int result)
 {
 	struct hash_req *req = ctx;
@@ -682,6 +777,24 @@ static void hash_done(void *ctx, int result)
 	struct hash128 head, tail, full;
 	int r;
 
+	/*
+	 * Out of descriptors with none of this ring's in flight (ring.c waits
+	 * for those itself): give back the idle directories, let the other
+	 * workers close theirs, and read it again.  Waiting here keeps only the
+	 * pin of the directory this worker reads in; a list of reads to retry
+	 * later would keep one per directory it moved on from.
+	 */
+	if (is_emfile(result) && req->retries < EMFILE_RETRIES) {
+		atomic_store_explicit(&w->starved, true, memory_order_relaxed);
+		if (fdcache_shrink(w->fds) == 0)
+			backoff(req->retries);
+		req->retries++;
+		hash_file_begin(&req->hf, req->n.size);
+		r = submit_read(ww, req);
+		if (r == 0)
+			return;
+		result = r;
+	}
 	if (result == 0) {
 		hash_file_end(&req->hf, &head, &tail, &full);
 		memcpy(req->n.head, head.b, sizeof(head.b));
@@ -723,7 +836,6 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 		     const struct node *n, enum ident how)
 {
 	struct hash_req *req = req_get(w, ww);
-	struct ring_read rd;
 	int r;
 
 	if (!req)
@@ -734,13 +846,25 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 	req->name[n->name_len] = '\0';
 	req->n.name = req->name;
 	hash_file_begin(&req->hf, n->size);
+	req->retries = 0;
+	req->dfd = dfd;
 	req->dir = d;
 	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
 	fdcache_pin(w->fds, &d->fdc);
 	d->hashing++;
 
-	rd = (struct ring_read){
-		.dirfd = dfd,
+	r = submit_read(ww, req);
+	if (r < 0)
+		hash_done(req, r);	/* stored without a hash, error named */
+	return 0;
+}
+
+/* Queue the read of @req's file on @ww's ring.  Returns 0 or -errno (on_done not called). */
+static int submit_read(struct walk_worker *ww, struct hash_req *req)
+{
+	const struct node *n = &req->n;
+	struct ring_read rd = {
+		.dirfd = req->dfd,
 		.name = req->name,
 		.dev = n->dev,
 		.ino = n->ino,
@@ -754,10 +878,8 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 		.on_done = hash_done,
 		.ctx = req,
 	};
-	r = ring_submit(ww->ring, &rd);
-	if (r < 0)
-		hash_done(req, r);	/* stored without a hash, error named */
-	return 0;
+
+	return ring_submit(ww->ring, &rd);
 }
 
 /* Does regular file @n, stored as @old (or new), need its content hashed? */
@@ -783,8 +905,12 @@ static void keep_hashes(struct node *n, const struct node *old)
 static bool walk_idle(void *ctx, struct task_worker *tw)
 {
 	struct walk *w = ctx;
-	int r = ring_idle(w->workers[task_worker_id(tw)].ring);
+	struct walk_worker *ww = &w->workers[task_worker_id(tw)];
+	int r;
 
+	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
+		ring_give_back(ww->ring);
+	r = ring_idle(ww->ring);
 	if (r < 0)
 		set_fatal(w, r);
 	return r > 0;
@@ -1275,7 +1401,7 @@ static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
 	if (r < 0)
 		goto fail;
 	if (w->hashing) {
-		r = ring_new(w->opts.io_mode, HASH_DEPTH, &ww->ring);
+		r = ring_new(w->opts.io_mode, w->opts.hash_depth, &ww->ring);
 		if (r < 0)
 			goto fail;
 	}
@@ -1331,8 +1457,17 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 	}
 	if (stopping(w))
 		goto out;
+	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
+		ring_give_back(ww->ring);
 
-	dfd = dir_open(w, d);
+	dfd = dir_open(w, ww, d);
+	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
+	    d->requeues < EMFILE_RETRIES) {
+		/* Other workers hold descriptors and will release them: try again later. */
+		backoff(d->requeues++);
+		task_spawn(tw, &d->task);
+		return;
+	}
 	if (dfd < 0) {
 		if (dfd == -ENOMEM)
 			set_fatal(w, dfd);
@@ -1386,7 +1521,13 @@ static void task_arrivals(struct task *task, struct task_worker *tw)
 	}
 	if (stopping(w))
 		goto out;
-	dfd = dir_open(w, d);
+	dfd = dir_open(w, ww, d);
+	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
+	    g->requeues < EMFILE_RETRIES) {
+		backoff(g->requeues++);
+		task_spawn(tw, &g->task);
+		return;
+	}
 	if (dfd < 0) {
 		if (dfd == -ENOMEM)
 			set_fatal(w, dfd);
@@ -1425,6 +1566,99 @@ out:
 	arrivals_free(w, g);
 }
 
+/* ---- the descriptor budget ------------------------------------------ */
+
+int walk_fds_free(unsigned *ret_limit)
+{
+	struct rlimit rl;
+	unsigned limit, used = 0, n;
+	struct pollfd *pfds;
+	const char *env;
+	int r;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	/* Nothing here uses select(): take what the hard limit allows, within reason. */
+	if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < FD_RAISE_MAX) {
+		rl.rlim_cur = rl.rlim_max < FD_RAISE_MAX ? rl.rlim_max : FD_RAISE_MAX;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	limit = rl.rlim_cur > INT_MAX ? INT_MAX : (unsigned)rl.rlim_cur;
+	/*
+	 * One poll(2) tells the open descriptors from the closed ones (POLLNVAL),
+	 * without listing /proc/self/fd.  Past FD_COUNT_MAX the budget is capped
+	 * long before the count would matter (walk_fd_plan()).
+	 */
+	n = limit < FD_COUNT_MAX ? limit : FD_COUNT_MAX;
+	pfds = calloc(n ? n : 1, sizeof(*pfds));
+	if (!pfds)
+		return -ENOMEM;
+	for (unsigned fd = 0; fd < n; fd++)
+		pfds[fd].fd = (int)fd;
+	if (poll(pfds, n, 0) < 0) {
+		r = -errno;
+		free(pfds);
+		return r;
+	}
+	for (unsigned fd = 0; fd < n; fd++)
+		used += !(pfds[fd].revents & POLLNVAL);
+	free(pfds);
+	*ret_limit = limit;
+	/* Tests: plan for this many, to meet EMFILE mid-walk and adapt to it. */
+	env = getenv("FSINDEX_DEBUG_FDS");
+	if (env && *env)
+		return (int)strtoul(env, NULL, 10);
+	return used < limit ? (int)(limit - used) : 0;
+}
+
+/*
+ * Descriptors one io_uring worker may hold with @depth reads in flight: the
+ * ring and its eventfd, a file per read, the directory of each read (pinned
+ * until it ends), the directory being listed and one being opened in it.
+ */
+static unsigned uring_worker_fds(unsigned depth)
+{
+	return 2 + depth + depth + 2;
+}
+
+unsigned walk_fd_min(int io_mode)
+{
+	return io_mode == RING_URING ? uring_worker_fds(1) : WALK_MIN_FDS;
+}
+
+/*
+ * Within the plan the walk never holds more than @nfree descriptors: with
+ * the cache at C and P of its directories pinned, at most max(C, P + 1) are
+ * open in it (an insert evicts idle ones down to C), P is at most
+ * jobs * (depth + 2) and the rest of each worker's is 2 + depth (io_uring)
+ * or one file (pread), and C is what is left once those are set aside.
+ */
+int walk_fd_plan(unsigned nfree, unsigned jobs, int io_mode, struct walk_fd_plan *ret)
+{
+	struct walk_fd_plan p = { .io_mode = io_mode, .depth = HASH_DEPTH };
+	unsigned per, other;
+
+	if (nfree < walk_fd_min(io_mode))
+		return -EMFILE;
+	if (jobs == 0)
+		jobs = 1;
+	if (jobs > nfree / walk_fd_min(io_mode))
+		jobs = nfree / walk_fd_min(io_mode);
+	per = nfree / jobs;
+	if (io_mode != RING_SYNC && per < uring_worker_fds(1))
+		p.io_mode = RING_SYNC; /* RING_AUTO: pread needs two a worker */
+	else if (io_mode != RING_SYNC && per < uring_worker_fds(HASH_DEPTH))
+		p.depth = (per - 4) / 2;
+	other = p.io_mode == RING_SYNC ? jobs : jobs * (2 + p.depth);
+	p.cache = nfree - other;
+	if (p.cache > DEFAULT_FD_BUDGET)
+		p.cache = DEFAULT_FD_BUDGET;
+	p.jobs = jobs;
+	*ret = p;
+	return 0;
+}
+
 /* ---- the walk as a whole -------------------------------------------- */
 
 int walk_new(struct store *store, struct store_writer *writer, struct task_pool *pool,
@@ -1443,6 +1677,8 @@ int walk_new(struct store *store, struct store_writer *writer, struct task_pool 
 		w->opts = *opts;
 	if (!w->opts.fd_budget)
 		w->opts.fd_budget = DEFAULT_FD_BUDGET;
+	if (!w->opts.hash_depth)
+		w->opts.hash_depth = HASH_DEPTH;
 	w->nworkers = task_pool_workers(pool);
 	w->workers = aligned_alloc(64, sizeof(*w->workers) * w->nworkers);
 	if (!w->workers) {

@@ -40,6 +40,7 @@ typedef void walk_file_fn(void *ctx, unsigned worker, const char *root, const ch
 
 struct walk_opts {
 	unsigned fd_budget;		/* directory descriptors kept open (0: 1024) */
+	unsigned hash_depth;		/* reads in flight per worker (0: 16) */
 	walk_error_fn *on_error;	/* may be NULL */
 	void *error_ctx;
 	volatile sig_atomic_t *cancel;	/* when it becomes nonzero, stop promptly; may be NULL */
@@ -65,6 +66,42 @@ struct walk_stats {
 };
 
 struct ring_stats;
+
+/*
+ * Descriptors.  A walk needs two per worker at the least (a directory being
+ * listed and the file or subdirectory being opened in it); with io_uring a
+ * worker also holds its ring and eventfd, one descriptor per read in flight
+ * and the directories of those reads.  walk_fd_plan() fits the workers, the
+ * read depth and the directory cache into what RLIMIT_NOFILE leaves free.
+ */
+#define WALK_MIN_FDS 2
+
+/** How a walk spends the descriptors it may open: see walk_fd_plan(). */
+struct walk_fd_plan {
+	unsigned jobs;			/* workers that fit (at most as many as asked) */
+	unsigned cache;			/* for walk_opts.fd_budget */
+	unsigned depth;			/* for walk_opts.hash_depth */
+	int io_mode;			/* enum ring_mode; RING_SYNC when io_uring does not fit */
+};
+
+/**
+ * Raise RLIMIT_NOFILE's soft limit toward the hard one (up to 65536), then
+ * count the descriptors the process can still open: that limit (in
+ * *ret_limit) less the descriptors open below it.  Returns the count, or
+ * -errno.  (Tests: FSINDEX_DEBUG_FDS=N in the environment makes it N.)
+ */
+int walk_fds_free(unsigned *ret_limit);
+
+/**
+ * Plan a walk (or dups' reads, which need no more) of @jobs workers reading
+ * in @io_mode with @nfree descriptors free.  Returns 0, or -EMFILE when not
+ * even one worker fits: fewer than WALK_MIN_FDS free, or fewer than
+ * walk_fd_min(RING_URING) for io_uring alone.
+ */
+int walk_fd_plan(unsigned nfree, unsigned jobs, int io_mode, struct walk_fd_plan *ret);
+
+/** The fewest free descriptors walk_fd_plan() accepts for @io_mode. */
+unsigned walk_fd_min(int io_mode);
 
 /**
  * Prepare a walk that queues its changes on @writer, reading the previous

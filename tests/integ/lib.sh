@@ -19,7 +19,7 @@
 # symlinks and, unlike stat(1), works on paths longer than PATH_MAX.
 
 export LC_ALL=C
-unset POSIXLY_CORRECT FSINDEX_DEBUG_MAPSIZE
+unset POSIXLY_CORRECT FSINDEX_DEBUG_MAPSIZE FSINDEX_DEBUG_FDS
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* test-fdcache.c - the descriptor cache stays within budget and never closes a pinned fd. */
+/*
+ * test-fdcache.c - the descriptor cache stays within budget and never closes a pinned fd;
+ * out of descriptors, shrinking closes every idle one and keeps the cache smaller.
+ */
 #include "fdcache.h"
 
 #include "tap.h"
@@ -60,6 +63,30 @@ int main(void)
 		fdcache_remove(c, &e[i]);
 	ok(fdcache_open_count(c) == 0, "removing every entry closes everything");
 	ok(!fd_is_open(fds[5]), "removed descriptors are closed");
+	fdcache_free(c);
+
+	/* Shrinking: 6 cached, 2 of them pinned. */
+	ok(fdcache_new(100, &c) == 0, "cache of 100 created");
+	for (int i = 0; i < 6; i++) {
+		fds[i] = fdcache_insert(c, &e[i], open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		if (i >= 2)
+			fdcache_unpin(c, &e[i]);
+	}
+	ok(fdcache_shrink(c) == 4, "shrink closes the four idle descriptors");
+	ok(fd_is_open(fds[0]) && fd_is_open(fds[1]) && !fd_is_open(fds[2]) && !fd_is_open(fds[5]),
+	   "...and only those: the pinned stay open");
+	ok(fdcache_open_count(c) == 2, "two left open");
+	fdcache_unpin(c, &e[0]);
+	fdcache_unpin(c, &e[1]);
+	for (int i = 2; i < 8; i++) {
+		fds[i] = fdcache_insert(c, &e[i], open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		fdcache_unpin(c, &e[i]);
+	}
+	ok(fdcache_open_count(c) == 5, "the capacity is now what was open less one (%u open)",
+	   fdcache_open_count(c));
+	ok(fdcache_shrink(c) == 5 && fdcache_open_count(c) == 0, "shrinking again closes all");
+	for (int i = 0; i < 8; i++)
+		fdcache_remove(c, &e[i]);
 	fdcache_free(c);
 	fdcache_free(NULL);
 	return done_testing();

@@ -2,7 +2,10 @@
 /*
  * test-ring.c - both backends deliver every byte, in order, many files in
  * flight; a file that is not what the walker saw is never read (-ESTALE),
- * a FIFO never blocks; the worker sleep protocol on ring_eventfd() works.
+ * a FIFO never blocks; the worker sleep protocol on ring_eventfd() works;
+ * out of descriptors (RLIMIT_NOFILE lowered), reads wait for one another
+ * instead of failing, and fail with -EMFILE, once each, only when none can
+ * open at all.
  *
  * `test-ring --expect-sync` is run under tests/helpers/no-uring (a seccomp
  * filter that fails io_uring_setup): then RING_AUTO must fall back to pread
@@ -19,6 +22,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -665,6 +669,85 @@ static void test_parse(void)
 	   "parse refuses anything else, *ret untouched");
 }
 
+/* Lower RLIMIT_NOFILE so that @room more descriptors can be opened; *old to restore. */
+static bool limit_fds(unsigned room, struct rlimit *old)
+{
+	struct rlimit rl;
+	int probe = dup(0);
+
+	if (probe < 0 || getrlimit(RLIMIT_NOFILE, old) < 0)
+		return false;
+	close(probe);
+	/* Numbers below the probe are taken; fds above the new limit do not count. */
+	rl = (struct rlimit){ .rlim_cur = (rlim_t)probe + room, .rlim_max = old->rlim_max };
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+static void test_emfile(enum ring_mode mode, const char *tag)
+{
+	enum { N = 24, DEPTH = 8 };
+	struct sink s[N];
+	struct rlimit old;
+	struct ring *ring;
+	int good = 0, emfile = 0, submitted = 0;
+
+	if (ring_new(mode, DEPTH, &ring) < 0) {
+		ok(false, "%s: ring_new", tag);
+		return;
+	}
+	/* Three descriptors for eight reads in flight. */
+	if (!limit_fds(3, &old)) {
+		ok(false, "%s: cannot lower RLIMIT_NOFILE: %s", tag, strerror(errno));
+		ring_free(ring);
+		return;
+	}
+	for (int i = 0; i < N; i++) {
+		const struct file *f = &files[i % NFILES];
+		struct ring_read rd;
+
+		sink_init(&s[i], f, 0);
+		rd = request(f, &s[i], 0, UINT64_MAX);
+		submitted += ring_submit(ring, &rd) == 0;
+	}
+	drain(ring);
+	for (int i = 0; i < N; i++)
+		good += s[i].done == 1 && s[i].result == 0 && !s[i].bad &&
+			s[i].next == (uint64_t)s[i].f->st.st_size;
+	ok(submitted == N && good == N,
+	   "%s: 3 descriptors free, depth %d: %d/%d files read whole (none fails with EMFILE)",
+	   tag, DEPTH, good, N);
+
+	/* None free: every read fails with EMFILE, exactly once, and nothing hangs. */
+	setrlimit(RLIMIT_NOFILE, &old);
+	limit_fds(0, &old);
+	submitted = 0;
+	for (int i = 0; i < 5; i++) {
+		struct ring_read rd;
+
+		sink_init(&s[i], &files[2], 0);
+		rd = request(&files[2], &s[i], 0, UINT64_MAX);
+		submitted += ring_submit(ring, &rd) == 0;
+	}
+	drain(ring);
+	for (int i = 0; i < 5; i++)
+		emfile += s[i].done == 1 && s[i].result == -EMFILE;
+	ok(submitted == 5 && emfile == 5, "%s: no descriptor free: %d/5 reads end with -EMFILE once",
+	   tag, emfile);
+	setrlimit(RLIMIT_NOFILE, &old);
+
+	/* The limit back up: the ring reads again, to its full depth in time. */
+	for (int i = 0; i < 3; i++)
+		sink_init(&s[i], &files[4], 0);
+	good = 0;
+	for (int i = 0; i < 3; i++) {
+		struct ring_read rd = request(&files[4], &s[i], 0, UINT64_MAX);
+
+		good += read_one(ring, &rd, &s[i]) == 0 && !s[i].bad;
+	}
+	ok(good == 3, "%s: reads succeed again once descriptors are back", tag);
+	ring_free(ring);
+}
+
 static void run_backend(enum ring_mode mode, const char *tag)
 {
 	struct ring *ring;
@@ -682,6 +765,7 @@ static void run_backend(enum ring_mode mode, const char *tag)
 	test_reentry(mode, tag);
 	test_long_chain(mode, tag);
 	test_free_waits(mode, tag);
+	test_emfile(mode, tag);
 }
 
 static void cleanup(const char *dir)
