@@ -115,6 +115,7 @@ struct reader {
 	enum stage stage;
 	int dirfd;			/* to close when done, or -1 */
 	unsigned retries;		/* submitted again after EMFILE */
+	unsigned tick_retries;		/* ...after RING_E_TICK */
 	struct reader *next_retry;	/* on worker.retry */
 	struct hash_file hf;
 	char *name;			/* what ring.c opens relative to dirfd */
@@ -698,6 +699,19 @@ static void on_done(void *ctx, int result)
 		rd->w->retry = rd;
 		return;
 	}
+	/* Modified in the clock tick its read began in (ring.h): once more when it is over. */
+	if (result == RING_E_TICK && rd->tick_retries < RING_TICK_RETRIES) {
+		int r;
+
+		rd->tick_retries++;
+		ring_wait_tick();
+		r = reader_submit(d, rd->w, rd);
+		if (r == 0)
+			return;
+		result = r;
+	}
+	if (result == RING_E_TICK)
+		result = -ESTALE;	/* still being written: left out, as if changed */
 	if (result < 0) {
 		c->err = result;
 		atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
@@ -807,7 +821,7 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 	rd->w = w;
 	rd->c = c;
 	rd->stage = stage;
-	rd->retries = 0;
+	rd->retries = rd->tick_retries = 0;
 	len = full_path(d->p, c, &w->path, &w->path_cap);
 	dirfd = len < 0 ? (int)len : reader_target(rd, w->path, (size_t)len);
 	if (dirfd < 0 && dirfd != AT_FDCWD) {

@@ -152,6 +152,7 @@ struct req {
 	uint64_t pos;	  /* next byte to deliver */
 	uint64_t end;	  /* first byte not wanted */
 	struct timespec ctime; /* from the fstat before reading */
+	struct timespec began; /* the coarse clock just before that fstat */
 	unsigned pending; /* CQEs of this request still to come */
 	unsigned nchain;  /* READs in the current round */
 	unsigned eagain;
@@ -216,6 +217,8 @@ static int check_before(struct req *req, int fd)
 	const struct ring_read *rd = &req->rd;
 	struct stat st;
 
+	/* Taken first: see check_after(). */
+	clock_gettime(CLOCK_REALTIME_COARSE, &req->began);
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != rd->dev ||
@@ -231,7 +234,11 @@ static int check_before(struct req *req, int fd)
 /*
  * Did the file change while it was read?  Any write moves ctime, even one
  * that restores size and mtime afterwards, so compare ctime with the first
- * fstat's as well.
+ * fstat's as well.  But a write stamps the coarse clock's time (a tick is
+ * 4 ms here), and a write in the same tick as the one before it stamps the
+ * same time: a ctime at or after the tick the read began in cannot tell a
+ * quiet file from one being written while it was read.  Such a read counts
+ * as changed too (a file that is still being written gets no hash).
  */
 static int check_after(const struct req *req, int fd)
 {
@@ -243,6 +250,9 @@ static int check_after(const struct req *req, int fd)
 	    !ts_eq(&st.st_mtim, req->rd.mtime_sec, req->rd.mtime_nsec) ||
 	    !ts_eq(&st.st_ctim, req->ctime.tv_sec, req->ctime.tv_nsec))
 		return -ESTALE;
+	if (st.st_ctim.tv_sec > req->began.tv_sec ||
+	    (st.st_ctim.tv_sec == req->began.tv_sec && st.st_ctim.tv_nsec >= req->began.tv_nsec))
+		return RING_E_TICK;
 	return 0;
 }
 
@@ -867,4 +877,16 @@ int ring_parse_mode(const char *s, enum ring_mode *ret)
 		}
 	}
 	return -EINVAL;
+}
+
+void ring_wait_tick(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 || res.tv_sec || !res.tv_nsec)
+		res = (struct timespec){ .tv_nsec = 10000000 }; /* HZ=100, the coarsest */
+	/* One tick and a bit: the tick the read began in is over when this returns. */
+	res.tv_nsec += res.tv_nsec / 8;
+	while (nanosleep(&res, &res) < 0 && errno == EINTR)
+		;
 }

@@ -14,6 +14,7 @@
 #ifndef FSINDEX_RING_H
 #define FSINDEX_RING_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,11 +30,21 @@ enum ring_mode {
 /** Chunk @len bytes at file offset @off; chunks arrive in order, without gaps. */
 typedef void ring_data_fn(void *ctx, const void *buf, size_t len, uint64_t off);
 
+/*
+ * The read is over but proves nothing: the file's ctime is in the tick of
+ * the coarse clock that the read began in, so a write during the read may
+ * have left every timestamp as it was.  Reading it again once the tick is
+ * over (ring_wait_tick()) settles it.
+ */
+#define RING_E_TICK (-EINPROGRESS)
+/* Reads that may end in RING_E_TICK before a file counts as being written. */
+#define RING_TICK_RETRIES 2
+
 /**
  * The request is over: @result is 0 (all requested bytes delivered, or EOF
  * reached exactly at the expected size), -ESTALE (the file is no longer
  * what the walker saw: other inode, type, size or mtime, before or after the
- * read), or another -errno (EACCES, EIO, ...).
+ * read), RING_E_TICK, or another -errno (EACCES, EIO, ...).
  */
 typedef void ring_done_fn(void *ctx, int result);
 
@@ -92,6 +103,9 @@ int ring_poll(struct ring *ring, bool wait);
  * Returns -errno on failure.
  */
 int ring_idle(struct ring *ring);
+
+/** Sleep until the coarse clock has moved on by a tick (after RING_E_TICK). */
+void ring_wait_tick(void);
 
 /**
  * The process is out of descriptors: if @ring is an io_uring ring of

@@ -213,6 +213,7 @@ struct hash_req {
 	struct node n;			/* n.name points to name[] */
 	enum ident how;
 	uint16_t retries;		/* submitted again after EMFILE */
+	uint8_t tick_retries;		/* ...after RING_E_TICK */
 	int dfd;
 	char name[NODE_NAME_MAX + 1];
 };
@@ -795,6 +796,18 @@ static void hash_done(void *ctx, int result)
 			return;
 		result = r;
 	}
+	/* Modified in the clock tick its read began in: once more when it is over. */
+	if (result == RING_E_TICK && req->tick_retries < RING_TICK_RETRIES) {
+		req->tick_retries++;
+		ring_wait_tick();
+		hash_file_begin(&req->hf, req->n.size);
+		r = submit_read(ww, req);
+		if (r == 0)
+			return;
+		result = r;
+	}
+	if (result == RING_E_TICK)
+		result = -ESTALE;	/* still being written: changed while read */
 	if (result == 0) {
 		hash_file_end(&req->hf, &head, &tail, &full);
 		memcpy(req->n.head, head.b, sizeof(head.b));
@@ -846,7 +859,7 @@ static int hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d,
 	req->name[n->name_len] = '\0';
 	req->n.name = req->name;
 	hash_file_begin(&req->hf, n->size);
-	req->retries = 0;
+	req->retries = req->tick_retries = 0;
 	req->dfd = dfd;
 	req->dir = d;
 	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);

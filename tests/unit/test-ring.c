@@ -253,6 +253,7 @@ static void test_sparse(struct ring *ring, const char *tag)
 		return;
 	}
 	close(fd);
+	ring_wait_tick(); /* just written: see test_tick() */
 	f.data = calloc(1, 8192);
 	f.base = BIG_SPARSE - 8192;
 	memcpy(f.data + 8192 - 7, tail, 7);
@@ -263,6 +264,60 @@ static void test_sparse(struct ring *ring, const char *tag)
 	ok(r == 0 && !s.bad && s.next == BIG_SPARSE, "%s: the last 8 KiB of a 5 GiB file (%d)", tag,
 	   r);
 	free(f.data);
+	unlinkat(dirfd_, f.name, 0);
+}
+
+static bool same_ts(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * A file written in the tick of the coarse clock its read begins in proves
+ * nothing (a write during the read may leave its timestamps as they were):
+ * RING_E_TICK.  Once the tick is over the same read succeeds.
+ */
+static void test_tick(struct ring *ring, const char *tag)
+{
+	static const char data[] = "written just now";
+	struct file f = {.name = "fresh", .data = (uint8_t *)data};
+	struct timespec t0, t1;
+	struct ring_read rd;
+	struct sink s;
+	int fd, r = 0, in_tick = 0, ticks = 0, bad = 0;
+
+	for (int i = 0; i < 20 && (!in_tick || !ticks); i++) {
+		clock_gettime(CLOCK_REALTIME_COARSE, &t0);
+		fd = openat(dirfd_, f.name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data) ||
+		    fstat(fd, &f.st) < 0) {
+			close(fd);
+			bad++;
+			break;
+		}
+		close(fd);
+		sink_init(&s, &f, 0);
+		rd = request(&f, &s, 0, sizeof(data));
+		r = read_one(ring, &rd, &s);
+		clock_gettime(CLOCK_REALTIME_COARSE, &t1);
+		if (r == RING_E_TICK)
+			ticks++;
+		else if (r != 0)
+			bad++;
+		/* Written and read within one tick: nothing else can be right. */
+		if (same_ts(&t0, &t1)) {
+			in_tick++;
+			bad += r != RING_E_TICK;
+		}
+	}
+	ok(!bad && in_tick && ticks, "%s: a file written in the tick its read began in: RING_E_TICK "
+	   "(%d of %d reads inside one tick)", tag, ticks, in_tick);
+	ring_wait_tick();
+	sink_init(&s, &f, 0);
+	rd = request(&f, &s, 0, sizeof(data));
+	r = read_one(ring, &rd, &s);
+	ok(r == 0 && !s.bad && s.next == sizeof(data), "%s: once the tick is over it reads (%d)",
+	   tag, r);
 	unlinkat(dirfd_, f.name, 0);
 }
 
@@ -759,6 +814,7 @@ static void run_backend(enum ring_mode mode, const char *tag)
 	}
 	test_partial(ring, tag);
 	test_sparse(ring, tag);
+	test_tick(ring, tag);
 	test_stale(ring, tag);
 	test_change(ring, tag);
 	ring_free(ring);
@@ -797,6 +853,7 @@ int main(int argc, char **argv)
 		skip_all("mkdtemp: %s", strerror(errno));
 	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	make_files();
+	ring_wait_tick(); /* just written: see test_tick() */
 	check_files_with_pread();
 	test_parse();
 
