@@ -14,8 +14,9 @@ deps=$top_srcdir/tests/deps.sh
 list=$(sh "$deps" --tools) || bail "sh $deps --tools failed"
 [ -n "$list" ] || bail "sh $deps --tools listed nothing"
 
+# mkfs.xfs and friends live in /usr/sbin, which a user's PATH may lack.
 while read -r cmd pkg; do
-	if command -v "$cmd" >/dev/null 2>&1; then
+	if PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1; then
 		pass "$cmd is installed ($pkg)"
 	elif [ "${FSINDEX_ALLOW_MISSING_TOOLS:-}" = 1 ]; then
 		skip "$cmd is installed ($pkg)" "not installed, allowed by FSINDEX_ALLOW_MISSING_TOOLS"
