@@ -145,7 +145,6 @@ void cli_excl_add(struct cli_excl *x, int id, const char *name)
 		x->first_id = id;
 		x->first = name;
 	} else if (!x->second && id != x->first_id) {
-		x->second_id = id;
 		x->second = name;
 	}
 }

@@ -68,7 +68,7 @@ void cli_report_entry(void *ctx, const char *path, size_t len, const char *what,
  * names are not copied: string literals, or argv's.
  */
 struct cli_excl {
-	int first_id, second_id;
+	int first_id;
 	const char *first, *second;
 };
 

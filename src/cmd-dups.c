@@ -175,7 +175,7 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 	};
 	enum ring_mode io = RING_AUTO;
 	/* Options of one set exclude each other; see cli_excl_add(). */
-	struct cli_excl output = { 0 }, action = { 0 }, index = { 0 }, verbosity = { 0 };
+	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 }, verbosity = { 0 };
 	bool keep = false;
 	int c, idx;
 	uint64_t v;
@@ -184,11 +184,11 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 	while ((idx = -1, c = getopt_long(argc, argv, "j:0qvh", longopts, &idx)) != -1) {
 		switch (c) {
 		case OPT_DB:
-			cli_excl_add(&index, c, "--db");
+			cli_excl_add(&location, c, "--db");
 			cli->db_opt = optarg;
 			break;
 		case OPT_NO_INDEX:
-			cli_excl_add(&index, c, "--no-index");
+			cli_excl_add(&location, c, "--no-index");
 			cli->no_index = true;
 			break;
 		case 'j':
@@ -271,7 +271,7 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		}
 	}
 	if (cli_excl_check(&output, "dups") < 0 || cli_excl_check(&action, "dups") < 0 ||
-	    cli_excl_check(&index, "dups") < 0 || cli_excl_check(&verbosity, "dups") < 0)
+	    cli_excl_check(&location, "dups") < 0 || cli_excl_check(&verbosity, "dups") < 0)
 		return -EINVAL;
 	/* Without an action they would silently do nothing. */
 	if (!cli->action && (keep || cli->dry_run)) {
