@@ -146,6 +146,24 @@ void cli_report_entry(void *ctx, const char *path, size_t len, const char *what,
 	free(q);
 }
 
+void cli_excl_add(struct cli_excl *x, int id, const char *name)
+{
+	if (!x->first) {
+		x->first_id = id;
+		x->first = name;
+	} else if (!x->second && id != x->first_id) {
+		x->second = name;
+	}
+}
+
+int cli_excl_check(const struct cli_excl *x, const char *cmd)
+{
+	if (!x->second)
+		return 0;
+	log_error("%s: %s and %s cannot be used together", cmd, x->first, x->second);
+	return -EINVAL;
+}
+
 int cli_usage_error(const char *cmd)
 {
 	if (cmd)

@@ -67,6 +67,27 @@ int cli_resolve_roots(const char *verb, char *const *args, size_t n, char **ret_
  */
 void cli_report_entry(void *ctx, const char *path, size_t len, const char *what, int err);
 
+/**
+ * A set of options that exclude each other (output modes, actions): each is
+ * noted with cli_excl_add() as it is parsed, and cli_excl_check() after the
+ * last one refuses the command line if two different ones were given.  The
+ * names are not copied: string literals, or argv's.
+ */
+struct cli_excl {
+	int first_id;
+	const char *first, *second;
+};
+
+/** Note option @id, spelt @name on the command line (the same id twice is fine). */
+void cli_excl_add(struct cli_excl *x, int id, const char *name);
+
+/**
+ * Returns 0 if at most one of the options of @x was given; else prints
+ * "@cmd: A and B cannot be used together", naming the first two, and
+ * returns -EINVAL.
+ */
+int cli_excl_check(const struct cli_excl *x, const char *cmd);
+
 /** Print "Try 'fsindex @cmd --help'." after a usage error; returns EXIT_FATAL. */
 int cli_usage_error(const char *cmd);
 

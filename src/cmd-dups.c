@@ -61,6 +61,8 @@ static void usage(void)
 	       "  -q, --quiet          no messages about the scan\n"
 	       "  -v, --verbose        also say how long each phase took\n"
 	       "  -h, --help           show this help and exit\n"
+	       "At most one of -0 and --json, and of --link, --reflink and --delete;\n"
+	       "--keep and --dry-run need one of the latter.\n"
 	       "\n"
 	       "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed,\n"
 	       "130 interrupted (actions stop before the next file).\n");
@@ -233,16 +235,21 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	enum ring_mode io = RING_AUTO;
-	int nactions = 0, c;
+	/* Options of one set exclude each other; see cli_excl_add(). */
+	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 }, verbosity = { 0 };
+	bool keep = false;
+	int c, idx;
 	uint64_t v;
 
 	cli->opts.min_size = 1;
-	while ((c = getopt_long(argc, argv, "j:0qvh", longopts, NULL)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, "j:0qvh", longopts, &idx)) != -1) {
 		switch (c) {
 		case OPT_DB:
+			cli_excl_add(&location, c, "--db");
 			cli->db_opt = optarg;
 			break;
 		case OPT_NO_INDEX:
+			cli_excl_add(&location, c, "--no-index");
 			cli->no_index = true;
 			break;
 		case 'j':
@@ -271,9 +278,11 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 			cli->all_names = true;
 			break;
 		case '0':
+			cli_excl_add(&output, c, idx >= 0 ? "--null" : "-0");
 			cli->mode = OUTPUT_NUL;
 			break;
 		case OPT_JSON:
+			cli_excl_add(&output, c, "--json");
 			cli->mode = OUTPUT_JSON;
 			break;
 		case OPT_SUMMARY:
@@ -282,13 +291,16 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		case OPT_LINK:
 		case OPT_REFLINK:
 		case OPT_DELETE:
-			nactions++;
+			cli_excl_add(&action, c, c == OPT_LINK	    ? "--link"
+						 : c == OPT_REFLINK ? "--reflink"
+								    : "--delete");
 			cli->action = true;
 			cli->act.kind = c == OPT_LINK	   ? DUPACT_LINK
 					: c == OPT_REFLINK ? DUPACT_REFLINK
 							   : DUPACT_DELETE;
 			break;
 		case OPT_KEEP:
+			keep = true;
 			if (strcmp(optarg, "first") == 0)
 				cli->act.keep = DUPACT_KEEP_FIRST;
 			else if (strcmp(optarg, "oldest") == 0)
@@ -305,9 +317,11 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 			cli->dry_run = true;
 			break;
 		case 'q':
+			cli_excl_add(&verbosity, c, idx >= 0 ? "--quiet" : "-q");
 			cli->quiet = true;
 			break;
 		case 'v':
+			cli_excl_add(&verbosity, c, idx >= 0 ? "--verbose" : "-v");
 			log_set_max_level(LOG_DEBUG);
 			break;
 		case 'h':
@@ -317,16 +331,13 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (nactions > 1) {
-		log_error("--link, --reflink and --delete exclude each other");
+	if (cli_excl_check(&output, "dups") < 0 || cli_excl_check(&action, "dups") < 0 ||
+	    cli_excl_check(&location, "dups") < 0 || cli_excl_check(&verbosity, "dups") < 0)
 		return -EINVAL;
-	}
-	if (cli->dry_run && !cli->action) {
-		log_error("--dry-run needs --link, --reflink or --delete");
-		return -EINVAL;
-	}
-	if (cli->no_index && cli->db_opt) {
-		log_error("--no-index and --db exclude each other");
+	/* Without an action they would silently do nothing. */
+	if (!cli->action && (keep || cli->dry_run)) {
+		log_error("dups: %s needs --link, --reflink or --delete",
+			  keep ? "--keep" : "--dry-run");
 		return -EINVAL;
 	}
 	if (optind == argc) {

@@ -42,6 +42,7 @@ static void usage(void)
 	       "      --json          one JSON object per entry: path, type, size, mtime, hash\n"
 	       "      --hash HEX      only files whose stored XXH3-128 (scan --hash) is HEX\n"
 	       "  -h, --help          show this help and exit\n"
+	       "At most one of -0, --count, --printf and --json.\n"
 	       "\n"
 	       "Exit status: 0 something matched, 1 nothing matched, 2 error.\n");
 }
@@ -132,9 +133,11 @@ int cmd_find(int argc, char **argv)
 	const char *db_opt = NULL, *printf_fmt = NULL;
 	unsigned flags = 0, types = 0;
 	char *db = NULL, *err = NULL;
-	int c, r, status = EXIT_FATAL;
+	/* -0, --count, --printf and --json each decide how a match is printed. */
+	struct cli_excl output = { 0 };
+	int c, r, idx, status = EXIT_FATAL;
 
-	while ((c = getopt_long(argc, argv, "i0h", longopts, NULL)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, "i0h", longopts, &idx)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			db_opt = optarg;
@@ -153,9 +156,11 @@ int cmd_find(int argc, char **argv)
 				goto out;
 			break;
 		case '0':
+			cli_excl_add(&output, c, idx >= 0 ? "--null" : "-0");
 			fc.terminator = '\0';
 			break;
 		case OPT_COUNT:
+			cli_excl_add(&output, c, "--count");
 			fc.count_only = true;
 			break;
 		case OPT_LIMIT:
@@ -163,9 +168,11 @@ int cmd_find(int argc, char **argv)
 				goto out;
 			break;
 		case OPT_PRINTF:
+			cli_excl_add(&output, c, "--printf");
 			printf_fmt = optarg;
 			break;
 		case OPT_JSON:
+			cli_excl_add(&output, c, "--json");
 			fc.json = true;
 			break;
 		case OPT_HASH:
@@ -185,6 +192,10 @@ int cmd_find(int argc, char **argv)
 		}
 	}
 
+	if (cli_excl_check(&output, "find") < 0) {
+		status = cli_usage_error("find");
+		goto out;
+	}
 	r = query_new((const char *const *)argv + optind, (size_t)(argc - optind), flags, &query,
 		      &err);
 	if (r < 0) {

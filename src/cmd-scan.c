@@ -81,14 +81,15 @@ int cmd_scan(int argc, char **argv)
 	bool quiet = false, verbose = false;
 	enum ring_mode io_mode = RING_AUTO;
 	struct sigaction sa = { .sa_handler = on_signal };
+	struct cli_excl verbosity = { 0 };
 	int64_t t0;
 	uint64_t v;
-	int c, r, status = EXIT_FATAL;
+	int c, r, idx, status = EXIT_FATAL;
 
 	excludes = calloc((size_t)argc + 1, sizeof(char *));
 	if (!excludes)
 		return EXIT_FATAL;
-	while ((c = getopt_long(argc, argv, "j:xqvh", longopts, NULL)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, "j:xqvh", longopts, &idx)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			db_opt = optarg;
@@ -102,6 +103,12 @@ int cmd_scan(int argc, char **argv)
 			opts.walk_flags |= WALK_XDEV;
 			break;
 		case OPT_EXCLUDE:
+			if (strlen(optarg) > WALK_EXCLUDE_MAX) {
+				log_error("scan: --exclude: pattern too long (max %d bytes)",
+					  WALK_EXCLUDE_MAX);
+				status = cli_usage_error("scan");
+				goto out;
+			}
 			excludes[nexcludes++] = optarg;
 			opts.set_excludes = true;
 			break;
@@ -121,9 +128,11 @@ int cmd_scan(int argc, char **argv)
 			}
 			break;
 		case 'q':
+			cli_excl_add(&verbosity, c, idx >= 0 ? "--quiet" : "-q");
 			quiet = true;
 			break;
 		case 'v':
+			cli_excl_add(&verbosity, c, idx >= 0 ? "--verbose" : "-v");
 			verbose = true;
 			break;
 		case 'h':
@@ -134,6 +143,10 @@ int cmd_scan(int argc, char **argv)
 			status = cli_usage_error("scan");
 			goto out;
 		}
+	}
+	if (cli_excl_check(&verbosity, "scan") < 0) {
+		status = cli_usage_error("scan");
+		goto out;
 	}
 	npaths = (size_t)(argc - optind);
 	if (npaths == 0) {

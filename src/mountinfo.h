@@ -16,6 +16,11 @@
  * filesystem type of the first mount of device @dev in @path (normally
  * "/proc/self/mountinfo").  Returns 0, -ENOENT when no mount has that device,
  * or a negative errno when the table cannot be read.
+ *
+ * The kernel lists only the mounts reachable from the process's root.  In a
+ * chroot (sbuild, pbuilder) the filesystem holding the chroot's "/" has no
+ * line unless it is also mounted inside, so -ENOENT for the device of "/" is
+ * normal there: callers must take it for "unknown", never for an error.
  */
 int mountinfo_fstype(const char *path, dev_t dev, char *type, size_t size);
 

@@ -703,7 +703,12 @@ static enum fs_kind fs_kind(int fd, dev_t dev)
 			return FS_DIR_MTIME;
 	if (sfs.f_type != TMPFS_MAGIC)
 		return FS_OTHER;
-	/* devtmpfs says it is tmpfs; only the mount table tells them apart. */
+	/*
+	 * devtmpfs says it is tmpfs; only the mount table tells them apart.  A
+	 * device it does not list (in a chroot, the filesystem its "/" lies on)
+	 * is taken for tmpfs, as a build chroot's root on tmpfs is; a devtmpfs
+	 * mounted inside, as /dev is, has its line.
+	 */
 	if (mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) == 0 &&
 	    strcmp(type, "devtmpfs") == 0)
 		return FS_PSEUDO;

@@ -135,6 +135,13 @@ void walk_ring_stats(struct walk *walk, struct ring_stats *ret);
 /** Free the walk.  Accepts NULL. */
 void walk_free(struct walk *walk);
 
+/*
+ * The longest exclude pattern accepted, in bytes: PATH_MAX.  A name is at
+ * most 255 bytes and a longer path cannot be passed to a system call, so a
+ * longer pattern is a mistake (the index could store up to 65535).
+ */
+#define WALK_EXCLUDE_MAX 4096
+
 /** Does the pattern list @excludes exclude entry @name, or @path when a pattern has '/'? */
 bool walk_is_excluded(char *const *excludes, size_t nexcludes, const char *name,
 		      const char *path);

@@ -259,6 +259,115 @@ is "$(stat -c %a "$T/clidb/x/y" 2>&1)" 700 "a --db directory is created 0700"
 ( umask 000; FSINDEX_DB=$T/envdb3 fsi scan -q "$R" ) >/dev/null 2>&1
 is "$(stat -c %a "$T/envdb3" 2>&1)" 700 "0700 even with umask 000"
 
+# ---- options that exclude each other ------------------------------------------------
+
+# conflict DESC A B CMD ARGS...: CMD ARGS exits 2 with a message naming
+# options A and B (as spelt), prints nothing on stdout and creates no index.
+conflict() {
+	local desc=$1 a=$2 b=$3
+	shift 3
+	"$@" >"$T/cf.out" 2>"$T/cf.err"
+	local st=$?
+	is "$st" 2 "$desc: exit 2"
+	like "$(head -n 1 "$T/cf.err")" "(^|[^-a-z])$a and $b cannot be used together" \
+		"$desc: the message names $a and $b"
+	ok "$desc: nothing on stdout" test ! -s "$T/cf.out"
+	diag_file "$T/cf.err"
+}
+
+# find: -0, --count, --printf and --json each choose the output; every pair.
+find_modes=(-0 --count "--printf %p\n" --json)
+for ((i = 0; i < ${#find_modes[@]}; i++)); do
+	for ((j = 0; j < ${#find_modes[@]}; j++)); do
+		[ "$i" -eq "$j" ] && continue
+		a=${find_modes[i]} b=${find_modes[j]}
+		conflict "find $a $b" "${a%% *}" "${b%% *}" FSI find $a $b one.txt
+	done
+done
+conflict "find --null --count (the long spelling is named)" --null --count \
+	FSI find --null --count
+conflict "find --json PATTERN --count (options after a pattern)" --json --count \
+	FSI find --json one.txt --count
+# --help still wins.
+FSI find --json --count --help >/dev/null 2>&1
+is "$?" 0 "find --json --count --help: --help wins, exit 0"
+
+# Combinations that mean something are still accepted.
+is "$(FSI find --count --limit 2)" 2 "find --count --limit 2 counts up to 2"
+is "$(FSI find -0 -0 one.txt | tr '\0' '\n')" "$R/alpha/one.txt" "find -0 -0: the same option twice is fine"
+is "$(FSI find -0 --null one.txt | tr '\0' '\n')" "$R/alpha/one.txt" "find -0 --null: one option, two spellings"
+is "$(FSI find --json --limit 1 --type f one.txt | grep -c '"path"')" 1 "find --json --limit --type"
+is "$(FSI find --printf '%f\0' --name one.txt | tr '\0' '\n')" one.txt "find --printf with a NUL in the format"
+is "$(FSI find --count -i --regex 'ONE\.TXT$')" 1 "find --count -i --regex"
+
+# dups: every pair it refuses.  Each exits before anything is scanned.
+D=$T/dtree
+mkdir -p "$D" && echo same >"$D/a" && echo same >"$D/b"
+conflict "dups -0 --json" -0 --json FSI dups -0 --json "$D"
+conflict "dups --json --null" --json --null FSI dups --json --null "$D"
+for a in --link --reflink --delete; do
+	for b in --link --reflink --delete; do
+		[ "$a" = "$b" ] && continue
+		conflict "dups $a $b" "$a" "$b" FSI dups "$a" "$b" "$D"
+	done
+done
+conflict "dups --no-index --db" --no-index --db fsi dups --no-index --db "$T/db-x" "$D"
+conflict "dups -q -v" -q -v FSI dups -q -v "$D"
+conflict "dups --verbose --quiet" --verbose --quiet FSI dups --verbose --quiet "$D"
+for o in --keep=oldest --dry-run; do
+	FSI dups "$o" "$D" >"$T/cf.out" 2>"$T/cf.err"
+	is "$?" 2 "dups $o without an action: exit 2"
+	like "$(head -n 1 "$T/cf.err")" "${o%%=*} needs --link, --reflink or --delete" \
+		"dups $o without an action: says it needs one"
+done
+ok "refused dups options left both files alone" test -f "$D/a" -a -f "$D/b"
+ok "refused dups options scanned nothing into a new index" test ! -e "$T/db-x"
+
+# ... and what dups accepts.
+FSI dups -q --json --summary "$D" >"$T/dj.out" 2>&1
+is "$?" 0 "dups --json --summary: exit 0"
+is "$(tail -n 1 "$T/dj.out")" '{"summary":{"groups":1,"files":1,"reclaimable":5}}' \
+	"dups --json --summary: the summary is the last JSON object"
+FSI dups -q -0 --summary --all-names "$D" >"$T/d0.out" 2>"$T/d0.err"
+is "$?" 0 "dups -0 --summary --all-names: exit 0"
+printf '%s\0%s\0\0' "$D/a" "$D/b" >"$T/d0.exp"
+ok "dups -0 --summary: stdout holds the NUL-separated group only" cmp "$T/d0.out" "$T/d0.exp"
+like "$(cat "$T/d0.err")" '1 groups, 1 duplicate files, 5 bytes reclaimable' \
+	"dups -0 --summary: the summary goes to stderr"
+FSI dups -q --json --delete --keep=newest --dry-run "$D" >"$T/dd.out" 2>"$T/dd.err"
+is "$?" 0 "dups --json --delete --keep --dry-run: exit 0"
+like "$(cat "$T/dd.err")" "would delete '" "... the action lines go to stderr"
+ok "... and --dry-run deleted nothing" test -f "$D/a" -a -f "$D/b"
+fsi dups -q --no-index -v "$D" >/dev/null 2>&1
+is "$?" 2 "dups --no-index -q -v: still refused (-q and -v)"
+
+# scan: -q and -v.
+conflict "scan -q -v" -q -v FSI scan -q -v "$R"
+conflict "scan --verbose -q" --verbose -q FSI scan --verbose -q "$R"
+
+# ---- the length of an exclude pattern --------------------------------------------
+
+long=$(head -c 4097 /dev/zero | tr '\0' x)
+FSI scan -q --exclude "$long" "$R" >"$T/ex.out" 2>"$T/ex.err"
+is "$?" 2 "scan --exclude of 4097 bytes: exit 2"
+like "$(head -n 1 "$T/ex.err")" '--exclude: pattern too long \(max 4096 bytes\)' \
+	"... the message says the pattern is too long and the maximum"
+diag_file "$T/ex.err"
+long=$(head -c 65536 /dev/zero | tr '\0' x)
+DB=$T/db-ex FSI scan -q --exclude "$long" "$R" >"$T/ex.out" 2>"$T/ex.err"
+is "$?" 2 "scan --exclude of 64 KiB: exit 2"
+like "$(head -n 1 "$T/ex.err")" '--exclude: pattern too long \(max 4096 bytes\)' \
+	"... the same message, not 'File name too long'"
+ok "... and no index was created" test ! -e "$T/db-ex"
+# The longest accepted pattern works: it excludes what it matches, through a '/'.
+long="$R/alpha/$(head -c $((4096 - ${#R} - 12)) /dev/zero | tr '\0' '*')*.txt"
+is "${#long}" 4096 "a pattern of exactly 4096 bytes (test setup)"
+DB=$T/db-ex4 FSI scan -q --exclude "$long" "$R" >/dev/null 2>"$T/ex.err"
+is "$?" 0 "scan --exclude of 4096 bytes: exit 0"
+diag_file "$T/ex.err"
+is "$(DB=$T/db-ex4 FSI find --type f alpha)" "$(ofind -path "$R/alpha/*" -type f ! -path "$R/alpha/*.txt")" \
+	"... and it excludes the paths it matches"
+
 # ---- reserved options ------------------------------------------------------------
 
 FSI find -l >/dev/null 2>&1
