@@ -17,6 +17,9 @@
 #   nsp_run_as USER CMD...      CMD as USER with its groups (setpriv)
 #   nsp_unit_run [-p P=V...] -- CMD...   CMD as a transient unit of the
 #                               container's systemd (systemd-run --pipe)
+#   nsp_retry SECS CMD...       CMD until it succeeds (asynchronous effects)
+#   nsp_wait_state UNIT STATE   until systemctl is-active UNIT says STATE
+#   nsp_prop UNIT PROP...       systemctl show -P, in the order asked
 #   nsp_journal [ARGS...]       the container's journal, as diagnostics
 #   nsp_poweroff                shut down cleanly (or kill after a timeout)
 #
@@ -28,8 +31,8 @@
 # (default: the Debian mirror named in /etc/apt/sources.list*), NSP_CLONE
 # (overlay, the default, or copy), NSP_TIMEOUT (seconds for one command in
 # the container, default 60), NSP_LIFETIME (the container is killed after
-# this many seconds whatever happens, default 900), NSP_KEEP=1 keeps nothing
-# running but leaves $T/nsp-console.log and the journal in the log.
+# this many seconds whatever happens, default 900), NSP_UNIFIED (1, the
+# default: cgroup v2 only inside; 0: the host's layout).
 
 NSP_SUITE=bookworm
 # Bump NSP_ROOT_VERSION when nsp_customize changes: the cache key is a hash
@@ -408,6 +411,20 @@ nsp_unit() {
 	mkdir -p "$NSP_ROOT/etc/systemd/system" && cat >"$NSP_ROOT/etc/systemd/system/$1"
 }
 
+# nsp_retry SECS CMD...: run CMD (on the host; usually nsp_run ...) every
+# 50 ms until it succeeds, at most SECS seconds.  For what happens
+# asynchronously (a reload, a watch event reaching the index).
+nsp_retry() {
+	local n=$(($1 * 20))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+		n=$((n - 1))
+	done
+	"$@"
+}
+
 # nsp_wait_state UNIT STATE [SECS]: poll until `systemctl is-active UNIT`
 # prints STATE (active, failed, inactive...).  Sets $nsp_state to the last.
 nsp_wait_state() {
@@ -424,12 +441,12 @@ nsp_wait_state() {
 # nsp_prop UNIT PROP...: the values of PROPs (systemctl show -P), in the
 # order asked, on one line.
 nsp_prop() {
-	local unit=$1 p out=()
+	local unit=$1 p vals=()
 	shift
 	for p in "$@"; do
-		out+=("$(nsp_run systemctl show -P "$p" "$unit")")
+		vals+=("$(nsp_run systemctl show -P "$p" "$unit")")
 	done
-	echo "${out[*]}"
+	echo "${vals[*]}"
 }
 
 # nsp_journal [JOURNALCTL-ARGS...]: the container's journal of this boot as
