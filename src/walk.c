@@ -1242,7 +1242,8 @@ static int settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_d
 		for (size_t i = 0; i < ww->nstored; i++)
 			if (!ww->stored[i].seen)
 				ww->unseen[nunseen++] = i;
-		qsort_r(ww->unseen, nunseen, sizeof(*ww->unseen), unseen_cmp, ww->stored);
+		if (nunseen)
+			qsort_r(ww->unseen, nunseen, sizeof(*ww->unseen), unseen_cmp, ww->stored);
 	}
 	/* Renamed within @d first, then replaced under their own name. */
 	for (int pass = 0; pass < 3; pass++) {
