@@ -188,6 +188,24 @@ if is_root && command -v setpriv >/dev/null &&
 	is "$?" 2 "root's scan refuses it too"
 	is "$(cksum <"$T/root-only")" "$sum" "... and leaves the root-only file unchanged"
 
+	# With more privileges than its user (setgid, as fsindex will be
+	# installed), even the user's own directory is not trusted.
+	if findmnt -n -o OPTIONS -T "$T" 2>/dev/null | grep -qw nosuid; then
+		skip "a setgid fsindex refuses the user's own index" "$T is mounted nosuid"
+	else
+		mkdir "$T/sgid"
+		cp "$FSINDEX" "$T/sgid/fsindex"
+		chgrp 65533 "$T/sgid/fsindex"
+		chmod 2755 "$T/sgid/fsindex"
+		DB=$T/user-index3
+		mkdir -m 700 "$DB"
+		chown 65534:65534 "$DB"
+		"${AS[@]}" "$FSINDEX" scan -q --db "$DB" "$A" >/dev/null 2>&1
+		"${AS[@]}" "$T/sgid/fsindex" find --db "$DB" --count >/dev/null 2>"$T/err"
+		is "$?" 2 "a setgid fsindex refuses the user's own index directory"
+		like "$(cat "$T/err")" "belongs to another user" "... saying why"
+	fi
+
 	# 11: another user's query of an index it may read.
 	DB=$T/shared
 	scan_ok "root scans into an index" "$B"
