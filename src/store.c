@@ -50,6 +50,7 @@
  */
 #include "store.h"
 
+#include "lmdbcheck.h"
 #include "log.h"
 #include "node.h"
 #include "util.h"
@@ -64,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -72,7 +74,7 @@
 #define STORE_MAGIC "fsindex"
 #define ENV_MAXDBS 8	   /* five in schema 1, room for `gram` and more */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
-#define MAP_MIN ((size_t)1 << 30)
+#define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 #define BATCH_INIT (16 * 1024)
 #define BATCH_HANDOFF (256 * 1024) /* large enough to amortize the queue lock */
 #define QUEUE_DEFAULT ((size_t)4 << 20) /* queued + held until commit: bounds memory */
@@ -140,9 +142,13 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi_node, dbi_child, dbi_size, dbi_hash, dbi_meta;
 	unsigned flags; /* STORE_* */
-	bool nosubdir;	/* @path is the data file itself */
-	char *path;
-	int lock_fd; /* the scan lock, or -1 */
+	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
+	char *path;	/* canonical: the directory, or the data file (nosubdir) */
+	char *dir;	/* canonical path of the directory holding the files */
+	char *name;	/* nosubdir: the data file's name in @dir_fd */
+	int dir_fd;	/* the directory holding the data and lock files */
+	char *lmdb_path; /* what LMDB opens: /proc/self/fd/<dir_fd>[/name] */
+	int lock_fd;	/* the scan lock, or -1 */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };
@@ -192,6 +198,18 @@ const char *store_strerror(int err)
 		return "another scan is writing this index";
 	case -EBADMSG:
 		return "the index holds a corrupt record (delete the index and scan again)";
+	case STORE_E_UNSAFE:
+		return "its directory belongs to another user or others may write to it, so its "
+		       "files could be swapped for links to others (an index opens only in a "
+		       "directory owned by you or root that no one else can write)";
+	case -ELOOP:
+		return "its data or lock file is a symbolic link (refusing to follow it)";
+	case STORE_E_READERLOCK:
+		return "cannot write its lock file, which every reader of an LMDB index must "
+		       "(read access alone is not enough: ask its owner, or query a copy)";
+	case -ENOMEM:
+		return "Cannot allocate memory (the index is mapped into memory: if ulimit -v "
+		       "limits the address space, raise it)";
 	default:
 		return strerror(-err);
 	}
@@ -203,9 +221,30 @@ static MDB_val val_of(const void *p, size_t len)
 }
 
 /*
+ * The map size to adopt when another process grew the data file past our
+ * map: what the file holds now (LMDB rounds a smaller size up to the last
+ * page in use), not the size that process mapped, which may be more than
+ * our address space allows.  A writer keeps its own headroom.
+ */
+static size_t remap_size(struct store *s)
+{
+	MDB_envinfo info;
+	struct stat st;
+	size_t size = 1;
+	int fd;
+
+	if (!mdb_env_get_fd(s->env, &fd) && fstat(fd, &st) == 0 && st.st_size > 0)
+		size = (size_t)st.st_size;
+	mdb_env_info(s->env, &info);
+	if (!(s->flags & STORE_RDONLY) && size < info.me_mapsize)
+		size = info.me_mapsize;
+	return size;
+}
+
+/*
  * Begin a transaction holding the gate shared, or renew the reset read
- * transaction *txnp.  MDB_MAP_RESIZED: another process grew the map past
- * ours; adopt its size while no transaction of ours is open, and retry.
+ * transaction *txnp.  MDB_MAP_RESIZED: another process grew the data past
+ * our map; remap while no transaction of ours is open, and retry.
  */
 static int txn_begin(struct store *s, unsigned flags, MDB_txn **txnp, bool renew)
 {
@@ -221,7 +260,7 @@ static int txn_begin(struct store *s, unsigned flags, MDB_txn **txnp, bool renew
 			break;
 		gate_leave(&s->gate);
 		gate_lock(&s->gate);
-		rc = mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_env_set_mapsize(s->env, remap_size(s));
 		gate_unlock(&s->gate);
 		if (rc)
 			return lmdb_err(rc);
@@ -288,26 +327,62 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 }
 
 /*
- * What LMDB does not check: a data file cut short.  Reading a page past the
- * end of the file is SIGBUS, not an error, and LMDB writes every page up to
- * the last one it records, so a shorter file is damaged.
+ * A read-only transaction while opening (nothing else uses the env yet):
+ * a writer elsewhere may grow the file past the map we just made.
+ */
+static int probe_txn(struct store *s, MDB_txn **ret_txn)
+{
+	int rc;
+
+	while ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, ret_txn)) == MDB_MAP_RESIZED) {
+		rc = mdb_env_set_mapsize(s->env, remap_size(s));
+		if (rc)
+			break;
+	}
+	if (rc)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : lmdb_err(rc);
+	return 0;
+}
+
+/*
+ * What LMDB does not check: a data file cut short, whose missing pages would
+ * be SIGBUS when read through the map.  A file as long as its last page is
+ * whole.  A shorter one may be valid too (LMDB never writes a page that a
+ * transaction allocated and freed again), so then every page the current
+ * snapshot reaches must be inside the file (lmdbcheck.c reads them with
+ * pread, which fails where a map would fault).
  */
 static int check_file(struct store *s)
 {
 	MDB_envinfo info;
+	MDB_txn *txn;
 	struct stat st;
 	MDB_stat ms;
-	int fd;
+	int fd, rc, r = -EAGAIN;
 
-	mdb_env_info(s->env, &info);
-	mdb_env_stat(s->env, &ms);
-	if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st) < 0)
-		return -EIO;
-	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize) {
-		log_debug("%s: data file ends before its last page", s->path);
+	for (int tries = 0; tries < 8 && r == -EAGAIN; tries++) {
+		rc = probe_txn(s, &txn);
+		if (rc < 0)
+			return rc;
+		/* Facts of this snapshot, which the open txn keeps from reuse. */
+		mdb_env_info(s->env, &info);
+		mdb_env_stat(s->env, &ms);
+		if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st) < 0)
+			r = -EIO;
+		else if ((uint64_t)st.st_size >= ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize)
+			r = 0;
+		else
+			r = lmdbcheck_snapshot(fd, ms.ms_psize, mdb_txn_id(txn),
+					       (uint64_t)st.st_size / ms.ms_psize);
+		mdb_txn_abort(txn);
+	}
+	if (r == -EAGAIN)
+		r = 0; /* a writer commits faster than we look: not a file cut short */
+	if (r == -EBADMSG) {
+		log_debug("%s: data file ends before a page it uses", s->path);
 		return STORE_E_FOREIGN;
 	}
-	return 0;
+	return r;
 }
 
 /* Check an existing environment and open its databases (read-only txn). */
@@ -315,11 +390,11 @@ static int attach(struct store *s)
 {
 	MDB_txn *txn;
 	MDB_dbi meta;
-	int rc, r;
+	int r;
 
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return lmdb_foreign(rc) ? STORE_E_FOREIGN : lmdb_err(rc);
+	r = probe_txn(s, &txn);
+	if (r < 0)
+		return r;
 	r = check_meta(txn, &meta);
 	if (r == 0)
 		r = open_dbis(s, txn, 0);
@@ -374,33 +449,24 @@ static int write_schema(const char *path)
 }
 
 /*
- * Create the data file @data atomically: build the index where nobody looks
- * (an O_TMPFILE, else a unique temporary name) and link it into place.  A
- * scan killed at any moment so leaves no data file or a whole one, never an
- * LMDB environment without our schema, which we would have to refuse as
- * someone else's.  @replace: @data exists, empty, and is to be replaced.
+ * Create the data file @data (a name in s->dir_fd) atomically: build the
+ * index where nobody looks (an O_TMPFILE, else a unique temporary name) and
+ * link it into place.  A scan killed at any moment so leaves no data file or
+ * a whole one, never an LMDB environment without our schema, which we would
+ * have to refuse as someone else's.  @replace: @data exists, empty, and is
+ * to be replaced.
  */
-static int create_data_file(const char *data, bool replace)
+static int create_data_file(struct store *s, const char *data, bool replace)
 {
-	char *dir, *slash, *tmp = NULL, proc[64];
-	int fd = -1, dfd, r;
+	char *tmp = NULL, *tmpname = NULL, proc[64];
+	int fd = -1, r;
 
-	dir = strdup(data);
-	if (!dir)
-		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
 	if (access("/proc/self/fd", F_OK) == 0)
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		fd = openat(s->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	} else {
-		if (asprintf(&tmp, "%s.XXXXXX", data) < 0) {
+		if (asprintf(&tmp, "%s/%s.XXXXXX", s->dir, data) < 0) {
 			tmp = NULL;
 			r = -ENOMEM;
 			goto out;
@@ -412,6 +478,7 @@ static int create_data_file(const char *data, bool replace)
 			tmp = NULL;
 			goto out;
 		}
+		tmpname = strrchr(tmp, '/') + 1;
 	}
 	r = write_schema(tmp ? tmp : proc);
 	if (r < 0)
@@ -420,29 +487,25 @@ static int create_data_file(const char *data, bool replace)
 		struct stat st;
 
 		/* Only while it is still empty: someone may have beaten us to it. */
-		if (stat(data, &st) == 0 && st.st_size == 0)
-			unlink(data);
+		if (fstatat(s->dir_fd, data, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_size == 0)
+			unlinkat(s->dir_fd, data, 0);
 	}
 	if (tmp)
-		r = link(tmp, data) < 0 ? -errno : 0;
+		r = linkat(s->dir_fd, tmpname, s->dir_fd, data, 0) < 0 ? -errno : 0;
 	else
-		r = linkat(AT_FDCWD, proc, AT_FDCWD, data, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+		r = linkat(AT_FDCWD, proc, s->dir_fd, data, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 	if (r == -EEXIST)
 		r = 0; /* created by another process meanwhile: judge that one */
 	/* Make the new name durable, as the commit made the contents. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(s->dir_fd);
 out:
 	if (tmp) {
-		unlink(tmp);
+		unlinkat(s->dir_fd, tmpname, 0);
 		free(tmp);
 	}
 	if (fd >= 0)
 		close(fd);
-	free(dir);
 	return r;
 }
 
@@ -462,7 +525,7 @@ static int env_open(struct store *s, unsigned mdb_flags, size_t mapsize)
 		mdb_flags |= MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
 		if (s->nosubdir)
 			mdb_flags |= MDB_NOSUBDIR;
-		rc = mdb_env_open(s->env, s->path, mdb_flags, 0600);
+		rc = mdb_env_open(s->env, s->lmdb_path, mdb_flags, 0600);
 	}
 	if (rc) {
 		mdb_env_close(s->env);
@@ -502,14 +565,20 @@ static int mkdir_parents(const char *path)
 	return r;
 }
 
-/* Initial map size: room to grow, overridable so tests can force growth. */
-static size_t initial_mapsize(off_t file_size)
+/*
+ * Initial map size.  A reader maps what the file holds (LMDB rounds up to
+ * the last page in use; txn_begin() remaps when the file grows), so a query
+ * of a small index needs little address space (ulimit -v).  A writer adds
+ * headroom and doubles the map on MDB_MAP_FULL (grow_map()).  Overridable,
+ * so tests can force growth.
+ */
+static size_t initial_mapsize(off_t file_size, bool rdonly)
 {
 	const char *env = getenv("FSINDEX_DEBUG_MAPSIZE");
-	size_t size = MAP_MIN;
+	size_t size = (size_t)file_size;
 
-	if ((size_t)file_size > size / 2)
-		size = (size_t)file_size * 2;
+	if (!rdonly)
+		size += size / 2 > MAP_HEADROOM ? size / 2 : MAP_HEADROOM;
 	if (env && *env) {
 		char *end;
 		unsigned long long v = strtoull(env, &end, 0);
@@ -517,21 +586,158 @@ static size_t initial_mapsize(off_t file_size)
 		if (!*end && v)
 			size = (size_t)v;
 	}
-	return (size + 4095) & ~(size_t)4095;
+	size = (size + 4095) & ~(size_t)4095;
+	return size ? size : 4096;
 }
 
 /* The scan lock: a file beside the data, flock'ed by the one writer. */
-static int lock_path(const struct store *s, char **ret)
+static int lock_name(const struct store *s, char **ret)
 {
-	if (asprintf(ret, s->nosubdir ? "%s.fsindex-lock" : "%s/fsindex.lock", s->path) < 0)
+	if (s->nosubdir)
+		return asprintf(ret, "%s.fsindex-lock", s->name) < 0 ? -ENOMEM : 0;
+	*ret = strdup("fsindex.lock");
+	return *ret ? 0 : -ENOMEM;
+}
+
+/*
+ * Find the one directory behind every spelling of @path (a directory, its
+ * data.mdb, a symlink to either, any number of "//./"), creating it when
+ * missing unless @rdonly.  A regular file named otherwise is a data file of
+ * its own (MDB_NOSUBDIR).  Sets s->path, s->dir and s->name.
+ */
+static int locate(struct store *s, const char *path, bool rdonly)
+{
+	struct stat st;
+	char *real, *slash;
+	int r;
+
+	real = realpath(path, NULL);
+	if (!real && errno == ENOENT && !rdonly) {
+		r = mkdir_parents(path);
+		if (r < 0)
+			return r;
+		real = realpath(path, NULL);
+	}
+	if (!real)
+		return -errno;
+	if (stat(real, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		s->dir = strdup(real);
+		s->path = real;
+		return s->dir ? 0 : -ENOMEM;
+	}
+	r = STORE_E_FOREIGN;
+	if (!S_ISREG(st.st_mode))
+		goto out;
+	slash = strrchr(real, '/');
+	r = -ENOMEM;
+	if (strcmp(slash + 1, "data.mdb") == 0) {
+		/* The directory's own data file: the same index as the directory. */
+		s->dir = strndup(real, slash == real ? 1 : (size_t)(slash - real));
+		s->path = s->dir ? strdup(s->dir) : NULL;
+	} else {
+		s->nosubdir = true;
+		s->name = strdup(slash + 1);
+		s->dir = strndup(real, slash == real ? 1 : (size_t)(slash - real));
+		s->path = strdup(real);
+	}
+	if (s->dir && s->path && (s->name || !s->nosubdir))
+		r = 0;
+out:
+	free(real);
+	return r;
+}
+
+/*
+ * Whoever may write the index's directory can swap its files for symlinks
+ * between any check of ours and LMDB's open() (LMDB opens them by name and
+ * follows symlinks), and so make us write lock bytes into a file of their
+ * choosing.  So the directory must belong to us or root and be writable by
+ * no one else: then only we or root can change what its names point to.
+ * With privileges beyond our uid (setgid, file capabilities) only a
+ * root-owned directory is trusted, since the user we run for is not.
+ */
+static int check_dir(struct store *s)
+{
+	struct stat st;
+	bool ours;
+
+	if (fstat(s->dir_fd, &st) < 0)
+		return -errno;
+	ours = st.st_uid == geteuid() && !getauxval(AT_SECURE);
+	if (st.st_uid != 0 && !ours) {
+		log_debug("%s: owned by uid %u", s->dir, (unsigned)st.st_uid);
+		return STORE_E_UNSAFE;
+	}
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != getegid())) {
+		log_debug("%s: writable by others (mode %o)", s->dir, (unsigned)st.st_mode & 07777);
+		return STORE_E_UNSAFE;
+	}
+	return 0;
+}
+
+/*
+ * Is @name in the index directory absent (*ret_present false), or a regular
+ * file?  A symlink is -ELOOP, anything else foreign.
+ */
+static int check_entry(const struct store *s, const char *name, struct stat *ret_st,
+		       bool *ret_present)
+{
+	if (fstatat(s->dir_fd, name, ret_st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*ret_present = false;
+		ret_st->st_size = 0;
+		return 0;
+	}
+	if (S_ISLNK(ret_st->st_mode))
+		return -ELOOP;
+	if (!S_ISREG(ret_st->st_mode))
+		return STORE_E_FOREIGN;
+	*ret_present = true;
+	return 0;
+}
+
+/* Open s->dir, check it, and choose the path LMDB is to open. */
+static int open_dir(struct store *s)
+{
+	char proc[64];
+	int r;
+
+	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->dir_fd < 0 && errno == EACCES)
+		s->dir_fd = open(s->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->dir_fd < 0)
+		return errno == ELOOP ? -ELOOP : -errno;
+	r = check_dir(s);
+	if (r < 0)
+		return r;
+	/*
+	 * LMDB opens its files by path.  Through /proc/self/fd/N a renamed
+	 * or replaced directory (or parent) cannot redirect it elsewhere.
+	 */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->dir_fd);
+	if (access(proc, F_OK) < 0)
+		r = s->nosubdir ? asprintf(&s->lmdb_path, "%s/%s", s->dir, s->name)
+				: asprintf(&s->lmdb_path, "%s", s->dir);
+	else
+		r = s->nosubdir ? asprintf(&s->lmdb_path, "%s/%s", proc, s->name)
+				: asprintf(&s->lmdb_path, "%s", proc);
+	if (r < 0) {
+		s->lmdb_path = NULL;
 		return -ENOMEM;
+	}
 	return 0;
 }
 
 int store_open(const char *path, unsigned flags, struct store **ret_store)
 {
-	char *data = NULL, *lockfile = NULL, *lockpath = NULL;
-	bool present, lock_existed, lock_made = false;
+	char *lockname = NULL, *lmdb_lock = NULL;
+	bool present, lock_present, lock_made = false;
+	const char *data;
 	struct store *s;
 	struct stat st;
 	size_t mapsize;
@@ -544,40 +750,28 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		return -ENOMEM;
 	s->flags = flags;
 	s->lock_fd = -1;
+	s->dir_fd = -1;
 	pthread_mutex_init(&s->gate.mu, NULL);
 	pthread_cond_init(&s->gate.cv, NULL);
-	s->path = strdup(path);
-	if (!s->path) {
-		r = -ENOMEM;
-		goto out_fail;
-	}
 
-	if (stat(path, &st) == 0) {
-		if (S_ISREG(st.st_mode))
-			s->nosubdir = true;
-		else if (!S_ISDIR(st.st_mode)) {
-			r = STORE_E_FOREIGN;
-			goto out_fail;
-		}
-	} else if (errno != ENOENT) {
-		r = -errno;
+	r = locate(s, path, flags & STORE_RDONLY);
+	if (r == 0)
+		r = open_dir(s);
+	if (r < 0)
 		goto out_fail;
-	} else if (flags & STORE_RDONLY) {
-		r = -ENOENT;
-		goto out_fail;
-	} else if ((r = mkdir_parents(path)) < 0) {
-		goto out_fail;
-	}
 	/*
 	 * A writer locks before it creates anything: a second scan must never
 	 * slip in between creation and locking.  A lock file we made next to
 	 * something we then refuse is removed again (out_fail).
 	 */
 	if (flags & STORE_LOCK) {
-		r = lock_path(s, &lockpath);
+		r = lock_name(s, &lockname);
 		if (r < 0)
 			goto out_fail;
-		lock_made = access(lockpath, F_OK) != 0;
+		r = check_entry(s, lockname, &st, &lock_present);
+		if (r < 0)
+			goto out_fail;
+		lock_made = !lock_present;
 		r = store_lock_scan(s);
 		if (r < 0) {
 			lock_made = false;
@@ -585,44 +779,36 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		}
 	}
 
-	if (s->nosubdir)
-		r = asprintf(&data, "%s", path) < 0 || asprintf(&lockfile, "%s-lock", path) < 0;
-	else
-		r = asprintf(&data, "%s/data.mdb", path) < 0 ||
-		    asprintf(&lockfile, "%s/lock.mdb", path) < 0;
-	if (r) {
+	data = s->nosubdir ? s->name : "data.mdb";
+	if (s->nosubdir ? asprintf(&lmdb_lock, "%s-lock", s->name) < 0
+			: !(lmdb_lock = strdup("lock.mdb"))) {
+		lmdb_lock = NULL;
 		r = -ENOMEM;
 		goto out_fail;
 	}
-
-	/* An empty data file is as good as none: there is nothing to misread. */
-	if (stat(data, &st) == 0) {
-		if (!S_ISREG(st.st_mode)) {
-			r = STORE_E_FOREIGN;
-			goto out_fail;
-		}
-		present = true;
-	} else if (errno == ENOENT) {
-		present = false;
-		st.st_size = 0;
-	} else {
-		r = -errno;
+	r = check_entry(s, lmdb_lock, &st, &lock_present);
+	if (r < 0)
 		goto out_fail;
-	}
+	/* An empty data file is as good as none: there is nothing to misread. */
+	r = check_entry(s, data, &st, &present);
+	if (r < 0)
+		goto out_fail;
 	if (st.st_size == 0) {
 		if (flags & STORE_RDONLY) {
 			r = -ENOENT;
 			goto out_fail;
 		}
-		r = create_data_file(data, present);
+		r = create_data_file(s, data, present);
 		if (r < 0)
 			goto out_fail;
 	}
-	mapsize = initial_mapsize(st.st_size);
+	mapsize = initial_mapsize(st.st_size, flags & STORE_RDONLY);
 
 	/* Probe read-only: refuse what is not ours before writing anything. */
-	lock_existed = access(lockfile, F_OK) == 0;
-	r = env_open(s, MDB_RDONLY, mapsize);
+	r = env_open(s, MDB_RDONLY, initial_mapsize(st.st_size, true));
+	if (r == -EACCES && (flags & STORE_RDONLY) &&
+	    faccessat(s->dir_fd, data, R_OK, AT_EACCESS) == 0)
+		r = STORE_E_READERLOCK; /* LMDB opens the lock file read-write */
 	if (r == 0)
 		r = check_file(s);
 	if (r == 0)
@@ -630,32 +816,32 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 	if (r < 0) {
 		mdb_env_close(s->env);
 		s->env = NULL;
-		if (!lock_existed)
-			unlink(lockfile); /* the probe made it: leave no trace */
+		if (!lock_present)
+			unlinkat(s->dir_fd, lmdb_lock, 0); /* the probe made it: leave no trace */
 		goto out_fail;
 	}
 	if (!(flags & STORE_RDONLY)) {
 		mdb_env_close(s->env);
 		s->env = NULL;
 		r = env_open(s, 0, mapsize);
+		if (r == -ENOMEM) /* no room for headroom: start at the file, grow on demand */
+			r = env_open(s, 0, initial_mapsize(st.st_size, true));
 		if (r == 0)
 			r = attach(s);
 		if (r < 0)
 			goto out_fail;
 	}
 
-	free(lockpath);
-	free(data);
-	free(lockfile);
+	free(lockname);
+	free(lmdb_lock);
 	*ret_store = s;
 	return 0;
 
 out_fail:
 	if (lock_made)
-		unlink(lockpath);
-	free(lockpath);
-	free(data);
-	free(lockfile);
+		unlinkat(s->dir_fd, lockname, 0);
+	free(lockname);
+	free(lmdb_lock);
 	store_close(s);
 	return r;
 }
@@ -669,25 +855,30 @@ void store_close(struct store *s)
 		close(s->lock_fd);
 	if (s->env)
 		mdb_env_close(s->env);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
 	pthread_cond_destroy(&s->gate.cv);
 	pthread_mutex_destroy(&s->gate.mu);
+	free(s->lmdb_path);
+	free(s->name);
+	free(s->dir);
 	free(s->path);
 	free(s);
 }
 
 int store_lock_scan(struct store *s)
 {
-	char *lockpath;
+	char *name;
 	int fd, r;
 
 	if (s->lock_fd >= 0)
 		return 0;
-	r = lock_path(s, &lockpath);
+	r = lock_name(s, &name);
 	if (r < 0)
 		return r;
-	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	r = fd < 0 ? -errno : 0;
-	free(lockpath);
+	free(name);
 	if (r < 0)
 		return r;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -31,6 +31,9 @@
 /* Errors store_open() returns besides plain -errno; see store_strerror(). */
 #define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
 #define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema */
+#define STORE_E_UNSAFE (-EKEYREJECTED)	/* directory of another user, or writable by others */
+#define STORE_E_READERLOCK (-ENOLCK)	/* readable, but the lock file every reader needs is not
+					   writable */
 
 struct store;
 struct store_reader;
@@ -44,10 +47,17 @@ enum store_open_flags {
 
 /**
  * Open the index at @path: a directory holding data.mdb (created 0700 with
- * its parents when missing, unless STORE_RDONLY), or an existing regular file
- * used as the data file itself.  An existing environment is first probed
+ * its parents when missing, unless STORE_RDONLY), that directory's data.mdb,
+ * or an existing regular file of another name used as the data file itself.
+ * Symlinks and "//./" in @path are resolved first, so every spelling of one
+ * index means the same files and the same scan lock.  The directory holding
+ * the files must belong to the caller or root and be writable by no one
+ * else (STORE_E_UNSAFE; with setgid or capabilities only root's will do),
+ * and the index's own files must not be symlinks (-ELOOP), so nobody can
+ * redirect what LMDB writes.  An existing environment is first probed
  * read-only; anything that is not an fsindex index of this schema is refused
- * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA).
+ * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA).  A reader maps
+ * only what the file holds.
  * Returns 0 and the caller's *ret_store (store_close()), or a negative error.
  */
 int store_open(const char *path, unsigned flags, struct store **ret_store);

@@ -13,6 +13,7 @@
  */
 #include "store.h"
 
+#include "lmdbcheck.h"
 #include "node.h"
 #include "tap.h"
 #include "util.h"
@@ -598,8 +599,9 @@ static void test_round_trip(void)
 		   "foreach_size starts at min_size, in size order, regular files only");
 	}
 	r = store_info(s, &info);
-	ok(r == 0 && info.nodes == 7 && info.map_size >= (1u << 30),
-	   "store_info counts nodes (%llu) and a 1 GiB map", (unsigned long long)info.nodes);
+	ok(r == 0 && info.nodes == 7 && info.map_size >= (64u << 20),
+	   "store_info counts nodes (%llu) and a writer's map of 64 MiB headroom",
+	   (unsigned long long)info.nodes);
 	store_reader_free(rd);
 
 	r = begin(s, NULL, &ss);
@@ -1604,6 +1606,135 @@ static void test_scan_lock(void)
 	store_close(b);
 }
 
+/* lmdbcheck_snapshot() on the current snapshot of @dir, as if the file held @npages. */
+static int check_pages(const char *dir, uint64_t npages, uint64_t *ret_file_pages)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_stat ms;
+	struct stat st;
+	int fd, r = -EIO;
+
+	mdb_env_create(&env);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		mdb_env_stat(env, &ms);
+		mdb_env_get_fd(env, &fd);
+		fstat(fd, &st);
+		*ret_file_pages = (uint64_t)st.st_size / ms.ms_psize;
+		r = lmdbcheck_snapshot(fd, ms.ms_psize, mdb_txn_id(txn),
+				       npages ? npages : *ret_file_pages);
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return r;
+}
+
+/* Add @extra to the last page number in both meta pages of @data. */
+static void bump_last_page(const char *data, uint64_t extra)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	int fd = open(data, O_RDWR);
+
+	for (int m = 0; m < 2; m++) {
+		uint64_t last;
+		off_t off = m * psize + 16 + 120; /* page header, then MDB_meta's mm_last_pg */
+
+		if (pread(fd, &last, 8, off) == 8) {
+			last += extra;
+			if (pwrite(fd, &last, 8, off) != 8)
+				diag("cannot patch %s", data);
+		}
+	}
+	close(fd);
+}
+
+/*
+ * A valid data file may be shorter than its last page: LMDB does not write
+ * the pages a transaction allocated and freed again.  Only a file missing a
+ * page that is still in use is cut short.
+ */
+static void test_short_file(void)
+{
+	uint64_t file_pages = 0, ignored;
+	struct store *s;
+	struct stat st;
+	int r;
+
+	s = open_locked(tpath("short"));
+	if (s) {
+		struct session ss;
+		char p[32];
+
+		begin(s, NULL, &ss);
+		put(&ss, top(), true);
+		for (uint64_t id = 2; id < 3000; id++) {
+			snprintf(p, sizeof(p), "file-%llu", (unsigned long long)id);
+			put(&ss, mkfile(id, 1, p, id), true);
+		}
+		end(&ss, NULL);
+		store_close(s);
+	}
+	r = check_pages(tpath("short"), 0, &file_pages);
+	ok(r == 0 && file_pages > 20, "lmdbcheck: a whole index of %llu pages passes",
+	   (unsigned long long)file_pages);
+	ok(check_pages(tpath("short"), 2, &ignored) == -EBADMSG,
+	   "lmdbcheck: the same index seen as its two meta pages fails");
+	ok(check_pages(tpath("short"), file_pages / 2, &ignored) == -EBADMSG,
+	   "lmdbcheck: ... and as half of it");
+
+	/* Pages counted as used but never written, as LMDB leaves them. */
+	bump_last_page(tpath("short/data.mdb"), 5);
+	r = store_open(tpath("short"), STORE_RDONLY, &s);
+	ok(r == 0, "a data file 5 pages shorter than its last page opens read-only (%s)",
+	   r ? store_strerror(r) : "ok");
+	store_close(s);
+	s = open_locked(tpath("short"));
+	ok(s != NULL, "... and for writing");
+	if (s) {
+		struct session ss;
+
+		begin(s, NULL, &ss);
+		put(&ss, mkfile(5000, 1, "after", 1), true);
+		ok(end(&ss, NULL) == 0, "... and takes a commit");
+		store_close(s);
+	}
+	ok(check_index(tpath("short")) == 3000, "... and holds every record");
+	stat(tpath("short/data.mdb"), &st);
+	ok(truncate(tpath("short/data.mdb"), st.st_size / 2) == 0, "the index is cut in half");
+	r = store_open(tpath("short"), STORE_RDONLY, &s);
+	ok(r == STORE_E_FOREIGN, "... and refused, not SIGBUS");
+	if (r == 0)
+		store_close(s);
+}
+
+/* One index, one scan lock, however the path is spelled. */
+static void test_lock_spellings(void)
+{
+	const char *spellings[] = {"spell/data.mdb", "spell//./data.mdb", "spell-link",
+				   "spell-data-link", "spell/"};
+	struct store *a, *b;
+	char path[4200];
+	int r;
+
+	a = open_locked(tpath("spell"));
+	if (!a)
+		return;
+	symlink(tpath("spell"), tpath("spell-link"));
+	symlink(tpath("spell/data.mdb"), tpath("spell-data-link"));
+	for (size_t i = 0; i < ARRAY_SIZE(spellings); i++) {
+		snprintf(path, sizeof(path), "%s", tpath(spellings[i]));
+		b = NULL;
+		r = store_open(path, STORE_LOCK, &b);
+		ok(r == -EBUSY, "'%s' is the same index: its scan lock is taken (%s)", spellings[i],
+		   r ? store_strerror(r) : "opened");
+		store_close(b);
+	}
+	ok(!exists(tpath("spell/data.mdb-lock")) && !exists(tpath("spell/data.mdb.fsindex-lock")),
+	   "no second set of lock files appeared");
+	store_close(a);
+}
+
 int main(void)
 {
 	snprintf(base, sizeof(base), "/tmp/test-store.XXXXXX");
@@ -1630,6 +1761,8 @@ int main(void)
 	test_refusals();
 	test_killed_create();
 	test_scan_lock();
+	test_short_file();
+	test_lock_spellings();
 	rm_rf(base);
 	return done_testing();
 }
