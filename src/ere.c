@@ -35,7 +35,11 @@
  * as a DFA state with a transition row per byte class (bytes no set in the
  * pattern tells apart share a class: [a-z]+ has three).  A row entry is
  * filled the first time it is taken, so a typical pattern costs one look-up
- * per byte after a few paths.  The cache has a budget (CACHE_BYTES); when it
+ * per byte after a few paths (entries hold the next row's offset, and a tag
+ * bit on the few that need a look at the state).  Between matches the DFA
+ * sits in the set of the leading loop alone, which every byte but those that
+ * can start a match leads back to; when only one byte can, memchr() skips to
+ * it ('\.c$' runs at memchr speed).  The cache has a budget (CACHE_BYTES); when it
  * is full it is flushed and refilled, as RE2 does, so memory stays bounded
  * and a cache miss costs O(states): the worst case of a match is
  * O(length x ERE_MAX_STATES) whatever the pattern.  The first MATCH state
@@ -60,6 +64,8 @@
 /* The DFA cache's budget: transition rows plus the state sets they lead to. */
 #define CACHE_BYTES (2u << 20)
 #define NONE UINT32_MAX
+/* Set in a transition to a state that ends the match loop (MATCH, dead); NONE has it too. */
+#define TAG (UINT32_C(1) << 31)
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -590,6 +596,8 @@ struct dstate {
 	bool match;	/* holds MATCH: the subject matches */
 	bool match_end; /* matches if the subject ends here (`$` pending) */
 	bool dead;	/* nothing but the leading loop: no match can follow */
+	int skip;	/* the idle set (see struct ere): the one byte that leaves it,
+			 * 256 if none does, or -1 */
 };
 
 struct ere {
@@ -604,13 +612,19 @@ struct ere {
 	/* The DFA cache, flushed when full. */
 	struct dstate *ds;
 	size_t nds, ds_cap, max_ds;
-	uint32_t *trans; /* ds_cap rows of ncls: next dstate, or NONE if not built yet */
+	/* ds_cap rows of ncls: the next dstate's row (id x ncls, | TAG if the match
+	 * loop must look at it), or NONE if not built yet. */
+	uint32_t *trans;
 	uint32_t *pool;
 	size_t npool, pool_cap, max_pool;
 	uint32_t *htab; /* open addressing, at least 2 * nds slots (a power of two) */
 	size_t hmask;
 	uint32_t dstart; /* NONE until built (again, after a flush) */
 	uint64_t flushes;
+	/* The set between matches, the leading loop's closure away from position 0:
+	 * every byte not in its states' sets leads back to it, so when only one
+	 * byte leaves it the match loop skips to that byte with memchr(). */
+	uint32_t *idle, nidle;
 	/* Scratch for closures, each of nst entries. */
 	uint32_t *mark, gen, *stack, *buf, *seeds;
 };
@@ -702,6 +716,9 @@ static void byte_classes(struct ere *re)
 		re->rep[re->cls[c]] = (uint8_t)c;
 }
 
+static uint32_t closure(struct ere *re, const uint32_t *seeds, uint32_t nseeds, bool at_start,
+			bool at_end, bool *ret_match);
+
 void ere_free(struct ere *re)
 {
 	if (!re)
@@ -717,6 +734,7 @@ void ere_free(struct ere *re)
 	free(re->stack);
 	free(re->buf);
 	free(re->seeds);
+	free(re->idle);
 	free(re);
 }
 
@@ -787,6 +805,15 @@ int ere_new(const char *pattern, unsigned flags, struct ere **ret_re, const char
 	re->hmask = hslots - 1;
 	memset(re->htab, 0xff, hslots * sizeof(*re->htab));
 	re->dstart = NONE;
+	{
+		bool unused;
+
+		re->nidle = closure(re, &re->start, 1, false, false, &unused);
+		re->idle = malloc(re->nidle * sizeof(*re->idle));
+		if (!re->idle)
+			goto out_free;
+		memcpy(re->idle, re->buf, re->nidle * sizeof(*re->idle));
+	}
 	free(ps.nodes);
 	*ret_re = re;
 	return 0;
@@ -970,6 +997,26 @@ static uint32_t intern(struct ere *re, uint32_t n, bool match, bool at_start)
 	memset(re->trans + (size_t)id * re->ncls, 0xff, re->ncls * sizeof(*re->trans));
 	re->htab[slot] = id;
 	d->dead = n == 1 && re->pool[d->off] == re->any;
+	d->skip = -1;
+	if (!at_start && n == re->nidle && memcmp(re->buf, re->idle, n * sizeof(*re->buf)) == 0) {
+		struct bset out = { { 0 } };
+		unsigned count = 0;
+
+		for (uint32_t i = 0; i < n; i++) {
+			const struct state *st = &re->st[re->idle[i]];
+
+			if (st->kind == S_SET && re->idle[i] != re->any)
+				for (int w = 0; w < 4; w++)
+					out.w[w] |= re->sets[st->set].w[w];
+		}
+		for (int w = 0; w < 4; w++)
+			count += (unsigned)__builtin_popcountll(out.w[w]);
+		for (unsigned c = 0; c < 256 && count == 1 && d->skip < 0; c++)
+			if (bset_has(&out, c))
+				d->skip = (int)c;
+		if (count == 0)
+			d->skip = 256;
+	}
 
 	/* Would the subject match if it ended here?  Follow the pending `$`s. */
 	for (uint32_t i = 0; i < n && !match; i++)
@@ -1005,14 +1052,18 @@ static uint32_t step(struct ere *re, uint32_t from, uint32_t c)
 	to = intern(re, n, match, false);
 	/* Unless that flushed the cache (and @from with it), remember the edge. */
 	if (re->flushes == flushes)
-		re->trans[(size_t)from * re->ncls + c] = to;
+		re->trans[(size_t)from * re->ncls + c] =
+			(uint32_t)(to * re->ncls) |
+			(re->ds[to].match || re->ds[to].dead || re->ds[to].skip >= 0 ? TAG : 0);
 	return to;
 }
 
 bool ere_match(struct ere *re, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	uint32_t cur;
+	const uint32_t *trans;
+	uint32_t ncls = re->ncls, cur, row, next, c;
+	const struct dstate *d;
 	bool m;
 
 	pthread_mutex_lock(&re->lock);
@@ -1022,14 +1073,40 @@ bool ere_match(struct ere *re, const char *s, size_t len)
 		re->dstart = intern(re, n, m, true);
 	}
 	cur = re->dstart;
-	for (; p < end && !re->ds[cur].match; p++) {
-		uint32_t c = re->cls[*p], next = re->trans[(size_t)cur * re->ncls + c];
-
-		if (re->ds[cur].dead)
+	trans = re->trans;
+	for (;;) {
+		d = &re->ds[cur];
+		if (d->match || d->dead)
 			break;
-		cur = next != NONE ? next : step(re, cur, c);
+		if (d->skip >= 0) {
+			const unsigned char *q = d->skip < 256 ? memchr(p, d->skip, (size_t)(end - p))
+							       : NULL;
+
+			p = q ? q : end;
+		}
+		if (p == end)
+			break;
+		/* The hot loop: one look-up per byte until an entry with TAG. */
+		row = cur * ncls;
+		c = re->cls[*p++];
+		while (!((next = trans[row + c]) & TAG)) {
+			row = next;
+			if (p == end) {
+				cur = row / ncls;
+				goto out;
+			}
+			c = re->cls[*p++];
+		}
+		if (next == NONE) {
+			cur = step(re, row / ncls, c);
+			trans = re->trans; /* step() may have moved it */
+		} else {
+			cur = (next & ~TAG) / ncls;
+		}
 	}
-	m = re->ds[cur].match || (p == end && re->ds[cur].match_end);
+out:
+	d = &re->ds[cur];
+	m = d->match || (p == end && d->match_end);
 	pthread_mutex_unlock(&re->lock);
 	return m;
 }

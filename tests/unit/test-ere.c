@@ -109,7 +109,7 @@ static void gen(struct pat *p, int depth)
 static size_t gen_subject(char *s)
 {
 	static const char alpha[] = "abcAB_ -.\n\xff/";
-	size_t n = rnd(9);
+	size_t n = rnd(17);
 
 	for (size_t i = 0; i < n; i++)
 		s[i] = alpha[rnd(sizeof(alpha) - 1)];
@@ -130,7 +130,7 @@ static void test_differential(void)
 	for (int i = 0; i < DIFF_N; i++) {
 		struct pat gp = { .n = 0 };
 		const char *pat = gp.s;
-		char subj[16];
+		char subj[24];
 		bool icase = i % 4 == 3;
 		struct ere *re = NULL;
 		const char *why = NULL;
