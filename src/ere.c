@@ -33,7 +33,7 @@
  *
  * Matching simulates the NFA a set of states at a time, and caches each set
  * as a DFA state with a transition row per byte class (bytes no set in the
- * pattern tells apart share a class: [a-z]+ has three).  A row entry is
+ * pattern tells apart share a class: [a-z]+ has two).  A row entry is
  * filled the first time it is taken, so a typical pattern costs one look-up
  * per byte after a few paths (entries hold the next row's offset, and a tag
  * bit on the few that need a look at the state).  Between matches the DFA

@@ -61,10 +61,12 @@ same_bytes "'()' x 60000 matches every path" "$T/all.got" "$T/all.exp"
 # '(a*)*' x 4000 backtracked for minutes in glibc; 'a?' x 60000 grew to 24 GB.
 hostile '(a*)*' 4000
 is "$rc" 2 "'(a*)*' x 4000: exit 2, within 20 s and $vlimit KB"
-like "$(cat "$T/h.err")" 'too complex \(over [0-9]+ states\)' "... the message says it is too complex"
+like "$(cat "$T/h.err")" 'too complex \(over [0-9]+ states\)' \
+	"... the message says it is too complex"
 hostile 'a?' 60000
 is "$rc" 2 "'a?' x 60000: exit 2, within 20 s and $vlimit KB"
-like "$(cat "$T/h.err")" 'too complex \(over [0-9]+ states\)' "... the message says it is too complex"
+like "$(cat "$T/h.err")" 'too complex \(over [0-9]+ states\)' \
+	"... the message says it is too complex"
 
 # Within the cap, a nested star is linear: it matches every path.
 hostile '(a*)*' 500
