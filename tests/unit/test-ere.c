@@ -274,6 +274,18 @@ static void test_bounds(void)
 		free(deep);
 	}
 	{
+		/* The deepest tree the cap allows: 4,000 nested stars, 4,001 states. */
+		char *deep = malloc(3 * 4000 + 2);
+
+		memset(deep, '(', 4000);
+		deep[4000] = 'a';
+		for (int i = 0; i < 4000; i++)
+			memcpy(deep + 4001 + 2 * i, ")*", 2);
+		deep[12001] = '\0';
+		ok(m(deep, 0, "/") && m(deep, 0, "aaa"), "4,000 nested stars: within the cap");
+		free(deep);
+	}
+	{
 		/* 2^20 DFA states along a long subject: the cache flushes and refills,
 		 * and the answer stays right. */
 		char subj[20001];
