@@ -14,26 +14,26 @@
  *           special), FNM_CASEFOLD with QUERY_ICASE.  A backslash escapes the
  *           next byte; a trailing lone backslash is refused up front because
  *           fnmatch would silently never match.  An unmatched `[` is literal.
- *   REGEX   regcomp(3) REG_EXTENDED | REG_NOSUB (| REG_ICASE), unanchored.
- *           What can make glibc take exponential time is refused:
- *           back-references, stacked repetitions, bounds above 255.
+ *   REGEX   ere.c: a POSIX ERE, unanchored, over the bytes of the path.
+ *           Its automaton has a hard size limit, so time and memory are
+ *           bounded for every pattern (glibc's regcomp() crashed, ran for
+ *           minutes or took gigabytes on some).
  *
  * All patterns must match (AND).  They are evaluated cheapest first (stable:
  * substrings before globs), since the first miss decides.
  *
  * Bytes, not characters.  Paths hold any byte but NUL, including invalid
  * UTF-8, and `-i` must fold ASCII only, as the C locale does.  glibc's
- * fnmatch() and regexec() consult the calling thread's LC_CTYPE (MB_CUR_MAX,
- * toupper()), and regcomp() records the multibyte mode of the locale it ran
- * in; a main that calls setlocale(LC_ALL, "") for its messages would
- * otherwise make `.` skip bytes like 0xff and make -i fold 'É' with 'é'.  So
+ * fnmatch() consults the calling thread's LC_CTYPE (MB_CUR_MAX, toupper());
+ * a main that calls setlocale(LC_ALL, "") for its messages would otherwise
+ * make `?` skip bytes like 0xff and make -i fold 'É' with 'é'.  So globs
  * compile and match with uselocale() switched to the C locale for the
  * duration of the call: per-thread, cheap, and it leaves the caller's locale
- * alone.
+ * alone.  ere.c never looks at the locale.
  *
- * Thread safety: query_match() only reads the query.  regexec() on a shared
- * regex_t is safe in glibc (it locks the DFA internally); fnmatch() and
- * uselocale() have no shared state.
+ * Thread safety: query_match() only reads the query, but for a regex's DFA
+ * cache, which ere.c keeps behind a mutex; fnmatch() and uselocale() have
+ * no shared state.
  *
  * The last component: the caller passes name_off, where the name starts.  For
  * the root "/" the name is the empty string (name_off == len == 1), so with
@@ -42,13 +42,13 @@
  */
 #include "query.h"
 
+#include "ere.h"
 #include "log.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <locale.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +64,12 @@ struct query_pat {
 	/* SUBSTR: the needle (folded with QUERY_ICASE); GLOB: the pattern. */
 	char *str;
 	size_t len;
-	regex_t re; /* REGEX only */
+	struct ere *re; /* REGEX only */
 };
 
 struct query {
 	unsigned flags;
-	/* The C locale, for fnmatch/regexec; (locale_t)0 if no pattern needs it. */
+	/* The C locale, for fnmatch(); (locale_t)0 if no pattern needs it. */
 	locale_t c_locale;
 	size_t npats;
 	struct query_pat pats[];
@@ -114,198 +114,59 @@ static bool is_printable(const char *s)
 	return true;
 }
 
+/* Show at most this much of a pattern in a message (a pattern may be 128 KiB). */
+#define SHOWN_MAX 64
+
 /*
- * Build "invalid <what> '<pattern>': <why>" in *ret_error (if wanted).
+ * Build "invalid <what> '<pattern>': <why>" in *ret_error (if wanted), the
+ * pattern cut to SHOWN_MAX bytes and "..." if longer.
  * Returns -EINVAL, or -ENOMEM if the message could not be built.
  */
 static int pattern_error(char **ret_error, const char *what, const char *pattern, const char *why)
 {
-	char *quoted = NULL, *msg;
+	char *cut = NULL, *quoted = NULL, *msg;
 	const char *shown = pattern;
+	size_t len = strlen(pattern);
 	int n;
 
 	if (!ret_error)
 		return -EINVAL;
-	if (!is_printable(pattern)) {
-		quoted = log_quote(pattern, strlen(pattern));
-		if (!quoted)
+	if (len > SHOWN_MAX) {
+		cut = strndup(pattern, SHOWN_MAX);
+		if (!cut)
 			return -ENOMEM;
+		shown = cut;
+	}
+	if (!is_printable(shown)) {
+		quoted = log_quote(shown, strlen(shown));
+		if (!quoted) {
+			free(cut);
+			return -ENOMEM;
+		}
 		shown = quoted;
 	}
-	n = asprintf(&msg, "invalid %s '%s': %s", what, shown, why);
+	n = asprintf(&msg, "invalid %s '%s%s': %s", what, shown, len > SHOWN_MAX ? "..." : "", why);
 	free(quoted);
+	free(cut);
 	if (n < 0)
 		return -ENOMEM;
 	*ret_error = msg;
 	return -EINVAL;
 }
 
-/* Skip a bracket expression; @p is just past its '['.  Returns the byte after its ']'. */
-static const char *skip_bracket(const char *p)
-{
-	if (*p == '^')
-		p++;
-	if (*p == ']')
-		p++; /* a leading ']' is a member */
-	while (*p && *p != ']') {
-		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-			char close = p[1];
-			const char *end = p + 2;
-
-			while (*end && !(end[0] == close && end[1] == ']'))
-				end++;
-			if (*end) {
-				p = end + 2;
-				continue;
-			}
-		}
-		p++;
-	}
-	return *p ? p + 1 : p;
-}
-
-/* The length of the interval "{m}", "{m,}", "{m,n}" or "{,n}" at @p, or 0;
- * its top bound in *max. */
-/* Read the decimal digits at @p into *v (saturating at 100000); returns the byte after them. */
-static const char *read_bound(const char *p, unsigned long *v)
-{
-	for (*v = 0; *p >= '0' && *p <= '9'; p++)
-		*v = *v < 100000 ? *v * 10 + (unsigned long)(*p - '0') : *v;
-	return p;
-}
-
-static size_t interval_len(const char *p, unsigned long *max)
-{
-	const char *q = read_bound(p + 1, max), *r;
-	unsigned long n;
-
-	if (q == p + 1 && *q != ',')
-		return 0; /* "{,n}" is glibc's {0,n} */
-	if (*q == ',') {
-		r = read_bound(q + 1, &n);
-		*max = n > *max ? n : *max;
-		q = r;
-	}
-	return *q == '}' ? (size_t)(q + 1 - p) : 0;
-}
-
-/* Deeper groups overflowed glibc's recursive regcomp() (SIGSEGV at 20,000). */
-#define REGEX_MAX_DEPTH 256
-/* Copies of atoms that intervals make: '((a{200}){200}){200}' took 1.6 GB. */
-#define REGEX_MAX_SIZE 65536
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b > REGEX_MAX_SIZE ? REGEX_MAX_SIZE + 1 : a + b;
-}
-
-static uint64_t sat_mul(uint64_t a, uint64_t b)
-{
-	return b && a > (REGEX_MAX_SIZE + 1) / b ? REGEX_MAX_SIZE + 1 : a * b;
-}
-
-/*
- * Constructs glibc's regcomp() accepts but that can make it or regexec()
- * crash or take exponential time or memory: NULL, or why @p is refused.
- *   - back-references (\1 to \9), a glibc extension to EREs: on 250k
- *     paths '(.*)\1\1x' ran for half a minute;
- *   - a repetition operator right after another ('a+*', 'a**', 'a{2}+'),
- *     which POSIX leaves undefined: regcomp() took longer than 30 s on a
- *     16-byte pattern with '+++' and '*+++++';
- *   - interval bounds above 255 (RE_DUP_MAX's POSIX minimum), and intervals
- *     whose copies add up to more than REGEX_MAX_SIZE atoms: regcomp()
- *     compiles each copy separately, so nested intervals multiply;
- *   - groups nested deeper than REGEX_MAX_DEPTH.
- * size[d] counts the atoms of the group open at depth d, copies included;
- * @last is the size of the atom just read, which an interval multiplies.
- */
-static const char *regex_hazard(const char *p)
-{
-	uint64_t size[REGEX_MAX_DEPTH + 1] = {0}, last = 0;
-	unsigned depth = 0;
-	bool after_rep = false;
-	unsigned long max;
-	size_t len;
-
-	while (*p) {
-		bool rep = false;
-
-		if (*p == '\\') {
-			if (p[1] >= '1' && p[1] <= '9')
-				return "back-references (\\1 to \\9) are not supported";
-			p += p[1] ? 2 : 1;
-			last = 1;
-		} else if (*p == '[') {
-			p = skip_bracket(p + 1);
-			last = 1;
-		} else if (*p == '(') {
-			if (depth == REGEX_MAX_DEPTH)
-				return "groups nested deeper than 256 are not supported";
-			size[++depth] = 0;
-			p++;
-			last = 0;
-			after_rep = false;
-			continue;
-		} else if (*p == ')' && depth > 0) {
-			last = size[depth--];
-			p++;
-		} else if (*p == '*' || *p == '+' || *p == '?') {
-			rep = true;
-			p++;
-		} else if (*p == '{' && (len = interval_len(p, &max)) > 0) {
-			if (max > 255)
-				return "repetition counts above 255 are not supported";
-			/* The atom counted once already; max - 1 more copies. */
-			size[depth] = sat_add(size[depth], sat_mul(last, max ? max - 1 : 0));
-			rep = true;
-			p += len;
-		} else {
-			p++;
-			last = 1;
-		}
-		if (!rep)
-			size[depth] = sat_add(size[depth], last);
-		if (size[depth] > REGEX_MAX_SIZE)
-			return "intervals that repeat more than 65536 atoms in all are not supported";
-		if (rep && after_rep)
-			return "a repetition operator right after another ('+*', '**', '{2}+') is "
-			       "undefined in POSIX regular expressions";
-		after_rep = rep;
-	}
-	return NULL;
-}
-
 static int compile_regex(struct query_pat *pat, const char *pattern, unsigned flags,
 			 char **ret_error)
 {
-	const char *hazard = regex_hazard(pattern);
-	int cflags = REG_EXTENDED | REG_NOSUB;
-	char *why;
-	size_t n;
-	int rc, r;
+	const char *why = NULL;
+	int r;
 
-	if (hazard)
-		return pattern_error(ret_error, "regular expression", pattern, hazard);
-	if (flags & QUERY_ICASE)
-		cflags |= REG_ICASE;
-	rc = regcomp(&pat->re, pattern, cflags);
-	if (rc == 0) {
-		pat->kind = PAT_REGEX;
-		return 0;
-	}
-	if (rc == REG_ESPACE)
-		return -ENOMEM;
-	if (!ret_error)
-		return -EINVAL;
-	/* glibc's regerror() needs nothing from a regex_t whose regcomp() failed. */
-	n = regerror(rc, &pat->re, NULL, 0);
-	why = malloc(n);
-	if (!why)
-		return -ENOMEM;
-	regerror(rc, &pat->re, why, n);
-	r = pattern_error(ret_error, "regular expression", pattern, why);
-	free(why);
-	return r;
+	r = ere_new(pattern, flags & QUERY_ICASE ? ERE_ICASE : 0, &pat->re, &why);
+	if (r == -EINVAL)
+		return pattern_error(ret_error, "regular expression", pattern, why);
+	if (r < 0)
+		return r;
+	pat->kind = PAT_REGEX;
+	return 0;
 }
 
 static int compile_one(struct query_pat *pat, const char *pattern, unsigned flags,
@@ -343,8 +204,7 @@ void query_free(struct query *query)
 	for (size_t i = 0; i < query->npats; i++) {
 		struct query_pat *pat = &query->pats[i];
 
-		if (pat->kind == PAT_REGEX)
-			regfree(&pat->re);
+		ere_free(pat->re);
 		free(pat->str);
 	}
 	if (query->c_locale)
@@ -389,7 +249,7 @@ int query_new(const char *const *patterns, size_t npatterns, unsigned flags,
 	query->flags = flags;
 
 	for (size_t i = 0; i < npatterns; i++)
-		if ((flags & QUERY_REGEX) || query_is_glob(patterns[i]))
+		if (!(flags & QUERY_REGEX) && query_is_glob(patterns[i]))
 			need_locale = true;
 	if (need_locale) {
 		query->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
@@ -475,7 +335,7 @@ static bool match_one(const struct query *query, const struct query_pat *pat, co
 	case PAT_GLOB:
 		return fnmatch(pat->str, s, query->flags & QUERY_ICASE ? FNM_CASEFOLD : 0) == 0;
 	case PAT_REGEX:
-		return regexec(&pat->re, s, 0, NULL, 0) == 0;
+		return ere_match(pat->re, s, len);
 	}
 	return false;
 }
@@ -494,8 +354,8 @@ bool query_match(const struct query *query, const char *path, size_t len, size_t
 	for (size_t i = 0; i < query->npats && matched; i++) {
 		const struct query_pat *pat = &query->pats[i];
 
-		/* Substrings come first and need no locale; switch once, at the first other. */
-		if (pat->kind != PAT_SUBSTR && !old)
+		/* Only fnmatch() needs the locale; switch once, at the first glob. */
+		if (pat->kind == PAT_GLOB && !old)
 			old = uselocale(query->c_locale);
 		matched = match_one(query, pat, path, len);
 	}
