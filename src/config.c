@@ -43,6 +43,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -244,17 +245,6 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode the next token of s[*pos..n) into p->tok, stopping at an unquoted
  * blank (or @stop, unless 0).  Returns 1 and its length in *ret_len, 0 when
@@ -300,8 +290,8 @@ static int next_token(struct parser *p, const char *s, size_t n, size_t *pos, ch
 				c = '\n';
 				break;
 			case 'x':
-				hi = i < n ? hexval(s[i]) : -1;
-				lo = i + 1 < n ? hexval(s[i + 1]) : -1;
+				hi = i < n ? hex_digit(s[i]) : -1;
+				lo = i + 1 < n ? hex_digit(s[i + 1]) : -1;
 				if (hi < 0 || lo < 0)
 					return fail(p, "'\\x' needs two hex digits");
 				i += 2;

@@ -16,6 +16,8 @@
  */
 #include "hash.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,17 +129,6 @@ void hash_hex(const struct hash128 *h, char out[33])
 	out[32] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int hash_parse_hex(const char *s, struct hash128 *ret)
 {
 	struct hash128 h;
@@ -145,11 +136,11 @@ int hash_parse_hex(const char *s, struct hash128 *ret)
 	for (size_t i = 0; i < sizeof(h.b); i++) {
 		int hi, lo;
 
-		/* A NUL ends the loop here too: hexval('\0') < 0, so no overread. */
-		hi = hexval(s[2 * i]);
+		/* A NUL ends the loop here too: hex_digit('\0') < 0, so no overread. */
+		hi = hex_digit(s[2 * i]);
 		if (hi < 0)
 			return -EINVAL;
-		lo = hexval(s[2 * i + 1]);
+		lo = hex_digit(s[2 * i + 1]);
 		if (lo < 0)
 			return -EINVAL;
 		h.b[i] = (uint8_t)(hi << 4 | lo);

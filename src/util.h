@@ -62,6 +62,18 @@ static inline uint32_t get_be32(const void *p)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/** The value of hexadecimal digit @c (either case), or -1 (also for NUL). */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /** Nanoseconds on CLOCK_MONOTONIC. */
 static inline int64_t now_mono_ns(void)
 {
