@@ -4,15 +4,19 @@
  *
  * Module map (calls flow downward only):
  *
- *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c
+ *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c (descriptor cache, budget)
+ *             │               │         ├────────► moves.c (renames: gone entries by inode)
+ *             │               │         ├────────► mountinfo.c (fs type of a mount)
  *             │               │         └────────► task.c (work-stealing pool)
  *             │               └───────────────────► store.c (LMDB, writer thread) ─► node.c
- *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob, regex)
+ *             │                                     └► lmdbcheck.c (short data files)
+ *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob) ─► ere.c (regex)
  *             │              └► output.c (plain, -0, --printf, JSON)
  *             └► cmd-dups.c ─► scan.c, then dups.c ─► ring.c (io_uring / pread), hash.c (XXH3)
  *                            └► dupact.c (--link, --reflink, --delete), output.c
  *   walk.c also hashes (scan --hash) through ring.c and hash.c.
- *   shared: cli.c (index location, numbers), log.c (messages), progress.c, util.h
+ *   config.c reads fsindex.conf for the daemon (not linked into fsindex).
+ *   shared: cli.c (index location, options), log.c (messages), progress.c, util.h
  */
 #include "cmd.h"
 
