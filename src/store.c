@@ -146,9 +146,9 @@ struct store {
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
 	char *dir;	/* canonical path of the directory holding the files */
 	char *name;	/* nosubdir: the data file's name in @dir_fd */
-	int dir_fd;	/* the directory holding the data and lock files */
+	int dir_fd;	/* the directory holding the data and lock files; open only in store_open() */
 	char *lmdb_path; /* what LMDB opens: /proc/self/fd/<dir_fd>[/name] */
-	int lock_fd;	/* the scan lock, or -1 */
+	bool locked;	/* the scan lock is ours: an flock on LMDB's data descriptor */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };
@@ -590,13 +590,25 @@ static size_t initial_mapsize(off_t file_size, bool rdonly)
 	return size ? size : 4096;
 }
 
-/* The scan lock: a file beside the data, flock'ed by the one writer. */
-static int lock_name(const struct store *s, char **ret)
+/*
+ * The scan lock is an flock on the data file, through the descriptor LMDB
+ * holds anyway (LMDB itself locks only its lock file, with fcntl locks, which
+ * flock does not meet), so a writer costs no descriptor of its own: every
+ * one counts at `ulimit -n 8`.  Until the data file is there, an flock on the
+ * index's directory stands in for it (see store_open()).
+ */
+static int lock_data(struct store *s)
 {
-	if (s->nosubdir)
-		return asprintf(ret, "%s.fsindex-lock", s->name) < 0 ? -ENOMEM : 0;
-	*ret = strdup("fsindex.lock");
-	return *ret ? 0 : -ENOMEM;
+	int fd;
+
+	if (s->locked)
+		return 0;
+	if (mdb_env_get_fd(s->env, &fd))
+		return -EINVAL;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	s->locked = true;
+	return 0;
 }
 
 /*
@@ -735,8 +747,8 @@ static int open_dir(struct store *s)
 
 int store_open(const char *path, unsigned flags, struct store **ret_store)
 {
-	char *lockname = NULL, *lmdb_lock = NULL;
-	bool present, lock_present, lock_made = false;
+	char *lmdb_lock = NULL;
+	bool present, lock_present;
 	const char *data;
 	struct store *s;
 	struct stat st;
@@ -749,7 +761,6 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 	if (!s)
 		return -ENOMEM;
 	s->flags = flags;
-	s->lock_fd = -1;
 	s->dir_fd = -1;
 	pthread_mutex_init(&s->gate.mu, NULL);
 	pthread_cond_init(&s->gate.cv, NULL);
@@ -761,22 +772,16 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		goto out_fail;
 	/*
 	 * A writer locks before it creates anything: a second scan must never
-	 * slip in between creation and locking.  A lock file we made next to
-	 * something we then refuse is removed again (out_fail).
+	 * slip in between creation and locking.  The data file may not exist
+	 * yet, so the directory's flock guards this part: every writer takes
+	 * it, only until its data file's lock is taken below, and fails at
+	 * once if another one holds it, as it would on the data file's.
 	 */
-	if (flags & STORE_LOCK) {
-		r = lock_name(s, &lockname);
-		if (r < 0)
-			goto out_fail;
-		r = check_entry(s, lockname, &st, &lock_present);
-		if (r < 0)
-			goto out_fail;
-		lock_made = !lock_present;
-		r = store_lock_scan(s);
-		if (r < 0) {
-			lock_made = false;
-			goto out_fail;
-		}
+	if ((flags & STORE_LOCK) && flock(s->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY
+		    : errno == EBADF	 ? -EACCES /* an O_PATH descriptor: not readable */
+					 : -errno;
+		goto out_fail;
 	}
 
 	data = s->nosubdir ? s->name : "data.mdb";
@@ -831,16 +836,20 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		if (r < 0)
 			goto out_fail;
 	}
+	if (flags & STORE_LOCK) {
+		r = lock_data(s);
+		if (r < 0)
+			goto out_fail;
+	}
+	/* LMDB has its files open: the directory (and its flock) can go. */
+	close(s->dir_fd);
+	s->dir_fd = -1;
 
-	free(lockname);
 	free(lmdb_lock);
 	*ret_store = s;
 	return 0;
 
 out_fail:
-	if (lock_made)
-		unlinkat(s->dir_fd, lockname, 0);
-	free(lockname);
 	free(lmdb_lock);
 	store_close(s);
 	return r;
@@ -851,8 +860,7 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	assert(!s->writer);
-	if (s->lock_fd >= 0)
-		close(s->lock_fd);
+	/* The scan lock goes with LMDB's data descriptor. */
 	if (s->env)
 		mdb_env_close(s->env);
 	if (s->dir_fd >= 0)
@@ -868,26 +876,7 @@ void store_close(struct store *s)
 
 int store_lock_scan(struct store *s)
 {
-	char *name;
-	int fd, r;
-
-	if (s->lock_fd >= 0)
-		return 0;
-	r = lock_name(s, &name);
-	if (r < 0)
-		return r;
-	fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	r = fd < 0 ? -errno : 0;
-	free(name);
-	if (r < 0)
-		return r;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		close(fd);
-		return r;
-	}
-	s->lock_fd = fd;
-	return 0;
+	return lock_data(s);
 }
 
 int store_info(struct store *s, struct store_info *ret)
@@ -2201,7 +2190,7 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 
 	if (s->flags & STORE_RDONLY)
 		return -EROFS;
-	if (s->lock_fd < 0)
+	if (!s->locked)
 		return -ENOLCK;
 	if (s->writer)
 		return -EBUSY;

@@ -105,8 +105,8 @@ spellings=("$D" "$D/" "$D/data.mdb" "$D//./data.mdb" "/$D/./" "$T/link-dir" "$T/
 	"$T/link-data" "${D#"$T"/}")
 command -v flock >/dev/null || bail "flock(1) not found (util-linux)"
 for sp in "${spellings[@]}"; do
-	# Hold the scan lock as a scan through the directory takes it.
-	(cd "$T" && flock -n "$D/fsindex.lock" "$FSINDEX" scan -q --db "$sp" "$B") >/dev/null 2>"$T/err"
+	# Hold the scan lock as a writer holds it: an flock on the data file.
+	(cd "$T" && flock -n "$D/data.mdb" "$FSINDEX" scan -q --db "$sp" "$B") >/dev/null 2>"$T/err"
 	is "$?" 2 "a second writer through --db '$sp' while one holds the lock exits 2"
 	like "$(cat "$T/err")" "another scan is writing this index" "... and says why"
 	(cd "$T" && FSINDEX_DB=$sp timeout 60 "$FSINDEX" find --count) >"$T/out" 2>"$T/err"
@@ -114,8 +114,8 @@ for sp in "${spellings[@]}"; do
 done
 (cd "$T" && "$FSINDEX" scan -q --db "${D#"$T"/}/data.mdb" "$A") >/dev/null 2>"$T/err"
 is "$?" 0 "scan through a relative data.mdb spelling, unlocked, exits 0"
-is "$(cd "$D" && ls -A | sort | tr '\n' ' ')" "data.mdb fsindex.lock lock.mdb " \
-	"every spelling used the same lock files (no data.mdb-lock, data.mdb.fsindex-lock)"
+is "$(cd "$D" && ls -A | sort | tr '\n' ' ')" "data.mdb lock.mdb " \
+	"every spelling used the same files (no data.mdb-lock, no lock file of ours)"
 
 # The issue's race: both exit 0 only if they ran one after the other.
 DB=$T/race
@@ -140,12 +140,11 @@ DB=$T/own
 scan_ok "scan into a fresh index" "$A"
 echo 'not lock bytes' >"$T/victim"
 sum=$(cksum <"$T/victim")
-for f in lock.mdb data.mdb fsindex.lock; do
+for f in lock.mdb data.mdb; do
 	cp -a "$DB" "$T/sym-$f"
 	rm -f "$T/sym-$f/$f"
 	ln -s "$T/victim" "$T/sym-$f/$f"
 	cmds="find scan"
-	[ $f = fsindex.lock ] && cmds=scan # only a writer takes the scan lock
 	for cmd in $cmds; do
 		if [ $cmd = find ]; then
 			DB=$T/sym-$f FSI find --count >/dev/null 2>"$T/err"

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,6 +55,19 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 static void rm_rf(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Does another open file description hold an flock on @path? */
+static bool flocked(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool held;
+
+	if (fd < 0)
+		return false;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
 }
 
 static bool exists(const char *path)
@@ -1540,8 +1554,8 @@ static void test_refusals(void)
 		struct session ss;
 
 		r = store_lock_scan(s);
-		ok(r == 0 && exists(tpath("empty.idx.fsindex-lock")),
-		   "NOSUBDIR mode: the scan lock is <path>.fsindex-lock");
+		ok(r == 0 && flocked(tpath("empty.idx")) && !exists(tpath("empty.idx.fsindex-lock")),
+		   "NOSUBDIR mode: the scan lock is an flock on the data file itself");
 		begin(s, NULL, &ss);
 		put(&ss, top(), true);
 		end(&ss, NULL);
@@ -1597,7 +1611,8 @@ static void test_scan_lock(void)
 	a = open_locked(tpath("lock"));
 	if (!a)
 		return;
-	ok(exists(tpath("lock/fsindex.lock")), "the scan lock is fsindex.lock in the directory");
+	ok(flocked(tpath("lock/data.mdb")) && !exists(tpath("lock/fsindex.lock")),
+	   "the scan lock is an flock on data.mdb, no file of its own");
 	ok(store_lock_scan(a) == 0, "taking the lock twice through one store is fine");
 	r = store_open(tpath("lock"), 0, &b);
 	ok(r == 0 && store_lock_scan(b) == -EBUSY, "a second store cannot take the scan lock");
