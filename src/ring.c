@@ -881,12 +881,25 @@ int ring_parse_mode(const char *s, enum ring_mode *ret)
 
 void ring_wait_tick(void)
 {
-	struct timespec res;
+	struct timespec res, now, coarse;
 
 	if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 || res.tv_sec || !res.tv_nsec)
 		res = (struct timespec){ .tv_nsec = 10000000 }; /* HZ=100, the coarsest */
-	/* One tick and a bit: the tick the read began in is over when this returns. */
-	res.tv_nsec += res.tv_nsec / 8;
-	while (nanosleep(&res, &res) < 0 && errno == EINTR)
-		;
+	/*
+	 * Until the coarse clock has passed the precise time of now, which is
+	 * after any ctime the file had: a tick is usually enough, but a busy
+	 * virtual machine can let the coarse clock lag by several (bounded at
+	 * about a second).
+	 */
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (int i = 0; i < 100; i++) {
+		struct timespec d = res;
+
+		while (nanosleep(&d, &d) < 0 && errno == EINTR)
+			;
+		clock_gettime(CLOCK_REALTIME_COARSE, &coarse);
+		if (coarse.tv_sec > now.tv_sec ||
+		    (coarse.tv_sec == now.tv_sec && coarse.tv_nsec > now.tv_nsec))
+			break;
+	}
 }

@@ -104,7 +104,7 @@ int ring_poll(struct ring *ring, bool wait);
  */
 int ring_idle(struct ring *ring);
 
-/** Sleep until the coarse clock has moved on by a tick (after RING_E_TICK). */
+/** Sleep until the coarse clock has passed the present moment (after RING_E_TICK). */
 void ring_wait_tick(void);
 
 /**
