@@ -5,6 +5,7 @@
  */
 #include "cmd.h"
 
+#include "cancel.h"
 #include "cli.h"
 #include "dupact.h"
 #include "dups.h"
@@ -27,12 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t dups_cancel;
-
-static void on_signal(int sig)
-{
-	dups_cancel = sig;
-}
+static struct cancel dups_cancel;
 
 static void usage(void)
 {
@@ -387,7 +383,6 @@ static int emit(struct dups_cli *cli, const struct dups_result *res, struct dupa
 int cmd_dups(int argc, char **argv)
 {
 	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct scan_opts sopts = { 0 };
 	struct dupact_stats ast = { 0 };
 	struct dups_result res = { 0 };
@@ -432,8 +427,12 @@ int cmd_dups(int argc, char **argv)
 	if (!db || cli_open_store(db, STORE_LOCK, &store) < 0)
 		goto out;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* Before any thread starts: they inherit the blocked signals. */
+	r = cancel_on_signals(&dups_cancel);
+	if (r < 0) {
+		log_error("cannot watch for signals: %s", strerror(-r));
+		goto out;
+	}
 	sopts.jobs = cli.opts.jobs;
 	sopts.on_error = cli_report_entry;
 	sopts.on_start = progress_scan_start;
@@ -486,17 +485,14 @@ int cmd_dups(int argc, char **argv)
 			 (unsigned long long)res.stats.files,
 			 (unsigned long long)res.stats.candidates,
 			 (unsigned long long)res.stats.reused);
-	if (cli.action) {
-		/*
-		 * From here a signal stops the actions between files: restart
-		 * the writes of the report it interrupts, and let a closed pipe
-		 * fail a write (EPIPE) rather than kill us with a line unsaid.
-		 */
-		sa.sa_flags = SA_RESTART;
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+	/*
+	 * From here a signal stops the actions between files (no write of the
+	 * report is interrupted: signals are taken by their own thread), and
+	 * a closed pipe fails a write (EPIPE) rather than kill us with a line
+	 * unsaid.
+	 */
+	if (cli.action)
 		signal(SIGPIPE, SIG_IGN);
-	}
 	r = emit(&cli, &res, &ast);
 	if (r < 0 && cli.action && (r == -ECANCELED || cli.report_failed)) {
 		if (r != -ECANCELED)

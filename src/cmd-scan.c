@@ -4,6 +4,7 @@
  */
 #include "cmd.h"
 
+#include "cancel.h"
 #include "cli.h"
 #include "log.h"
 #include "progress.h"
@@ -23,12 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t scan_cancel;
-
-static void on_signal(int sig)
-{
-	scan_cancel = sig;
-}
+static struct cancel scan_cancel;
 
 static void usage(void)
 {
@@ -80,7 +76,6 @@ int cmd_scan(int argc, char **argv)
 	size_t nexcludes = 0, npaths;
 	bool quiet = false, verbose = false;
 	enum ring_mode io_mode = RING_AUTO;
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct cli_excl verbosity = { 0 };
 	int64_t t0;
 	uint64_t v;
@@ -170,8 +165,12 @@ int cmd_scan(int argc, char **argv)
 	if (cli_open_store(db, STORE_LOCK, &store) < 0)
 		goto out;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* Before any thread starts: they inherit the blocked signals. */
+	r = cancel_on_signals(&scan_cancel);
+	if (r < 0) {
+		log_error("cannot watch for signals: %s", strerror(-r));
+		goto out;
+	}
 	opts.excludes = excludes;
 	opts.nexcludes = nexcludes;
 	opts.on_error = cli_report_entry;

@@ -58,6 +58,7 @@
  */
 #include "dupact.h"
 
+#include "cancel.h"
 #include "dups.h"
 #include "util.h"
 
@@ -129,7 +130,7 @@ static void fault_arm(void)
 static bool fault(void)
 {
 	if (unlikely(raise_at) && ++raise_calls == raise_at)
-		raise(raise_sig);
+		kill(getpid(), raise_sig); /* to the process: its signal thread takes it */
 	if (likely(!fault_at) || ++fault_calls != fault_at)
 		return false;
 	errno = EIO;
@@ -430,7 +431,7 @@ static void fail(struct act *a, const struct dups_name *n, int err)
 /* Must acting stop before the next file? */
 static bool stopped(const struct act *a)
 {
-	return a->stop || (a->o->cancel && *a->o->cancel);
+	return a->stop || cancel_requested(a->o->cancel);
 }
 
 /* ---- one file or two? ----------------------------------------------------- */
@@ -1017,7 +1018,7 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 		}
 	}
 stop:
-	r = a.stop ? a.stop : opts->cancel && *opts->cancel ? -ECANCELED : 0;
+	r = a.stop ? a.stop : cancel_requested(opts->cancel) ? -ECANCELED : 0;
 out:
 	fault_at = 0;
 	if (a.kfd >= 0)

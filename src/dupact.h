@@ -12,11 +12,11 @@
 #ifndef FSINDEX_DUPACT_H
 #define FSINDEX_DUPACT_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct cancel;
 struct dups_group;
 struct dups_file;
 
@@ -66,7 +66,7 @@ struct dupact_opts {
 	dupact_error_fn *on_error;   /* may be NULL */
 	void *ctx;
 	/* When it becomes non-zero (a signal handler), stop before the next file. */
-	volatile sig_atomic_t *cancel; /* may be NULL */
+	const struct cancel *cancel; /* may be NULL */
 };
 
 struct dupact_stats {
@@ -82,7 +82,7 @@ struct dupact_stats {
  * of the group is still handled.  Adds to *stats, also when it stops early.
  * Returns 0, or a negative error only for a failure that is not about one
  * file: -ENOMEM, -EINVAL for a group whose kept file has no name,
- * -ECANCELED when *@opts->cancel was set (checked before each file), or the
+ * -ECANCELED when @opts->cancel was requested (checked before each file), or the
  * error @opts->on_report returned.
  *
  * Before acting on a name, its stat tuple and the kept file's (dev, ino,

@@ -39,6 +39,7 @@
  */
 #include "dups.h"
 
+#include "cancel.h"
 #include "hash.h"
 #include "node.h"
 #include "ring.h"
@@ -888,7 +889,7 @@ static void batch_run(struct task *task, struct task_worker *tw)
 	if (atomic_load_explicit(&d->starved, memory_order_relaxed))
 		ring_give_back(w->ring);
 	for (size_t i = 0; i < bt->n; i++) {
-		if (atomic_load(&d->fatal) || (d->opts->cancel && *d->opts->cancel))
+		if (atomic_load(&d->fatal) || cancel_requested(d->opts->cancel))
 			break;
 		read_one(d, w, &d->p->c[bt->idx[i]], bt->stage);
 	}
@@ -901,7 +902,7 @@ static void batch_run(struct task *task, struct task_worker *tw)
 static void retry_reads(struct dups *d, struct worker *w)
 {
 	struct reader *rd = w->retry;
-	bool stop = atomic_load(&d->fatal) || (d->opts->cancel && *d->opts->cancel);
+	bool stop = atomic_load(&d->fatal) || cancel_requested(d->opts->cancel);
 
 	w->retry = NULL;
 	ring_give_back(w->ring);
@@ -968,7 +969,7 @@ static int read_stage(struct dups *d, const size_t *idx, size_t n, enum stage st
 	free(tasks);
 	if (r == 0)
 		r = atomic_load(&d->fatal);
-	if (r == 0 && d->opts->cancel && *d->opts->cancel)
+	if (r == 0 && cancel_requested(d->opts->cancel))
 		r = -ECANCELED;
 	return r;
 }

@@ -10,12 +10,12 @@
 
 #include "hash.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct cancel;
 struct store;
 struct task_pool;
 
@@ -72,7 +72,7 @@ struct dups_opts {
 	unsigned jobs;		/* worker threads (0: online CPUs) */
 	int io_mode;		/* enum ring_mode */
 	bool record;		/* write computed hashes back to the index */
-	volatile sig_atomic_t *cancel;
+	const struct cancel *cancel;	/* may be NULL */
 	struct dups_progress *progress;	/* updated as files are read; may be NULL */
 	/* A file that could not be read (path, reason); may be NULL. */
 	void (*on_error)(void *ctx, const char *path, size_t len, int err);

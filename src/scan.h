@@ -6,11 +6,12 @@
 #ifndef FSINDEX_SCAN_H
 #define FSINDEX_SCAN_H
 
+struct cancel;
+
 #include "store.h"
 #include "task.h"
 #include "walk.h"
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@ struct scan_opts {
 	walk_file_fn *on_file;		/* every regular file seen; may be NULL */
 	void *file_ctx;
 	void *error_ctx;
-	volatile sig_atomic_t *cancel;	/* may be NULL */
+	const struct cancel *cancel;	/* may be NULL */
 	/* Called with the live counters once the walk starts and when it ends. */
 	void (*on_start)(void *ctx, struct walk_stats *stats);
 	void (*on_end)(void *ctx);

@@ -90,6 +90,7 @@
  */
 #include "walk.h"
 
+#include "cancel.h"
 #include "fdcache.h"
 #include "hash.h"
 #include "mountinfo.h"
@@ -288,7 +289,7 @@ static void set_fatal(struct walk *w, int err)
 static bool stopping(struct walk *w)
 {
 	return atomic_load_explicit(&w->fatal, memory_order_relaxed) ||
-	       (w->opts.cancel && *w->opts.cancel);
+	       cancel_requested(w->opts.cancel);
 }
 
 bool walk_is_excluded(char *const *excludes, size_t nexcludes, const char *name, const char *path)
@@ -1876,7 +1877,7 @@ int walk_run(struct walk *w)
 		return atomic_load(&w->fatal);
 	if (r < 0)
 		return r;
-	if (w->opts.cancel && *w->opts.cancel)
+	if (cancel_requested(w->opts.cancel))
 		return -ECANCELED;
 	return 0;
 }

@@ -6,12 +6,12 @@
 #ifndef FSINDEX_WALK_H
 #define FSINDEX_WALK_H
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct cancel;
 struct store;
 struct store_writer;
 struct task_pool;
@@ -43,7 +43,7 @@ struct walk_opts {
 	unsigned hash_depth;		/* reads in flight per worker (0: 16) */
 	walk_error_fn *on_error;	/* may be NULL */
 	void *error_ctx;
-	volatile sig_atomic_t *cancel;	/* when it becomes nonzero, stop promptly; may be NULL */
+	const struct cancel *cancel;	/* when requested, stop promptly; may be NULL */
 	int io_mode;			/* enum ring_mode, for WALK_HASH roots */
 	walk_file_fn *on_file;		/* may be NULL */
 	void *file_ctx;

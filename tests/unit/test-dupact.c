@@ -13,6 +13,7 @@
  */
 #include "dupact.h"
 
+#include "cancel.h"
 #include "dups.h"
 #include "util.h"
 
@@ -24,6 +25,7 @@
 #include <limits.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,7 +336,7 @@ struct rec {
 	char last_err_path[256];
 	char last_kept[256];
 	int fail_report;		/* on_report returns it from the first report on */
-	volatile sig_atomic_t *cancel;	/* on_report sets it (a signal arriving mid-run) */
+	struct cancel *cancel;		/* on_report sets it (a signal arriving mid-run) */
 };
 
 static int on_report(void *ctx, const char *what, const char *path, size_t len,
@@ -347,7 +349,7 @@ static int on_report(void *ctx, const char *what, const char *path, size_t len,
 	snprintf(r->last_report, sizeof(r->last_report), "%s", what);
 	snprintf(r->last_kept, sizeof(r->last_kept), "%.*s", (int)klen, kept);
 	if (r->cancel)
-		*r->cancel = 1;
+		cancel_request(r->cancel, SIGINT);
 	return r->fail_report;
 }
 
@@ -381,7 +383,7 @@ static int run(struct fx *x, enum dupact_kind kind, enum dupact_keep keep, bool 
 static int run_cancel(struct fx *x, enum dupact_kind kind, bool cancel_first, int fail_report,
 		      struct rec *rec, struct dupact_stats *st)
 {
-	static volatile sig_atomic_t cancel;
+	static struct cancel cancel;
 	struct dupact_opts o = {
 		.kind = kind, .on_report = on_report, .on_error = on_error, .ctx = rec,
 		.cancel = &cancel,
@@ -389,7 +391,7 @@ static int run_cancel(struct fx *x, enum dupact_kind kind, bool cancel_first, in
 
 	memset(rec, 0, sizeof(*rec));
 	memset(st, 0, sizeof(*st));
-	cancel = cancel_first;
+	atomic_store(&cancel.sig, cancel_first ? SIGINT : 0); /* a fresh token per run */
 	rec->fail_report = fail_report;
 	if (!cancel_first && !fail_report)
 		rec->cancel = &cancel;
