@@ -1464,6 +1464,34 @@ static void arrivals_free(struct walk *w, struct arrivals *g)
 	free(g);
 }
 
+/*
+ * Open @d for @task, the one running on @tw.  Out of descriptors while other
+ * workers hold some (they will release them), the task goes back on the pool
+ * (*@requeues counts it) and -EAGAIN is returned: the caller just returns.
+ * Other errors are reported, fatal or not; a directory that vanished is no
+ * error unless it is a root.  Returns the pinned descriptor, or an error.
+ */
+static int task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worker *tw,
+			 struct walk_dir *d, struct task *task, uint16_t *requeues)
+{
+	int dfd;
+
+	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
+		ring_give_back(ww->ring);
+	dfd = dir_open(w, ww, d);
+	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
+	    *requeues < EMFILE_RETRIES) {
+		backoff((*requeues)++);
+		task_spawn(tw, task);
+		return -EAGAIN;
+	}
+	if (dfd == -ENOMEM)
+		set_fatal(w, dfd);
+	else if (dfd < 0 && (dfd != -ENOENT || !d->parent))
+		report(w, ww, d, NULL, 0, "cannot read", dfd);
+	return dfd;
+}
+
 static void task_list_dir(struct task *task, struct task_worker *tw)
 {
 	struct walk_dir *d = container_of(task, struct walk_dir, task);
@@ -1477,24 +1505,11 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 	}
 	if (stopping(w))
 		goto out;
-	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
-		ring_give_back(ww->ring);
-
-	dfd = dir_open(w, ww, d);
-	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
-	    d->requeues < EMFILE_RETRIES) {
-		/* Other workers hold descriptors and will release them: try again later. */
-		backoff(d->requeues++);
-		task_spawn(tw, &d->task);
+	dfd = task_dir_open(w, ww, tw, d, &d->task, &d->requeues);
+	if (dfd == -EAGAIN)
 		return;
-	}
-	if (dfd < 0) {
-		if (dfd == -ENOMEM)
-			set_fatal(w, dfd);
-		else if (dfd != -ENOENT || !d->parent)
-			report(w, ww, d, NULL, 0, "cannot read", dfd);
+	if (dfd < 0)
 		goto out;
-	}
 
 	if (!d->parent || d->dev != d->parent->dev) {
 		enum fs_kind kind = fs_kind(dfd, d->dev);
@@ -1541,20 +1556,11 @@ static void task_arrivals(struct task *task, struct task_worker *tw)
 	}
 	if (stopping(w))
 		goto out;
-	dfd = dir_open(w, ww, d);
-	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
-	    g->requeues < EMFILE_RETRIES) {
-		backoff(g->requeues++);
-		task_spawn(tw, &g->task);
+	dfd = task_dir_open(w, ww, tw, d, &g->task, &g->requeues);
+	if (dfd == -EAGAIN)
 		return;
-	}
-	if (dfd < 0) {
-		if (dfd == -ENOMEM)
-			set_fatal(w, dfd);
-		else
-			report(w, ww, d, NULL, 0, "cannot read", dfd);
+	if (dfd < 0)
 		goto out;
-	}
 	ww->nspawn = 0;
 	if (d->root->path_excludes || w->opts.on_file) {
 		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
