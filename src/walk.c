@@ -1235,8 +1235,10 @@ static int settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_d
 		if (ww->nstored > ww->unseen_cap) {
 			size_t *nu = reallocarray(ww->unseen, ww->stored_cap, sizeof(*nu));
 
-			if (!nu)
-				return -ENOMEM;
+			if (!nu) {
+				r = -ENOMEM;
+				goto out;
+			}
 			ww->unseen = nu;
 			ww->unseen_cap = ww->stored_cap;
 		}
@@ -1287,12 +1289,14 @@ static int settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_d
 					       how);
 			}
 			if (r < 0)
-				return r;
+				goto out;
 			if (r > 0)
 				new_dirs = true;
 		}
 	}
 	r = park(w, ww, d);
+out:
+	/* The next listing starts with no arrivals, whatever happened to these. */
 	ww->narr = ww->arr_names_len = 0;
 	if (r < 0)
 		return r;
