@@ -9,6 +9,22 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
+
+/*
+ * A second SIGINT or SIGTERM this soon after the first is the same request
+ * delivered twice, not a user's second one: timeout(1) sends its child the
+ * signal it gets and then again to the whole process group.
+ */
+#define AGAIN_NS (100 * 1000000LL)
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 void cancel_request(struct cancel *c, int sig)
 {
@@ -28,6 +44,7 @@ static void stop_set(sigset_t *set)
 static void *signal_thread(void *arg)
 {
 	struct cancel *c = arg;
+	long long first = 0;
 	sigset_t set;
 	int sig;
 
@@ -35,10 +52,13 @@ static void *signal_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (!cancel_requested(c) || sig == SIGHUP) {
+		if (!first) {
+			first = now_ns();
 			cancel_request(c, sig);
 			continue;
 		}
+		if (sig == SIGHUP || now_ns() - first < AGAIN_NS)
+			continue;
 		/* Asked twice: die of it, as if nothing had caught the first. */
 		signal(sig, SIG_DFL);
 		sigemptyset(&set);

@@ -31,8 +31,8 @@ void cancel_request(struct cancel *c, int sig);
 /**
  * Block SIGINT, SIGTERM and SIGHUP in the calling thread and start a thread
  * that waits for them: the first sets @c (borrowed, must live until exit);
- * a second SIGINT or SIGTERM ends the process at once, the default way, for
- * the user who does not want to wait.  Call it from main before any other
+ * a second SIGINT or SIGTERM, a tenth of a second or more later, ends the
+ * process at once, the default way, for the user who does not want to wait.  Call it from main before any other
  * thread exists, so that they all inherit the mask.  Returns 0 or -errno.
  */
 int cancel_on_signals(struct cancel *c);

@@ -3,7 +3,8 @@
  * test-cancel.c - signals become a stop request taken by one thread: the
  * first SIGTERM (or SIGINT, SIGHUP) sets the token, threads started after
  * see it, no system call is interrupted, and a second SIGTERM ends the
- * process as if nothing caught it.  Each case runs in a child process,
+ * process as if nothing caught it - unless it comes within a tenth of a
+ * second, as the same signal sent twice (timeout(1) does that).  Each case runs in a child process,
  * since the signal thread lives until exit.
  */
 #include "cancel.h"
@@ -42,8 +43,11 @@ static void *reader(void *arg)
 	return (void *)(long)(read(fds[0], &b, 1) == 1 ? 0 : errno);
 }
 
-/* The child: exit status 0 when all is as it should be, else a code. */
-static int child(int twice, int sig)
+/*
+ * The child: exit status 0 when all is as it should be, else a code.
+ * @twice: signal again @gap_ms after the first was taken.
+ */
+static int child(int twice, int sig, int gap_ms)
 {
 	pthread_t t;
 	int fds[2];
@@ -62,6 +66,8 @@ static int child(int twice, int sig)
 	if (write(fds[1], "x", 1) != 1 || pthread_join(t, &res) != 0 || res)
 		return 14; /* the read was interrupted */
 	if (twice) {
+		nanosleep(&(struct timespec){ .tv_sec = gap_ms / 1000,
+					      .tv_nsec = gap_ms % 1000 * 1000000L }, NULL);
 		kill(getpid(), sig);
 		for (int i = 0; i < 200; i++)
 			nap();
@@ -70,13 +76,13 @@ static int child(int twice, int sig)
 	return 0;
 }
 
-static int run(int twice, int sig)
+static int run(int twice, int sig, int gap_ms)
 {
 	pid_t pid = fork();
 	int st;
 
 	if (pid == 0)
-		_exit(child(twice, sig));
+		_exit(child(twice, sig, gap_ms));
 	if (pid < 0 || waitpid(pid, &st, 0) != pid)
 		return -1;
 	return st;
@@ -87,18 +93,22 @@ int main(void)
 	int st;
 
 	plan_lazy();
-	st = run(0, SIGTERM);
+	st = run(0, SIGTERM, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "SIGTERM sets the token, a read in another thread is not interrupted (status %#x)", st);
-	st = run(0, SIGINT);
+	st = run(0, SIGINT, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGINT sets the token (status %#x)", st);
-	st = run(1, SIGTERM);
+	st = run(1, SIGTERM, 150);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
 	   "a second SIGTERM ends the process by the signal (status %#x)", st);
-	st = run(1, SIGINT);
+	st = run(1, SIGINT, 150);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT,
 	   "a second SIGINT ends the process by the signal (status %#x)", st);
-	st = run(1, SIGHUP);
+	st = run(1, SIGTERM, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 15,
+	   "the same SIGTERM sent twice at once (timeout(1) does) stops it gracefully (status %#x)",
+	   st);
+	st = run(1, SIGHUP, 150);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 15, "a second SIGHUP does not (status %#x)", st);
 
 	struct cancel c = {0};
