@@ -83,7 +83,7 @@ struct cand {
 	int64_t mtime_sec, ctime_sec;
 	uint32_t mtime_nsec, ctime_nsec;
 	uint32_t nlink, uid;
-	uint32_t h;			/* its digests in dups_priv.h, or NO_HASHES */
+	uint32_t h;			/* its digests in dups_priv.h[], or NO_HASHES */
 	uint32_t path_off;
 	uint32_t path_len;
 	uint32_t root;
@@ -428,24 +428,20 @@ static ssize_t full_path(const struct dups_priv *p, const struct cand *c, char *
 	return (ssize_t)len;
 }
 
-static struct dups_priv *sort_priv;	/* qsort has no context argument */
-
-static int name_order(const struct cand *a, const struct cand *b)
+/* qsort_r() order of two candidates by root, then path; @ctx is the dups_priv. */
+static int cmp_name(const void *va, const void *vb, void *ctx)
 {
+	const struct cand *a = va, *b = vb;
+	const struct dups_priv *p = ctx;
 	size_t la = a->path_len, lb = b->path_len;
 	int c;
 
 	if (a->root != b->root)
 		return a->root < b->root ? -1 : 1;
-	c = memcmp(cand_path(sort_priv, a), cand_path(sort_priv, b), la < lb ? la : lb);
+	c = memcmp(cand_path(p, a), cand_path(p, b), la < lb ? la : lb);
 	if (c)
 		return c;
 	return la < lb ? -1 : la > lb;
-}
-
-static int cmp_name(const void *va, const void *vb)
-{
-	return name_order(va, vb);
 }
 
 /* Byte @pos (0 = least significant) of a (size, dev, ino) key. */
@@ -565,7 +561,7 @@ static int sort_inode_order(struct dups_priv *p)
 		while (j < n && same_inode(&p->c[i], &p->c[j]))
 			j++;
 		if (j - i > 1)
-			qsort(p->c + i, j - i, sizeof(*p->c), cmp_name);
+			qsort_r(p->c + i, j - i, sizeof(*p->c), cmp_name, p);
 		i = j;
 	}
 	r = renumber_digests(p, x);
@@ -997,13 +993,18 @@ static int cmp_key(const struct dups_priv *p, const struct cand *a, const struct
 	return memcmp(da->full, db->full, 16);
 }
 
-static enum stage sort_stage;
+/* What cmp_idx() compares: candidates of @p by their key up to @stage. */
+struct idx_order {
+	const struct dups_priv *p;
+	enum stage stage;
+};
 
-static int cmp_idx(const void *va, const void *vb)
+static int cmp_idx(const void *va, const void *vb, void *ctx)
 {
-	const struct cand *a = &sort_priv->c[*(const size_t *)va];
-	const struct cand *b = &sort_priv->c[*(const size_t *)vb];
-	int c = cmp_key(sort_priv, a, b, sort_stage);
+	const struct idx_order *o = ctx;
+	const struct cand *a = &o->p->c[*(const size_t *)va];
+	const struct cand *b = &o->p->c[*(const size_t *)vb];
+	int c = cmp_key(o->p, a, b, o->stage);
 
 	return c ? c : (*(const size_t *)va < *(const size_t *)vb ? -1 : 1);
 }
@@ -1022,15 +1023,15 @@ static size_t keep_shared_from(struct dups_priv *p, size_t *idx, size_t n, enum 
 	for (size_t k = 0; k < n; k++)
 		if (!p->c[idx[k]].err)
 			idx[m++] = idx[k];
-	sort_priv = p;
-	sort_stage = stage;
+	struct idx_order order = {p, stage};
+
 	for (size_t g = 0; g < m;) {
 		size_t end = g + 1;
 
 		while (end < m && cmp_key(p, &p->c[idx[g]], &p->c[idx[end]], grouped) == 0)
 			end++;
 		if (stage != STAGE_SIZE && end - g > 2)
-			qsort(idx + g, end - g, sizeof(*idx), cmp_idx);
+			qsort_r(idx + g, end - g, sizeof(*idx), cmp_idx, &order);
 		for (size_t i = g; i < end;) {
 			size_t j = i + 1;
 
@@ -1515,7 +1516,6 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	for (size_t i = 0; i < d.p->n; i++)
 		res.stats.reused += d.p->c[i].from_index;
 
-	sort_priv = d.p;
 	r = sort_inode_order(d.p);
 	if (r < 0)
 		goto out;
