@@ -68,9 +68,10 @@ int task_pool_run(struct task_pool *pool);
 /**
  * Called by a worker that found no task to run or steal.  Return true while
  * the worker has work of its own outside the pool (I/O in flight on its
- * ring): it then neither parks nor exits, and calls again.  The function
- * should reap what it can and, when nothing is ready, block briefly (about a
- * millisecond) for its outside work, so the worker still steals new tasks.
+ * ring): it then neither parks nor exits, and looks for tasks again before
+ * calling once more.  The function may block until some of that work is done
+ * (ring_idle() waits for one request to complete), but not longer: while it
+ * blocks, the worker steals nothing.
  */
 typedef bool task_idle_fn(void *ctx, struct task_worker *worker);
 
