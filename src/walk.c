@@ -1172,7 +1172,22 @@ static struct stored *unseen_find(struct walk_worker *ww, size_t nunseen, const 
 	return NULL;
 }
 
-/* Park the arrivals of @d left in @ww->arr (those with a name) for the second round. */
+/*
+ * Take in arrival @n of @d that nothing in @d was: the entry gone elsewhere
+ * with its (dev, ino), if the table has one, else something new.  As
+ * take_entry().
+ */
+static int take_moved_or_new(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
+			     const char *dirpath, size_t dirpath_len, struct node *n)
+{
+	struct node old;
+
+	if (moves_take(w->gone, n->dev, n->ino, n->mode & S_IFMT, &old))
+		return take_entry(w, ww, d, dfd, dirpath, dirpath_len, n, &old, ID_MOVED);
+	return take_entry(w, ww, d, dfd, dirpath, dirpath_len, n, NULL, ID_NEW);
+}
+
+/* Park the arrivals of @d still in @ww->arr (not taken in: no name yet) for the second round. */
 static int park(struct walk *w, struct walk_worker *ww, struct walk_dir *d)
 {
 	struct arrivals *g;
@@ -1275,19 +1290,11 @@ static int settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_d
 			a->n.name = ww->arr_names + a->name_off;
 			if (old)
 				old->seen = true;
-			if (how == ID_NEW) {
-				struct node g;
-
-				if (moves_take(w->gone, a->n.dev, a->n.ino, a->n.mode & S_IFMT, &g))
-					r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &g,
-						       ID_MOVED);
-				else
-					r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n,
-						       NULL, ID_NEW);
-			} else {
+			if (how == ID_NEW)
+				r = take_moved_or_new(w, ww, d, dfd, dirpath, dirpath_len, &a->n);
+			else
 				r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &old->n,
 					       how);
-			}
 			if (r < 0)
 				goto out;
 			if (r > 0)
@@ -1313,6 +1320,27 @@ out:
 	return new_dirs;
 }
 
+/*
+ * Put the path of @d in ww->path when excludes with a '/' or on_file need it
+ * (else *ret_path is NULL).  Returns 0 or -ENOMEM.
+ */
+static int entry_dir_path(struct walk *w, struct walk_worker *ww, const struct walk_dir *d,
+			  const char **ret_path, size_t *ret_len)
+{
+	ssize_t len;
+
+	*ret_path = NULL;
+	*ret_len = 0;
+	if (!d->root->path_excludes && !w->opts.on_file)
+		return 0;
+	len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
+	if (len < 0)
+		return (int)len;
+	*ret_path = ww->path;
+	*ret_len = (size_t)len;
+	return 0;
+}
+
 static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd)
 {
 	const char *dirpath = NULL;
@@ -1320,14 +1348,9 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 	bool complete = true, new_dirs = false;
 	int r;
 
-	if (d->root->path_excludes || w->opts.on_file) {
-		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
-
-		if (len < 0)
-			return (int)len;
-		dirpath = ww->path;
-		dirpath_len = (size_t)len;
-	}
+	r = entry_dir_path(w, ww, d, &dirpath, &dirpath_len);
+	if (r < 0)
+		return r;
 
 	/* Its entries are the stored children: stat them, no listing. */
 	for (size_t i = 0; d->reuse && i < ww->nstored; i++) {
@@ -1566,22 +1589,12 @@ static void task_arrivals(struct task *task, struct task_worker *tw)
 	if (dfd < 0)
 		goto out;
 	ww->nspawn = 0;
-	if (d->root->path_excludes || w->opts.on_file) {
-		ssize_t len = dir_path(&ww->path, &ww->path_cap, d, NODE_NAME_MAX + 2);
-
-		r = len < 0 ? (int)len : 0;
-		dirpath = ww->path;
-		dirpath_len = len < 0 ? 0 : (size_t)len;
-	}
+	r = entry_dir_path(w, ww, d, &dirpath, &dirpath_len);
 	for (size_t i = 0; r >= 0 && i < g->n && !stopping(w); i++) {
 		struct arrival *a = &g->v[i];
-		struct node old;
 
 		a->n.name = g->names + a->name_off;
-		if (moves_take(w->gone, a->n.dev, a->n.ino, a->n.mode & S_IFMT, &old))
-			r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &old, ID_MOVED);
-		else
-			r = take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, NULL, ID_NEW);
+		r = take_moved_or_new(w, ww, d, dfd, dirpath, dirpath_len, &a->n);
 		if (r > 0)
 			new_dirs = true;
 	}
