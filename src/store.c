@@ -597,7 +597,7 @@ static size_t initial_mapsize(off_t file_size, bool rdonly)
  * one counts at `ulimit -n 8`.  Until the data file is there, an flock on the
  * index's directory stands in for it (see store_open()).
  */
-static int lock_data(struct store *s)
+int store_lock_scan(struct store *s)
 {
 	int fd;
 
@@ -837,7 +837,7 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 			goto out_fail;
 	}
 	if (flags & STORE_LOCK) {
-		r = lock_data(s);
+		r = store_lock_scan(s);
 		if (r < 0)
 			goto out_fail;
 	}
@@ -872,11 +872,6 @@ void store_close(struct store *s)
 	free(s->dir);
 	free(s->path);
 	free(s);
-}
-
-int store_lock_scan(struct store *s)
-{
-	return lock_data(s);
 }
 
 int store_info(struct store *s, struct store_info *ret)
