@@ -35,7 +35,7 @@ struct planned {
 
 struct plan_memo {
 	struct planned *v;
-	size_t n;
+	size_t n, cap;
 };
 
 static const struct planned *memo_find(const struct plan_memo *m, uint64_t parent,
@@ -51,13 +51,10 @@ static const struct planned *memo_find(const struct plan_memo *m, uint64_t paren
 static int memo_add(struct plan_memo *m, uint64_t parent, const char *name, size_t len,
 		    uint64_t id)
 {
-	struct planned *nv = realloc(m->v, (m->n + 1) * sizeof(*nv));
-
-	if (!nv)
+	if (GROW(m->v, m->cap, m->n + 1))
 		return -ENOMEM;
-	m->v = nv;
-	nv[m->n] = (struct planned){ .parent = parent, .id = id, .len = (uint16_t)len };
-	memcpy(nv[m->n].name, name, len);
+	m->v[m->n] = (struct planned){ .parent = parent, .id = id, .len = (uint16_t)len };
+	memcpy(m->v[m->n].name, name, len);
 	m->n++;
 	return 0;
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.h - small helpers shared by every module: attributes, container_of,
- * big-endian load/store for LMDB keys, monotonic time.
+ * big-endian load/store for LMDB keys, monotonic time, array growth.
  */
 #ifndef FSINDEX_UTIL_H
 #define FSINDEX_UTIL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,6 +75,46 @@ static inline int hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+/**
+ * The array @p of *@cap elements of @elem bytes, reallocated to hold at
+ * least @need (> *cap): capacity doubles from 16, so n appends cost O(n)
+ * copies.  Returns the new array and updates *@cap, or NULL (out of memory,
+ * or need * elem would overflow) leaving @p and *@cap as they were.  Use
+ * through GROW().
+ */
+static inline void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 16;
+	void *np;
+
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return NULL;
+		ncap *= 2;
+	}
+	np = reallocarray(p, ncap, elem);
+	if (np)
+		*cap = ncap;
+	return np;
+}
+
+/**
+ * Make typed array @arr (capacity @cap, a size_t lvalue) hold at least @need
+ * elements.  Evaluates to 0 or -ENOMEM (then @arr and @cap are unchanged).
+ */
+#define GROW(arr, cap, need)                                                        \
+	__extension__({                                                             \
+		int grow_r_ = 0;                                                    \
+		if ((need) > (cap)) {                                               \
+			void *grow_p_ = grow_array((arr), &(cap), (need), sizeof(*(arr))); \
+			if (grow_p_)                                                \
+				(arr) = grow_p_;                                    \
+			else                                                        \
+				grow_r_ = -ENOMEM;                                  \
+		}                                                                   \
+		grow_r_;                                                            \
+	})
 
 /** Nanoseconds on CLOCK_MONOTONIC. */
 static inline int64_t now_mono_ns(void)
