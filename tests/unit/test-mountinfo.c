@@ -72,6 +72,33 @@ static int write_table(char *path, const char *text)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* The parsed table: every field kept, escapes undone, bad lines skipped. */
+static void test_table(const char *path)
+{
+	struct mount_table *t = NULL;
+	const struct mount_entry *e;
+
+	ok(mount_table_load(path, &t) == 0 && t, "the table parses");
+	if (!t)
+		return;
+	ok(t->n == 6, "six lines parse, three are skipped (got %zu)", t->n);
+	e = mount_table_find(t, makedev(0, 27));
+	ok(e && strcmp(e->point, "/my mnt") == 0 && strcmp(e->type, "tmpfs") == 0 &&
+		   strcmp(e->source, "tmpfs") == 0,
+	   "0:27: mount point unescaped to '/my mnt', type and source kept");
+	e = mount_table_find(t, makedev(0, 6));
+	ok(e && strcmp(e->point, "/dev") == 0 && strcmp(e->source, "udev") == 0,
+	   "a device mounted twice: its first mount");
+	e = mount_table_find(t, makedev(0, 40));
+	ok(e && strcmp(e->type, "fuse.a-very-long-filesystem-type-name") == 0,
+	   "the table keeps a long type whole");
+	ok(mount_table_find(t, makedev(0, 41)) == NULL, "a line without a type is not in the table");
+	ok(t->v[0].dev == makedev(0, 21) && strcmp(t->v[1].point, "/") == 0,
+	   "the kernel's order is kept");
+	mount_table_free(t);
+	ok(mount_table_load("/nonexistent/mountinfo", &t) == -ENOENT, "a missing table: -ENOENT");
+}
+
 int main(void)
 {
 	char path[] = "/tmp/fsindex-mountinfo.XXXXXX", cpath[] = "/tmp/fsindex-mountinfo.XXXXXX";
@@ -99,6 +126,7 @@ int main(void)
 	   "a line without a type does not match");
 	ok(mountinfo_fstype(path, makedev(7, 7), type, sizeof(type)) == -ENOENT,
 	   "an unknown device: -ENOENT");
+	test_table(path);
 	ok(mountinfo_fstype("/nonexistent/mountinfo", makedev(0, 6), type, sizeof(type)) ==
 		   -ENOENT,
 	   "a missing table: -ENOENT from open");
