@@ -702,7 +702,8 @@ static void clean_temps(struct act *a, const struct dups_file *f, struct ident *
 				goto next;
 		}
 		if (place_open(f->names[0].path, f->names[0].len, &k) < 0 ||
-		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !ident_same_inode(id, &st))
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !ident_same_inode(id, &st))
 			goto next;
 		if (!a->o->dry_run && unlinkat(p.dirfd, p.base, 0) < 0) {
 			if (a->o->on_error)

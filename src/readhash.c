@@ -2,13 +2,15 @@
 /*
  * readhash.c - read and hash through the caller's ring, with the retries.
  *
- *   readhash_start ──► ring_submit ──► chunks ──► hash_file_update()
- *                            ▲             done ──┬─ 0 / error ──► on_done
- *      RING_E_TICK: wait for │                    ├─ RING_E_TICK ──► ring_wait_tick(), again
- *      the tick, hash again  └────────────────────┘    (RING_TICK_RETRIES, then -ESTALE)
- *                                                 └─ EMFILE ──► on_emfile: again now,
- *                                                     later (readhash_retry()), or fail
+ *   readhash_start() ─► submit ─► ring_submit() ─► chunks ─► hash_file_update()
+ *                         ▲               └─► done: 0, an error ─────────► on_done
+ *                         │                         RING_E_TICK ─► ring_wait_tick() ─┐
+ *                         │                         EMFILE ─► on_emfile(): now ──────┤
+ *                         │                               later: readhash_retry() ───┤
+ *                         └──────────────────────────────────────────────────────────┘
  *
+ * RING_E_TICK is retried RING_TICK_RETRIES times, then it is -ESTALE;
+ * EMFILE READHASH_EMFILE_RETRIES times, or until on_emfile() says fail.
  * Every submission starts the digests afresh, so a read that is retried is
  * hashed from its first byte.  A whole-file read keeps head and tail copies
  * (hash_file_begin() with the size); a range keeps only the running digest

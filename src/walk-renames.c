@@ -230,8 +230,8 @@ int walk_settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_dir
 			if (how == ID_NEW)
 				r = take_moved_or_new(w, ww, d, dfd, dirpath, dirpath_len, &a->n);
 			else
-				r = walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n, &old->n,
-					       how);
+				r = walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &a->n,
+						    &old->n, how);
 			if (r < 0)
 				goto out;
 			if (r > 0)

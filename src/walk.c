@@ -190,7 +190,7 @@ ssize_t walk_dir_path(char **buf, size_t *cap, const struct walk_dir *d, size_t 
 }
 
 void walk_report(struct walk *w, struct walk_worker *ww, const struct walk_dir *d,
-		   const char *name, size_t name_len, const char *what, int err)
+		 const char *name, size_t name_len, const char *what, int err)
 {
 	ssize_t len;
 
@@ -424,8 +424,8 @@ int walk_queue_record(struct store_batch *batch, const struct node *n, enum walk
  * error.
  */
 int walk_take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
-		      const char *dirpath, size_t dirpath_len, struct node *n,
-		      const struct node *old, enum walk_id how)
+		    const char *dirpath, size_t dirpath_len, struct node *n,
+		    const struct node *old, enum walk_id how)
 {
 	struct walk_root *root = d->root;
 	bool is_dir = S_ISDIR(n->mode), changed, content_changed;
@@ -558,14 +558,15 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 		return walk_add_arrival(ww, &n, name, len, old);
 	if (old) {
 		old->seen = true;
-		return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &old->n, ID_REPLACED);
+		return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &old->n,
+				       ID_REPLACED);
 	}
 	return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, NULL, ID_NEW);
 }
 
 /* As walk-priv.h says. */
 int walk_entry_dir_path(struct walk *w, struct walk_worker *ww, const struct walk_dir *d,
-			  const char **ret_path, size_t *ret_len)
+			const char **ret_path, size_t *ret_len)
 {
 	ssize_t len;
 
@@ -732,7 +733,7 @@ void walk_spawn_children(struct walk *w, struct walk_worker *ww, struct task_wor
  * error unless it is a root.  Returns the pinned descriptor, or an error.
  */
 int walk_task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worker *tw,
-			 struct walk_dir *d, struct task *task, uint16_t *requeues)
+		       struct walk_dir *d, struct task *task, uint16_t *requeues)
 {
 	int dfd;
 
