@@ -54,7 +54,8 @@ typedef void ring_done_fn(void *ctx, int result);
 struct ring_read {
 	int dirfd;		/* borrowed; must stay open until on_done */
 	const char *name;	/* borrowed until on_done; NUL-terminated */
-	struct ident id;	/* what the walker saw; its ctime is not used */
+	struct ident id;	/* what the walker saw (ctime aside: the read keeps
+				   the one its first fstat finds) */
 	uint32_t uid;		/* owner, to decide on O_NOATIME */
 	uint64_t offset;	/* first byte wanted */
 	uint64_t length;	/* bytes wanted from offset (clamped to size) */
