@@ -47,7 +47,9 @@
  * identity) moved.
  *
  * Everything is relative to directory descriptors, so a path longer than
- * PATH_MAX only costs opening its directory in pieces (open_dir()).
+ * PATH_MAX only costs opening its directory in pieces (ident_open_dir()).
+ * What "still the same file" means, and the byte comparison, are ident.c's;
+ * which filesystems hold their own files is fskind.c's.
  *
  * Fault injection (STYLE.md section 7): every system call that can fail goes
  * through fault() first; FSINDEX_DEBUG_FAIL_AT=N makes the Nth of one
@@ -60,6 +62,8 @@
 
 #include "cancel.h"
 #include "dups.h"
+#include "fskind.h"
+#include "ident.h"
 #include "util.h"
 
 #include <errno.h>
@@ -75,15 +79,12 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-/* Bytes compared per read: large enough to stream, small enough that no file is ever held whole. */
-#define CMP_CHUNK ((size_t)256 << 10)
 /* Longest range one FIDEDUPERANGE call is given: btrfs caps a call at 16 MiB (BTRFS_MAX_DEDUPE_LEN). */
 #define DEDUPE_CHUNK ((uint64_t)16 << 20)
 /* Temporary names tried before giving up: each is random, so a second collision means trouble. */
 #define TMP_TRIES 64
 
 #define FILE_FLAGS (O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-#define DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
 
 /* ---- fault injection ---------------------------------------------------- */
 
@@ -137,6 +138,12 @@ static bool fault(void)
 	return true;
 }
 
+/* fault() as ident.h's hook: ident.c's system calls count too. */
+static int fault_hook(void)
+{
+	return fault() ? -EIO : 0;
+}
+
 /* The system calls, each returning what it returns or -errno. */
 
 static int sys_openat(int dirfd, const char *name, int flags)
@@ -154,25 +161,6 @@ static int sys_fstatat(int dirfd, const char *name, struct stat *st)
 	if (fault())
 		return -EIO;
 	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
-static int sys_fstat(int fd, struct stat *st)
-{
-	if (fault())
-		return -EIO;
-	return fstat(fd, st) < 0 ? -errno : 0;
-}
-
-static ssize_t sys_pread(int fd, void *buf, size_t len, off_t off)
-{
-	ssize_t n;
-
-	if (fault())
-		return -EIO;
-	do
-		n = pread(fd, buf, len, off);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
 }
 
 static int sys_linkat(int odirfd, const char *oname, int ndirfd, const char *nname)
@@ -205,14 +193,8 @@ static int sys_dedupe(int fd, struct file_dedupe_range *req)
 
 /* ---- identities --------------------------------------------------------- */
 
-/* What a file must still be: the tuple recorded when it was hashed. */
-struct ident {
-	uint64_t dev, ino, size;
-	int64_t mtime_sec, ctime_sec;
-	uint32_t mtime_nsec, ctime_nsec;
-};
-
-static void ident_init(struct ident *id, const struct dups_file *f)
+/* What file @f must still be: the tuple recorded when it was hashed. */
+static void ident_of(struct ident *id, const struct dups_file *f)
 {
 	id->dev = f->dev;
 	id->ino = f->ino;
@@ -223,56 +205,15 @@ static void ident_init(struct ident *id, const struct dups_file *f)
 	id->ctime_nsec = f->ctime_nsec;
 }
 
-static bool ident_is(const struct ident *id, const struct stat *st)
-{
-	return st->st_dev == id->dev && st->st_ino == id->ino;
-}
-
-/* The same regular file, its content unchanged as far as stat can tell. */
-static bool ident_same_content(const struct ident *id, const struct stat *st)
-{
-	return S_ISREG(st->st_mode) && ident_is(id, st) && (uint64_t)st->st_size == id->size &&
-	       st->st_mtim.tv_sec == id->mtime_sec &&
-	       (uint64_t)st->st_mtim.tv_nsec == id->mtime_nsec;
-}
-
-static bool ident_match(const struct ident *id, const struct stat *st)
-{
-	return ident_same_content(id, st) && st->st_ctim.tv_sec == id->ctime_sec &&
-	       (uint64_t)st->st_ctim.tv_nsec == id->ctime_nsec;
-}
-
-/* Check open file @fd against @id; when only its ctime moved (our own link or
- * unlink did that), adopt the new ctime. */
-static int ident_refresh(struct ident *id, int fd)
+/* Check open file @fd against @id exactly (IDENT_EXACT); *@ret_nlink its links. */
+static int check_fd(const struct ident *id, int fd, uint32_t *ret_nlink)
 {
 	struct stat st;
-	int r;
+	int r = ident_check_fd(id, fd, IDENT_EXACT, &st, fault_hook);
 
-	r = sys_fstat(fd, &st);
-	if (r < 0)
-		return r;
-	if (!ident_same_content(id, &st))
-		return -ESTALE;
-	id->ctime_sec = st.st_ctim.tv_sec;
-	id->ctime_nsec = (uint32_t)st.st_ctim.tv_nsec;
-	return 0;
-}
-
-/* Check open file @fd against @id exactly. */
-static int ident_check_fd(const struct ident *id, int fd, uint32_t *ret_nlink)
-{
-	struct stat st;
-	int r;
-
-	r = sys_fstat(fd, &st);
-	if (r < 0)
-		return r;
-	if (!ident_match(id, &st))
-		return -ESTALE;
-	if (ret_nlink)
+	if (r == 0 && ret_nlink)
 		*ret_nlink = (uint32_t)st.st_nlink;
-	return 0;
+	return r;
 }
 
 /* ---- places: a name and its directory ----------------------------------- */
@@ -283,70 +224,17 @@ struct place {
 	size_t blen;
 };
 
-/* Open directory @dir (NUL-terminated at @len; modified and restored). */
-static int open_dir(char *dir, size_t len)
-{
-	char *p = dir, *end = dir + len, *cut, save;
-	int fd, nfd;
-
-	if (len < PATH_MAX)
-		return sys_openat(AT_FDCWD, dir, DIR_FLAGS);
-
-	/* Too long for one call: walk it in pieces below PATH_MAX, cut at slashes. */
-	fd = sys_openat(AT_FDCWD, "/", DIR_FLAGS);
-	if (fd < 0)
-		return fd;
-	while (p < end && *p == '/')
-		p++;
-	while (p < end) {
-		if (end - p < PATH_MAX) {
-			cut = end;
-		} else {
-			cut = p + PATH_MAX - 1;
-			while (cut > p && *cut != '/')
-				cut--;
-			if (cut == p) {
-				close(fd);
-				return -ENAMETOOLONG;
-			}
-		}
-		save = *cut;
-		*cut = '\0';
-		nfd = sys_openat(fd, p, DIR_FLAGS);
-		*cut = save;
-		close(fd);
-		if (nfd < 0)
-			return nfd;
-		fd = nfd;
-		p = cut;
-		while (p < end && *p == '/')
-			p++;
-	}
-	return fd;
-}
-
 /* Open the directory of absolute @path; the base name points into @path. */
 static int place_open(const char *path, size_t len, struct place *ret)
 {
-	const char *slash;
-	size_t dlen;
-	char *dir;
-	int fd;
+	const char *base;
+	int fd = ident_open_parent(path, len, &base, fault_hook);
 
-	slash = memrchr(path, '/', len);
-	if (!slash || path[0] != '/' || slash == path + len - 1)
-		return -EINVAL;
-	dlen = slash == path ? 1 : (size_t)(slash - path);
-	dir = strndup(path, dlen);
-	if (!dir)
-		return -ENOMEM;
-	fd = open_dir(dir, dlen);
-	free(dir);
 	if (fd < 0)
 		return fd;
 	ret->dirfd = fd;
-	ret->base = slash + 1;
-	ret->blen = len - (size_t)(slash + 1 - path);
+	ret->base = base;
+	ret->blen = len - (size_t)(base - path);
 	return 0;
 }
 
@@ -367,7 +255,7 @@ struct act {
 	struct place kplace;
 	int kfd;			/* the keeper, open read-only */
 	struct ident kid;
-	unsigned char *buf[2];		/* CMP_CHUNK each */
+	unsigned char *buf[2];		/* IDENT_CMP_CHUNK each */
 	uint64_t rnd;			/* temporary-name generator state */
 	int kfs;			/* the keeper's filesystem: 1 own files, 0 not, -1 unknown yet */
 	struct statfs kst;		/* ...as fstatfs() said */
@@ -437,40 +325,6 @@ static bool stopped(const struct act *a)
 /* ---- one file or two? ----------------------------------------------------- */
 
 /*
- * Filesystem types (statfs f_type) that hold their own files: one of their
- * inodes is never another filesystem's file seen through it.  Not listed,
- * and so never trusted across devices: overlay, FUSE (sshfs, bindfs,
- * mergerfs, virtiofs), NFS, SMB, 9p, Ceph, ecryptfs, aufs, and whatever
- * comes next.
- */
-static const unsigned long own_files_fs[] = {
-	0xEF53,		/* ext2, ext3, ext4 */
-	0x58465342,	/* XFS */
-	0x9123683E,	/* Btrfs */
-	0x01021994,	/* tmpfs */
-	0x858458F6,	/* ramfs */
-	0xF2F52010,	/* F2FS */
-	0xCA451A4E,	/* bcachefs */
-	0x2FC12FC1,	/* ZFS */
-	0x3153464A,	/* JFS */
-	0x52654973,	/* ReiserFS */
-	0x3434,		/* NILFS2 */
-	0x4D44,		/* FAT */
-	0x2011BAB0,	/* exFAT */
-	0x5346544E,	/* NTFS */
-	0x482B,		/* HFS+ */
-	0x15013346,	/* UDF */
-};
-
-static bool fs_holds_own_files(const struct statfs *sf)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(own_files_fs); i++)
-		if ((unsigned long)sf->f_type == own_files_fs[i])
-			return true;
-	return false;
-}
-
-/*
  * May the keeper and F (open as @fd), on different devices, be one file?
  * 0 when they are provably two, -ENOTUNIQ when not, or -errno.
  */
@@ -486,14 +340,14 @@ static int check_distinct(struct act *a, const struct other *o, int fd)
 			return -EIO;
 		if (fstatfs(a->kfd, &a->kst) < 0)
 			return -errno;
-		a->kfs = fs_holds_own_files(&a->kst);
+		a->kfs = fskind_holds_own_files((long)a->kst.f_type);
 	}
 	if (fault())
 		return -EIO;
 	r = fstatfs(fd, &sf);
 	if (r < 0)
 		return -errno;
-	if (!a->kfs || !fs_holds_own_files(&sf))
+	if (!a->kfs || !fskind_holds_own_files((long)sf.f_type))
 		return -ENOTUNIQ;
 	/* One filesystem mounted twice (two loop devices on one image): same type and id. */
 	if (sf.f_type == a->kst.f_type &&
@@ -503,41 +357,12 @@ static int check_distinct(struct act *a, const struct other *o, int fd)
 	return 0;
 }
 
-/* Read exactly @len bytes at @off; a file that ends early has changed. */
-static int read_full(int fd, unsigned char *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = sys_pread(fd, buf + done, len - done, (off_t)(off + done));
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -ESTALE;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
+/* Compare the keeper's bytes with @fd's: 0 when equal, -EBADE when not, or -errno. */
 static int compare_fds(struct act *a, int fd)
 {
-	uint64_t off, size = a->g->size;
-	size_t len;
-	int r;
+	int r = ident_compare_fds(a->kfd, fd, a->g->size, a->buf[0], a->buf[1], fault_hook);
 
-	for (off = 0; off < size; off += len) {
-		len = size - off < CMP_CHUNK ? (size_t)(size - off) : CMP_CHUNK;
-		r = read_full(a->kfd, a->buf[0], len, off);
-		if (r < 0)
-			return r;
-		r = read_full(fd, a->buf[1], len, off);
-		if (r < 0)
-			return r;
-		if (memcmp(a->buf[0], a->buf[1], len))
-			return -EBADE;
-	}
-	return 0;
+	return r == 1 ? 0 : r == 0 ? -EBADE : r;
 }
 
 /* Open F at @p (whose lstat matched) and compare its bytes with the keeper's. */
@@ -548,7 +373,7 @@ static int compare_other(struct act *a, struct other *o, const struct place *p)
 	fd = sys_openat(p->dirfd, p->base, O_RDONLY | FILE_FLAGS);
 	if (fd < 0)
 		return fd;
-	r = ident_check_fd(&o->id, fd, &o->nlink);
+	r = check_fd(&o->id, fd, &o->nlink);
 	if (r < 0)
 		goto out_close;
 	r = check_distinct(a, o, fd);
@@ -561,10 +386,10 @@ static int compare_other(struct act *a, struct other *o, const struct place *p)
 	 * Neither changed while read: the bytes compared were the files' bytes.
 	 * (Our renames of links to the keeper move its ctime: that is accepted.)
 	 */
-	r = ident_refresh(&a->kid, a->kfd);
+	r = ident_refresh_fd(&a->kid, a->kfd, fault_hook);
 	if (r < 0)
 		goto out_close;
-	r = ident_check_fd(&o->id, fd, NULL);
+	r = check_fd(&o->id, fd, NULL);
 	if (r < 0)
 		goto out_close;
 	o->fd = fd;
@@ -603,7 +428,7 @@ static void tmp_remove(struct act *a, const struct place *p, const char *tmp)
 {
 	struct stat st;
 
-	if (fstatat(p->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && ident_is(&a->kid, &st))
+	if (fstatat(p->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && ident_same_inode(&a->kid, &st))
 		unlinkat(p->dirfd, tmp, 0);
 }
 
@@ -625,19 +450,19 @@ static int do_link(struct act *a, struct other *o, const struct place *p)
 	r = sys_fstatat(p->dirfd, tmp, &st);
 	if (r < 0)
 		goto out_remove;
-	if (!ident_is(&a->kid, &st)) {
+	if (!ident_same_inode(&a->kid, &st)) {
 		r = -ESTALE;
 		goto out_remove;
 	}
 	/* Our link moved the keeper's ctime; anything else moving is a change. */
-	r = ident_refresh(&a->kid, a->kfd);
+	r = ident_refresh_fd(&a->kid, a->kfd, fault_hook);
 	if (r < 0)
 		goto out_remove;
 	/* Last look before the name is replaced: still F, unchanged. */
 	r = sys_fstatat(p->dirfd, p->base, &st);
 	if (r < 0)
 		goto out_remove;
-	if (!ident_match(&o->id, &st)) {
+	if (!ident_same(&o->id, &st)) {
 		r = -ESTALE;
 		goto out_remove;
 	}
@@ -663,12 +488,12 @@ static int do_delete(struct act *a, struct other *o, const struct place *p)
 	r = sys_fstatat(a->kplace.dirfd, a->kplace.base, &st);
 	if (r < 0)
 		return r;
-	if (!ident_match(&a->kid, &st))
+	if (!ident_same(&a->kid, &st))
 		return -ESTALE;
 	r = sys_fstatat(p->dirfd, p->base, &st);
 	if (r < 0)
 		return r;
-	if (!ident_match(&o->id, &st))
+	if (!ident_same(&o->id, &st))
 		return -ESTALE;
 	return sys_unlinkat(p->dirfd, p->base);
 }
@@ -686,17 +511,17 @@ static int act_name(struct act *a, struct other *o, const struct dups_name *n)
 	r = sys_fstatat(p.dirfd, p.base, &st);
 	if (r < 0)
 		goto out;
-	if (ident_is(&a->kid, &st)) {
+	if (ident_same_inode(&a->kid, &st)) {
 		r = 0;		/* already the kept file */
 		goto out;
 	}
 	if (o->fd >= 0) {
 		/* Acting on its other names moved F's ctime: expect that, nothing more. */
-		r = ident_refresh(&o->id, o->fd);
+		r = ident_refresh_fd(&o->id, o->fd, fault_hook);
 		if (r < 0)
 			goto out;
 	}
-	if (!ident_match(&o->id, &st)) {
+	if (!ident_same(&o->id, &st)) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -796,11 +621,11 @@ static int reflink_file(struct act *a, const struct dups_file *f, const struct i
 	r = sys_fstatat(p.dirfd, p.base, &st);
 	if (r < 0)
 		goto out;
-	if (ident_is(&a->kid, &st)) {
+	if (ident_same_inode(&a->kid, &st)) {
 		r = 0;
 		goto out;
 	}
-	if (!ident_match(&id, &st)) {
+	if (!ident_same(&id, &st)) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -815,7 +640,7 @@ static int reflink_file(struct act *a, const struct dups_file *f, const struct i
 	 * hashed.  (Should sharing extents move the keeper's ctime, that is
 	 * accepted here: keeper_open() checked the recorded one.)
 	 */
-	r = ident_refresh(&a->kid, a->kfd);
+	r = ident_refresh_fd(&a->kid, a->kfd, fault_hook);
 	if (r < 0)
 		goto out;
 
@@ -830,7 +655,7 @@ static int reflink_file(struct act *a, const struct dups_file *f, const struct i
 			r = fd;
 			goto out;
 		}
-		r = ident_check_fd(&id, fd, NULL);
+		r = check_fd(&id, fd, NULL);
 		if (r == 0)
 			r = dedupe(a, fd, &off);
 		close(fd);
@@ -868,7 +693,7 @@ static void clean_temps(struct act *a, const struct dups_file *f, struct ident *
 		if (place_open(t->path, t->len, &p) < 0 ||
 		    !dups_is_temp_name(p.base, p.blen, &blen) ||
 		    fstatat(p.dirfd, p.base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || !ident_is(id, &st))
+		    !S_ISREG(st.st_mode) || !ident_same_inode(id, &st))
 			goto next;
 		if (blen < DUPS_TEMP_MAX_BASE) {
 			memcpy(made_for, p.base + 1, blen);
@@ -877,7 +702,8 @@ static void clean_temps(struct act *a, const struct dups_file *f, struct ident *
 				goto next;
 		}
 		if (place_open(f->names[0].path, f->names[0].len, &k) < 0 ||
-		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !ident_is(id, &st))
+		    fstatat(k.dirfd, k.base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !ident_same_inode(id, &st))
 			goto next;
 		if (!a->o->dry_run && unlinkat(p.dirfd, p.base, 0) < 0) {
 			if (a->o->on_error)
@@ -912,13 +738,13 @@ static int keeper_open(struct act *a)
 	r = sys_fstatat(a->kplace.dirfd, a->kplace.base, &st);
 	if (r < 0)
 		return r;
-	if (!ident_match(&a->kid, &st))
+	if (!ident_same(&a->kid, &st))
 		return -ESTALE;
 	r = sys_openat(a->kplace.dirfd, a->kplace.base, O_RDONLY | FILE_FLAGS);
 	if (r < 0)
 		return r;
 	a->kfd = r;
-	return ident_check_fd(&a->kid, a->kfd, NULL);
+	return check_fd(&a->kid, a->kfd, NULL);
 }
 
 size_t dupact_choose_keeper(const struct dups_group *g, enum dupact_keep keep)
@@ -957,13 +783,13 @@ int dupact_group(const struct dups_group *g, const struct dupact_opts *opts,
 	if (!ids)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->nfiles; i++)
-		ident_init(&ids[i], &g->files[i]);
+		ident_of(&ids[i], &g->files[i]);
 	a.rnd = (uint64_t)now_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&a;
 	a.rnd |= 1;	/* xorshift state must not be zero */
 
 	if (opts->kind != DUPACT_REFLINK) {
-		a.buf[0] = malloc(CMP_CHUNK);
-		a.buf[1] = malloc(CMP_CHUNK);
+		a.buf[0] = malloc(IDENT_CMP_CHUNK);
+		a.buf[1] = malloc(IDENT_CMP_CHUNK);
 		if (!a.buf[0] || !a.buf[1]) {
 			r = -ENOMEM;
 			goto out;

@@ -6,15 +6,18 @@
  *
  *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c (descriptor cache, budget)
  *             │               │         ├────────► moves.c (renames: gone entries by inode)
- *             │               │         ├────────► mountinfo.c (fs type of a mount)
+ *             │               │         ├────────► fskind.c (fs types) ─► mountinfo.c
  *             │               │         └────────► task.c (work-stealing pool)
  *             │               └───────────────────► store.c (LMDB, writer thread) ─► node.c
  *             │                                     └► lmdbcheck.c (short data files)
  *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob) ─► ere.c (regex)
  *             │              └► output.c (plain, -0, --printf, JSON)
- *             └► cmd-dups.c ─► scan.c, then dups.c ─► ring.c (io_uring / pread), hash.c (XXH3)
+ *             └► cmd-dups.c ─► scan.c, then dups.c ─► readhash.c ─► ring.c (io_uring / pread)
+ *                            │                                 └► hash.c (XXH3)
  *                            └► dupact.c (--link, --reflink, --delete), output.c
- *   walk.c also hashes (scan --hash) through ring.c and hash.c.
+ *   walk.c also hashes (scan --hash) through readhash.c; its parts are walk-*.c,
+ *   and dups.c's collection is dups-collect.c.  ident.c (is it still the same
+ *   file? paths past PATH_MAX) serves walk, ring, dups and dupact.
  *   config.c reads fsindex.conf for the daemon (not linked into fsindex).
  *   shared: cli.c (index location, options), log.c (messages), progress.c, util.h
  */

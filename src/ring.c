@@ -18,7 +18,7 @@
  *
  *   ring_submit ──► OPENAT (plain fd, O_NONBLOCK so a FIFO or a device that
  *                   replaced the file cannot block us)
- *   CQE ──► fstat(fd): regular? same dev, ino, size, mtime? ──no──► -ESTALE
+ *   CQE ──► fstat(fd): still the file (ident.h, IDENT_CONTENT)? ──no──► -ESTALE
  *            │ yes
  *            ▼
  *          READ ─link─► READ ─link─► … (one round: up to RING_CHAIN chunks)
@@ -57,18 +57,18 @@
  * the op and the chain index in its low bits (slots are 64-byte aligned).
  *
  * Submissions are batched: ring_submit() only queues SQEs; ring_poll() (and
- * ring_submit() on a full ring) flushes them with one io_uring_enter().  So
- * a worker about to sleep on ring_eventfd() calls ring_poll(ring, false)
- * first, which flushes, and drains the eventfd before reaping (a completion
- * that lands after the drain makes it readable again, so no wakeup is lost;
- * at worst one is spurious).
+ * ring_submit() on a full ring) flushes them with one io_uring_enter().  A
+ * worker with nothing else to do sleeps in ring_idle(), inside that
+ * io_uring_enter(), until one request completes.  (No eventfd is
+ * registered: nothing sleeps on one, and draining it cost a read(2) per
+ * poll.  A worker that must wake for a task *or* a completion would add it.)
  *
  * Features are probed, not inferred from the kernel version: OPENAT and READ
  * are required, CLOSE is used when present (else close(2)).  The ring is set
  * up with no flags: SINGLE_ISSUER would tie it to the thread that created it
  * (a worker may get its ring from another thread), and DEFER_TASKRUN would
- * post completions - and signal the eventfd - only when the worker enters
- * the kernel for them, not while it sleeps in poll().
+ * post completions only when the worker enters the kernel for them, which
+ * an eventfd (should one be registered) would not see.
  *
  * When the ring cannot be set up (ENOSYS, EPERM from seccomp or
  * kernel.io_uring_disabled, ENOMEM from RLIMIT_MEMLOCK on kernels before
@@ -90,7 +90,7 @@
  * walker's directory cache).  The pread backend has one file open at a
  * time, so its EMFILE always goes back to the caller.  A caller that finds
  * no descriptor to give back may have an idle RING_AUTO ring give back its
- * own two (ring_give_back()): it reads with pread from then on.
+ * own (ring_give_back()): it reads with pread from then on.
  *
  * Callbacks may call ring_submit() and ring_poll() (a slot is released
  * before its on_done runs, and CQEs are consumed one at a time), but not
@@ -105,7 +105,6 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,8 +150,7 @@ struct req {
 	int oflags;	  /* as passed to open; O_NOATIME dropped on EPERM */
 	uint64_t pos;	  /* next byte to deliver */
 	uint64_t end;	  /* first byte not wanted */
-	struct timespec ctime; /* from the fstat before reading */
-	struct timespec began; /* the coarse clock just before that fstat */
+	struct timespec began; /* the coarse clock just before the first fstat */
 	unsigned pending; /* CQEs of this request still to come */
 	unsigned nchain;  /* READs in the current round */
 	unsigned eagain;
@@ -171,10 +169,8 @@ struct ring {
 	unsigned clean_opens; /* since the limit was last lowered */
 	struct req *parked;
 	unsigned ops;	   /* SQEs submitted or queued, CQE not yet reaped */
-	unsigned reaped_since_drain;
 	bool serving;			 /* pread backend: a request is being served */
 	struct req *queue, **queue_tail; /* pread backend: submitted from callbacks */
-	int efd;
 	uid_t euid;
 	struct req *slots;
 	struct req *free;
@@ -183,11 +179,6 @@ struct ring {
 	struct ring_stats stats;
 	struct io_uring uring_ring;
 };
-
-static inline bool ts_eq(const struct timespec *ts, int64_t sec, long nsec)
-{
-	return ts->tv_sec == sec && ts->tv_nsec == nsec;
-}
 
 static int open_flags(const struct ring *ring, const struct ring_read *rd)
 {
@@ -200,34 +191,22 @@ static int open_flags(const struct ring *ring, const struct ring_read *rd)
 }
 
 /*
- * An open error for a name the walker saw as a regular file: ELOOP (now a
- * symlink, O_NOFOLLOW) and ENXIO (now a socket, or a device without a
- * driver) say it is no longer that file.
+ * Is the open file still what the walker saw?  Its ctime, as it is now, is
+ * what check_after() expects.  Returns 0 or -ESTALE/-errno.
  */
-static int open_error(int err)
-{
-	if (err == -ELOOP || err == -ENXIO)
-		return -ESTALE;
-	return err;
-}
-
-/* Is the open file still what the walker saw?  Returns 0 or -ESTALE/-errno. */
 static int check_before(struct req *req, int fd)
 {
-	const struct ring_read *rd = &req->rd;
-	struct stat st;
+	struct ring_read *rd = &req->rd;
+	uint64_t size = rd->id.size;
+	int r;
 
 	/* Taken first: see check_after(). */
 	clock_gettime(CLOCK_REALTIME_COARSE, &req->began);
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != rd->dev ||
-	    (uint64_t)st.st_ino != rd->ino || (uint64_t)st.st_size != rd->size ||
-	    !ts_eq(&st.st_mtim, rd->mtime_sec, rd->mtime_nsec))
-		return -ESTALE;
-	req->ctime = st.st_ctim;
-	req->pos = rd->offset < rd->size ? rd->offset : rd->size;
-	req->end = req->pos + (rd->length < rd->size - req->pos ? rd->length : rd->size - req->pos);
+	r = ident_refresh_fd(&rd->id, fd, NULL);
+	if (r < 0)
+		return r;
+	req->pos = rd->offset < size ? rd->offset : size;
+	req->end = req->pos + (rd->length < size - req->pos ? rd->length : size - req->pos);
 	return 0;
 }
 
@@ -243,13 +222,11 @@ static int check_before(struct req *req, int fd)
 static int check_after(const struct req *req, int fd)
 {
 	struct stat st;
+	int r;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size != req->rd.size ||
-	    !ts_eq(&st.st_mtim, req->rd.mtime_sec, req->rd.mtime_nsec) ||
-	    !ts_eq(&st.st_ctim, req->ctime.tv_sec, req->ctime.tv_nsec))
-		return -ESTALE;
+	r = ident_check_fd(&req->rd.id, fd, IDENT_EXACT, &st, NULL);
+	if (r < 0)
+		return r;
 	if (st.st_ctim.tv_sec > req->began.tv_sec ||
 	    (st.st_ctim.tv_sec == req->began.tv_sec && st.st_ctim.tv_nsec >= req->began.tv_nsec))
 		return RING_E_TICK;
@@ -352,7 +329,7 @@ static void sync_serve(struct req *req)
 		fd = openat(rd->dirfd, rd->name, req->oflags);
 	}
 	if (fd < 0) {
-		finish(req, open_error(-errno));
+		finish(req, ident_open_error(-errno));
 		return;
 	}
 	r = check_before(req, fd);
@@ -504,7 +481,7 @@ static void on_open(struct req *req, int res)
 			ring->nparked++;
 			return;
 		}
-		finish(req, open_error(res));
+		finish(req, ident_open_error(res));
 		return;
 	}
 	if (ring->limit < ring->depth && ++ring->clean_opens >= RING_REGROW_OPENS) {
@@ -562,7 +539,6 @@ static void on_cqe(struct ring *ring, uint64_t data, int res)
 	unsigned tag = data & TAG_MASK;
 
 	ring->ops--;
-	ring->reaped_since_drain++;
 	switch (tag) {
 	case TAG_OPEN:
 		req->pending = 0;
@@ -615,24 +591,11 @@ static int flush(struct ring *ring, bool wait)
 	}
 }
 
-static void drain_eventfd(struct ring *ring)
-{
-	eventfd_t v;
-
-	if (ring->reaped_since_drain) {
-		(void)eventfd_read(ring->efd, &v); /* EAGAIN: nothing to drain */
-		ring->reaped_since_drain = 0;
-	}
-}
-
 static int uring_poll(struct ring *ring, bool wait)
 {
 	uint64_t before = ring->stats.files;
 	int r;
 
-	/* A caller that blocks in here is not sleeping on the eventfd: skip the read(2). */
-	if (!wait)
-		drain_eventfd(ring);
 	r = flush(ring, false);
 	if (r < 0)
 		return r;
@@ -685,20 +648,9 @@ static int uring_setup(struct ring *ring)
 		r = -EOPNOTSUPP;
 		goto out_exit;
 	}
-	ring->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ring->efd < 0) {
-		r = -errno;
-		goto out_exit;
-	}
-	r = io_uring_register_eventfd(&ring->uring_ring, ring->efd);
-	if (r < 0)
-		goto out_close;
 	ring->uring = true;
 	return 0;
 
-out_close:
-	close(ring->efd);
-	ring->efd = -1;
 out_exit:
 	io_uring_queue_exit(&ring->uring_ring);
 	return r;
@@ -721,7 +673,6 @@ int ring_new(enum ring_mode mode, unsigned depth, struct ring **ret)
 	ring = calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
-	ring->efd = -1;
 	ring->mode = mode;
 	ring->depth = depth;
 	ring->limit = depth;
@@ -773,8 +724,6 @@ void ring_free(struct ring *ring)
 		}
 		io_uring_queue_exit(&ring->uring_ring);
 	}
-	if (ring->efd >= 0)
-		close(ring->efd);
 	free(ring->pool);
 	free(ring->slots);
 	free(ring);
@@ -841,8 +790,6 @@ int ring_give_back(struct ring *ring)
 		reap(ring);
 	}
 	io_uring_queue_exit(&ring->uring_ring);
-	close(ring->efd);
-	ring->efd = -1;
 	ring->uring = false;
 	return 1;
 }
@@ -850,11 +797,6 @@ int ring_give_back(struct ring *ring)
 unsigned ring_inflight(const struct ring *ring)
 {
 	return ring->inflight;
-}
-
-int ring_eventfd(const struct ring *ring)
-{
-	return ring->uring ? ring->efd : -1;
 }
 
 void ring_stats(const struct ring *ring, struct ring_stats *ret)

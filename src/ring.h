@@ -4,15 +4,18 @@
  * many files in flight, with a pread(2) fallback behind the same interface.
  *
  * A request names a file relative to an open directory and the identity the
- * walker saw (dev, ino, size, mtime).  The file is opened
+ * walker saw (ident.h).  The file is opened
  * O_RDONLY|O_NOFOLLOW|O_NOCTTY|O_NONBLOCK (plus O_NOATIME when the caller
- * owns it), checked to still be that regular file, then read in order:
+ * owns it), checked to still be that regular file (IDENT_CONTENT), then
+ * read in order:
  * on_data() receives consecutive chunks from the requested offset, and
  * on_done() is called exactly once at the end.  Callbacks run on the thread
  * that calls ring_poll() (or ring_submit(), which may reap to make room).
  */
 #ifndef FSINDEX_RING_H
 #define FSINDEX_RING_H
+
+#include "ident.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -51,10 +54,8 @@ typedef void ring_done_fn(void *ctx, int result);
 struct ring_read {
 	int dirfd;		/* borrowed; must stay open until on_done */
 	const char *name;	/* borrowed until on_done; NUL-terminated */
-	uint64_t dev, ino;	/* identity the walker saw */
-	uint64_t size;		/* expected size */
-	int64_t mtime_sec;	/* expected mtime */
-	uint32_t mtime_nsec;
+	struct ident id;	/* what the walker saw (ctime aside: the read keeps
+				   the one its first fstat finds) */
 	uint32_t uid;		/* owner, to decide on O_NOATIME */
 	uint64_t offset;	/* first byte wanted */
 	uint64_t length;	/* bytes wanted from offset (clamped to size) */
@@ -110,20 +111,13 @@ void ring_wait_tick(void);
 /**
  * The process is out of descriptors: if @ring is an io_uring ring of
  * RING_AUTO with nothing in flight, make it the pread backend, which holds
- * no descriptor of its own (the ring and its eventfd are closed).  Not from
+ * no descriptor of its own (the ring is closed).  Not from
  * a callback.  Returns 1 if it did, else 0.
  */
 int ring_give_back(struct ring *ring);
 
 /** Requests in flight. */
 unsigned ring_inflight(const struct ring *ring);
-
-/**
- * A descriptor that becomes readable when completions are waiting (an
- * eventfd registered with the ring), or -1 with the pread backend.  Lets a
- * worker sleep until a task *or* a completion arrives.
- */
-int ring_eventfd(const struct ring *ring);
 
 /** Counters of @ring. */
 void ring_stats(const struct ring *ring, struct ring_stats *ret);

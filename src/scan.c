@@ -13,6 +13,7 @@
  */
 #include "scan.h"
 
+#include "ident.h"
 #include "node.h"
 #include "ring.h"
 #include "util.h"
@@ -76,22 +77,6 @@ static bool path_within(const char *inner, const char *outer)
 	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
 }
 
-static void node_from_stat(struct node *n, const struct stat *st)
-{
-	memset(n, 0, sizeof(*n));
-	n->dev = st->st_dev;
-	n->ino = st->st_ino;
-	n->mode = st->st_mode;
-	n->nlink = (uint32_t)st->st_nlink;
-	n->uid = st->st_uid;
-	n->gid = st->st_gid;
-	n->size = (uint64_t)st->st_size;
-	n->mtime_sec = st->st_mtim.tv_sec;
-	n->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
-	n->ctime_sec = st->st_ctim.tv_sec;
-	n->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
-}
-
 /*
  * Make sure every component of @p->path has a node: ancestors as chain
  * nodes, the root itself as an entry with fresh metadata.
@@ -121,7 +106,7 @@ static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct s
 		prefix[pos + len] = '\0';
 		if (fstatat(AT_FDCWD, pos == 0 ? "/" : prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		node_from_stat(&n, &st);
+		ident_node_from_stat(&n, &st);
 		n.parent = parent;
 		n.name = name;
 		n.name_len = (uint16_t)len;

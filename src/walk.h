@@ -68,11 +68,12 @@ struct walk_stats {
 struct ring_stats;
 
 /*
- * Descriptors.  A walk needs two per worker at the least (a directory being
- * listed and the file or subdirectory being opened in it); with io_uring a
- * worker also holds its ring and eventfd, one descriptor per read in flight
- * and the directories of those reads.  walk_fd_plan() fits the workers, the
- * read depth and the directory cache into what RLIMIT_NOFILE leaves free.
+ * Descriptors (walk-fds.c).  A walk needs two per worker at the least (a
+ * directory being listed and the file or subdirectory being opened in it);
+ * with io_uring a worker also holds its ring, one descriptor per read in
+ * flight and the directories of those reads.  walk_fd_plan() fits the
+ * workers, the read depth and the directory cache into what RLIMIT_NOFILE
+ * leaves free.
  */
 #define WALK_MIN_FDS 2
 
@@ -102,6 +103,13 @@ int walk_fd_plan(unsigned nfree, unsigned jobs, int io_mode, struct walk_fd_plan
 
 /** The fewest free descriptors walk_fd_plan() accepts for @io_mode. */
 unsigned walk_fd_min(int io_mode);
+
+/**
+ * An open met EMFILE for the (@tries + 1)th time while other workers hold
+ * descriptors: let them close one (yield at first, then sleep a
+ * millisecond) before trying again.
+ */
+void walk_fd_backoff(unsigned tries);
 
 /**
  * Prepare a walk that queues its changes on @writer, reading the previous

@@ -2,7 +2,7 @@
 /*
  * test-ring.c - both backends deliver every byte, in order, many files in
  * flight; a file that is not what the walker saw is never read (-ESTALE),
- * a FIFO never blocks; the worker sleep protocol on ring_eventfd() works;
+ * a FIFO never blocks; a worker sleeping in ring_idle() wakes for each read;
  * out of descriptors (RLIMIT_NOFILE lowered), reads wait for one another
  * instead of failing, and fail with -EMFILE, once each, only when none can
  * open at all.
@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,11 +96,15 @@ static struct ring_read request(const struct file *f, struct sink *s, uint64_t o
 	return (struct ring_read){
 		.dirfd = dirfd_,
 		.name = f->name,
-		.dev = f->st.st_dev,
-		.ino = f->st.st_ino,
-		.size = f->st.st_size,
-		.mtime_sec = f->st.st_mtim.tv_sec,
-		.mtime_nsec = (uint32_t)f->st.st_mtim.tv_nsec,
+		.id = {
+			.dev = f->st.st_dev,
+			.ino = f->st.st_ino,
+			.size = f->st.st_size,
+			.mtime_sec = f->st.st_mtim.tv_sec,
+			.mtime_nsec = (uint32_t)f->st.st_mtim.tv_nsec,
+			/* Not checked before the read (ring.h): a wrong one must not matter. */
+			.ctime_sec = 1,
+		},
 		.uid = f->st.st_uid,
 		.offset = off,
 		.length = len,
@@ -332,23 +335,23 @@ static void test_stale(struct ring *ring, const char *tag)
 
 	sink_init(&s, f, 0);
 	rd = request(f, &s, 0, UINT64_MAX);
-	rd.ino++;
+	rd.id.ino++;
 	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other inode: -ESTALE, no data",
 	   tag);
 
 	sink_init(&s, f, 0);
 	rd = request(f, &s, 0, UINT64_MAX);
-	rd.dev ^= 1;
+	rd.id.dev ^= 1;
 	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other device: -ESTALE", tag);
 
 	sink_init(&s, f, 0);
 	rd = request(f, &s, 0, UINT64_MAX);
-	rd.size--;
+	rd.id.size--;
 	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other size: -ESTALE", tag);
 
 	sink_init(&s, f, 0);
 	rd = request(f, &s, 0, UINT64_MAX);
-	rd.mtime_nsec = (rd.mtime_nsec + 1) % 1000000000;
+	rd.id.mtime_nsec = (rd.id.mtime_nsec + 1) % 1000000000;
 	ok(read_one(ring, &rd, &s) == -ESTALE && s.next == 0, "%s: other mtime: -ESTALE", tag);
 
 	/* A FIFO where a regular file was: opened O_NONBLOCK, refused, never read. */
@@ -606,21 +609,21 @@ static void test_free_waits(enum ring_mode mode, const char *tag)
 	ok(good == 8, "%s: ring_free finishes what is in flight (%d/8)", tag, good);
 }
 
-/* A worker sleeps in poll() on the eventfd and is woken by each completion. */
-static void test_eventfd(void)
+/*
+ * A worker with nothing else to do sleeps in ring_idle() until one of its
+ * reads completes (1), and is told when none is in flight (0).
+ */
+static void test_idle(enum ring_mode mode, const char *tag)
 {
 	struct sink s[3];
 	struct ring *ring;
-	struct pollfd p;
-	int sleeps = 0, timeouts = 0, done = 0;
+	int wakes = 0, r = 0;
 
-	if (ring_new(RING_URING, 4, &ring) < 0) {
-		ok(false, "uring: ring_new");
+	if (ring_new(mode, 4, &ring) < 0) {
+		ok(false, "%s: ring_new", tag);
 		return;
 	}
-	p.fd = ring_eventfd(ring);
-	p.events = POLLIN;
-	ok(p.fd >= 0, "uring: ring_eventfd is a descriptor");
+	ok(ring_idle(ring) == 0, "%s: ring_idle with nothing in flight: 0", tag);
 	for (int i = 0; i < 3; i++) {
 		struct ring_read rd;
 
@@ -628,27 +631,16 @@ static void test_eventfd(void)
 		rd = request(s[i].f, &s[i], 0, UINT64_MAX);
 		ring_submit(ring, &rd);
 	}
-	for (;;) {
-		int r = ring_poll(ring, false); /* flushes, drains, reaps */
-
-		if (r > 0)
-			done += r;
-		if (ring_inflight(ring) == 0 || r < 0)
-			break;
-		sleeps++;
-		if (poll(&p, 1, 5000) == 0 && ++timeouts > 2)
-			break;
-	}
-	ok(done == 3 && timeouts == 0 && s[0].result == 0 && s[1].result == 0 && s[2].result == 0,
-	   "uring: poll()ing the eventfd wakes on completions (%d done, %d sleeps, %d timeouts)",
-	   done, sleeps, timeouts);
-	for (int i = 0; i < 3; i++)
-		ring_poll(ring, false);
-	ok(poll(&p, 1, 0) == 0, "uring: the eventfd is drained once nothing is pending");
+	while (wakes < 10 && (r = ring_idle(ring)) > 0)
+		wakes++;
+	ok(r == 0 && ring_inflight(ring) == 0 && s[0].done == 1 && s[1].done == 1 &&
+	   s[2].done == 1 && s[0].result == 0 && s[1].result == 0 && s[2].result == 0,
+	   "%s: ring_idle sleeps until reads complete, then says none is left (%d wakes)", tag,
+	   wakes);
+	ok(mode == RING_SYNC ? wakes == 0 : wakes >= 1 && wakes <= 3,
+	   "%s: one wake per completion at most (%d)", tag, wakes);
 	ring_free(ring);
-
-	ok(ring_new(RING_SYNC, 4, &ring) == 0 && ring_eventfd(ring) == -1, "sync: no eventfd");
-	ring_free(ring);
+	ok(ring_idle(NULL) == 0, "%s: ring_idle(NULL) is 0", tag);
 }
 
 /*
@@ -874,12 +866,13 @@ int main(int argc, char **argv)
 
 	if (have_uring) {
 		run_backend(RING_URING, "uring");
-		test_eventfd();
+		test_idle(RING_URING, "uring");
 	} else {
 		diag("no io_uring (%s): skipping its cases", strerror(-r));
 		skip("uring: no io_uring here");
 	}
 	run_backend(RING_SYNC, "sync");
+	test_idle(RING_SYNC, "sync");
 	test_noatime(have_uring);
 	ring_free(NULL);
 
