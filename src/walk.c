@@ -1470,8 +1470,10 @@ static void spawn_children(struct walk *w, struct walk_worker *ww, struct task_w
 		if (r < 0 || stopping(w)) {
 			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
 			dir_put(w, ww->spawn[i]);
-		} else {
-			task_spawn(tw, &ww->spawn[i]->task);
+		} else if (task_spawn(tw, &ww->spawn[i]->task) < 0) {
+			set_fatal(w, -ENOMEM);
+			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+			dir_put(w, ww->spawn[i]);
 		}
 	}
 	if (r >= 0) {
@@ -1509,8 +1511,9 @@ static int task_dir_open(struct walk *w, struct walk_worker *ww, struct task_wor
 	if (is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
 	    *requeues < EMFILE_RETRIES) {
 		backoff((*requeues)++);
-		task_spawn(tw, task);
-		return -EAGAIN;
+		if (task_spawn(tw, task) == 0)
+			return -EAGAIN;
+		dfd = -ENOMEM; /* not requeued: fatal, below */
 	}
 	if (dfd == -ENOMEM)
 		set_fatal(w, dfd);
