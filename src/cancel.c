@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cancel.c - stop requests, and the signal thread that makes them (see
- * cancel.h).  The thread owns nothing and is never joined: it lives until
- * the process exits.
+ * cancel.c - stop requests, nested tokens, and the signal thread that makes
+ * the root one's requests (see cancel.h).  The thread owns nothing and is
+ * never joined: it lives until the process exits.
  */
 #include "cancel.h"
 
@@ -24,6 +24,23 @@ static long long now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void cancel_init(struct cancel *c, const struct cancel *parent)
+{
+	atomic_init(&c->sig, 0);
+	c->parent = parent;
+}
+
+int cancel_reason(const struct cancel *c)
+{
+	for (; c; c = c->parent) {
+		int sig = atomic_load_explicit(&c->sig, memory_order_relaxed);
+
+		if (sig)
+			return sig;
+	}
+	return 0;
 }
 
 void cancel_request(struct cancel *c, int sig)

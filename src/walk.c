@@ -711,8 +711,10 @@ void walk_spawn_children(struct walk *w, struct walk_worker *ww, struct task_wor
 		if (r < 0 || walk_stopping(w)) {
 			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
 			walk_dir_put(w, ww->spawn[i]);
-		} else {
-			task_spawn(tw, &ww->spawn[i]->task);
+		} else if (task_spawn(tw, &ww->spawn[i]->task) < 0) {
+			walk_set_fatal(w, -ENOMEM);
+			atomic_fetch_sub_explicit(&w->stats.pending, 1, memory_order_relaxed);
+			walk_dir_put(w, ww->spawn[i]);
 		}
 	}
 	if (r >= 0) {
@@ -743,8 +745,9 @@ int walk_task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worke
 	if (walk_is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
 	    *requeues < WALK_EMFILE_RETRIES) {
 		walk_fd_backoff((*requeues)++);
-		task_spawn(tw, task);
-		return -EAGAIN;
+		if (task_spawn(tw, task) == 0)
+			return -EAGAIN;
+		dfd = -ENOMEM; /* not requeued: fatal, below */
 	}
 	if (dfd == -ENOMEM)
 		walk_set_fatal(w, dfd);

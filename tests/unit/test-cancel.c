@@ -4,8 +4,9 @@
  * first SIGTERM (or SIGINT, SIGHUP) sets the token, threads started after
  * see it, no system call is interrupted, and a second SIGTERM ends the
  * process as if nothing caught it - unless it comes within a tenth of a
- * second, as the same signal sent twice (timeout(1) does that).  Each case runs in a child process,
- * since the signal thread lives until exit.
+ * second, as the same signal sent twice (timeout(1) does that).  Each case
+ * runs in a child process, since the signal thread lives until exit.  Tokens
+ * nest: a request reaches the tokens below, never above or beside.
  */
 #include "cancel.h"
 
@@ -118,5 +119,23 @@ int main(void)
 	ok(cancel_requested(&c), "a request without a signal number sets it too");
 	cancel_request(&c, SIGTERM);
 	ok(atomic_load(&c.sig) == -1, "the first request's reason stays");
+
+	struct cancel root, mid, leaf, other;
+
+	cancel_init(&root, NULL);
+	cancel_init(&mid, &root);
+	cancel_init(&leaf, &mid);
+	cancel_init(&other, &root);
+	cancel_request(&leaf, SIGHUP);
+	ok(cancel_requested(&leaf) && cancel_reason(&leaf) == SIGHUP,
+	   "a request on a child token sets it, with its reason");
+	ok(!cancel_requested(&mid) && !cancel_requested(&root) && !cancel_requested(&other) &&
+		   cancel_reason(&root) == 0,
+	   "...and travels neither up nor to a sibling");
+	cancel_request(&root, SIGTERM);
+	ok(cancel_requested(&mid) && cancel_requested(&other) && cancel_reason(&other) == SIGTERM,
+	   "a request on the root reaches every token under it, with the root's reason");
+	ok(cancel_reason(&leaf) == SIGHUP, "a token's own reason comes before its parent's");
+	ok(cancel_reason(NULL) == 0, "cancel_reason(NULL) is 0");
 	return done_testing();
 }

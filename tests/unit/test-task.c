@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-task.c - the work-stealing pool: every task runs exactly once however
- * many there are, stealing really happens, one worker runs newest-first and
+ * test-task.c - the work-stealing pool, one job at a time (task_pool_run()):
+ * every task runs exactly once however many there are, stealing really
+ * happens, one worker runs submissions in order and spawns newest-first and
  * never steals, an idle worker sleeps, tasks submitted from outside (before
- * and during a run) are run, and a pool can be run again.
+ * and during a run) are run, and a pool can be run again.  Out of memory and
+ * thread starts that fail, by fault injection, for both the one-job and the
+ * persistent API.  Job groups on a started pool: test-task-group.c.
  *
  * Tests that need another worker to act never rely on timing alone: the task
  * holding the first worker waits (up to WAIT_NS) until the other has acted.
+ * A hang (a wait that never returns) is ended by alarm() in main().
  */
 #include "task.h"
 
@@ -16,11 +20,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a blocking task waits for another worker; only a failure takes this long. */
 #define WAIT_NS (10 * 1000000000LL)
@@ -118,6 +124,15 @@ static struct task_pool *pool_new(unsigned nworkers)
 	return pool;
 }
 
+static struct task_group *group_new(struct task_pool *pool, const struct cancel *parent)
+{
+	struct task_group *g;
+
+	if (task_group_new(pool, parent, &g) < 0)
+		abort();
+	return g;
+}
+
 /* Run a @n-task binary tree @rounds times on one pool. */
 static void test_tree(unsigned nworkers, size_t n, int rounds)
 {
@@ -169,7 +184,7 @@ static void test_wide(unsigned nworkers)
 	task_pool_free(pool);
 }
 
-/* Tasks queued from outside before the run: they all sit on worker 0. */
+/* Tasks queued from outside before the run: they wait in the submission queue, on no deque. */
 static void test_submit_before_run(void)
 {
 	struct task_pool *pool = pool_new(4);
@@ -183,7 +198,7 @@ static void test_submit_before_run(void)
 	task_pool_stats(pool, &st);
 	ok(r == 0 && nodes_all_once() && st.run == 1000,
 	   "1000 tasks submitted before the run: each ran once");
-	ok(st.max_depth == 1000, "they were all queued on one deque (max_depth %llu)",
+	ok(st.max_depth == 0, "none of them sat on a deque (max_depth %llu)",
 	   (unsigned long long)st.max_depth);
 	free(nodes);
 	task_pool_free(pool);
@@ -247,7 +262,7 @@ static void test_steal(unsigned nworkers)
 	task_pool_free(pool);
 }
 
-/* ---- one worker: newest first ------------------------------------------ */
+/* ---- one worker: submissions in order, spawns newest first ------------- */
 
 static struct task order_tasks[5]; /* X Y Z, and Z's children Z1 Z2 */
 static int order_log[5];
@@ -270,7 +285,7 @@ static void order_fn(struct task *task, struct task_worker *w)
 
 static void test_lifo(void)
 {
-	static const int want[5] = {2, 4, 3, 1, 0}; /* Z Z2 Z1 Y X */
+	static const int want[5] = {0, 1, 2, 4, 3}; /* X Y Z Z2 Z1 */
 	struct task_stats st;
 	bool same = true;
 	int r;
@@ -284,7 +299,8 @@ static void test_lifo(void)
 	task_pool_stats(order_pool, &st);
 	for (int i = 0; i < 5; i++)
 		same = same && order_len == 5 && order_log[i] == want[i];
-	ok(r == 0 && same, "1 worker runs newest first, depth-first (Z Z2 Z1 Y X)");
+	ok(r == 0 && same,
+	   "1 worker: submitted tasks in order, spawned ones newest first (X Y Z Z2 Z1)");
 	ok(order_ctx_ok, "task_worker_pool() and task_worker_id() name the running worker");
 	ok(st.run == 5 && st.steals == 0, "1 worker: run %llu, steals %llu",
 	   (unsigned long long)st.run, (unsigned long long)st.steals);
@@ -404,7 +420,7 @@ static void test_idle_parks(void)
  * end before every unit is done on the worker that owns it.
  */
 struct outside {
-	atomic_uint owned[8];		/* units in flight per worker */
+	atomic_uint owned[8]; /* units in flight per worker */
 	atomic_uint done;
 	atomic_uint followups_run;
 	struct task followups[4096];
@@ -487,8 +503,142 @@ static void test_api(void)
 	task_pool_free(pool);
 }
 
+/* ---- fault injection --------------------------------------------------- */
+
+static void start_or_abort(struct task_pool *pool)
+{
+	if (task_pool_start(pool) < 0)
+		abort();
+}
+
+static void test_alloc_failures(void)
+{
+	struct task_pool *pool = NULL;
+	struct task_group *g = NULL;
+	unsigned long n;
+	int r = -1;
+
+	/* The pool, its default group, one deque per worker: 5 acquisitions for 3 workers. */
+	for (n = 1; n < 100; n++) {
+		task_debug_fail_at(n);
+		r = task_pool_new(3, &pool);
+		if (r == 0 || r != -ENOMEM)
+			break;
+	}
+	task_debug_fail_at(0);
+	ok(r == 0 && n == 6,
+	   "task_pool_new() fails with -ENOMEM at each of its 5 allocations, "
+	   "then succeeds (n %lu)",
+	   n);
+	task_debug_fail_at(1);
+	r = task_group_new(pool, NULL, &g);
+	task_debug_fail_at(0);
+	ok(r == -ENOMEM, "task_group_new() fails with -ENOMEM");
+	ok(task_group_new(pool, NULL, &g) == 0, "...and then succeeds");
+	task_group_free(g);
+	task_pool_free(pool);
+}
+
+/* A task that spawns children until the deque must grow, which fails once. */
+static struct {
+	struct node kids[1000];
+	struct task root;
+	int failed_at; /* index of the child whose spawn said -ENOMEM, or -1 */
+	int other_errors;
+} oom;
+
+static void oom_kid_fn(struct task *task, struct task_worker *w)
+{
+	atomic_fetch_add(&container_of(task, struct node, task)->hits, 1);
+}
+
+static void oom_root_fn(struct task *task, struct task_worker *w)
+{
+	task_debug_fail_at(1); /* the next allocation: the deque's first growth */
+	for (int i = 0; i < (int)ARRAY_SIZE(oom.kids); i++) {
+		int r = task_spawn(w, &oom.kids[i].task);
+
+		if (r == -ENOMEM && oom.failed_at < 0) {
+			oom.failed_at = i;
+			r = task_spawn(w, &oom.kids[i].task); /* once more: memory is back */
+		}
+		if (r != 0)
+			oom.other_errors++;
+	}
+	task_debug_fail_at(0);
+}
+
+static void test_spawn_enomem(void)
+{
+	struct task_pool *pool = pool_new(1);
+	struct task_group *g;
+	struct task_stats st;
+	bool once = true;
+
+	memset(&oom, 0, sizeof(oom));
+	oom.failed_at = -1;
+	oom.root.fn = oom_root_fn;
+	for (size_t i = 0; i < ARRAY_SIZE(oom.kids); i++)
+		oom.kids[i].task.fn = oom_kid_fn;
+	g = group_new(pool, NULL);
+	start_or_abort(pool);
+	task_group_submit(g, &oom.root);
+	task_group_wait(g);
+	task_pool_stop(pool);
+	task_pool_stats(pool, &st);
+	for (size_t i = 0; i < ARRAY_SIZE(oom.kids); i++)
+		once = once && atomic_load(&oom.kids[i].hits) == 1;
+	ok(oom.failed_at > 0 && oom.other_errors == 0,
+	   "task_spawn() says -ENOMEM when the deque cannot grow (child %d), and works again after",
+	   oom.failed_at);
+	ok(once && st.run == ARRAY_SIZE(oom.kids) + 1,
+	   "the task it refused was not queued: every child ran once (run %llu), the wait returned",
+	   (unsigned long long)st.run);
+	task_group_free(g);
+	task_pool_free(pool);
+}
+
+static void test_thread_failures(void)
+{
+	struct task_pool *pool = pool_new(3);
+	struct task_group *g;
+	struct task t = {.fn = sleepy_fn};
+	int r;
+
+	g = group_new(pool, NULL);
+	task_group_submit(g, &t);
+	task_debug_fail_at(1);
+	r = task_pool_start(pool);
+	ok(r == -EAGAIN && !task_group_done(g),
+	   "no thread starts: task_pool_start() says -EAGAIN, the task stays queued");
+	task_debug_fail_at(3);
+	r = task_pool_start(pool);
+	ok(r == -EAGAIN && task_group_done(g),
+	   "the third thread fails: -EAGAIN, and the stop that follows drained the queue");
+	task_debug_fail_at(0);
+	start_or_abort(pool);
+	task_pool_stop(pool);
+	ok(true, "the pool starts and stops after both failures");
+
+	/* task_pool_run(): the threads that started, or the caller, run everything. */
+	for (unsigned long n = 1; n <= 2; n++) {
+		nodes_setup(5000, tree_fn, tree_fn);
+		task_pool_submit(pool, &nodes[0].task);
+		task_debug_fail_at(n);
+		r = task_pool_run(pool);
+		task_debug_fail_at(0);
+		ok(r == -EAGAIN && nodes_all_once(),
+		   "task_pool_run() with thread %lu failing: -EAGAIN, and all 5000 tasks ran once",
+		   n);
+		free(nodes);
+	}
+	task_group_free(g);
+	task_pool_free(pool);
+}
+
 int main(void)
 {
+	alarm(300); /* a wait that never returns fails the test instead of hanging it */
 	plan_lazy();
 	test_api();
 	test_lifo();
@@ -503,5 +653,8 @@ int main(void)
 	test_idle_parks();
 	test_idle_hook(1);
 	test_idle_hook(4);
+	test_alloc_failures();
+	test_spawn_enomem();
+	test_thread_failures();
 	return done_testing();
 }
