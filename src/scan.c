@@ -4,7 +4,7 @@
  *
  *   roots ──► chains of directory nodes from "/" (main thread, flushed first)
  *         ──► one walk task per root on the pool (walk.c)
- *         ──► writer drains and commits (store.c)
+ *         ──► writer drains and commits (store-writer.c)
  *
  * A root is stored as the chain of its ancestors (NODE_F_CHAIN nodes, not
  * entries) ending in the root's own node, so overlapping roots share nodes

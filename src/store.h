@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.h - the index: one LMDB environment, read by anyone, written by one
- * writer thread.  The only module that includes <lmdb.h>.
+ * writer thread.  The module (src/store-*.c, behind src/store-priv.h) is the
+ * only one that includes <lmdb.h>.
  *
  * Schema 1 (named databases, integers big-endian so keys sort):
  *   node   id -> encoded struct node (node.h)
