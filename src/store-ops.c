@@ -116,13 +116,12 @@ bad:
 static int keyset_add(struct keyset *ks, const void *k)
 {
 	if (ks->n == ks->cap) {
-		size_t cap = ks->cap ? ks->cap * 2 : 1024;
-		unsigned char *nk = reallocarray(ks->keys, cap, ks->len);
+		/* GROW() needs a typed element: here a key is ks->len bytes. */
+		unsigned char *nk = grow_array(ks->keys, &ks->cap, ks->n + 1, ks->len);
 
 		if (!nk)
 			return -ENOMEM;
 		ks->keys = nk;
-		ks->cap = cap;
 	}
 	memcpy(ks->keys + ks->n++ * ks->len, k, ks->len);
 	return 0;
@@ -297,13 +296,9 @@ static int del_tree(struct store_writer *w, uint64_t top, bool self)
 	rc = mdb_cursor_open(w->txn, w->store->dbi_child, &cur);
 	if (rc)
 		return rc;
-	if (!w->stack_cap) {
-		w->stack = malloc(64 * sizeof(*w->stack));
-		if (!w->stack) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		w->stack_cap = 64;
+	if (GROW(w->stack, w->stack_cap, 1) < 0) {
+		rc = -ENOMEM;
+		goto out;
 	}
 	w->stack[depth++] = top;
 	while (depth > 0) {
@@ -321,20 +316,13 @@ static int del_tree(struct store_writer *w, uint64_t top, bool self)
 				break;
 			if (!child)
 				continue;
-			if (depth == w->stack_cap) {
-				uint64_t *st;
-
-				if (depth >= DEL_DEPTH_MAX) {
-					rc = -ELOOP;
-					break;
-				}
-				st = realloc(w->stack, 2 * depth * sizeof(*st));
-				if (!st) {
-					rc = -ENOMEM;
-					break;
-				}
-				w->stack = st;
-				w->stack_cap = 2 * depth;
+			if (depth >= DEL_DEPTH_MAX) {
+				rc = -ELOOP;
+				break;
+			}
+			if (GROW(w->stack, w->stack_cap, depth + 1) < 0) {
+				rc = -ENOMEM;
+				break;
 			}
 			w->stack[depth++] = child;
 			continue;

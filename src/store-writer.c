@@ -704,21 +704,10 @@ static int batch_handoff(struct store_batch *b)
 int store_batch_reserve(struct store_batch *b, size_t need)
 {
 	struct wbuf *buf = b->buf;
-	size_t cap;
-	void *p;
 
 	if (!buf && !(buf = b->buf = wbuf_new(BATCH_INIT)))
 		return -ENOMEM;
-	if (buf->cap - buf->len >= need)
-		return 0;
-	for (cap = buf->cap; cap - buf->len < need; cap *= 2)
-		;
-	p = realloc(buf->data, cap);
-	if (!p)
-		return -ENOMEM;
-	buf->data = p;
-	buf->cap = cap;
-	return 0;
+	return GROW(buf->data, buf->cap, buf->len + need);
 }
 
 int store_batch_added(struct store_batch *b)
