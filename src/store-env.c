@@ -77,6 +77,9 @@ const char *store_strerror(int err)
 		return "not an fsindex index (refusing to touch it)";
 	case STORE_E_SCHEMA:
 		return "index has an unsupported schema version";
+	case STORE_E_RO_FEATURE:
+		return "index has features of a newer fsindex that this one can read but not "
+		       "write (scan it with the newer version)";
 	case -EBUSY:
 		return "another scan is writing this index";
 	case -EBADMSG:
@@ -98,12 +101,53 @@ const char *store_strerror(int err)
 	}
 }
 
-/* Open the `meta` database in @txn and check magic and schema. */
-static int check_meta(MDB_txn *txn, MDB_dbi *ret_dbi)
+/*
+ * Read meta "features" into s->features (none when the key is missing: an
+ * index from before features) and judge them: a bit of the incompat set
+ * that we do not know refuses the index, one of the ro_compat set refuses
+ * only writing, compat bits are ignored.
+ */
+static int check_features(struct store *s, MDB_txn *txn, MDB_dbi dbi)
+{
+	const unsigned char *v;
+	MDB_val key, val;
+	int rc;
+
+	key = val_of("features", 8);
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		memset(s->features, 0, sizeof(s->features));
+		s->has_features = false;
+		return 0;
+	}
+	if (rc)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : store_lmdb_err(rc);
+	if (val.mv_size != FEATURES_SIZE)
+		return STORE_E_SCHEMA; /* a layout of features we cannot read */
+	v = val.mv_data;
+	for (int i = 0; i < FEAT_SETS; i++)
+		s->features[i] = get_be32(v + 4 * i);
+	s->has_features = true;
+	if (s->features[FEAT_INCOMPAT] & ~STORE_FEAT_INCOMPAT_KNOWN) {
+		log_debug("%s: unknown incompat features %#x", s->path,
+			  s->features[FEAT_INCOMPAT] & ~STORE_FEAT_INCOMPAT_KNOWN);
+		return STORE_E_SCHEMA;
+	}
+	if ((s->features[FEAT_RO_COMPAT] & ~STORE_FEAT_RO_COMPAT_KNOWN) &&
+	    !(s->flags & STORE_RDONLY)) {
+		log_debug("%s: unknown ro-compat features %#x", s->path,
+			  s->features[FEAT_RO_COMPAT] & ~STORE_FEAT_RO_COMPAT_KNOWN);
+		return STORE_E_RO_FEATURE;
+	}
+	return 0;
+}
+
+/* Open the `meta` database in @txn and check magic, schema and features. */
+static int check_meta(struct store *s, MDB_txn *txn, MDB_dbi *ret_dbi)
 {
 	MDB_val key, val;
 	MDB_dbi dbi;
-	int rc;
+	int rc, r;
 
 	rc = mdb_dbi_open(txn, "meta", 0, &dbi);
 	if (rc == MDB_NOTFOUND || lmdb_foreign(rc))
@@ -126,7 +170,52 @@ static int check_meta(MDB_txn *txn, MDB_dbi *ret_dbi)
 		return lmdb_foreign(rc) ? STORE_E_FOREIGN : store_lmdb_err(rc);
 	if (rc || val.mv_size != 4 || get_be32(val.mv_data) != STORE_SCHEMA_VERSION)
 		return STORE_E_SCHEMA;
+	r = check_features(s, txn, dbi);
+	if (r < 0)
+		return r;
 	*ret_dbi = dbi;
+	return 0;
+}
+
+/* Record the features this version writes in meta (a new index, or an upgrade). */
+static int put_features(MDB_txn *txn, MDB_dbi meta)
+{
+	static const uint32_t feat[FEAT_SETS] = {
+		[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE,
+		[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE,
+		[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE,
+	};
+	unsigned char v[FEATURES_SIZE];
+	MDB_val key = val_of("features", 8), val = val_of(v, sizeof(v));
+
+	for (int i = 0; i < FEAT_SETS; i++)
+		put_be32(v + 4 * i, feat[i]);
+	return mdb_put(txn, meta, &key, &val, 0);
+}
+
+int store_upgrade(struct store *s)
+{
+	MDB_txn *txn;
+	int r;
+
+	if (s->has_features)
+		return 0;
+	r = store_txn_begin(s, 0, &txn, false);
+	if (r < 0)
+		return r;
+	r = store_lmdb_err(put_features(txn, s->dbi_meta));
+	if (r == 0)
+		r = store_lmdb_err(mdb_txn_commit(txn));
+	else
+		mdb_txn_abort(txn);
+	store_gate_leave(&s->gate);
+	if (r < 0)
+		return r;
+	s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
+	s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
+	s->features[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE;
+	s->has_features = true;
+	log_debug("%s: upgraded in place (features recorded)", s->path);
 	return 0;
 }
 
@@ -221,7 +310,7 @@ static int attach(struct store *s)
 	r = probe_txn(s, &txn);
 	if (r < 0)
 		return r;
-	r = check_meta(txn, &meta);
+	r = check_meta(s, txn, &meta);
 	if (r == 0)
 		r = open_dbis(s, txn, 0);
 	if (r < 0) {
@@ -266,6 +355,8 @@ static int write_schema(const char *path)
 		val = val_of(schema, 4);
 		r = store_lmdb_err(mdb_put(txn, dbs.dbi_meta, &key, &val, 0));
 	}
+	if (r == 0)
+		r = store_lmdb_err(put_features(txn, dbs.dbi_meta));
 	if (r == 0)
 		r = store_lmdb_err(mdb_txn_commit(txn)); /* synchronous: no MDB_NOSYNC here */
 	else

@@ -39,6 +39,21 @@
 
 /* ---- the environment (store-env.c) ------------------------------------- */
 
+/*
+ * meta "features": three sets of bits (store.h's schema comment), each a
+ * big-endian u32, in this order.  _KNOWN: the bits of a set this version
+ * understands; _WRITE: the bits it records in a new or upgraded index.  A
+ * later addition (`gram`, a compact record) gets a bit here, in the set that
+ * says what an older version must do with an index that has it.
+ */
+enum { FEAT_INCOMPAT, FEAT_RO_COMPAT, FEAT_COMPAT, FEAT_SETS };
+#define FEATURES_SIZE (4 * FEAT_SETS)
+#define STORE_FEAT_INCOMPAT_KNOWN 0u
+#define STORE_FEAT_RO_COMPAT_KNOWN 0u
+#define STORE_FEAT_INCOMPAT_WRITE 0u
+#define STORE_FEAT_RO_COMPAT_WRITE 0u
+#define STORE_FEAT_COMPAT_WRITE 0u
+
 /* The grow gate (store-writer.c says why it is not a pthread rwlock). */
 struct grow_gate {
 	pthread_mutex_t mu;
@@ -59,6 +74,8 @@ struct store {
 	int dir_fd;	/* the directory holding the data and lock files; open only in store_open() */
 	char *lmdb_path; /* what LMDB opens: /proc/self/fd/<dir_fd>[/name] */
 	bool locked;	/* the scan lock is ours: an flock on LMDB's data descriptor */
+	uint32_t features[FEAT_SETS]; /* as meta records them (0s when it does not) */
+	bool has_features; /* meta has "features": no upgrade due */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };
@@ -69,6 +86,14 @@ struct store {
  * (logged at debug level); values in -4095..-1 are already ours and pass.
  */
 int store_lmdb_err(int rc);
+
+/*
+ * Upgrade in place what an older version wrote, in a write transaction of
+ * its own: record the features (an index from before them).  Only for the
+ * holder of the scan lock, before the writer starts; nothing to do (and no
+ * commit) on a current index.  Returns 0 or -errno.
+ */
+int store_upgrade(struct store *s);
 
 static inline MDB_val val_of(const void *p, size_t len)
 {

@@ -533,7 +533,9 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 		return -EBUSY;
 	if (opts)
 		o = *opts;
-	r = last_node_id(s, &last);
+	r = store_upgrade(s);
+	if (r == 0)
+		r = last_node_id(s, &last);
 	if (r < 0)
 		return r;
 

@@ -9,8 +9,25 @@
  *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
  *   size   (size, id) -> empty          regular files only: duplicate candidates
  *   hash   (XXH3-128, id) -> empty      files with a full hash
- *   meta   "magic" -> "fsindex", "schema" -> u32,
+ *   meta   "magic" -> "fsindex", "schema" -> u32 1,
+ *          "features" -> u32 incompat, u32 ro_compat, u32 compat,
  *          "root" + id -> encoded struct store_root
+ *
+ * Schema evolution.  "schema" names the base format and stays 1 until a
+ * change no feature bit can express.  What is added on top (a trigram
+ * database, compact records) gets a bit in one of the three sets of
+ * "features", ext4-style, chosen by what a version that does not know the
+ * bit must do with an index that has it:
+ *   incompat   it would misread the index: refused (STORE_E_SCHEMA), read
+ *              or write;
+ *   ro_compat  it reads the index correctly but, writing, would leave it
+ *              inconsistent (say, a database it does not maintain): it may
+ *              open it STORE_RDONLY, a writer is refused (STORE_E_RO_FEATURE);
+ *   compat     nothing goes wrong: the bit is ignored.
+ * An index without "features" was written before they existed; it is read
+ * as it is, and the first writer (store_writer_start()) upgrades it in
+ * place, in a transaction of its own: it records the features.  No bit is
+ * defined yet.
  *
  * Ordering invariant: a node's id is allocated after its parent's, and a
  * producer flushes a new directory's record before anything inside it can be
@@ -31,7 +48,10 @@
 
 /* Errors store_open() returns besides plain -errno; see store_strerror(). */
 #define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
-#define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema */
+#define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema, or with
+						   incompat features we do not know */
+#define STORE_E_RO_FEATURE (-ENOPROTOOPT)	/* readable, but has ro_compat features we do not
+						   know: not for writing */
 #define STORE_E_UNSAFE (-EKEYREJECTED)	/* directory of another user, or writable by others */
 #define STORE_E_READERLOCK (-ENOLCK)	/* readable, but the lock file every reader needs is not
 					   writable */
@@ -57,8 +77,9 @@ enum store_open_flags {
  * and the index's own files must not be symlinks (-ELOOP), so nobody can
  * redirect what LMDB writes.  An existing environment is first probed
  * read-only; anything that is not an fsindex index of this schema is refused
- * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA).  A reader maps
- * only what the file holds.
+ * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA; without
+ * STORE_RDONLY also STORE_E_RO_FEATURE).  A reader maps only what the file
+ * holds.
  * Returns 0 and the caller's *ret_store (store_close()), or a negative error.
  */
 int store_open(const char *path, unsigned flags, struct store **ret_store);
@@ -198,7 +219,9 @@ struct store_write_stats {
 };
 
 /**
- * Start the writer thread.  Needs the scan lock (store_lock_scan()).
+ * Start the writer thread.  Needs the scan lock (store_lock_scan()).  An
+ * index from an older version is first upgraded in place (the schema
+ * comment above): one transaction of its own, committed at once.
  * @opts may be NULL for defaults.  *ret_writer belongs to the caller until
  * store_writer_finish().  Returns 0 or a negative error.
  */

@@ -1442,6 +1442,196 @@ static void set_schema(const char *dir, uint32_t version)
 	mdb_env_close(env);
 }
 
+/*
+ * Set meta "features" of the index in @dir to the three sets, or delete the
+ * key when @len is 0 (an index from before features); @len other than 12
+ * writes that many bytes of the sets.
+ */
+static void set_features(const char *dir, uint32_t incompat, uint32_t ro, uint32_t compat,
+			 size_t len)
+{
+	unsigned char b[16] = {0};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {8, (void *)"features"}, v = {len, b};
+
+	put_be32(b, incompat);
+	put_be32(b + 4, ro);
+	put_be32(b + 8, compat);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "meta", 0, &dbi);
+	if (len)
+		mdb_put(txn, dbi, &k, &v, 0);
+	else
+		mdb_del(txn, dbi, &k, NULL);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+/*
+ * meta "features" of the index in @dir as hex ("" when the key is missing,
+ * "?" when the environment cannot be read), in static storage.
+ */
+static const char *get_features(const char *dir)
+{
+	static char hex[2 * 32 + 1];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {8, (void *)"features"}, v;
+
+	strcpy(hex, "?");
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		if (mdb_dbi_open(txn, "meta", 0, &dbi) == 0) {
+			hex[0] = '\0';
+			if (mdb_get(txn, dbi, &k, &v) == 0)
+				for (size_t i = 0; i < v.mv_size && i < 32; i++)
+					sprintf(hex + 2 * i, "%02x", ((unsigned char *)v.mv_data)[i]);
+		}
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return hex;
+}
+
+/* The index in @dir opens with @flags, and node @id reads back. */
+static bool opens_and_reads(const char *dir, unsigned flags, uint64_t id)
+{
+	struct store_reader *rd = NULL;
+	struct store *s = NULL;
+	bool good;
+
+	if (store_open(dir, flags, &s) < 0)
+		return false;
+	good = store_reader_new(s, &rd) == 0 && has_node(rd, id);
+	store_reader_free(rd);
+	store_close(s);
+	return good;
+}
+
+/* As opens_and_reads(), and the data file @data is byte-for-byte as it was. */
+static bool opens_unchanged(const char *dir, const char *data, unsigned flags, uint64_t id)
+{
+	unsigned char *before, *after;
+	size_t lb = 0, la = 0;
+	bool good;
+
+	before = slurp(data, &lb);
+	good = opens_and_reads(dir, flags, id);
+	after = slurp(data, &la);
+	good = good && before && after && lb == la && !memcmp(before, after, lb);
+	free(before);
+	free(after);
+	return good;
+}
+
+/*
+ * Schema evolution: a new index records its features; one from before them
+ * is read as it is and upgraded by the first writer; an unknown incompat bit
+ * refuses the index, an unknown ro_compat bit refuses only writers, an
+ * unknown compat bit nothing.
+ */
+static void test_features(void)
+{
+	const char *dir = tpath("feat");
+	struct store_info before, after;
+	char data[512], lock[512];
+	struct session ss;
+	struct store *s;
+	int r;
+
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	s = open_locked(dir);
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkfile(2, 1, "f", 10), true);
+	r = end(&ss, NULL);
+	store_close(s);
+	ok(r == 0 && !strcmp(get_features(dir), "000000000000000000000000"),
+	   "a new index records its features (none set): %s", get_features(dir));
+
+	/* An index from before features: read as it is, upgraded by a writer. */
+	set_features(dir, 0, 0, 0, 0);
+	ok(opens_unchanged(dir, data, STORE_RDONLY, 2) && !strcmp(get_features(dir), ""),
+	   "a pre-features index is read as it is: data file unchanged, no features");
+	ok(opens_unchanged(dir, data, STORE_LOCK, 2),
+	   "opening it to write (scan lock and all) writes nothing yet");
+	s = open_locked(dir);
+	if (!s)
+		return;
+	store_info(s, &before);
+	r = begin(s, NULL, &ss);
+	r = r ?: end(&ss, NULL);
+	store_info(s, &after);
+	store_close(s);
+	ok(r == 0 && after.last_txnid == before.last_txnid + 1 &&
+		   !strcmp(get_features(dir), "000000000000000000000000"),
+	   "the first writer upgrades it in one commit of its own: features %s",
+	   get_features(dir));
+	s = open_locked(dir);
+	store_info(s, &before);
+	r = begin(s, NULL, &ss);
+	r = r ?: end(&ss, NULL);
+	store_info(s, &after);
+	store_close(s);
+	ok(r == 0 && after.last_txnid == before.last_txnid,
+	   "an upgraded index needs no second upgrade (nothing committed)");
+	ok(opens_and_reads(dir, STORE_RDONLY, 2), "what it held is there after the upgrade");
+
+	/* An unknown incompat bit: refused, whoever asks. */
+	set_features(dir, 1u << 31, 0, 0, 12);
+	refuse("an unknown incompat feature", dir, data, lock, 0, STORE_E_SCHEMA);
+	refuse("an unknown incompat feature, RDONLY", dir, data, lock, STORE_RDONLY,
+	       STORE_E_SCHEMA);
+	refuse("an unknown incompat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
+	       STORE_E_SCHEMA);
+
+	/* An unknown ro_compat bit: readers may, writers may not. */
+	set_features(dir, 0, 1u << 5, 0, 12);
+	ok(opens_and_reads(dir, STORE_RDONLY, 2),
+	   "an unknown ro_compat feature: the index opens read-only and reads");
+	refuse("an unknown ro_compat feature, for writing", dir, data, lock, 0,
+	       STORE_E_RO_FEATURE);
+	refuse("an unknown ro_compat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
+	       STORE_E_RO_FEATURE);
+	ok(!strcmp(get_features(dir), "000000000000002000000000"),
+	   "the writer refused left the features as they were");
+
+	/* An unknown compat bit: nothing changes, and a writer keeps the bit. */
+	set_features(dir, 0, 0, 1u << 7, 12);
+	s = open_locked(dir);
+	r = s ? begin(s, NULL, &ss) : -1;
+	if (r == 0) {
+		put(&ss, mkfile(3, 1, "g", 20), true);
+		r = end(&ss, NULL);
+	}
+	store_close(s);
+	ok(r == 0 && opens_and_reads(dir, STORE_RDONLY, 3) &&
+		   !strcmp(get_features(dir), "000000000000000000000080"),
+	   "an unknown compat feature: written to, and the bit kept (%s)", get_features(dir));
+
+	/* Features in a layout we cannot read. */
+	set_features(dir, 0, 0, 0, 8);
+	refuse("features of another size", dir, data, lock, STORE_RDONLY, STORE_E_SCHEMA);
+	set_features(dir, 0, 0, 0, 12);
+	ok(opens_and_reads(dir, 0, 3), "put right, the index opens again");
+	ok(check_index(dir) == 3, "the databases agree");
+	ok(!strcmp(store_strerror(STORE_E_RO_FEATURE),
+		   "index has features of a newer fsindex that this one can read but not write "
+		   "(scan it with the newer version)"),
+	   "the ro_compat refusal says what to do");
+}
+
 static void test_refusals(void)
 {
 	unsigned char junk[65536];
@@ -1774,6 +1964,7 @@ int main(void)
 	test_backpressure();
 	test_write_error();
 	test_refusals();
+	test_features();
 	test_killed_create();
 	test_scan_lock();
 	test_short_file();
