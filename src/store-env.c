@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
-#define ENV_MAXDBS 8	   /* five in schema 1, room for `gram` and more */
+#define ENV_MAXDBS 8	   /* four now, five in older indexes, room for `gram` and more */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
 #define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 
@@ -198,12 +198,16 @@ int store_upgrade(struct store *s)
 	MDB_txn *txn;
 	int r;
 
-	if (s->has_features)
+	if (s->has_features && !s->has_size)
 		return 0;
 	r = store_txn_begin(s, 0, &txn, false);
 	if (r < 0)
 		return r;
-	r = store_lmdb_err(put_features(txn, s->dbi_meta));
+	r = s->has_features ? 0 : store_lmdb_err(put_features(txn, s->dbi_meta));
+	if (r == 0 && s->has_size) {
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_size, 1));
+		s->has_size = r < 0; /* dropping closes the handle, whatever comes next */
+	}
 	if (r == 0)
 		r = store_lmdb_err(mdb_txn_commit(txn));
 	else
@@ -211,11 +215,13 @@ int store_upgrade(struct store *s)
 	store_gate_leave(&s->gate);
 	if (r < 0)
 		return r;
-	s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
-	s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
-	s->features[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE;
-	s->has_features = true;
-	log_debug("%s: upgraded in place (features recorded)", s->path);
+	if (!s->has_features) {
+		s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
+		s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
+		s->features[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE;
+		s->has_features = true;
+	}
+	log_debug("%s: upgraded in place", s->path);
 	return 0;
 }
 
@@ -226,18 +232,23 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 		const char *name;
 		MDB_dbi *dbi;
 	} dbs[] = {
-		{"node", &s->dbi_node}, {"child", &s->dbi_child}, {"size", &s->dbi_size},
+		{"node", &s->dbi_node}, {"child", &s->dbi_child},
 		{"hash", &s->dbi_hash}, {"meta", &s->dbi_meta},
 	};
+	int rc;
 
 	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
-		int rc = mdb_dbi_open(txn, dbs[i].name, dbflags, dbs[i].dbi);
-
+		rc = mdb_dbi_open(txn, dbs[i].name, dbflags, dbs[i].dbi);
 		if (rc == MDB_NOTFOUND || lmdb_foreign(rc))
 			return STORE_E_FOREIGN; /* ours, but damaged */
 		if (rc)
 			return store_lmdb_err(rc);
 	}
+	/* An older version kept (size, id) in `size`; the first writer drops it. */
+	rc = mdb_dbi_open(txn, "size", 0, &s->dbi_size);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : store_lmdb_err(rc);
+	s->has_size = rc == 0;
 	return 0;
 }
 

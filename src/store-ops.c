@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store-ops.c - the operations producers queue and the writer applies:
- * their encoding in a batch, and what each does to `node`, `child`, `size`,
- * `hash` and `meta`, keeping the derived keys in step with the records.
+ * their encoding in a batch, and what each does to `node`, `child`, `hash`
+ * and `meta`, keeping the derived keys in step with the records.
  *
  * Ops in a wbuf: a type byte, then (integers big-endian)
  *   OP_PUT, OP_PUT_FRESH  u64 id, u16 len, node record of len bytes
@@ -106,11 +106,11 @@ bad:
 }
 
 /*
- * Keys of the size and hash indexes scatter over their B-trees: put one by
+ * Keys of the hash index scatter over its B-tree: put one by
  * one as records arrive, each lands on another leaf (a cache miss, a page
  * copy, a search of the dirty list), and a fresh scan spent a third of its
  * time there.  So they are collected per transaction and put in key order
- * just before it commits, leaf after leaf.  A delete from either index puts
+ * just before it commits, leaf after leaf.  A delete from the index puts
  * what is pending first, so puts and deletes still happen in op order.
  */
 static int keyset_add(struct keyset *ks, const void *k)
@@ -152,14 +152,12 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
 
 int store_keys_put(struct store_writer *w)
 {
-	int rc = keyset_put(w, &w->sizes);
-
-	return rc ? rc : keyset_put(w, &w->hashes);
+	return keyset_put(w, &w->hashes);
 }
 
 void store_keys_drop(struct store_writer *w)
 {
-	w->sizes.n = w->hashes.n = 0;
+	w->hashes.n = 0;
 }
 
 static int node_key_get(struct store_writer *w, uint64_t id, unsigned char *buf, struct node *ret)
@@ -186,18 +184,6 @@ static int del_key(struct store_writer *w, MDB_dbi dbi, const void *k, size_t le
 	int rc = mdb_del(w->txn, dbi, &key, NULL);
 
 	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int del_size_key(struct store_writer *w, const struct node *n)
-{
-	unsigned char k[16];
-	int rc = keyset_put(w, &w->sizes);
-
-	if (rc)
-		return rc;
-	put_be64(k, n->size);
-	put_be64(k + 8, n->id);
-	return del_key(w, w->store->dbi_size, k, 16);
 }
 
 static int del_hash_key(struct store_writer *w, const struct node *n)
@@ -239,8 +225,6 @@ static int del_node(struct store_writer *w, uint64_t id)
 	if (rc)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	rc = del_child_key(w, &n);
-	if (!rc && S_ISREG(n.mode))
-		rc = del_size_key(w, &n);
 	if (!rc && n.hash_state == NODE_HASH_FULL)
 		rc = del_hash_key(w, &n);
 	if (rc)
@@ -402,8 +386,6 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 		if (!rc && (old.parent != n.parent || old.name_len != n.name_len ||
 			    memcmp(old.name, n.name, n.name_len)))
 			rc = del_child_key(w, &old);
-		if (!rc && S_ISREG(old.mode) && (!S_ISREG(n.mode) || old.size != n.size))
-			rc = del_size_key(w, &old);
 		if (!rc && old.hash_state == NODE_HASH_FULL &&
 		    (n.hash_state != NODE_HASH_FULL || memcmp(old.full, n.full, 16)))
 			rc = del_hash_key(w, &old);
@@ -436,11 +418,6 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	key = val_of(k, 8);
 	val = val_of(rec, len);
 	rc = mdb_put(w->txn, s->dbi_node, &key, &val, 0);
-	if (!rc && S_ISREG(n.mode)) {
-		put_be64(k, n.size);
-		put_be64(k + 8, id);
-		rc = keyset_add(&w->sizes, k);
-	}
 	if (!rc && n.hash_state == NODE_HASH_FULL) {
 		memcpy(k, n.full, 16);
 		put_be64(k + 16, id);

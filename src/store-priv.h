@@ -65,7 +65,8 @@ struct grow_gate {
 
 struct store {
 	MDB_env *env;
-	MDB_dbi dbi_node, dbi_child, dbi_size, dbi_hash, dbi_meta;
+	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta;
+	MDB_dbi dbi_size; /* an older version's `size`, to drop; with has_size */
 	unsigned flags; /* STORE_* */
 	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
@@ -75,7 +76,8 @@ struct store {
 	char *lmdb_path; /* what LMDB opens: /proc/self/fd/<dir_fd>[/name] */
 	bool locked;	/* the scan lock is ours: an flock on LMDB's data descriptor */
 	uint32_t features[FEAT_SETS]; /* as meta records them (0s when it does not) */
-	bool has_features; /* meta has "features": no upgrade due */
+	bool has_features; /* meta has "features" */
+	bool has_size;	   /* there is a `size` database (an older version's) */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };
@@ -89,9 +91,10 @@ int store_lmdb_err(int rc);
 
 /*
  * Upgrade in place what an older version wrote, in a write transaction of
- * its own: record the features (an index from before them).  Only for the
- * holder of the scan lock, before the writer starts; nothing to do (and no
- * commit) on a current index.  Returns 0 or -errno.
+ * its own: record the features (an index from before them) and drop the
+ * `size` database nothing reads any more.  Only for the holder of the scan
+ * lock, before the writer starts; nothing to do (and no commit) on a
+ * current index.  Returns 0 or -errno.
  */
 int store_upgrade(struct store *s);
 
@@ -186,7 +189,7 @@ struct store_writer {
 	size_t pos_off;
 	uint64_t *stack; /* subtree deletes */
 	size_t stack_cap;
-	struct keyset sizes, hashes; /* index keys put at commit */
+	struct keyset hashes; /* index keys put at commit */
 	struct store_write_stats stats;
 };
 

@@ -283,32 +283,6 @@ int store_foreach_root(struct store_reader *rd, store_root_fn *fn, void *ctx)
 	return walk_keys(rd, rd->store->dbi_meta, "root", 4, 4, root_step, &rw);
 }
 
-struct size_walk {
-	int (*fn)(void *ctx, uint64_t size, uint64_t id);
-	void *ctx;
-};
-
-static int size_step(void *ctx, const MDB_val *key, const MDB_val *val)
-{
-	struct size_walk *sw = ctx;
-	const unsigned char *k = key->mv_data;
-
-	if (key->mv_size != 16)
-		return -EBADMSG;
-	return sw->fn(sw->ctx, get_be64(k), get_be64(k + 8));
-}
-
-int store_foreach_size(struct store_reader *rd, uint64_t min_size,
-		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx)
-{
-	struct size_walk sw = {fn, ctx};
-	unsigned char k[16];
-
-	put_be64(k, min_size);
-	put_be64(k + 8, 0);
-	return walk_keys(rd, rd->store->dbi_size, k, 16, 0, size_step, &sw);
-}
-
 struct hash_walk {
 	int (*fn)(void *ctx, uint64_t id);
 	void *ctx;

@@ -551,7 +551,6 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 	w->discard = o.discard;
 	w->txn_ns = o.txn_ns > 0 ? o.txn_ns : TXN_NS_DEFAULT;
 	w->debug_txn_full = o.debug_txn_full;
-	w->sizes = (struct keyset){.dbi = s->dbi_size, .len = 16};
 	w->hashes = (struct keyset){.dbi = s->dbi_hash, .len = 24};
 
 	pthread_mutex_init(&w->mu, NULL);
@@ -606,7 +605,6 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 		wbuf_free(b);
 	}
 	free(w->stack);
-	free(w->sizes.keys);
 	free(w->hashes.keys);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_work);

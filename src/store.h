@@ -7,8 +7,7 @@
  * Schema 1 (named databases, integers big-endian so keys sort):
  *   node   id -> encoded struct node (node.h)
  *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
- *   size   (size, id) -> empty          regular files only: duplicate candidates
- *   hash   (XXH3-128, id) -> empty      files with a full hash
+ *   hash   (XXH3-128, id) -> empty      files with a full hash (find --hash)
  *   meta   "magic" -> "fsindex", "schema" -> u32 1,
  *          "features" -> u32 incompat, u32 ro_compat, u32 compat,
  *          "root" + id -> encoded struct store_root
@@ -28,6 +27,12 @@
  * as it is, and the first writer (store_writer_start()) upgrades it in
  * place, in a transaction of its own: it records the features.  No bit is
  * defined yet.
+ *
+ * Nothing is kept that nothing reads: older indexes also held `size`, (size,
+ * id) -> empty for every regular file, meant for duplicate candidates, which
+ * dups takes from the scan before it instead.  The upgrade drops it (so a
+ * version from before features, which wants it, refuses the upgraded index
+ * as not its own, before writing anything).
  *
  * Ordering invariant: a node's id is allocated after its parent's, and a
  * producer flushes a new directory's record before anything inside it can be
@@ -184,14 +189,6 @@ typedef int store_root_fn(void *ctx, const struct store_root *root);
 
 /** Call @fn for each root (borrowed for the call).  As store_foreach_child(). */
 int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
-
-/**
- * Call @fn(@ctx, size, id) for each regular file of at least @min_size bytes,
- * in order of (size, id): the `size` database, where duplicate candidates
- * come from.  As store_foreach_child().
- */
-int store_foreach_size(struct store_reader *reader, uint64_t min_size,
-		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx);
 
 /**
  * Call @fn(@ctx, id) for each file whose full XXH3-128 is @full (16 bytes,

@@ -219,11 +219,12 @@ static struct store *open_locked(const char *path)
 /* ---- the oracle: raw LMDB ------------------------------------------------ */
 
 /*
- * Check that node, child, size and hash agree: every node is named by its
- * child entry (with the right type and flags) and has a parent, every child
- * entry names a node that names it back, size holds exactly the regular
- * files and hash exactly the fully hashed ones.  Returns the number of
- * nodes, or -1 (with a diagnostic).
+ * Check that node, child and hash agree: every node is named by its child
+ * entry (with the right type and flags) and has a parent, every child entry
+ * names a node that names it back, and hash holds exactly the fully hashed
+ * files; and that there is no `size` (older versions' duplicate candidates,
+ * which nothing reads).  Returns the number of nodes, or -1 (with a
+ * diagnostic).
  */
 static long check_index(const char *path)
 {
@@ -233,7 +234,7 @@ static long check_index(const char *path)
 	MDB_dbi dn, dc, ds, dh;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	long nodes = 0, regs = 0, fulls = 0, count;
+	long nodes = 0, fulls = 0, count;
 	const char *bad = NULL;
 	unsigned char key[24 + NODE_NAME_MAX];
 	int rc;
@@ -249,8 +250,12 @@ static long check_index(const char *path)
 	}
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
 	if (mdb_dbi_open(txn, "node", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
-	    mdb_dbi_open(txn, "size", 0, &ds) || mdb_dbi_open(txn, "hash", 0, &dh)) {
+	    mdb_dbi_open(txn, "hash", 0, &dh)) {
 		bad = "missing database";
+		goto out;
+	}
+	if (mdb_dbi_open(txn, "size", 0, &ds) != MDB_NOTFOUND) {
+		bad = "a `size` database";
 		goto out;
 	}
 
@@ -279,14 +284,6 @@ static long check_index(const char *path)
 		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
 		    ((unsigned char *)v2.mv_data)[9] != (n.flags & NODE_F_CHILD_MASK))
 			bad = "node not named by its child entry";
-		if (S_ISREG(n.mode)) {
-			regs++;
-			put_be64(key, n.size);
-			put_be64(key + 8, n.id);
-			k2 = (MDB_val){16, key};
-			if (mdb_get(txn, ds, &k2, &v2))
-				bad = "regular file missing from size";
-		}
 		if (n.hash_state == NODE_HASH_FULL) {
 			fulls++;
 			memcpy(key, n.full, 16);
@@ -327,8 +324,6 @@ static long check_index(const char *path)
 		bad = "child and node counts differ";
 
 	MDB_stat ms;
-	if (!bad && (mdb_stat(txn, ds, &ms) || (long)ms.ms_entries != regs))
-		bad = "size holds more than the regular files";
 	if (!bad && (mdb_stat(txn, dh, &ms) || (long)ms.ms_entries != fulls))
 		bad = "hash holds more than the hashed files";
 out:
@@ -382,37 +377,12 @@ static bool has_node(struct store_reader *rd, uint64_t id)
 	return store_get_node(rd, id, &n) == 0;
 }
 
-struct size_pairs {
-	uint64_t size[64], id[64];
-	int n;
-};
-
-static int collect_size(void *ctx, uint64_t size, uint64_t id)
+/* Is node @id a regular file of @size bytes? */
+static bool is_file(struct store_reader *rd, uint64_t id, uint64_t size)
 {
-	struct size_pairs *sp = ctx;
+	struct node n;
 
-	if (sp->n < 64) {
-		sp->size[sp->n] = size;
-		sp->id[sp->n] = id;
-	}
-	sp->n++;
-	return 0;
-}
-
-/* Is (size, id) in `size`, and is it the only entry for @id? */
-static bool size_entry(struct store_reader *rd, uint64_t size, uint64_t id)
-{
-	struct size_pairs sp = {.n = 0};
-	int found = 0, for_id = 0;
-
-	store_foreach_size(rd, 0, collect_size, &sp);
-	for (int i = 0; i < sp.n && i < 64; i++) {
-		if (sp.id[i] == id) {
-			for_id++;
-			found += sp.size[i] == size;
-		}
-	}
-	return found == 1 && for_id == 1;
+	return store_get_node(rd, id, &n) == 0 && S_ISREG(n.mode) && n.size == size;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -603,15 +573,6 @@ static void test_round_trip(void)
 		r = store_foreach_root(rd, check_root, &rs);
 		ok(r == 0 && rs.n == 2 && rs.ok, "roots round trip with flags and excludes");
 	}
-	ok(size_entry(rd, 100, 3) && size_entry(rd, 0, 4) && size_entry(rd, 255, 6),
-	   "regular files are in `size`");
-	{
-		struct size_pairs sp = {.n = 0};
-
-		store_foreach_size(rd, 100, collect_size, &sp);
-		ok(sp.n == 2 && sp.size[0] == 100 && sp.size[1] == 255,
-		   "foreach_size starts at min_size, in size order, regular files only");
-	}
 	r = store_info(s, &info);
 	ok(r == 0 && info.nodes == 7 && info.map_size >= (64u << 20),
 	   "store_info counts nodes (%llu) and a writer's map of 64 MiB headroom",
@@ -660,8 +621,7 @@ static void test_replace(void)
 	store_reader_new(s, &rd);
 	ok(store_get_node(rd, 3, &n) == 0 && n.size == 20 && n.hash_state == NODE_HASH_NONE,
 	   "the replaced record is the new one");
-	ok(size_entry(rd, 20, 3), "a size change moves the file in `size`");
-	ok(!has_node(rd, 4) && size_entry(rd, 6, 7) && !size_entry(rd, 5, 4) &&
+	ok(!has_node(rd, 4) && store_get_node(rd, 7, &n) == 0 && n.size == 6 &&
 		   store_lookup(rd, 2, "x", 1, &c) == 0 && c.id == 7,
 	   "a fresh node under a taken name removes the old node");
 	ok(store_lookup(rd, 5, "inner", 5, &c) == -ENOENT &&
@@ -782,7 +742,7 @@ static void test_delete(void)
 	ok(r == 0, "a 10,000-deep chain is written");
 
 	store_reader_new(s, &rd);
-	ok(has_node(rd, 10100) && size_entry(rd, 42, 10100), "the chain's bottom file is there");
+	ok(has_node(rd, 10100) && is_file(rd, 10100, 42), "the chain's bottom file is there");
 	store_reader_free(rd);
 
 	begin(s, NULL, &ss);
@@ -799,7 +759,7 @@ static void test_delete(void)
 		   !has_node(rd, 8),
 	   "a subtree delete removes every descendant");
 	ok(has_node(rd, 2) && has_node(rd, 3), "and nothing beside it");
-	ok(!has_node(rd, 10) && !has_node(rd, 11) && size_entry(rd, 77, 9) &&
+	ok(!has_node(rd, 10) && !has_node(rd, 11) && is_file(rd, 9, 77) &&
 		   !strcmp(children(rd, 9), ""),
 	   "a directory replaced by a file loses its subtree");
 	all = !has_node(rd, 100) && !has_node(rd, 5000) && !has_node(rd, 10100);
@@ -1501,6 +1461,46 @@ static const char *get_features(const char *dir)
 	return hex;
 }
 
+/* Give the index in @dir a `size` database as older versions kept: (size, id) of file 2. */
+static void add_size_db(const char *dir)
+{
+	unsigned char k[16];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {16, k}, val = {0, (void *)""};
+
+	put_be64(k, 10);
+	put_be64(k + 8, 2);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "size", MDB_CREATE, &dbi);
+	mdb_put(txn, dbi, &key, &val, 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+/* Does the index in @dir have a `size` database? */
+static bool has_size_db(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	bool has = false;
+
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		has = mdb_dbi_open(txn, "size", 0, &dbi) == 0;
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return has;
+}
+
 /* The index in @dir opens with @flags, and node @id reads back. */
 static bool opens_and_reads(const char *dir, unsigned flags, uint64_t id)
 {
@@ -1560,8 +1560,11 @@ static void test_features(void)
 	ok(r == 0 && !strcmp(get_features(dir), "000000000000000000000000"),
 	   "a new index records its features (none set): %s", get_features(dir));
 
-	/* An index from before features: read as it is, upgraded by a writer. */
+	ok(!has_size_db(dir), "a new index has no `size` database");
+
+	/* An index from before features, with `size`: read as it is, upgraded by a writer. */
 	set_features(dir, 0, 0, 0, 0);
+	add_size_db(dir);
 	ok(opens_unchanged(dir, data, STORE_RDONLY, 2) && !strcmp(get_features(dir), ""),
 	   "a pre-features index is read as it is: data file unchanged, no features");
 	ok(opens_unchanged(dir, data, STORE_LOCK, 2),
@@ -1575,8 +1578,8 @@ static void test_features(void)
 	store_info(s, &after);
 	store_close(s);
 	ok(r == 0 && after.last_txnid == before.last_txnid + 1 &&
-		   !strcmp(get_features(dir), "000000000000000000000000"),
-	   "the first writer upgrades it in one commit of its own: features %s",
+		   !strcmp(get_features(dir), "000000000000000000000000") && !has_size_db(dir),
+	   "the first writer upgrades it in one commit of its own: features %s, `size` dropped",
 	   get_features(dir));
 	s = open_locked(dir);
 	store_info(s, &before);
@@ -1619,6 +1622,13 @@ static void test_features(void)
 	ok(r == 0 && opens_and_reads(dir, STORE_RDONLY, 3) &&
 		   !strcmp(get_features(dir), "000000000000000000000080"),
 	   "an unknown compat feature: written to, and the bit kept (%s)", get_features(dir));
+	add_size_db(dir);
+	s = open_locked(dir);
+	r = s ? begin(s, NULL, &ss) : -1;
+	r = r ?: end(&ss, NULL);
+	store_close(s);
+	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000000000000000000080"),
+	   "a `size` beside features is dropped too, the features kept as they were");
 
 	/* Features in a layout we cannot read. */
 	set_features(dir, 0, 0, 0, 8);
