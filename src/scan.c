@@ -320,7 +320,7 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 	r = store_reader_new(store, &rd);
 	if (r < 0)
 		goto out;
-	r = store_batch_new(writer, &batch);
+	r = store_batch_new(writer, NULL, &batch);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

@@ -213,8 +213,11 @@ int store_upgrade(struct store *s)
 	else
 		mdb_txn_abort(txn);
 	store_gate_leave(&s->gate);
-	if (r < 0)
+	if (r < 0) {
+		if (!s->write_error)
+			s->write_error = r;
 		return r;
+	}
 	if (!s->has_features) {
 		s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
 		s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
@@ -819,6 +822,11 @@ void store_close(struct store *s)
 	free(s->dir);
 	free(s->path);
 	free(s);
+}
+
+int store_write_error(const struct store *s)
+{
+	return s->write_error;
 }
 
 int store_info(struct store *s, struct store_info *ret)

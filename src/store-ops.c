@@ -518,7 +518,7 @@ static int batch_put_op(struct store_batch *b, const struct node *n, unsigned ch
 	unsigned char *p;
 	int r, len;
 
-	r = atomic_load(&b->writer->error);
+	r = atomic_load(&b->job->error);
 	if (r)
 		return r;
 	if (!n->id || n->id == n->parent)
@@ -558,7 +558,7 @@ static int batch_op(struct store_batch *b, unsigned char op, uint64_t id, size_t
 	unsigned char *p;
 	int r;
 
-	r = atomic_load(&b->writer->error);
+	r = atomic_load(&b->job->error);
 	if (r)
 		return r;
 	if (!id)
@@ -599,7 +599,7 @@ int store_batch_put_root(struct store_batch *b, const struct store_root *root)
 	size_t len;
 	int r;
 
-	r = atomic_load(&b->writer->error);
+	r = atomic_load(&b->job->error);
 	if (r)
 		return r;
 	r = root_encoded_size(root, &len);

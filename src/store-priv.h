@@ -78,6 +78,7 @@ struct store {
 	uint32_t features[FEAT_SETS]; /* as meta records them (0s when it does not) */
 	bool has_features; /* meta has "features" */
 	bool has_size;	   /* there is a `size` database (an older version's) */
+	int write_error;   /* store_write_error() */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };
@@ -136,8 +137,17 @@ int store_txn_begin(struct store *s, unsigned flags, MDB_txn **txnp, bool renew)
 /* A producer's buffer of encoded ops (store-ops.c has the format). */
 struct wbuf {
 	struct wbuf *next;
+	struct store_job *job; /* whose ops these are: set at handoff */
 	size_t len, cap;
 	unsigned char *data;
+};
+
+/* A unit of work whose ops commit or fail together (store.h). */
+struct store_job {
+	struct store_writer *writer;
+	atomic_int error; /* the first error of a txn that held its ops; set under mu */
+	size_t pending;	  /* buffers handed off, not yet committed or dropped; under mu */
+	unsigned nbatches; /* under mu */
 };
 
 /* Derived keys put in order at commit (store-ops.c says why). */
@@ -152,7 +162,8 @@ struct store_writer {
 	struct store *store;
 	pthread_t thread;
 	atomic_uint_fast64_t next_id;
-	atomic_int error; /* sticky: the first error; written under mu */
+	atomic_int error; /* the first error any job met; set under mu */
+	struct store_job job0; /* the default job (store_batch_new(w, NULL, ...)) */
 
 	/* Options, fixed at start. */
 	size_t queue_bytes;
@@ -160,15 +171,18 @@ struct store_writer {
 	uint64_t txn_records;
 	int64_t txn_ns;
 	uint64_t debug_txn_full;
+	uint64_t debug_fail_commit;
+	int debug_fail_err;
 	bool discard;
 
 	/* Shared with producers, under mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;	 /* the writer: a buffer was queued, a producer waits, stop */
-	pthread_cond_t cv_space; /* producers: bytes were released, or an error */
+	pthread_cond_t cv_space; /* producers and job waiters: bytes were released, or an error */
 	struct wbuf *q_head, *q_tail;
 	size_t bytes; /* queued, plus held by the writer until commit */
 	unsigned space_waiters;
+	unsigned job_waiters; /* in store_job_wait() */
 	struct wbuf *spare;
 	unsigned nspare;
 	unsigned nbatches;
@@ -182,6 +196,7 @@ struct store_writer {
 	uint64_t txn_ops;  /* ops completed in this txn */
 	uint64_t txn_work; /* records put or removed in this txn */
 	uint64_t txn_puts;
+	uint64_t commit_tries; /* for debug_fail_commit */
 	uint64_t split_limit;		    /* after MDB_TXN_FULL: work per txn; 0: none */
 	struct wbuf *held_head, *held_tail; /* the txn starts at held_head + start_off */
 	size_t held_bytes, start_off;
@@ -195,6 +210,7 @@ struct store_writer {
 
 struct store_batch {
 	struct store_writer *writer;
+	struct store_job *job;
 	struct wbuf *buf; /* NULL after a failed allocation */
 };
 

@@ -29,6 +29,25 @@
  * not need one giant transaction; the op is simply applied again.  Nothing
  * begins a transaction but an op, so an idle writer commits nothing.
  *
+ * Jobs.  Each buffer carries the job of the batch that filled it.  A
+ * failure no replay mends (fail_txn()) fails every job with ops in the
+ * transaction, and the job of the op that met it; the driver then rewinds
+ * to the transaction's start as for a replay, and from there on skips the
+ * buffers of failed jobs, so whatever other jobs queued goes on in a new
+ * transaction, and a failed job's later ops (a child of a directory that
+ * was lost) are never applied.  A job waiter counts like a producer waiting
+ * for space: once the queue is empty the writer commits for it.
+ *
+ * A full disk.  Without MDB_WRITEMAP the map is address space only: LMDB
+ * maps the file read-only and grows it by writing pages at commit
+ * (writev()/pwrite() in mdb_page_flush()), never by ftruncate(), so growing
+ * the map never fails for want of disk and ENOSPC shows up at commit, as
+ * the write's errno or, after a short write, as EIO (write_errno() tells
+ * them apart).  The meta pages are rewritten in place and need no new
+ * blocks on a filesystem that overwrites in place; where one fails anyway,
+ * LMDB refuses every later transaction (MDB_PANIC), so each later job fails
+ * too, with -EIO, until the index is opened again.
+ *
  * Growth.  mdb_env_set_mapsize() may only run while no transaction of this
  * process is open: it remaps, and every pointer into the old map dies.  The
  * grow gate is a writer-preferring shared/exclusive lock: reader snapshots
@@ -176,21 +195,33 @@ static void wbuf_free(struct wbuf *b)
 	free(b);
 }
 
-static void set_error(struct store_writer *w, int r)
+/*
+ * Fail @job with @r (its first error stays), under mu: its producers' calls
+ * return the error from now on, and the writer drops its ops unapplied.
+ * Returns whether the job was not failed before.
+ */
+static bool job_fail_locked(struct store_writer *w, struct store_job *job, int r)
 {
-	pthread_mutex_lock(&w->mu);
-	if (!atomic_load(&w->error)) {
-		log_debug("index writer failed: %s", store_strerror(r));
-		atomic_store(&w->error, r);
-	}
-	pthread_cond_broadcast(&w->cv_space);
-	pthread_mutex_unlock(&w->mu);
+	int none = 0;
+
+	if (!atomic_compare_exchange_strong(&job->error, &none, r))
+		return false;
+	log_debug("index writer: a job failed: %s", store_strerror(r));
+	atomic_compare_exchange_strong(&w->error, &none, r);
+	return true;
+}
+
+static bool job_failed(const struct wbuf *b)
+{
+	return atomic_load(&b->job->error) != 0;
 }
 
 /* Give @b's bytes back to the bound, and the buffer to the spares. */
 static void release_locked(struct store_writer *w, struct wbuf *b)
 {
 	w->bytes -= b->len;
+	b->job->pending--;
+	b->job = NULL;
 	if (w->nspare < SPARE_MAX) {
 		b->len = 0;
 		b->next = w->spare;
@@ -227,13 +258,6 @@ static void release_committed(struct store_writer *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void release_all(struct store_writer *w)
-{
-	w->pos_buf = w->held_tail;
-	w->pos_off = w->pos_buf ? w->pos_buf->len : 0;
-	release_committed(w);
-}
-
 static int txn_open(struct store_writer *w)
 {
 	int r = store_txn_begin(w->store, 0, &w->txn, false);
@@ -262,6 +286,8 @@ static int txn_commit(struct store_writer *w)
 {
 	int rc = store_keys_put(w);
 
+	if (!rc && w->debug_fail_commit && ++w->commit_tries == w->debug_fail_commit)
+		rc = w->debug_fail_err;
 	if (rc) {
 		txn_abort(w);
 		return rc;
@@ -340,15 +366,77 @@ static int recover(struct store_writer *w, int rc)
 }
 
 /*
- * Apply the held ops from pos to the end, committing whenever the txn has
- * done its share, and replaying after a recoverable failure.
+ * Fail the jobs with ops in the held range [txn start, pos), and with
+ * @at_pos the job of the op at pos too (it met the error).  Returns how many
+ * jobs failed now.
  */
-static int run_held(struct store_writer *w)
+static unsigned fail_range(struct store_writer *w, int r, bool at_pos)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&w->mu);
+	for (struct wbuf *b = w->held_head; b; b = b->next) {
+		size_t from = b == w->held_head ? w->start_off : 0;
+		size_t to = b == w->pos_buf ? w->pos_off : b->len;
+
+		if ((to > from || (b == w->pos_buf && at_pos)) && job_fail_locked(w, b->job, r))
+			n++;
+		if (b == w->pos_buf)
+			break;
+	}
+	pthread_cond_broadcast(&w->cv_space);
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/*
+ * The txn is lost to error @r, which no retry mends (ENOSPC, EIO, a record
+ * that cannot be applied): every job with ops in it fails, and so does the
+ * job of the op at pos if @at_pos.  Then rewind to the txn's start: the
+ * replay drops the failed jobs' ops unapplied (their later ops too, so no
+ * child is committed without its parent) and applies what other jobs
+ * queued, in a new txn.  Each failure fails some job, so this ends.
+ */
+static void fail_txn(struct store_writer *w, int r, bool at_pos)
+{
+	txn_abort(w);
+	if (!fail_range(w, r, at_pos) && !fail_range(w, r, true)) {
+		/* Nothing left to blame (cannot happen): drop what is held. */
+		w->pos_buf = w->held_tail;
+		w->pos_off = w->pos_buf ? w->pos_buf->len : 0;
+		release_committed(w);
+		return;
+	}
+	w->pos_buf = w->held_head;
+	w->pos_off = w->start_off;
+}
+
+/* The txn failed with LMDB's @rc: replay it if LMDB says how, else fail its jobs. */
+static void txn_failed(struct store_writer *w, int rc, bool at_pos)
+{
+	int r = recover(w, rc);
+
+	if (r < 0)
+		fail_txn(w, r, at_pos);
+}
+
+/*
+ * Apply the held ops from pos to the end, committing whenever the txn has
+ * done its share, replaying after a recoverable failure and skipping the
+ * ops of failed jobs.
+ */
+static void run_held(struct store_writer *w)
 {
 	size_t len;
-	int rc = 0, r;
+	int rc;
 
 	while (w->pos_buf) {
+		if (w->txn && w->txn_work >= txn_limit(w)) {
+			rc = txn_commit(w);
+			if (rc)
+				txn_failed(w, rc, false);
+			continue;
+		}
 		if (w->pos_off == w->pos_buf->len) {
 			if (!w->pos_buf->next)
 				break;
@@ -356,48 +444,44 @@ static int run_held(struct store_writer *w)
 			w->pos_off = 0;
 			continue;
 		}
-		if (w->txn && w->txn_work >= txn_limit(w)) {
-			rc = txn_commit(w);
-		} else if (!w->txn) {
-			r = txn_open(w);
-			if (r < 0)
-				return r;
+		if (job_failed(w->pos_buf)) {
+			w->pos_off = w->pos_buf->len; /* a buffer holds one job's ops */
 			continue;
-		} else {
-			rc = store_apply_op(w, &len);
-			if (rc == 0) {
-				w->pos_off += len;
-				w->txn_ops++;
-				continue;
-			}
-			if (rc == STEP_YIELD)
-				rc = txn_commit(w);
 		}
-		if (rc) {
-			r = recover(w, rc);
-			if (r < 0)
-				return r;
+		if (!w->txn) {
+			rc = txn_open(w);
+			if (rc < 0)
+				fail_txn(w, rc, true);
+			continue;
+		}
+		rc = store_apply_op(w, &len);
+		if (rc == 0) {
+			w->pos_off += len;
+			w->txn_ops++;
+		} else if (rc == STEP_YIELD) {
+			rc = txn_commit(w);
+			if (rc)
+				txn_failed(w, rc, true);
+		} else {
+			txn_failed(w, rc, true);
 		}
 	}
-	return 0;
+	if (!w->txn)
+		release_committed(w); /* what is behind pos was committed or dropped */
 }
 
 /* Commit everything applied so far, replaying as often as LMDB asks. */
-static int commit_now(struct store_writer *w)
+static void commit_now(struct store_writer *w)
 {
-	int rc, r;
+	int rc;
 
 	while (w->txn) {
 		rc = txn_commit(w);
 		if (!rc)
 			break;
-		r = recover(w, rc);
-		if (r == 0)
-			r = run_held(w);
-		if (r < 0)
-			return r;
+		txn_failed(w, rc, false);
+		run_held(w);
 	}
-	return 0;
 }
 
 static bool commit_due(const struct store_writer *w)
@@ -407,8 +491,8 @@ static bool commit_due(const struct store_writer *w)
 
 /*
  * Wait for the next buffer.  NULL means: commit now (producers are waiting
- * for bytes the txn holds, or it has been open for txn_ns), and, if
- * *ret_stop, then exit.
+ * for bytes the txn holds or for their job, or it has been open for
+ * txn_ns), and, if *ret_stop, then exit.
  */
 static struct wbuf *queue_pop(struct store_writer *w, bool *ret_stop)
 {
@@ -437,7 +521,7 @@ static struct wbuf *queue_pop(struct store_writer *w, bool *ret_stop)
 			continue;
 		}
 		deadline = w->txn_begin_ns + w->txn_ns;
-		if (w->space_waiters || now_mono_ns() >= deadline)
+		if (w->space_waiters || w->job_waiters || now_mono_ns() >= deadline)
 			break;
 		ts.tv_sec = deadline / 1000000000;
 		ts.tv_nsec = deadline % 1000000000;
@@ -447,46 +531,34 @@ static struct wbuf *queue_pop(struct store_writer *w, bool *ret_stop)
 	return b;
 }
 
-static void writer_fail(struct store_writer *w, int r)
-{
-	txn_abort(w);
-	release_all(w);
-	set_error(w, r);
-}
-
 static void *writer_main(void *arg)
 {
 	struct store_writer *w = arg;
 	bool stop = false;
 	struct wbuf *b;
-	int r;
 
 	while (!stop) {
 		b = queue_pop(w, &stop);
 		if (!b) {
-			r = commit_now(w);
-			if (r < 0)
-				writer_fail(w, r);
+			commit_now(w);
 			continue;
 		}
-		if (atomic_load(&w->error) || w->discard) {
+		if (w->discard || job_failed(b)) {
 			pthread_mutex_lock(&w->mu);
 			release_locked(w, b);
 			pthread_cond_broadcast(&w->cv_space);
 			pthread_mutex_unlock(&w->mu);
 			continue;
 		}
-		r = w->txn && commit_due(w) ? commit_now(w) : 0;
+		if (w->txn && commit_due(w))
+			commit_now(w);
 		if (w->held_tail)
 			w->held_tail->next = b;
 		else
 			w->held_head = w->pos_buf = b;
 		w->held_tail = b;
 		w->held_bytes += b->len;
-		if (r == 0)
-			r = run_held(w);
-		if (r < 0)
-			writer_fail(w, r);
+		run_held(w);
 	}
 	return NULL;
 }
@@ -545,12 +617,16 @@ int store_writer_start(struct store *s, const struct store_writer_opts *opts,
 	w->store = s;
 	atomic_init(&w->next_id, last >= NODE_ID_TOP ? last + 1 : NODE_ID_TOP + 1);
 	atomic_init(&w->error, 0);
+	w->job0.writer = w;
+	atomic_init(&w->job0.error, 0);
 	w->queue_bytes = o.queue_bytes ? o.queue_bytes : QUEUE_DEFAULT;
 	w->handoff_bytes = w->queue_bytes / 4 < BATCH_HANDOFF ? w->queue_bytes / 4 : BATCH_HANDOFF;
 	w->txn_records = o.txn_records ? o.txn_records : TXN_RECORDS_DEFAULT;
 	w->discard = o.discard;
 	w->txn_ns = o.txn_ns > 0 ? o.txn_ns : TXN_NS_DEFAULT;
 	w->debug_txn_full = o.debug_txn_full;
+	w->debug_fail_commit = o.debug_fail_commit;
+	w->debug_fail_err = o.debug_fail_errno > 0 ? o.debug_fail_errno : EIO;
 	w->hashes = (struct keyset){.dbi = s->dbi_hash, .len = 24};
 
 	pthread_mutex_init(&w->mu, NULL);
@@ -590,14 +666,16 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
 
-	r = atomic_load(&w->error);
 	/* The meta page of the last commit is not synced (MDB_NOMETASYNC). */
-	if (r == 0 && w->stats.commits)
-		r = store_lmdb_err(write_errno(s, mdb_env_sync(s->env, 1)));
+	r = w->stats.commits ? store_lmdb_err(write_errno(s, mdb_env_sync(s->env, 1))) : 0;
+	if (atomic_load(&w->error))
+		r = atomic_load(&w->error);
+	if (r < 0 && !s->write_error)
+		s->write_error = r;
 	if (ret_stats)
 		*ret_stats = w->stats;
 
-	assert(!w->q_head && !w->held_head && !w->txn);
+	assert(!w->q_head && !w->held_head && !w->txn && !w->job0.pending);
 	while (w->spare) {
 		struct wbuf *b = w->spare;
 
@@ -616,7 +694,47 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 
 /* ---- producers ---------------------------------------------------------- */
 
-int store_batch_new(struct store_writer *w, struct store_batch **ret_batch)
+int store_job_new(struct store_writer *w, struct store_job **ret_job)
+{
+	struct store_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return -ENOMEM;
+	job->writer = w;
+	atomic_init(&job->error, 0);
+	*ret_job = job;
+	return 0;
+}
+
+int store_job_wait(struct store_job *job)
+{
+	struct store_writer *w = job->writer;
+	int r;
+
+	pthread_mutex_lock(&w->mu);
+	if (job->pending) {
+		/* Once the queue is empty the writer commits for us, not at its deadline. */
+		w->job_waiters++;
+		pthread_cond_signal(&w->cv_work);
+		while (job->pending)
+			pthread_cond_wait(&w->cv_space, &w->mu);
+		w->job_waiters--;
+	}
+	r = atomic_load(&job->error);
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void store_job_free(struct store_job *job)
+{
+	if (!job)
+		return;
+	assert(job->nbatches == 0 && job != &job->writer->job0);
+	store_job_wait(job); /* the writer's buffers point at the job */
+	free(job);
+}
+
+int store_batch_new(struct store_writer *w, struct store_job *job, struct store_batch **ret_batch)
 {
 	struct store_batch *b;
 
@@ -624,6 +742,7 @@ int store_batch_new(struct store_writer *w, struct store_batch **ret_batch)
 	if (!b)
 		return -ENOMEM;
 	b->writer = w;
+	b->job = job ? job : &w->job0;
 	b->buf = wbuf_new(BATCH_INIT);
 	if (!b->buf) {
 		free(b);
@@ -631,6 +750,7 @@ int store_batch_new(struct store_writer *w, struct store_batch **ret_batch)
 	}
 	pthread_mutex_lock(&w->mu);
 	w->nbatches++;
+	b->job->nbatches++;
 	pthread_mutex_unlock(&w->mu);
 	*ret_batch = b;
 	return 0;
@@ -641,10 +761,11 @@ static int batch_handoff(struct store_batch *b)
 {
 	struct store_writer *w = b->writer;
 	struct wbuf *buf = b->buf, *next;
+	struct store_job *job = b->job;
 	int r;
 
 	if (!buf || !buf->len)
-		return atomic_load(&w->error);
+		return atomic_load(&job->error);
 	/*
 	 * The bound counts bytes used; a walker flushes once per new directory,
 	 * often with little in the buffer, so give the slack back first or the
@@ -659,19 +780,21 @@ static int batch_handoff(struct store_batch *b)
 		}
 	}
 	pthread_mutex_lock(&w->mu);
-	while (!atomic_load(&w->error) && w->bytes >= w->queue_bytes) {
+	while (!atomic_load(&job->error) && w->bytes >= w->queue_bytes) {
 		w->space_waiters++;
 		pthread_cond_signal(&w->cv_work);
 		pthread_cond_wait(&w->cv_space, &w->mu);
 		w->space_waiters--;
 	}
-	r = atomic_load(&w->error);
+	r = atomic_load(&job->error);
 	if (r) {
-		/* Nothing is committed after an error: drop the records. */
+		/* Nothing of a failed job is committed any more: drop the records. */
 		pthread_mutex_unlock(&w->mu);
 		buf->len = 0;
 		return r;
 	}
+	buf->job = job;
+	job->pending++;
 	if (w->q_tail)
 		w->q_tail->next = buf;
 	else
@@ -738,6 +861,7 @@ void store_batch_free(struct store_batch *b)
 	wbuf_free(b->buf);
 	pthread_mutex_lock(&w->mu);
 	w->nbatches--;
+	b->job->nbatches--;
 	pthread_mutex_unlock(&w->mu);
 	free(b);
 }

@@ -64,6 +64,7 @@
 struct store;
 struct store_reader;
 struct store_writer;
+struct store_job;
 struct store_batch;
 
 enum store_open_flags {
@@ -101,6 +102,14 @@ const char *store_strerror(int err);
  * Returns 0, -EBUSY if another process holds it, or -errno.
  */
 int store_lock_scan(struct store *store);
+
+/**
+ * The first error writing to the index met since store_open() (an upgrade,
+ * a job's transaction, the closing sync), or 0.  So a caller can tell an
+ * error of the index itself (say -ENOSPC on its filesystem) from others,
+ * and name the index in its message.
+ */
+int store_write_error(const struct store *store);
 
 struct store_info {
 	uint64_t last_txnid;	/* LMDB's last committed transaction id */
@@ -205,6 +214,8 @@ struct store_writer_opts {
 	uint64_t txn_records;	/* commit after this many records (0: 50,000) */
 	int64_t txn_ns;		/* commit after this long (0: 1 s) */
 	uint64_t debug_txn_full; /* test hook: fail a txn with MDB_TXN_FULL after this many puts */
+	uint64_t debug_fail_commit; /* test hook: the Nth commit (from 1) fails, */
+	int debug_fail_errno;	    /* ... with this errno (0: EIO), as if LMDB said so */
 	bool discard;		/* drop every record unapplied: a walk that keeps nothing */
 };
 
@@ -233,17 +244,50 @@ uint64_t store_alloc_ids(struct store_writer *writer, unsigned n);
 
 /**
  * Commit everything flushed so far, sync, stop the thread and free @writer
- * (every batch must have been freed).  *ret_stats may be NULL.  Returns 0 or
- * the first error the writer met (nothing after that error was committed).
+ * (every batch and job must have been freed).  *ret_stats may be NULL.
+ * Returns 0 or the first error any job met (see struct store_job; what other
+ * jobs flushed was committed all the same).
  */
 int store_writer_finish(struct store_writer *writer, struct store_write_stats *ret_stats);
 
-/**
- * A producer's buffer of records; one per thread.  Records reach the writer
- * in the order they were added, batches in the order they were flushed.
- * *ret_batch is the caller's (store_batch_free()).
+/*
+ * Jobs.  Every batch belongs to a job: a unit of work (a scan, later a
+ * rescan of one path) whose records commit or fail together.  A transaction
+ * holds the records of whichever jobs flushed them; when it fails in a way
+ * no retry mends (ENOSPC, EIO, a record that cannot be applied), every job
+ * with records in it fails with that error: its later records are dropped
+ * unapplied, so no child is committed without its parent, and its batch
+ * calls return the error.  Other jobs, and jobs started later, go on: the
+ * writer keeps running.  A writer has a default job, for batches made with
+ * job NULL, which is as good as any other.
  */
-int store_batch_new(struct store_writer *writer, struct store_batch **ret_batch);
+
+/**
+ * Start a job on @writer.  *ret_job is the caller's (store_job_free(),
+ * before store_writer_finish()).  Returns 0 or -ENOMEM.
+ */
+int store_job_new(struct store_writer *writer, struct store_job **ret_job);
+
+/**
+ * Wait until every record the job's batches flushed is committed (the
+ * writer commits at once when its queue is empty) or dropped by a failure.
+ * Records still buffered in a batch are not flushed: flush or free the
+ * batches first.  Hold no reader snapshot meanwhile (store_reader_pause()).
+ * Returns 0, or the job's first error.
+ */
+int store_job_wait(struct store_job *job);
+
+/** store_job_wait(), then free @job (its batches must be freed).  Accepts NULL. */
+void store_job_free(struct store_job *job);
+
+/**
+ * A producer's buffer of records for @job (NULL: the writer's default job);
+ * one per thread.  Records reach the writer in the order they were added,
+ * batches in the order they were flushed.  *ret_batch is the caller's
+ * (store_batch_free()).
+ */
+int store_batch_new(struct store_writer *writer, struct store_job *job,
+		    struct store_batch **ret_batch);
 
 /** Flush what is left, then free.  Accepts NULL. */
 void store_batch_free(struct store_batch *batch);
@@ -252,7 +296,8 @@ void store_batch_free(struct store_batch *batch);
  * Insert or replace node @n (its id, parent and name; @fresh when the id was
  * just allocated, so there is no old record to replace).  Replacing a
  * directory by a non-directory deletes the old subtree.  May block while the
- * writer's queue is full.  Returns 0, or the writer's first error.
+ * writer's queue is full.  Returns 0, or the job's first error (then the
+ * record is dropped).
  */
 int store_batch_put(struct store_batch *batch, const struct node *n, bool fresh);
 
@@ -278,7 +323,7 @@ int store_batch_settle(struct store_batch *batch, uint64_t id, bool settled);
 /** Record root @root (replacing an older record of the same id). */
 int store_batch_put_root(struct store_batch *batch, const struct store_root *root);
 
-/** Hand what is buffered to the writer now.  Returns 0 or the writer's error. */
+/** Hand what is buffered to the writer now.  Returns 0 or the job's error. */
 int store_batch_flush(struct store_batch *batch);
 
 /** Bytes buffered and not yet flushed. */

@@ -1444,7 +1444,7 @@ static struct walk_worker *worker_state(struct walk *w, struct task_worker *tw)
 	r = store_reader_new(w->store, &ww->reader);
 	if (r < 0)
 		goto fail;
-	r = store_batch_new(w->writer, &ww->batch);
+	r = store_batch_new(w->writer, NULL, &ww->batch);
 	if (r < 0)
 		goto fail;
 	if (w->hashing) {
@@ -1865,7 +1865,7 @@ static void delete_gone(struct walk *w)
 
 	if (!moves_count(w->gone))
 		return;
-	r = store_batch_new(w->writer, &gd.batch);
+	r = store_batch_new(w->writer, NULL, &gd.batch);
 	if (r == 0)
 		r = moves_drain(w->gone, delete_one, &gd);
 	if (r == 0)

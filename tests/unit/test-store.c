@@ -168,7 +168,7 @@ static int begin(struct store *s, const struct store_writer_opts *o, struct sess
 	r = store_writer_start(s, o, &ss->w);
 	if (r < 0)
 		return r;
-	r = store_batch_new(ss->w, &ss->b);
+	r = store_batch_new(ss->w, NULL, &ss->b);
 	if (r < 0) {
 		store_writer_finish(ss->w, NULL);
 		return r;
@@ -1202,7 +1202,7 @@ static void *produce(void *arg)
 	char name[32];
 	int r;
 
-	r = store_batch_new(p->w, &b);
+	r = store_batch_new(p->w, NULL, &b);
 	if (r < 0) {
 		p->err = r;
 		return NULL;
@@ -1287,7 +1287,7 @@ static void test_write_error(void)
 	struct store *s;
 	struct stat st;
 	char name[32];
-	int r, rput = 0, rfin;
+	int r, rput = 0, rfin, rjob, rlate;
 	bool all = true;
 
 	s = open_locked(tpath("err"));
@@ -1316,18 +1316,143 @@ static void test_write_error(void)
 
 		rput = store_batch_put(ss.b, &n, true);
 	}
-	rfin = end(&ss, NULL);
 	setrlimit(RLIMIT_FSIZE, &old);
-	ok(r == 0 && rput < 0 && rfin == rput,
-	   "a failed commit is sticky: producers and finish see it (%s)", store_strerror(rput));
+	{
+		/* With room again, the same writer commits a new job's records. */
+		struct store_job *job = NULL;
+		struct store_batch *b = NULL;
+		struct node n = mkfile(300000, 1, "after", 1);
+
+		rjob = store_job_new(ss.w, &job);
+		rjob = rjob ?: store_batch_new(ss.w, job, &b);
+		rjob = rjob ?: store_batch_put(b, &n, true);
+		rjob = rjob ?: store_batch_flush(b);
+		store_batch_free(b);
+		rjob = rjob ?: store_job_wait(job);
+		store_job_free(job);
+		n = mkfile(300001, 1, "late", 1);
+		rlate = store_batch_put(ss.b, &n, true);
+	}
+	rfin = end(&ss, NULL);
+	ok(r == 0 && rput < 0 && rfin == rput && rlate == rput,
+	   "a failed commit fails its job for good: its producers and finish see it (%s)",
+	   store_strerror(rput));
+	ok(rjob == 0, "the writer goes on: a later job commits (%s)", store_strerror(rjob));
 
 	store_reader_new(s, &rd);
 	for (uint64_t id = 1; id < 102; id++)
 		all = all && has_node(rd, id);
 	ok(all, "what was committed before the error is intact");
+	ok(has_node(rd, 300000) && !has_node(rd, 300001),
+	   "the later job's record is there, the failed job's later one is not");
 	store_reader_free(rd);
 	store_close(s);
 	ok(check_index(tpath("err")) >= 101, "the databases agree");
+}
+
+/* Queue @n for a new job's batch: the caller's job and batch, flushed. */
+static int job_put(struct store_writer *w, struct store_job **job, struct store_batch **b,
+		   struct node n)
+{
+	int r = *job ? 0 : store_job_new(w, job);
+
+	r = r ?: *b ? 0 : store_batch_new(w, *job, b);
+	r = r ?: store_batch_put(*b, &n, true);
+	return r ?: store_batch_flush(*b);
+}
+
+/*
+ * Jobs: a transaction that fails fails the jobs with records in it and no
+ * other; the writer goes on with later jobs; a failed job's later records
+ * are dropped and its batch calls return its error.
+ */
+static void test_jobs(void)
+{
+	/* Commits only when asked: one transaction holds whatever was queued. */
+	struct store_writer_opts o = {.txn_records = 1000000, .txn_ns = 60 * 1000000000LL,
+				      .debug_fail_commit = 1};
+	struct store_job *ja = NULL, *jb = NULL, *jc = NULL, *jd = NULL, *je = NULL, *jf = NULL;
+	struct store_batch *ba = NULL, *bb = NULL, *bc = NULL, *bd = NULL, *be = NULL, *bf = NULL;
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	int r, ra, rb, rc, rd_, re, rf, rchild, rfin;
+
+	s = open_locked(tpath("jobs"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkdir_node(3, 2, "e"), true);
+	r = end(&ss, NULL);
+
+	r = r ?: store_writer_start(s, &o, &ss.w);
+	if (r < 0) {
+		ok(false, "writer for jobs: %s", store_strerror(r));
+		store_close(s);
+		return;
+	}
+	/* A and B share the first transaction, whose commit fails. */
+	ra = job_put(ss.w, &ja, &ba, mkdir_node(10, 1, "a"));
+	rb = job_put(ss.w, &jb, &bb, mkfile(20, 1, "b", 2));
+	ok(ra == 0 && rb == 0, "two jobs queue records");
+	ra = store_job_wait(ja);
+	rb = store_job_wait(jb);
+	ok(ra == -EIO && rb == -EIO,
+	   "the failed commit fails both jobs with records in it (%s, %s)", store_strerror(ra),
+	   store_strerror(rb));
+	n = mkfile(11, 10, "child", 1);
+	rchild = store_batch_put(ba, &n, true);
+	ok(rchild == -EIO && store_batch_flush(ba) == -EIO,
+	   "a failed job's batch calls return its error");
+	rc = job_put(ss.w, &jc, &bc, mkfile(30, 1, "c", 3));
+	rc = rc ?: store_job_wait(jc);
+	ok(rc == 0, "a later job commits: the writer goes on (%s)", store_strerror(rc));
+
+	/* E and D share a transaction in which D's record cannot be applied; F follows. */
+	re = job_put(ss.w, &je, &be, mkfile(40, 1, "e", 4));
+	n = mkdir_node(2, 3, "d"); /* under its own child: a loop */
+	rd_ = store_job_new(ss.w, &jd);
+	rd_ = rd_ ?: store_batch_new(ss.w, jd, &bd);
+	rd_ = rd_ ?: store_batch_move(bd, &n);
+	rd_ = rd_ ?: store_batch_flush(bd);
+	rf = job_put(ss.w, &jf, &bf, mkfile(50, 1, "f", 5));
+	ok(re == 0 && rd_ == 0 && rf == 0, "three more jobs queue records");
+	rf = store_job_wait(jf);
+	rd_ = store_job_wait(jd);
+	re = store_job_wait(je);
+	ok(rd_ == -ELOOP && re == -ELOOP,
+	   "a record that cannot be applied fails its job and the jobs in its txn (%s, %s)",
+	   store_strerror(rd_), store_strerror(re));
+	ok(rf == 0, "the job queued behind them commits (%s)", store_strerror(rf));
+
+	store_batch_free(ba);
+	store_batch_free(bb);
+	store_batch_free(bc);
+	store_batch_free(bd);
+	store_batch_free(be);
+	store_batch_free(bf);
+	store_job_free(ja);
+	store_job_free(jb);
+	store_job_free(jc);
+	store_job_free(jd);
+	store_job_free(je);
+	store_job_free(jf);
+	rfin = store_writer_finish(ss.w, &st);
+	ok(rfin == -EIO, "finish returns the first error any job met (%s), %llu commits",
+	   store_strerror(rfin), (unsigned long long)st.commits);
+
+	store_reader_new(s, &rd);
+	ok(!has_node(rd, 10) && !has_node(rd, 11) && !has_node(rd, 20) && !has_node(rd, 40),
+	   "nothing of the failed jobs was committed");
+	ok(has_node(rd, 30) && has_node(rd, 50), "the other jobs' records were");
+	ok(store_get_node(rd, 2, &n) == 0 && n.parent == 1, "the loop was not stored");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("jobs")) == 5, "the databases agree");
 }
 
 /* ---- refusals ----------------------------------------------------------- */
@@ -1973,6 +2098,7 @@ int main(void)
 	test_commit_by_time();
 	test_backpressure();
 	test_write_error();
+	test_jobs();
 	test_refusals();
 	test_features();
 	test_killed_create();
