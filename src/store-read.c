@@ -11,10 +11,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KEY_MAX 511 /* LMDB's default maximum key size */
+#define PATH_DEPTH_MAX (1u << 22) /* deeper than any real tree: a loop */
 
 struct store_reader {
 	struct store *store;
@@ -165,6 +167,158 @@ int store_lookup(struct store_reader *rd, uint64_t parent, const char *name, siz
 	c.name = name; /* the caller's bytes outlive k */
 	*ret = c;
 	return 0;
+}
+
+/*
+ * Paths.  A path is not stored: a node holds its parent's id and its own
+ * name, `child` maps (parent, name) back to the id.  So a path resolves by
+ * one lookup per component from "/", and a node's path is rebuilt by
+ * reading its ancestors up to "/" (their names are borrowed from one
+ * snapshot, so they stay valid until the path is assembled).
+ */
+
+/* The next component of @p at *@pos on, or length 0 at the end. */
+static size_t next_name(const char *p, size_t *pos)
+{
+	while (p[*pos] == '/')
+		(*pos)++;
+	return strcspn(p + *pos, "/");
+}
+
+/* Is @path absolute and without "." and ".." components? */
+static bool path_is_real(const char *path)
+{
+	size_t pos = 0, len;
+
+	if (path[0] != '/')
+		return false;
+	while ((len = next_name(path, &pos))) {
+		if (path[pos] == '.' && (len == 1 || (len == 2 && path[pos + 1] == '.')))
+			return false;
+		pos += len;
+	}
+	return true;
+}
+
+int store_resolve_path(struct store_reader *rd, const char *path, uint64_t *ret_id)
+{
+	uint64_t id = NODE_ID_TOP;
+	struct store_child c;
+	size_t pos = 0, len;
+	struct node n;
+	int r;
+
+	if (!path_is_real(path))
+		return -EINVAL;
+	r = store_get_node(rd, NODE_ID_TOP, &n); /* "/" itself: an index that has it */
+	if (r < 0)
+		return r;
+	while ((len = next_name(path, &pos))) {
+		const char *p = path + pos;
+
+		r = store_lookup(rd, id, p, len, &c);
+		if (r < 0)
+			return r;
+		id = c.id;
+		pos += len;
+	}
+	*ret_id = id;
+	return 0;
+}
+
+/* The names from @id up to "/" (borrowed from the reader's snapshot). */
+struct path_parts {
+	struct {
+		const char *name;
+		uint16_t len;
+	} *v;
+	size_t n, cap;
+	size_t len; /* of the whole path, without the NUL */
+};
+
+static int path_parts(struct store_reader *rd, uint64_t id, struct path_parts *pp)
+{
+	struct node n;
+	int r;
+
+	pp->n = 0;
+	pp->len = 0;
+	while (id != NODE_ID_TOP) {
+		r = store_get_node(rd, id, &n);
+		if (r == -ENOENT && pp->n)
+			return -EBADMSG; /* a node without its parent */
+		if (r < 0)
+			return r;
+		if (!n.parent || !n.name_len || pp->n >= PATH_DEPTH_MAX)
+			return -EBADMSG; /* a second top, or a loop */
+		if (GROW(pp->v, pp->cap, pp->n + 1) < 0)
+			return -ENOMEM;
+		pp->v[pp->n].name = n.name;
+		pp->v[pp->n].len = n.name_len;
+		pp->n++;
+		pp->len += 1 + n.name_len;
+		id = n.parent;
+	}
+	if (!pp->n) {
+		r = store_get_node(rd, NODE_ID_TOP, &n);
+		if (r < 0)
+			return r;
+		pp->len = 1; /* "/" */
+	}
+	return 0;
+}
+
+/* Write the path @pp holds into @buf (pp->len + 1 bytes). */
+static void path_write(const struct path_parts *pp, char *buf)
+{
+	char *p = buf;
+
+	if (!pp->n)
+		*p++ = '/';
+	for (size_t i = pp->n; i-- > 0;) {
+		*p++ = '/';
+		memcpy(p, pp->v[i].name, pp->v[i].len);
+		p += pp->v[i].len;
+	}
+	*p = '\0';
+}
+
+int store_node_path(struct store_reader *rd, uint64_t id, char *buf, size_t size)
+{
+	struct path_parts pp = {0};
+	int r;
+
+	r = path_parts(rd, id, &pp);
+	if (r == 0 && pp.len >= size)
+		r = -ERANGE;
+	if (r == 0 && pp.len > INT_MAX)
+		r = -EOVERFLOW;
+	if (r == 0) {
+		path_write(&pp, buf);
+		r = (int)pp.len;
+	}
+	free(pp.v);
+	return r;
+}
+
+int store_node_path_alloc(struct store_reader *rd, uint64_t id, char **ret_path)
+{
+	struct path_parts pp = {0};
+	char *buf = NULL;
+	int r;
+
+	r = path_parts(rd, id, &pp);
+	if (r == 0 && pp.len > INT_MAX)
+		r = -EOVERFLOW;
+	if (r == 0 && !(buf = malloc(pp.len + 1)))
+		r = -ENOMEM;
+	if (r == 0) {
+		path_write(&pp, buf);
+		*ret_path = buf;
+		r = (int)pp.len;
+	}
+	free(pp.v);
+	return r;
 }
 
 typedef int walk_fn(void *ctx, const MDB_val *key, const MDB_val *val);

@@ -183,6 +183,33 @@ int store_get_nodes(struct store_reader *reader, struct store_node_req *reqs, si
 int store_lookup(struct store_reader *reader, uint64_t parent, const char *name,
 		 size_t name_len, struct store_child *ret);
 
+/**
+ * The id of the node at @abs_path, by following `child` from "/" one name
+ * at a time.  @abs_path is absolute and spelled as the index stores paths
+ * (real paths: "." and ".." components are -EINVAL); repeated and trailing
+ * slashes are ignored; any length.  The ancestors of a root resolve too
+ * (their records carry NODE_F_CHAIN).  Returns 0 and *ret_id, -ENOENT when
+ * the path is not in the index, -ENAMETOOLONG for a component longer than
+ * NODE_NAME_MAX, or an error.
+ */
+int store_resolve_path(struct store_reader *reader, const char *abs_path, uint64_t *ret_id);
+
+/**
+ * The absolute path of node @id, rebuilt from its chain of parents, into
+ * @buf of @size bytes, NUL-terminated ("/" for NODE_ID_TOP).  Names are
+ * bytes: a name holding a newline comes back as it is.  Returns the
+ * path's length, -ERANGE when @size is too small (nothing useful in @buf;
+ * see store_node_path_alloc()), -ENOENT when @id is not in the index,
+ * -EBADMSG for a broken chain, or an error.
+ */
+int store_node_path(struct store_reader *reader, uint64_t id, char *buf, size_t size);
+
+/**
+ * As store_node_path(), into a buffer of the right size, however long:
+ * *ret_path is the caller's (free()).  Returns the length or an error.
+ */
+int store_node_path_alloc(struct store_reader *reader, uint64_t id, char **ret_path);
+
 typedef int store_child_fn(void *ctx, const struct store_child *child);
 
 /**

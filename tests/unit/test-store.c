@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-store.c - the index: schema checks and refusals (byte-for-byte),
- * creation that survives SIGKILL, the writer's apply semantics (replace,
- * rename, subtree deletes, stale entries), transaction splitting, map growth
- * under a concurrent reader and in another process, backpressure, commits
- * by time, sticky errors, and the scan lock.
+ * feature bits and the upgrade of older indexes, creation that survives
+ * SIGKILL, the writer's apply semantics (replace, rename, subtree deletes,
+ * stale entries), transaction splitting, map growth under a concurrent
+ * reader and in another process, backpressure, commits by time, jobs that
+ * fail alone while the writer goes on, paths to ids and back over a scanned
+ * tree, and the scan lock.
  *
  * The oracle for "the databases agree with each other" is check_index(),
  * which reads the environment with raw LMDB calls, independently of
@@ -15,12 +17,15 @@
 
 #include "lmdbcheck.h"
 #include "node.h"
+#include "ring.h"
+#include "scan.h"
 #include "tap.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1455,6 +1460,184 @@ static void test_jobs(void)
 	ok(check_index(tpath("jobs")) == 5, "the databases agree");
 }
 
+/* ---- paths ---------------------------------------------------------------- */
+
+#define PT_MAX 64
+
+/* The entries of the path tree, as built: absolute path and inode. */
+struct ptree {
+	char *path[PT_MAX];
+	size_t len[PT_MAX];
+	ino_t ino[PT_MAX];
+	int n;
+};
+
+/* Record @name in @dirfd (whose path is @dir, @dlen bytes) as the next entry. */
+static void pt_add(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	size_t nlen = strlen(name);
+	struct stat st;
+	char *p;
+
+	if (pt->n == PT_MAX || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !(p = malloc(dlen + 1 + nlen + 1)))
+		return;
+	memcpy(p, dir, dlen);
+	p[dlen] = '/';
+	memcpy(p + dlen + 1, name, nlen + 1);
+	pt->path[pt->n] = p;
+	pt->len[pt->n] = dlen + 1 + nlen;
+	pt->ino[pt->n] = st.st_ino;
+	pt->n++;
+}
+
+/* mkdir @name in @dirfd and open it; records it.  Returns the new fd or -1. */
+static int pt_mkdir(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	if (mkdirat(dirfd, name, 0755) < 0)
+		return -1;
+	pt_add(pt, dirfd, dir, dlen, name);
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void pt_file(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		close(fd);
+		pt_add(pt, dirfd, dir, dlen, name);
+	}
+}
+
+/*
+ * Build the tree: odd names (a newline, 255 bytes), and a chain of 30
+ * directories of 200-byte names, over 6,000 bytes, deeper than PATH_MAX:
+ * built with *at() calls, since no path of it can be passed whole.
+ */
+static void pt_build(struct ptree *pt, const char *root)
+{
+	char l255[256], m255[256], long200[201], *dir;
+	size_t dlen;
+	int fd, sub, next;
+
+	memset(l255, 'L', 255);
+	l255[255] = '\0';
+	memset(m255, 'M', 255);
+	m255[255] = '\0';
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	pt_file(pt, fd, root, strlen(root), "plain");
+	pt_file(pt, fd, root, strlen(root), "new\nline");
+	pt_file(pt, fd, root, strlen(root), l255);
+	sub = pt_mkdir(pt, fd, root, strlen(root), "dir\nwith newline");
+	if (sub >= 0) {
+		pt_file(pt, sub, pt->path[pt->n - 1], pt->len[pt->n - 1], l255);
+		close(sub);
+	}
+	sub = pt_mkdir(pt, fd, root, strlen(root), m255);
+	if (sub >= 0) {
+		pt_file(pt, sub, pt->path[pt->n - 1], pt->len[pt->n - 1], "inner");
+		close(sub);
+	}
+	for (int i = 0; i < 30 && fd >= 0; i++) {
+		snprintf(long200, sizeof(long200), "%03d%0197d", i, 0);
+		dir = i ? pt->path[pt->n - 1] : (char *)root;
+		dlen = i ? pt->len[pt->n - 1] : strlen(root);
+		next = pt_mkdir(pt, fd, dir, dlen, long200);
+		close(fd);
+		fd = next;
+	}
+	if (fd >= 0) {
+		pt_file(pt, fd, pt->path[pt->n - 1], pt->len[pt->n - 1], "bottom");
+		close(fd);
+	}
+}
+
+static void test_paths(void)
+{
+	struct scan_opts so = {.jobs = 2, .io_mode = RING_SYNC};
+	struct ptree pt = {0};
+	struct store_reader *rd = NULL;
+	struct scan_result res;
+	char root[256], *rootp = root, *alloc = NULL, buf[8192], small[64];
+	struct store *s;
+	uint64_t id, deep_id = 0;
+	int r, good = 0, paths_ok = 0, deep = -1;
+	struct node n;
+
+	snprintf(root, sizeof(root), "%s", tpath("ptree"));
+	mkdir(root, 0755);
+	pt_build(&pt, root);
+	ok(pt.n == 38 && pt.len[pt.n - 1] > PATH_MAX,
+	   "the tree is built: %d entries, the deepest path %zu bytes", pt.n, pt.len[pt.n - 1]);
+	s = open_locked(tpath("pdb"));
+	if (!s)
+		goto out;
+	r = scan_run(s, &rootp, 1, &so, &res);
+	ok(r == 0 && res.files + res.dirs >= (uint64_t)pt.n, "scan of the tree (%s)",
+	   store_strerror(r));
+	store_reader_new(s, &rd);
+
+	for (int i = 0; i < pt.n; i++) {
+		r = store_resolve_path(rd, pt.path[i], &id);
+		if (r == 0 && store_get_node(rd, id, &n) == 0 && n.ino == (uint64_t)pt.ino[i])
+			good++;
+		else
+			diag("resolve %.60s...: %s", pt.path[i], r ? store_strerror(r) : "wrong inode");
+		r = r ?: store_node_path(rd, id, buf, sizeof(buf));
+		if (r == (int)pt.len[i] && !memcmp(buf, pt.path[i], pt.len[i] + 1))
+			paths_ok++;
+		if (pt.len[i] > PATH_MAX && deep < 0) {
+			deep = i;
+			deep_id = id;
+		}
+	}
+	ok(good == pt.n, "every path resolves to the node of its inode (%d of %d): newlines, "
+	   "255-byte names, paths past PATH_MAX", good, pt.n);
+	ok(paths_ok == pt.n, "every node's path is rebuilt byte for byte (%d of %d)", paths_ok,
+	   pt.n);
+	r = deep >= 0 ? store_node_path_alloc(rd, deep_id, &alloc) : -1;
+	ok(deep >= 0 && r == (int)pt.len[deep] && !strcmp(alloc, pt.path[deep]),
+	   "store_node_path_alloc rebuilds a path of %d bytes", r);
+	ok(store_node_path(rd, deep_id, small, sizeof(small)) == -ERANGE,
+	   "a buffer too small is -ERANGE");
+
+	ok(store_resolve_path(rd, "/", &id) == 0 && id == NODE_ID_TOP &&
+		   store_node_path(rd, NODE_ID_TOP, small, sizeof(small)) == 1 &&
+		   !strcmp(small, "/"),
+	   "\"/\" is NODE_ID_TOP and back");
+	snprintf(buf, sizeof(buf), "//%s//plain/", root + 1);
+	ok(store_resolve_path(rd, buf, &id) == 0 && store_get_node(rd, id, &n) == 0 &&
+		   n.ino == (uint64_t)pt.ino[0],
+	   "repeated and trailing slashes are ignored");
+	ok(store_resolve_path(rd, base, &id) == 0 && store_get_node(rd, id, &n) == 0 &&
+		   (n.flags & NODE_F_CHAIN),
+	   "a root's ancestor resolves, marked NODE_F_CHAIN");
+	snprintf(buf, sizeof(buf), "%s/not-there", root);
+	ok(store_resolve_path(rd, buf, &id) == -ENOENT, "a path not indexed is -ENOENT");
+	snprintf(buf, sizeof(buf), "%s/plain/below-a-file", root);
+	ok(store_resolve_path(rd, buf, &id) == -ENOENT, "... and so is one below a file");
+	snprintf(buf, sizeof(buf), "%s/./plain", root);
+	r = store_resolve_path(rd, buf, &id);
+	snprintf(buf, sizeof(buf), "%s/x/../plain", root);
+	ok(r == -EINVAL && store_resolve_path(rd, buf, &id) == -EINVAL &&
+		   store_resolve_path(rd, "relative/path", &id) == -EINVAL,
+	   "\".\", \"..\" and relative paths are -EINVAL");
+	snprintf(buf, sizeof(buf), "%s/%0256d", root, 0);
+	ok(store_resolve_path(rd, buf, &id) == -ENAMETOOLONG,
+	   "a component over 255 bytes is -ENAMETOOLONG");
+	ok(store_node_path(rd, 999999999, buf, sizeof(buf)) == -ENOENT,
+	   "the path of an id not in the index is -ENOENT");
+	store_reader_free(rd);
+	store_close(s);
+out:
+	free(alloc);
+	for (int i = 0; i < pt.n; i++)
+		free(pt.path[i]);
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 /* store_open(@path) must fail with @want and leave @data (and the lock) as they were. */
@@ -2099,6 +2282,7 @@ int main(void)
 	test_backpressure();
 	test_write_error();
 	test_jobs();
+	test_paths();
 	test_refusals();
 	test_features();
 	test_killed_create();
