@@ -208,6 +208,11 @@ int cmd_scan(int argc, char **argv)
 		status = EXIT_INTERRUPTED;
 	} else if (r == -EMFILE && res.fd_needed) {
 		cli_fd_shortage("scan", res.fd_limit, res.fd_used, res.fd_needed);
+	} else if (r < 0 && r == store_write_error(store)) {
+		char *q = log_quote(db, strlen(db));
+
+		log_error("scan failed: cannot write index '%s': %s", q ? q : db, store_strerror(r));
+		free(q);
 	} else if (r < 0) {
 		log_error("scan failed: %s", store_strerror(r));
 	} else {

@@ -537,7 +537,7 @@ static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 	r = store_reader_new(d->store, &rd);
 	if (r < 0)
 		goto out;
-	r = store_batch_new(writer, &batch);
+	r = store_batch_new(writer, NULL, &batch);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n && r == 0; i++) {

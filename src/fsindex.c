@@ -8,7 +8,7 @@
  *             │               │         ├────────► moves.c (renames: gone entries by inode)
  *             │               │         ├────────► fskind.c (fs types) ─► mountinfo.c
  *             │               │         └────────► task.c (work-stealing pool)
- *             │               └───────────────────► store.c (LMDB, writer thread) ─► node.c
+ *             │               └───────────────────► store-*.c (LMDB, writer thread) ─► node.c
  *             │                                     └► lmdbcheck.c (short data files)
  *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob) ─► ere.c (regex)
  *             │              └► output.c (plain, -0, --printf, JSON)

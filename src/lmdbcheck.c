@@ -3,13 +3,13 @@
  * lmdbcheck.c - walk one LMDB snapshot with pread() and check that every
  * page it reaches lies inside the data file.
  *
- * Why: store.c used to refuse a data file shorter than (last page + 1) x
+ * Why: the store used to refuse a data file shorter than (last page + 1) x
  * page size, which refused valid files: a page that a transaction allocates
  * and frees again ("loose") is counted in the last page number but never
  * written, so ordinary rescans left files a few pages short that LMDB's own
  * tools read fine.  A file cut short for real loses pages that are still
  * reachable, and mapping them is SIGBUS.  So when (and only when) a file is
- * short, store.c asks this walk, which reads what a map would touch, but
+ * short, store-env.c asks this walk, which reads what a map would touch, but
  * with pread(), where a missing page is a short read.
  *
  * The format (LMDB data version 1; lmdb's mdb.c, "struct MDB_page",

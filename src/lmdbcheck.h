@@ -8,7 +8,7 @@
  * the same transaction.  This module reads the pages of one snapshot with
  * pread() (never through a map) and says whether each page the snapshot
  * reaches lies inside the file.  It knows LMDB's on-disk format (data
- * version 1, unchanged since LMDB 0.9.0) but not lmdb.h: store.c stays the
+ * version 1, unchanged since LMDB 0.9.0) but not lmdb.h: store-priv.h stays the
  * only file that includes it.
  */
 #ifndef FSINDEX_LMDBCHECK_H

@@ -4,7 +4,7 @@
  *
  *   roots ──► chains of directory nodes from "/" (main thread, flushed first)
  *         ──► one walk task per root on the pool (walk.c)
- *         ──► writer drains and commits (store.c)
+ *         ──► writer drains and commits (store-writer.c)
  *
  * A root is stored as the chain of its ancestors (NODE_F_CHAIN nodes, not
  * entries) ending in the root's own node, so overlapping roots share nodes
@@ -305,7 +305,7 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 	r = store_reader_new(store, &rd);
 	if (r < 0)
 		goto out;
-	r = store_batch_new(writer, &batch);
+	r = store_batch_new(writer, NULL, &batch);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

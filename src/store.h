@@ -1,15 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.h - the index: one LMDB environment, read by anyone, written by one
- * writer thread.  The only module that includes <lmdb.h>.
+ * writer thread.  The module (src/store-*.c, behind src/store-priv.h) is the
+ * only one that includes <lmdb.h>.
  *
  * Schema 1 (named databases, integers big-endian so keys sort):
  *   node   id -> encoded struct node (node.h)
  *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
- *   size   (size, id) -> empty          regular files only: duplicate candidates
- *   hash   (XXH3-128, id) -> empty      files with a full hash
- *   meta   "magic" -> "fsindex", "schema" -> u32,
+ *   hash   (XXH3-128, id) -> empty      files with a full hash (find --hash)
+ *   meta   "magic" -> "fsindex", "schema" -> u32 1,
+ *          "features" -> u32 incompat, u32 ro_compat, u32 compat,
  *          "root" + id -> encoded struct store_root
+ *
+ * Schema evolution.  "schema" names the base format and stays 1 until a
+ * change no feature bit can express.  What is added on top (a trigram
+ * database, compact records) gets a bit in one of the three sets of
+ * "features", ext4-style, chosen by what a version that does not know the
+ * bit must do with an index that has it:
+ *   incompat   it would misread the index: refused (STORE_E_SCHEMA), read
+ *              or write;
+ *   ro_compat  it reads the index correctly but, writing, would leave it
+ *              inconsistent (say, a database it does not maintain): it may
+ *              open it STORE_RDONLY, a writer is refused (STORE_E_RO_FEATURE);
+ *   compat     nothing goes wrong: the bit is ignored.
+ * An index without "features" was written before they existed; it is read
+ * as it is, and the first writer (store_writer_start()) upgrades it in
+ * place, in a transaction of its own: it records the features.  No bit is
+ * defined yet.
+ *
+ * Nothing is kept that nothing reads: older indexes also held `size`, (size,
+ * id) -> empty for every regular file, meant for duplicate candidates, which
+ * dups takes from the scan before it instead.  The upgrade drops it (so a
+ * version from before features, which wants it, refuses the upgraded index
+ * as not its own, before writing anything).
  *
  * Ordering invariant: a node's id is allocated after its parent's, and a
  * producer flushes a new directory's record before anything inside it can be
@@ -30,7 +53,10 @@
 
 /* Errors store_open() returns besides plain -errno; see store_strerror(). */
 #define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
-#define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema */
+#define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema, or with
+						   incompat features we do not know */
+#define STORE_E_RO_FEATURE (-ENOPROTOOPT)	/* readable, but has ro_compat features we do not
+						   know: not for writing */
 #define STORE_E_UNSAFE (-EKEYREJECTED)	/* directory of another user, or writable by others */
 #define STORE_E_READERLOCK (-ENOLCK)	/* readable, but the lock file every reader needs is not
 					   writable */
@@ -38,6 +64,7 @@
 struct store;
 struct store_reader;
 struct store_writer;
+struct store_job;
 struct store_batch;
 
 enum store_open_flags {
@@ -56,8 +83,9 @@ enum store_open_flags {
  * and the index's own files must not be symlinks (-ELOOP), so nobody can
  * redirect what LMDB writes.  An existing environment is first probed
  * read-only; anything that is not an fsindex index of this schema is refused
- * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA).  A reader maps
- * only what the file holds.
+ * before a byte is written (STORE_E_FOREIGN, STORE_E_SCHEMA; without
+ * STORE_RDONLY also STORE_E_RO_FEATURE).  A reader maps only what the file
+ * holds.
  * Returns 0 and the caller's *ret_store (store_close()), or a negative error.
  */
 int store_open(const char *path, unsigned flags, struct store **ret_store);
@@ -74,6 +102,14 @@ const char *store_strerror(int err);
  * Returns 0, -EBUSY if another process holds it, or -errno.
  */
 int store_lock_scan(struct store *store);
+
+/**
+ * The first error writing to the index met since store_open() (an upgrade,
+ * a job's transaction, the closing sync), or 0.  So a caller can tell an
+ * error of the index itself (say -ENOSPC on its filesystem) from others,
+ * and name the index in its message.
+ */
+int store_write_error(const struct store *store);
 
 struct store_info {
 	uint64_t last_txnid;	/* LMDB's last committed transaction id */
@@ -147,6 +183,33 @@ int store_get_nodes(struct store_reader *reader, struct store_node_req *reqs, si
 int store_lookup(struct store_reader *reader, uint64_t parent, const char *name,
 		 size_t name_len, struct store_child *ret);
 
+/**
+ * The id of the node at @abs_path, by following `child` from "/" one name
+ * at a time.  @abs_path is absolute and spelled as the index stores paths
+ * (real paths: "." and ".." components are -EINVAL); repeated and trailing
+ * slashes are ignored; any length.  The ancestors of a root resolve too
+ * (their records carry NODE_F_CHAIN).  Returns 0 and *ret_id, -ENOENT when
+ * the path is not in the index, -ENAMETOOLONG for a component longer than
+ * NODE_NAME_MAX, or an error.
+ */
+int store_resolve_path(struct store_reader *reader, const char *abs_path, uint64_t *ret_id);
+
+/**
+ * The absolute path of node @id, rebuilt from its chain of parents, into
+ * @buf of @size bytes, NUL-terminated ("/" for NODE_ID_TOP).  Names are
+ * bytes: a name holding a newline comes back as it is.  Returns the
+ * path's length, -ERANGE when @size is too small (nothing useful in @buf;
+ * see store_node_path_alloc()), -ENOENT when @id is not in the index,
+ * -EBADMSG for a broken chain, or an error.
+ */
+int store_node_path(struct store_reader *reader, uint64_t id, char *buf, size_t size);
+
+/**
+ * As store_node_path(), into a buffer of the right size, however long:
+ * *ret_path is the caller's (free()).  Returns the length or an error.
+ */
+int store_node_path_alloc(struct store_reader *reader, uint64_t id, char **ret_path);
+
 typedef int store_child_fn(void *ctx, const struct store_child *child);
 
 /**
@@ -164,14 +227,6 @@ typedef int store_root_fn(void *ctx, const struct store_root *root);
 int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
 
 /**
- * Call @fn(@ctx, size, id) for each regular file of at least @min_size bytes,
- * in order of (size, id): the `size` database, where duplicate candidates
- * come from.  As store_foreach_child().
- */
-int store_foreach_size(struct store_reader *reader, uint64_t min_size,
-		       int (*fn)(void *ctx, uint64_t size, uint64_t id), void *ctx);
-
-/**
  * Call @fn(@ctx, id) for each file whose full XXH3-128 is @full (16 bytes,
  * as node.full holds it), in order of id: a lookup in the `hash` database,
  * not a pass over every node.  As store_foreach_child().
@@ -186,6 +241,8 @@ struct store_writer_opts {
 	uint64_t txn_records;	/* commit after this many records (0: 50,000) */
 	int64_t txn_ns;		/* commit after this long (0: 1 s) */
 	uint64_t debug_txn_full; /* test hook: fail a txn with MDB_TXN_FULL after this many puts */
+	uint64_t debug_fail_commit; /* test hook: the Nth commit (from 1) fails, */
+	int debug_fail_errno;	    /* ... with this errno (0: EIO), as if LMDB said so */
 	bool discard;		/* drop every record unapplied: a walk that keeps nothing */
 };
 
@@ -197,7 +254,9 @@ struct store_write_stats {
 };
 
 /**
- * Start the writer thread.  Needs the scan lock (store_lock_scan()).
+ * Start the writer thread.  Needs the scan lock (store_lock_scan()).  An
+ * index from an older version is first upgraded in place (the schema
+ * comment above): one transaction of its own, committed at once.
  * @opts may be NULL for defaults.  *ret_writer belongs to the caller until
  * store_writer_finish().  Returns 0 or a negative error.
  */
@@ -212,17 +271,50 @@ uint64_t store_alloc_ids(struct store_writer *writer, unsigned n);
 
 /**
  * Commit everything flushed so far, sync, stop the thread and free @writer
- * (every batch must have been freed).  *ret_stats may be NULL.  Returns 0 or
- * the first error the writer met (nothing after that error was committed).
+ * (every batch and job must have been freed).  *ret_stats may be NULL.
+ * Returns 0 or the first error any job met (see struct store_job; what other
+ * jobs flushed was committed all the same).
  */
 int store_writer_finish(struct store_writer *writer, struct store_write_stats *ret_stats);
 
-/**
- * A producer's buffer of records; one per thread.  Records reach the writer
- * in the order they were added, batches in the order they were flushed.
- * *ret_batch is the caller's (store_batch_free()).
+/*
+ * Jobs.  Every batch belongs to a job: a unit of work (a scan, later a
+ * rescan of one path) whose records commit or fail together.  A transaction
+ * holds the records of whichever jobs flushed them; when it fails in a way
+ * no retry mends (ENOSPC, EIO, a record that cannot be applied), every job
+ * with records in it fails with that error: its later records are dropped
+ * unapplied, so no child is committed without its parent, and its batch
+ * calls return the error.  Other jobs, and jobs started later, go on: the
+ * writer keeps running.  A writer has a default job, for batches made with
+ * job NULL, which is as good as any other.
  */
-int store_batch_new(struct store_writer *writer, struct store_batch **ret_batch);
+
+/**
+ * Start a job on @writer.  *ret_job is the caller's (store_job_free(),
+ * before store_writer_finish()).  Returns 0 or -ENOMEM.
+ */
+int store_job_new(struct store_writer *writer, struct store_job **ret_job);
+
+/**
+ * Wait until every record the job's batches flushed is committed (the
+ * writer commits at once when its queue is empty) or dropped by a failure.
+ * Records still buffered in a batch are not flushed: flush or free the
+ * batches first.  Hold no reader snapshot meanwhile (store_reader_pause()).
+ * Returns 0, or the job's first error.
+ */
+int store_job_wait(struct store_job *job);
+
+/** store_job_wait(), then free @job (its batches must be freed).  Accepts NULL. */
+void store_job_free(struct store_job *job);
+
+/**
+ * A producer's buffer of records for @job (NULL: the writer's default job);
+ * one per thread.  Records reach the writer in the order they were added,
+ * batches in the order they were flushed.  *ret_batch is the caller's
+ * (store_batch_free()).
+ */
+int store_batch_new(struct store_writer *writer, struct store_job *job,
+		    struct store_batch **ret_batch);
 
 /** Flush what is left, then free.  Accepts NULL. */
 void store_batch_free(struct store_batch *batch);
@@ -231,7 +323,8 @@ void store_batch_free(struct store_batch *batch);
  * Insert or replace node @n (its id, parent and name; @fresh when the id was
  * just allocated, so there is no old record to replace).  Replacing a
  * directory by a non-directory deletes the old subtree.  May block while the
- * writer's queue is full.  Returns 0, or the writer's first error.
+ * writer's queue is full.  Returns 0, or the job's first error (then the
+ * record is dropped).
  */
 int store_batch_put(struct store_batch *batch, const struct node *n, bool fresh);
 
@@ -257,7 +350,7 @@ int store_batch_settle(struct store_batch *batch, uint64_t id, bool settled);
 /** Record root @root (replacing an older record of the same id). */
 int store_batch_put_root(struct store_batch *batch, const struct store_root *root);
 
-/** Hand what is buffered to the writer now.  Returns 0 or the writer's error. */
+/** Hand what is buffered to the writer now.  Returns 0 or the job's error. */
 int store_batch_flush(struct store_batch *batch);
 
 /** Bytes buffered and not yet flushed. */

@@ -355,7 +355,7 @@ void walk_delete_gone(struct walk *w)
 
 	if (!moves_count(w->gone))
 		return;
-	r = store_batch_new(w->writer, &gd.batch);
+	r = store_batch_new(w->writer, NULL, &gd.batch);
 	if (r == 0)
 		r = moves_drain(w->gone, delete_one, &gd);
 	if (r == 0)

@@ -685,7 +685,7 @@ struct walk_worker *walk_worker_state(struct walk *w, struct task_worker *tw)
 	r = store_reader_new(w->store, &ww->reader);
 	if (r < 0)
 		goto fail;
-	r = store_batch_new(w->writer, &ww->batch);
+	r = store_batch_new(w->writer, NULL, &ww->batch);
 	if (r < 0)
 		goto fail;
 	if (w->hashing) {

@@ -56,7 +56,7 @@ as() {
 }
 
 # The index belongs to its user: root refuses to open an index in another
-# user's directory (store.c), so the queries below run as that user too.
+# user's directory (store-env.c), so the queries below run as that user too.
 eval "lib_$(declare -f FSI)"
 FSI() {
 	local cmd=$1

@@ -52,11 +52,22 @@ FSI find --hash "${ha%% *}" >"$T/fh.got"
 same_bytes "find --hash on the old index" "$T/fh.got" "$T/fh.exp"
 is "$(FSI find --count --name 'L*')" 1 "the 255-byte name is there"
 
+# The value of meta "features" (key hex 6665617475726573) as mdb_dump prints
+# it, or nothing when the index has no such key.
+features() { mdb_dump -s meta "$DB" | awk 'f { print substr($0, 2); exit } $0 == " 6665617475726573" { f = 1 }'; }
+is "$(sha256sum <"$DB/data.mdb")" "$before" "reading the old index wrote nothing to it"
+is "$(features)" "" "the old index has no features (it predates them)"
+# The named databases, one a line.
+dbs() { mdb_stat -a "$DB" | sed -n 's/^Status of //p' | grep -vx 'Main DB' | sort | tr '\n' ' '; }
+is "$(dbs)" "child hash meta node size " "the old index has its \`size\` database"
+
 # ---- and rescans, keeping what its roots remembered --------------------------
 
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan of the old index's root exits 0" || diag_file "$T/err"
 check_fixture "after a rescan (excludes and --hash remembered)"
+is "$(features)" 000000000000000000000000 "the rescan upgraded it in place: it records its features"
+is "$(dbs)" "child hash meta node " "... and dropped \`size\`, which nothing reads"
 printf 'new\n' >"$FIXTURE_ROOT/docs/added"
 rm -- "$FIXTURE_ROOT/docs/a.txt"
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"

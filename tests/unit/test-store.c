@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-store.c - the index: schema checks and refusals (byte-for-byte),
- * creation that survives SIGKILL, the writer's apply semantics (replace,
- * rename, subtree deletes, stale entries), transaction splitting, map growth
- * under a concurrent reader and in another process, backpressure, commits
- * by time, sticky errors, and the scan lock.
+ * feature bits and the upgrade of older indexes, creation that survives
+ * SIGKILL, the writer's apply semantics (replace, rename, subtree deletes,
+ * stale entries), transaction splitting, map growth under a concurrent
+ * reader and in another process, backpressure, commits by time, jobs that
+ * fail alone while the writer goes on, paths to ids and back over a scanned
+ * tree, and the scan lock.
  *
  * The oracle for "the databases agree with each other" is check_index(),
  * which reads the environment with raw LMDB calls, independently of
@@ -15,12 +17,15 @@
 
 #include "lmdbcheck.h"
 #include "node.h"
+#include "ring.h"
+#include "scan.h"
 #include "tap.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -168,7 +173,7 @@ static int begin(struct store *s, const struct store_writer_opts *o, struct sess
 	r = store_writer_start(s, o, &ss->w);
 	if (r < 0)
 		return r;
-	r = store_batch_new(ss->w, &ss->b);
+	r = store_batch_new(ss->w, NULL, &ss->b);
 	if (r < 0) {
 		store_writer_finish(ss->w, NULL);
 		return r;
@@ -219,11 +224,12 @@ static struct store *open_locked(const char *path)
 /* ---- the oracle: raw LMDB ------------------------------------------------ */
 
 /*
- * Check that node, child, size and hash agree: every node is named by its
- * child entry (with the right type and flags) and has a parent, every child
- * entry names a node that names it back, size holds exactly the regular
- * files and hash exactly the fully hashed ones.  Returns the number of
- * nodes, or -1 (with a diagnostic).
+ * Check that node, child and hash agree: every node is named by its child
+ * entry (with the right type and flags) and has a parent, every child entry
+ * names a node that names it back, and hash holds exactly the fully hashed
+ * files; and that there is no `size` (older versions' duplicate candidates,
+ * which nothing reads).  Returns the number of nodes, or -1 (with a
+ * diagnostic).
  */
 static long check_index(const char *path)
 {
@@ -233,7 +239,7 @@ static long check_index(const char *path)
 	MDB_dbi dn, dc, ds, dh;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	long nodes = 0, regs = 0, fulls = 0, count;
+	long nodes = 0, fulls = 0, count;
 	const char *bad = NULL;
 	unsigned char key[24 + NODE_NAME_MAX];
 	int rc;
@@ -249,8 +255,12 @@ static long check_index(const char *path)
 	}
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
 	if (mdb_dbi_open(txn, "node", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
-	    mdb_dbi_open(txn, "size", 0, &ds) || mdb_dbi_open(txn, "hash", 0, &dh)) {
+	    mdb_dbi_open(txn, "hash", 0, &dh)) {
 		bad = "missing database";
+		goto out;
+	}
+	if (mdb_dbi_open(txn, "size", 0, &ds) != MDB_NOTFOUND) {
+		bad = "a `size` database";
 		goto out;
 	}
 
@@ -279,14 +289,6 @@ static long check_index(const char *path)
 		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
 		    ((unsigned char *)v2.mv_data)[9] != (n.flags & NODE_F_CHILD_MASK))
 			bad = "node not named by its child entry";
-		if (S_ISREG(n.mode)) {
-			regs++;
-			put_be64(key, n.size);
-			put_be64(key + 8, n.id);
-			k2 = (MDB_val){16, key};
-			if (mdb_get(txn, ds, &k2, &v2))
-				bad = "regular file missing from size";
-		}
 		if (n.hash_state == NODE_HASH_FULL) {
 			fulls++;
 			memcpy(key, n.full, 16);
@@ -327,8 +329,6 @@ static long check_index(const char *path)
 		bad = "child and node counts differ";
 
 	MDB_stat ms;
-	if (!bad && (mdb_stat(txn, ds, &ms) || (long)ms.ms_entries != regs))
-		bad = "size holds more than the regular files";
 	if (!bad && (mdb_stat(txn, dh, &ms) || (long)ms.ms_entries != fulls))
 		bad = "hash holds more than the hashed files";
 out:
@@ -382,37 +382,12 @@ static bool has_node(struct store_reader *rd, uint64_t id)
 	return store_get_node(rd, id, &n) == 0;
 }
 
-struct size_pairs {
-	uint64_t size[64], id[64];
-	int n;
-};
-
-static int collect_size(void *ctx, uint64_t size, uint64_t id)
+/* Is node @id a regular file of @size bytes? */
+static bool is_file(struct store_reader *rd, uint64_t id, uint64_t size)
 {
-	struct size_pairs *sp = ctx;
+	struct node n;
 
-	if (sp->n < 64) {
-		sp->size[sp->n] = size;
-		sp->id[sp->n] = id;
-	}
-	sp->n++;
-	return 0;
-}
-
-/* Is (size, id) in `size`, and is it the only entry for @id? */
-static bool size_entry(struct store_reader *rd, uint64_t size, uint64_t id)
-{
-	struct size_pairs sp = {.n = 0};
-	int found = 0, for_id = 0;
-
-	store_foreach_size(rd, 0, collect_size, &sp);
-	for (int i = 0; i < sp.n && i < 64; i++) {
-		if (sp.id[i] == id) {
-			for_id++;
-			found += sp.size[i] == size;
-		}
-	}
-	return found == 1 && for_id == 1;
+	return store_get_node(rd, id, &n) == 0 && S_ISREG(n.mode) && n.size == size;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -603,15 +578,6 @@ static void test_round_trip(void)
 		r = store_foreach_root(rd, check_root, &rs);
 		ok(r == 0 && rs.n == 2 && rs.ok, "roots round trip with flags and excludes");
 	}
-	ok(size_entry(rd, 100, 3) && size_entry(rd, 0, 4) && size_entry(rd, 255, 6),
-	   "regular files are in `size`");
-	{
-		struct size_pairs sp = {.n = 0};
-
-		store_foreach_size(rd, 100, collect_size, &sp);
-		ok(sp.n == 2 && sp.size[0] == 100 && sp.size[1] == 255,
-		   "foreach_size starts at min_size, in size order, regular files only");
-	}
 	r = store_info(s, &info);
 	ok(r == 0 && info.nodes == 7 && info.map_size >= (64u << 20),
 	   "store_info counts nodes (%llu) and a writer's map of 64 MiB headroom",
@@ -660,8 +626,7 @@ static void test_replace(void)
 	store_reader_new(s, &rd);
 	ok(store_get_node(rd, 3, &n) == 0 && n.size == 20 && n.hash_state == NODE_HASH_NONE,
 	   "the replaced record is the new one");
-	ok(size_entry(rd, 20, 3), "a size change moves the file in `size`");
-	ok(!has_node(rd, 4) && size_entry(rd, 6, 7) && !size_entry(rd, 5, 4) &&
+	ok(!has_node(rd, 4) && store_get_node(rd, 7, &n) == 0 && n.size == 6 &&
 		   store_lookup(rd, 2, "x", 1, &c) == 0 && c.id == 7,
 	   "a fresh node under a taken name removes the old node");
 	ok(store_lookup(rd, 5, "inner", 5, &c) == -ENOENT &&
@@ -782,7 +747,7 @@ static void test_delete(void)
 	ok(r == 0, "a 10,000-deep chain is written");
 
 	store_reader_new(s, &rd);
-	ok(has_node(rd, 10100) && size_entry(rd, 42, 10100), "the chain's bottom file is there");
+	ok(has_node(rd, 10100) && is_file(rd, 10100, 42), "the chain's bottom file is there");
 	store_reader_free(rd);
 
 	begin(s, NULL, &ss);
@@ -799,7 +764,7 @@ static void test_delete(void)
 		   !has_node(rd, 8),
 	   "a subtree delete removes every descendant");
 	ok(has_node(rd, 2) && has_node(rd, 3), "and nothing beside it");
-	ok(!has_node(rd, 10) && !has_node(rd, 11) && size_entry(rd, 77, 9) &&
+	ok(!has_node(rd, 10) && !has_node(rd, 11) && is_file(rd, 9, 77) &&
 		   !strcmp(children(rd, 9), ""),
 	   "a directory replaced by a file loses its subtree");
 	all = !has_node(rd, 100) && !has_node(rd, 5000) && !has_node(rd, 10100);
@@ -1242,7 +1207,7 @@ static void *produce(void *arg)
 	char name[32];
 	int r;
 
-	r = store_batch_new(p->w, &b);
+	r = store_batch_new(p->w, NULL, &b);
 	if (r < 0) {
 		p->err = r;
 		return NULL;
@@ -1327,7 +1292,7 @@ static void test_write_error(void)
 	struct store *s;
 	struct stat st;
 	char name[32];
-	int r, rput = 0, rfin;
+	int r, rput = 0, rfin, rjob, rlate;
 	bool all = true;
 
 	s = open_locked(tpath("err"));
@@ -1356,18 +1321,321 @@ static void test_write_error(void)
 
 		rput = store_batch_put(ss.b, &n, true);
 	}
-	rfin = end(&ss, NULL);
 	setrlimit(RLIMIT_FSIZE, &old);
-	ok(r == 0 && rput < 0 && rfin == rput,
-	   "a failed commit is sticky: producers and finish see it (%s)", store_strerror(rput));
+	{
+		/* With room again, the same writer commits a new job's records. */
+		struct store_job *job = NULL;
+		struct store_batch *b = NULL;
+		struct node n = mkfile(300000, 1, "after", 1);
+
+		rjob = store_job_new(ss.w, &job);
+		rjob = rjob ?: store_batch_new(ss.w, job, &b);
+		rjob = rjob ?: store_batch_put(b, &n, true);
+		rjob = rjob ?: store_batch_flush(b);
+		store_batch_free(b);
+		rjob = rjob ?: store_job_wait(job);
+		store_job_free(job);
+		n = mkfile(300001, 1, "late", 1);
+		rlate = store_batch_put(ss.b, &n, true);
+	}
+	rfin = end(&ss, NULL);
+	ok(r == 0 && rput < 0 && rfin == rput && rlate == rput,
+	   "a failed commit fails its job for good: its producers and finish see it (%s)",
+	   store_strerror(rput));
+	ok(rjob == 0, "the writer goes on: a later job commits (%s)", store_strerror(rjob));
 
 	store_reader_new(s, &rd);
 	for (uint64_t id = 1; id < 102; id++)
 		all = all && has_node(rd, id);
 	ok(all, "what was committed before the error is intact");
+	ok(has_node(rd, 300000) && !has_node(rd, 300001),
+	   "the later job's record is there, the failed job's later one is not");
 	store_reader_free(rd);
 	store_close(s);
 	ok(check_index(tpath("err")) >= 101, "the databases agree");
+}
+
+/* Queue @n for a new job's batch: the caller's job and batch, flushed. */
+static int job_put(struct store_writer *w, struct store_job **job, struct store_batch **b,
+		   struct node n)
+{
+	int r = *job ? 0 : store_job_new(w, job);
+
+	r = r ?: *b ? 0 : store_batch_new(w, *job, b);
+	r = r ?: store_batch_put(*b, &n, true);
+	return r ?: store_batch_flush(*b);
+}
+
+/*
+ * Jobs: a transaction that fails fails the jobs with records in it and no
+ * other; the writer goes on with later jobs; a failed job's later records
+ * are dropped and its batch calls return its error.
+ */
+static void test_jobs(void)
+{
+	/* Commits only when asked: one transaction holds whatever was queued. */
+	struct store_writer_opts o = {.txn_records = 1000000, .txn_ns = 60 * 1000000000LL,
+				      .debug_fail_commit = 1};
+	struct store_job *ja = NULL, *jb = NULL, *jc = NULL, *jd = NULL, *je = NULL, *jf = NULL;
+	struct store_batch *ba = NULL, *bb = NULL, *bc = NULL, *bd = NULL, *be = NULL, *bf = NULL;
+	struct store_write_stats st;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	int r, ra, rb, rc, rd_, re, rf, rchild, rfin;
+
+	s = open_locked(tpath("jobs"));
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkdir_node(3, 2, "e"), true);
+	r = end(&ss, NULL);
+
+	r = r ?: store_writer_start(s, &o, &ss.w);
+	if (r < 0) {
+		ok(false, "writer for jobs: %s", store_strerror(r));
+		store_close(s);
+		return;
+	}
+	/* A and B share the first transaction, whose commit fails. */
+	ra = job_put(ss.w, &ja, &ba, mkdir_node(10, 1, "a"));
+	rb = job_put(ss.w, &jb, &bb, mkfile(20, 1, "b", 2));
+	ok(ra == 0 && rb == 0, "two jobs queue records");
+	ra = store_job_wait(ja);
+	rb = store_job_wait(jb);
+	ok(ra == -EIO && rb == -EIO,
+	   "the failed commit fails both jobs with records in it (%s, %s)", store_strerror(ra),
+	   store_strerror(rb));
+	n = mkfile(11, 10, "child", 1);
+	rchild = store_batch_put(ba, &n, true);
+	ok(rchild == -EIO && store_batch_flush(ba) == -EIO,
+	   "a failed job's batch calls return its error");
+	rc = job_put(ss.w, &jc, &bc, mkfile(30, 1, "c", 3));
+	rc = rc ?: store_job_wait(jc);
+	ok(rc == 0, "a later job commits: the writer goes on (%s)", store_strerror(rc));
+
+	/* E and D share a transaction in which D's record cannot be applied; F follows. */
+	re = job_put(ss.w, &je, &be, mkfile(40, 1, "e", 4));
+	n = mkdir_node(2, 3, "d"); /* under its own child: a loop */
+	rd_ = store_job_new(ss.w, &jd);
+	rd_ = rd_ ?: store_batch_new(ss.w, jd, &bd);
+	rd_ = rd_ ?: store_batch_move(bd, &n);
+	rd_ = rd_ ?: store_batch_flush(bd);
+	rf = job_put(ss.w, &jf, &bf, mkfile(50, 1, "f", 5));
+	ok(re == 0 && rd_ == 0 && rf == 0, "three more jobs queue records");
+	rf = store_job_wait(jf);
+	rd_ = store_job_wait(jd);
+	re = store_job_wait(je);
+	ok(rd_ == -ELOOP && re == -ELOOP,
+	   "a record that cannot be applied fails its job and the jobs in its txn (%s, %s)",
+	   store_strerror(rd_), store_strerror(re));
+	ok(rf == 0, "the job queued behind them commits (%s)", store_strerror(rf));
+
+	store_batch_free(ba);
+	store_batch_free(bb);
+	store_batch_free(bc);
+	store_batch_free(bd);
+	store_batch_free(be);
+	store_batch_free(bf);
+	store_job_free(ja);
+	store_job_free(jb);
+	store_job_free(jc);
+	store_job_free(jd);
+	store_job_free(je);
+	store_job_free(jf);
+	rfin = store_writer_finish(ss.w, &st);
+	ok(rfin == -EIO, "finish returns the first error any job met (%s), %llu commits",
+	   store_strerror(rfin), (unsigned long long)st.commits);
+
+	store_reader_new(s, &rd);
+	ok(!has_node(rd, 10) && !has_node(rd, 11) && !has_node(rd, 20) && !has_node(rd, 40),
+	   "nothing of the failed jobs was committed");
+	ok(has_node(rd, 30) && has_node(rd, 50), "the other jobs' records were");
+	ok(store_get_node(rd, 2, &n) == 0 && n.parent == 1, "the loop was not stored");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("jobs")) == 5, "the databases agree");
+}
+
+/* ---- paths ---------------------------------------------------------------- */
+
+#define PT_MAX 64
+
+/* The entries of the path tree, as built: absolute path and inode. */
+struct ptree {
+	char *path[PT_MAX];
+	size_t len[PT_MAX];
+	ino_t ino[PT_MAX];
+	int n;
+};
+
+/* Record @name in @dirfd (whose path is @dir, @dlen bytes) as the next entry. */
+static void pt_add(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	size_t nlen = strlen(name);
+	struct stat st;
+	char *p;
+
+	if (pt->n == PT_MAX || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !(p = malloc(dlen + 1 + nlen + 1)))
+		return;
+	memcpy(p, dir, dlen);
+	p[dlen] = '/';
+	memcpy(p + dlen + 1, name, nlen + 1);
+	pt->path[pt->n] = p;
+	pt->len[pt->n] = dlen + 1 + nlen;
+	pt->ino[pt->n] = st.st_ino;
+	pt->n++;
+}
+
+/* mkdir @name in @dirfd and open it; records it.  Returns the new fd or -1. */
+static int pt_mkdir(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	if (mkdirat(dirfd, name, 0755) < 0)
+		return -1;
+	pt_add(pt, dirfd, dir, dlen, name);
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void pt_file(struct ptree *pt, int dirfd, const char *dir, size_t dlen, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		close(fd);
+		pt_add(pt, dirfd, dir, dlen, name);
+	}
+}
+
+/*
+ * Build the tree: odd names (a newline, 255 bytes), and a chain of 30
+ * directories of 200-byte names, over 6,000 bytes, deeper than PATH_MAX:
+ * built with *at() calls, since no path of it can be passed whole.
+ */
+static void pt_build(struct ptree *pt, const char *root)
+{
+	char l255[256], m255[256], long200[201], *dir;
+	size_t dlen;
+	int fd, sub, next;
+
+	memset(l255, 'L', 255);
+	l255[255] = '\0';
+	memset(m255, 'M', 255);
+	m255[255] = '\0';
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	pt_file(pt, fd, root, strlen(root), "plain");
+	pt_file(pt, fd, root, strlen(root), "new\nline");
+	pt_file(pt, fd, root, strlen(root), l255);
+	sub = pt_mkdir(pt, fd, root, strlen(root), "dir\nwith newline");
+	if (sub >= 0) {
+		pt_file(pt, sub, pt->path[pt->n - 1], pt->len[pt->n - 1], l255);
+		close(sub);
+	}
+	sub = pt_mkdir(pt, fd, root, strlen(root), m255);
+	if (sub >= 0) {
+		pt_file(pt, sub, pt->path[pt->n - 1], pt->len[pt->n - 1], "inner");
+		close(sub);
+	}
+	for (int i = 0; i < 30 && fd >= 0; i++) {
+		snprintf(long200, sizeof(long200), "%03d%0197d", i, 0);
+		dir = i ? pt->path[pt->n - 1] : (char *)root;
+		dlen = i ? pt->len[pt->n - 1] : strlen(root);
+		next = pt_mkdir(pt, fd, dir, dlen, long200);
+		close(fd);
+		fd = next;
+	}
+	if (fd >= 0) {
+		pt_file(pt, fd, pt->path[pt->n - 1], pt->len[pt->n - 1], "bottom");
+		close(fd);
+	}
+}
+
+static void test_paths(void)
+{
+	struct scan_opts so = {.jobs = 2, .io_mode = RING_SYNC};
+	struct ptree pt = {0};
+	struct store_reader *rd = NULL;
+	struct scan_result res;
+	char root[256], *rootp = root, *alloc = NULL, buf[8192], small[64];
+	struct store *s;
+	uint64_t id, deep_id = 0;
+	int r, good = 0, paths_ok = 0, deep = -1;
+	struct node n;
+
+	snprintf(root, sizeof(root), "%s", tpath("ptree"));
+	mkdir(root, 0755);
+	pt_build(&pt, root);
+	ok(pt.n == 38 && pt.len[pt.n - 1] > PATH_MAX,
+	   "the tree is built: %d entries, the deepest path %zu bytes", pt.n, pt.len[pt.n - 1]);
+	s = open_locked(tpath("pdb"));
+	if (!s)
+		goto out;
+	r = scan_run(s, &rootp, 1, &so, &res);
+	ok(r == 0 && res.files + res.dirs >= (uint64_t)pt.n, "scan of the tree (%s)",
+	   store_strerror(r));
+	store_reader_new(s, &rd);
+
+	for (int i = 0; i < pt.n; i++) {
+		r = store_resolve_path(rd, pt.path[i], &id);
+		if (r == 0 && store_get_node(rd, id, &n) == 0 && n.ino == (uint64_t)pt.ino[i])
+			good++;
+		else
+			diag("resolve %.60s...: %s", pt.path[i], r ? store_strerror(r) : "wrong inode");
+		r = r ?: store_node_path(rd, id, buf, sizeof(buf));
+		if (r == (int)pt.len[i] && !memcmp(buf, pt.path[i], pt.len[i] + 1))
+			paths_ok++;
+		if (pt.len[i] > PATH_MAX && deep < 0) {
+			deep = i;
+			deep_id = id;
+		}
+	}
+	ok(good == pt.n, "every path resolves to the node of its inode (%d of %d): newlines, "
+	   "255-byte names, paths past PATH_MAX", good, pt.n);
+	ok(paths_ok == pt.n, "every node's path is rebuilt byte for byte (%d of %d)", paths_ok,
+	   pt.n);
+	r = deep >= 0 ? store_node_path_alloc(rd, deep_id, &alloc) : -1;
+	ok(deep >= 0 && r == (int)pt.len[deep] && !strcmp(alloc, pt.path[deep]),
+	   "store_node_path_alloc rebuilds a path of %d bytes", r);
+	ok(store_node_path(rd, deep_id, small, sizeof(small)) == -ERANGE,
+	   "a buffer too small is -ERANGE");
+
+	ok(store_resolve_path(rd, "/", &id) == 0 && id == NODE_ID_TOP &&
+		   store_node_path(rd, NODE_ID_TOP, small, sizeof(small)) == 1 &&
+		   !strcmp(small, "/"),
+	   "\"/\" is NODE_ID_TOP and back");
+	snprintf(buf, sizeof(buf), "//%s//plain/", root + 1);
+	ok(store_resolve_path(rd, buf, &id) == 0 && store_get_node(rd, id, &n) == 0 &&
+		   n.ino == (uint64_t)pt.ino[0],
+	   "repeated and trailing slashes are ignored");
+	ok(store_resolve_path(rd, base, &id) == 0 && store_get_node(rd, id, &n) == 0 &&
+		   (n.flags & NODE_F_CHAIN),
+	   "a root's ancestor resolves, marked NODE_F_CHAIN");
+	snprintf(buf, sizeof(buf), "%s/not-there", root);
+	ok(store_resolve_path(rd, buf, &id) == -ENOENT, "a path not indexed is -ENOENT");
+	snprintf(buf, sizeof(buf), "%s/plain/below-a-file", root);
+	ok(store_resolve_path(rd, buf, &id) == -ENOENT, "... and so is one below a file");
+	snprintf(buf, sizeof(buf), "%s/./plain", root);
+	r = store_resolve_path(rd, buf, &id);
+	snprintf(buf, sizeof(buf), "%s/x/../plain", root);
+	ok(r == -EINVAL && store_resolve_path(rd, buf, &id) == -EINVAL &&
+		   store_resolve_path(rd, "relative/path", &id) == -EINVAL,
+	   "\".\", \"..\" and relative paths are -EINVAL");
+	snprintf(buf, sizeof(buf), "%s/%0256d", root, 0);
+	ok(store_resolve_path(rd, buf, &id) == -ENAMETOOLONG,
+	   "a component over 255 bytes is -ENAMETOOLONG");
+	ok(store_node_path(rd, 999999999, buf, sizeof(buf)) == -ENOENT,
+	   "the path of an id not in the index is -ENOENT");
+	store_reader_free(rd);
+	store_close(s);
+out:
+	free(alloc);
+	for (int i = 0; i < pt.n; i++)
+		free(pt.path[i]);
 }
 
 /* ---- refusals ----------------------------------------------------------- */
@@ -1440,6 +1708,246 @@ static void set_schema(const char *dir, uint32_t version)
 	mdb_put(txn, dbi, &k, &v, 0);
 	mdb_txn_commit(txn);
 	mdb_env_close(env);
+}
+
+/*
+ * Set meta "features" of the index in @dir to the three sets, or delete the
+ * key when @len is 0 (an index from before features); @len other than 12
+ * writes that many bytes of the sets.
+ */
+static void set_features(const char *dir, uint32_t incompat, uint32_t ro, uint32_t compat,
+			 size_t len)
+{
+	unsigned char b[16] = {0};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {8, (void *)"features"}, v = {len, b};
+
+	put_be32(b, incompat);
+	put_be32(b + 4, ro);
+	put_be32(b + 8, compat);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "meta", 0, &dbi);
+	if (len)
+		mdb_put(txn, dbi, &k, &v, 0);
+	else
+		mdb_del(txn, dbi, &k, NULL);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+/*
+ * meta "features" of the index in @dir as hex ("" when the key is missing,
+ * "?" when the environment cannot be read), in static storage.
+ */
+static const char *get_features(const char *dir)
+{
+	static char hex[2 * 32 + 1];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {8, (void *)"features"}, v;
+
+	strcpy(hex, "?");
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		if (mdb_dbi_open(txn, "meta", 0, &dbi) == 0) {
+			hex[0] = '\0';
+			if (mdb_get(txn, dbi, &k, &v) == 0)
+				for (size_t i = 0; i < v.mv_size && i < 32; i++)
+					sprintf(hex + 2 * i, "%02x", ((unsigned char *)v.mv_data)[i]);
+		}
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return hex;
+}
+
+/* Give the index in @dir a `size` database as older versions kept: (size, id) of file 2. */
+static void add_size_db(const char *dir)
+{
+	unsigned char k[16];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {16, k}, val = {0, (void *)""};
+
+	put_be64(k, 10);
+	put_be64(k + 8, 2);
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "size", MDB_CREATE, &dbi);
+	mdb_put(txn, dbi, &key, &val, 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
+/* Does the index in @dir have a `size` database? */
+static bool has_size_db(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	bool has = false;
+
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+		has = mdb_dbi_open(txn, "size", 0, &dbi) == 0;
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return has;
+}
+
+/* The index in @dir opens with @flags, and node @id reads back. */
+static bool opens_and_reads(const char *dir, unsigned flags, uint64_t id)
+{
+	struct store_reader *rd = NULL;
+	struct store *s = NULL;
+	bool good;
+
+	if (store_open(dir, flags, &s) < 0)
+		return false;
+	good = store_reader_new(s, &rd) == 0 && has_node(rd, id);
+	store_reader_free(rd);
+	store_close(s);
+	return good;
+}
+
+/* As opens_and_reads(), and the data file @data is byte-for-byte as it was. */
+static bool opens_unchanged(const char *dir, const char *data, unsigned flags, uint64_t id)
+{
+	unsigned char *before, *after;
+	size_t lb = 0, la = 0;
+	bool good;
+
+	before = slurp(data, &lb);
+	good = opens_and_reads(dir, flags, id);
+	after = slurp(data, &la);
+	good = good && before && after && lb == la && !memcmp(before, after, lb);
+	free(before);
+	free(after);
+	return good;
+}
+
+/*
+ * Schema evolution: a new index records its features; one from before them
+ * is read as it is and upgraded by the first writer; an unknown incompat bit
+ * refuses the index, an unknown ro_compat bit refuses only writers, an
+ * unknown compat bit nothing.
+ */
+static void test_features(void)
+{
+	const char *dir = tpath("feat");
+	struct store_info before, after;
+	char data[512], lock[512];
+	struct session ss;
+	struct store *s;
+	int r;
+
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	s = open_locked(dir);
+	if (!s)
+		return;
+	begin(s, NULL, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkfile(2, 1, "f", 10), true);
+	r = end(&ss, NULL);
+	store_close(s);
+	ok(r == 0 && !strcmp(get_features(dir), "000000000000000000000000"),
+	   "a new index records its features (none set): %s", get_features(dir));
+
+	ok(!has_size_db(dir), "a new index has no `size` database");
+
+	/* An index from before features, with `size`: read as it is, upgraded by a writer. */
+	set_features(dir, 0, 0, 0, 0);
+	add_size_db(dir);
+	ok(opens_unchanged(dir, data, STORE_RDONLY, 2) && !strcmp(get_features(dir), ""),
+	   "a pre-features index is read as it is: data file unchanged, no features");
+	ok(opens_unchanged(dir, data, STORE_LOCK, 2),
+	   "opening it to write (scan lock and all) writes nothing yet");
+	s = open_locked(dir);
+	if (!s)
+		return;
+	store_info(s, &before);
+	r = begin(s, NULL, &ss);
+	r = r ?: end(&ss, NULL);
+	store_info(s, &after);
+	store_close(s);
+	ok(r == 0 && after.last_txnid == before.last_txnid + 1 &&
+		   !strcmp(get_features(dir), "000000000000000000000000") && !has_size_db(dir),
+	   "the first writer upgrades it in one commit of its own: features %s, `size` dropped",
+	   get_features(dir));
+	s = open_locked(dir);
+	store_info(s, &before);
+	r = begin(s, NULL, &ss);
+	r = r ?: end(&ss, NULL);
+	store_info(s, &after);
+	store_close(s);
+	ok(r == 0 && after.last_txnid == before.last_txnid,
+	   "an upgraded index needs no second upgrade (nothing committed)");
+	ok(opens_and_reads(dir, STORE_RDONLY, 2), "what it held is there after the upgrade");
+
+	/* An unknown incompat bit: refused, whoever asks. */
+	set_features(dir, 1u << 31, 0, 0, 12);
+	refuse("an unknown incompat feature", dir, data, lock, 0, STORE_E_SCHEMA);
+	refuse("an unknown incompat feature, RDONLY", dir, data, lock, STORE_RDONLY,
+	       STORE_E_SCHEMA);
+	refuse("an unknown incompat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
+	       STORE_E_SCHEMA);
+
+	/* An unknown ro_compat bit: readers may, writers may not. */
+	set_features(dir, 0, 1u << 5, 0, 12);
+	ok(opens_and_reads(dir, STORE_RDONLY, 2),
+	   "an unknown ro_compat feature: the index opens read-only and reads");
+	refuse("an unknown ro_compat feature, for writing", dir, data, lock, 0,
+	       STORE_E_RO_FEATURE);
+	refuse("an unknown ro_compat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
+	       STORE_E_RO_FEATURE);
+	ok(!strcmp(get_features(dir), "000000000000002000000000"),
+	   "the writer refused left the features as they were");
+
+	/* An unknown compat bit: nothing changes, and a writer keeps the bit. */
+	set_features(dir, 0, 0, 1u << 7, 12);
+	s = open_locked(dir);
+	r = s ? begin(s, NULL, &ss) : -1;
+	if (r == 0) {
+		put(&ss, mkfile(3, 1, "g", 20), true);
+		r = end(&ss, NULL);
+	}
+	store_close(s);
+	ok(r == 0 && opens_and_reads(dir, STORE_RDONLY, 3) &&
+		   !strcmp(get_features(dir), "000000000000000000000080"),
+	   "an unknown compat feature: written to, and the bit kept (%s)", get_features(dir));
+	add_size_db(dir);
+	s = open_locked(dir);
+	r = s ? begin(s, NULL, &ss) : -1;
+	r = r ?: end(&ss, NULL);
+	store_close(s);
+	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000000000000000000080"),
+	   "a `size` beside features is dropped too, the features kept as they were");
+
+	/* Features in a layout we cannot read. */
+	set_features(dir, 0, 0, 0, 8);
+	refuse("features of another size", dir, data, lock, STORE_RDONLY, STORE_E_SCHEMA);
+	set_features(dir, 0, 0, 0, 12);
+	ok(opens_and_reads(dir, 0, 3), "put right, the index opens again");
+	ok(check_index(dir) == 3, "the databases agree");
+	ok(!strcmp(store_strerror(STORE_E_RO_FEATURE),
+		   "index has features of a newer fsindex that this one can read but not write "
+		   "(scan it with the newer version)"),
+	   "the ro_compat refusal says what to do");
 }
 
 static void test_refusals(void)
@@ -1773,7 +2281,10 @@ int main(void)
 	test_commit_by_time();
 	test_backpressure();
 	test_write_error();
+	test_jobs();
+	test_paths();
 	test_refusals();
+	test_features();
 	test_killed_create();
 	test_scan_lock();
 	test_short_file();
