@@ -13,6 +13,7 @@
  */
 #include "store.h"
 
+#include "errors.h"
 #include "lmdbcheck.h"
 #include "node.h"
 #include "tap.h"
@@ -209,7 +210,7 @@ static struct store *open_locked(const char *path)
 	if (r == 0)
 		r = store_lock_scan(s);
 	if (r < 0) {
-		diag("cannot open %s: %s", path, store_strerror(r));
+		diag("cannot open %s: %s", path, fsi_strerror(r));
 		store_close(s);
 		return NULL;
 	}
@@ -1086,7 +1087,7 @@ static void test_map_resized(void)
 	r = store_open(tpath("resized"), STORE_RDONLY, &s);
 	if (r < 0) {
 		unsetenv("FSINDEX_DEBUG_MAPSIZE");
-		ok(false, "cannot reopen read-only: %s", store_strerror(r));
+		ok(false, "cannot reopen read-only: %s", fsi_strerror(r));
 		return;
 	}
 	r = store_info(s, &info);
@@ -1359,7 +1360,7 @@ static void test_write_error(void)
 	rfin = end(&ss, NULL);
 	setrlimit(RLIMIT_FSIZE, &old);
 	ok(r == 0 && rput < 0 && rfin == rput,
-	   "a failed commit is sticky: producers and finish see it (%s)", store_strerror(rput));
+	   "a failed commit is sticky: producers and finish see it (%s)", fsi_strerror(rput));
 
 	store_reader_new(s, &rd);
 	for (uint64_t id = 1; id < 102; id++)
@@ -1385,7 +1386,7 @@ static void refuse(const char *what, const char *path, const char *data, const c
 	before = slurp(data, &lb);
 	r = store_open(path, flags, &s);
 	after = slurp(data, &la);
-	ok(r == want && !s, "%s: refused with \"%s\"", what, store_strerror(r));
+	ok(r == want && !s, "%s: refused with \"%s\"", what, fsi_strerror(r));
 	ok(before && after && lb == la && !memcmp(before, after, lb),
 	   "%s: the data file is byte-for-byte unchanged", what);
 	ok(exists(lock) == lock_before, "%s: no lock file left behind", what);
@@ -1594,7 +1595,7 @@ static void test_killed_create(void)
 		s = NULL;
 		r = store_open(tpath(dir), 0, &s);
 		if (r < 0) {
-			diag("killed after %d us: %s", i * 600, store_strerror(r));
+			diag("killed after %d us: %s", i * 600, fsi_strerror(r));
 			refused++;
 		}
 		store_close(s);
@@ -1702,7 +1703,7 @@ static void test_short_file(void)
 	bump_last_page(tpath("short/data.mdb"), 5);
 	r = store_open(tpath("short"), STORE_RDONLY, &s);
 	ok(r == 0, "a data file 5 pages shorter than its last page opens read-only (%s)",
-	   r ? store_strerror(r) : "ok");
+	   r ? fsi_strerror(r) : "ok");
 	store_close(s);
 	s = open_locked(tpath("short"));
 	ok(s != NULL, "... and for writing");
@@ -1742,7 +1743,7 @@ static void test_lock_spellings(void)
 		b = NULL;
 		r = store_open(path, STORE_LOCK, &b);
 		ok(r == -EBUSY, "'%s' is the same index: its scan lock is taken (%s)", spellings[i],
-		   r ? store_strerror(r) : "opened");
+		   r ? fsi_strerror(r) : "opened");
 		store_close(b);
 	}
 	ok(!exists(tpath("spell/data.mdb-lock")) && !exists(tpath("spell/data.mdb.fsindex-lock")),
