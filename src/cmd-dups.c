@@ -351,6 +351,81 @@ static int emit(struct dups_cli *cli, const struct dups_result *res, struct dupa
 	return r;
 }
 
+/*
+ * The index to scan into: with --no-index a new temporary directory (which
+ * cmd_dups() removes), else --db's or the default.  *ret_db is the caller's
+ * to free, even on failure.  Returns 0 or -errno, with a message.
+ */
+static int open_index(const struct dups_cli *cli, char **ret_db, struct store **ret_store)
+{
+	char tmpl[PATH_MAX];
+
+	if (cli->no_index) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(tmpl)) {
+			int r = -errno;
+
+			log_error("cannot create a temporary index in '%s': %s", tmpl,
+				  strerror(-r));
+			return r;
+		}
+		*ret_db = strdup(tmpl);
+	} else {
+		*ret_db = cli_db_path(cli->common.db);
+	}
+	if (!*ret_db)
+		return -ENOMEM;
+	cli_debug_index(*ret_db);
+	return cli_open_store(*ret_db, STORE_LOCK, ret_store);
+}
+
+/* The summary of the work unless -q: how many files, how many were read and how. */
+static void report_reads(const struct dups_stats *st)
+{
+	if (st->head_reads + st->full_reads)
+		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
+			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",
+			 (unsigned long long)st->files, (unsigned long long)st->candidates,
+			 (unsigned long long)st->head_reads, (unsigned long long)st->full_reads,
+			 (unsigned long long)st->bytes_read, st->uring ? "io_uring" : "pread",
+			 st->peak_inflight, (unsigned long long)st->reused);
+	else
+		log_info("%llu files, %llu share a size; no content read, %llu hashes reused",
+			 (unsigned long long)st->files, (unsigned long long)st->candidates,
+			 (unsigned long long)st->reused);
+}
+
+/* The scan before the search: into the index, each file handed to @col too. */
+static void scan_opts_of(const struct dups_cli *cli, struct dups_collector *col,
+			 struct progress **progress, struct scan_opts *sopts)
+{
+	sopts->jobs = cli->opts.jobs;
+	sopts->on_error = cli_report_entry;
+	sopts->on_start = progress_scan_start;
+	sopts->on_end = progress_scan_end;
+	sopts->progress_ctx = progress;
+	sopts->cancel = &dups_cancel;
+	sopts->io_mode = cli->opts.io_mode;
+	/* A throwaway index need not be written: the walk hands dups what it needs. */
+	sopts->writer.discard = cli->no_index;
+	sopts->on_file = dups_collect;
+	sopts->file_ctx = col;
+}
+
+/* What the search and the actions report to, and the stop request they poll. */
+static void hook_up(struct dups_cli *cli, struct dups_progress *dprog)
+{
+	cli->opts.cancel = &dups_cancel;
+	cli->opts.on_error = report_read_error;
+	cli->opts.progress = dprog;
+	cli->act.on_report = report_action;
+	cli->act.on_error = report_action_error;
+	cli->act.ctx = &cli->mode;
+	cli->act.cancel = &dups_cancel;
+}
+
 int cmd_dups(int argc, char **argv)
 {
 	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
@@ -359,7 +434,7 @@ int cmd_dups(int argc, char **argv)
 	struct dups_result res = { 0 };
 	struct scan_result sres = { 0 };
 	struct store *store = NULL;
-	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
+	char **paths = NULL, *db = NULL;
 	struct dups_collector *col = NULL;
 	struct dups_progress dprog = { 0 };
 	struct read_progress rprog;
@@ -382,22 +457,7 @@ int cmd_dups(int argc, char **argv)
 	if (cli_probe_io(cli.opts.io_mode) < 0)
 		goto out;
 
-	if (cli.no_index) {
-		const char *tmp = getenv("TMPDIR");
-
-		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(tmpl)) {
-			log_error("cannot create a temporary index in '%s': %s", tmpl,
-				  strerror(errno));
-			goto out;
-		}
-		db = strdup(tmpl);
-	} else {
-		db = cli_db_path(cli.common.db);
-	}
-	if (db)
-		cli_debug_index(db);
-	if (!db || cli_open_store(db, STORE_LOCK, &store) < 0)
+	if (open_index(&cli, &db, &store) < 0)
 		goto out;
 
 	/* Before any thread starts: they inherit the blocked signals. */
@@ -406,19 +466,9 @@ int cmd_dups(int argc, char **argv)
 		log_error("cannot watch for signals: %s", fsi_strerror(r));
 		goto out;
 	}
-	sopts.jobs = cli.opts.jobs;
-	sopts.on_error = cli_report_entry;
-	sopts.on_start = progress_scan_start;
-	sopts.on_end = progress_scan_end;
-	sopts.progress_ctx = &progress;
-	sopts.cancel = &dups_cancel;
-	sopts.io_mode = cli.opts.io_mode;
-	/* A throwaway index need not be written: the walk hands dups what it needs. */
-	sopts.writer.discard = cli.no_index;
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
-	sopts.on_file = dups_collect;
-	sopts.file_ctx = col;
+	scan_opts_of(&cli, col, &progress, &sopts);
 	t0 = now_mono_ns();
 	r = scan_run(store, paths, npaths, &sopts, &sres);
 	t1 = now_mono_ns();
@@ -427,13 +477,7 @@ int cmd_dups(int argc, char **argv)
 	/* Hand the scan's buffers back before the candidates are gathered. */
 	malloc_trim(0);
 
-	cli.opts.cancel = &dups_cancel;
-	cli.opts.on_error = report_read_error;
-	cli.act.on_report = report_action;
-	cli.act.on_error = report_action_error;
-	cli.act.ctx = &cli.mode;
-	cli.act.cancel = &dups_cancel;
-	cli.opts.progress = &dprog;
+	hook_up(&cli, &dprog);
 	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
 	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
 	r = dups_run(store, col, &cli.opts, &res);
@@ -444,21 +488,8 @@ int cmd_dups(int argc, char **argv)
 	if (cli.common.verbose)
 		log_info("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
 			 (double)(now_mono_ns() - t1) / 1e9);
-	if (!cli.common.quiet && res.stats.head_reads + res.stats.full_reads)
-		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
-			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",
-			 (unsigned long long)res.stats.files,
-			 (unsigned long long)res.stats.candidates,
-			 (unsigned long long)res.stats.head_reads,
-			 (unsigned long long)res.stats.full_reads,
-			 (unsigned long long)res.stats.bytes_read,
-			 res.stats.uring ? "io_uring" : "pread", res.stats.peak_inflight,
-			 (unsigned long long)res.stats.reused);
-	else if (!cli.common.quiet)
-		log_info("%llu files, %llu share a size; no content read, %llu hashes reused",
-			 (unsigned long long)res.stats.files,
-			 (unsigned long long)res.stats.candidates,
-			 (unsigned long long)res.stats.reused);
+	if (!cli.common.quiet)
+		report_reads(&res.stats);
 	/*
 	 * From here a signal stops the actions between files (no write of the
 	 * report is interrupted: signals are taken by their own thread), and

@@ -241,7 +241,7 @@ int cmd_find(int argc, char **argv)
 	}
 out:
 	if (fflush(stdout) != 0 && errno != EPIPE && status != EXIT_FATAL) {
-		log_error("cannot write output: %s", fsi_strerror(-errno));
+		log_error("cannot write output: %s", strerror(errno));
 		status = EXIT_FATAL;
 	}
 	store_close(store);
