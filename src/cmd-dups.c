@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "dupact.h"
 #include "dups.h"
+#include "errors.h"
 #include "log.h"
 #include "output.h"
 #include "progress.h"
@@ -19,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,40 +29,6 @@
 #include <unistd.h>
 
 static struct cancel dups_cancel;
-
-static void usage(void)
-{
-	printf("Usage: fsindex dups [OPTION]... PATH...\n"
-	       "Find duplicate files below each PATH: same size, then same first and last\n"
-	       "4 KiB, then same XXH3-128 of the whole content.  The trees are scanned into\n"
-	       "the index first, so a repeat over unchanged files reads no content.\n"
-	       "\n"
-	       "  --db DIR             index location (default: $FSINDEX_DB, else\n"
-	       "                       $XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)\n"
-	       "      --no-index       use a temporary index, removed afterwards\n"
-	       "  -j, --jobs N         worker threads (default: online CPUs)\n"
-	       "      --io=MODE        auto, uring or sync (default auto)\n"
-	       "      --min-size N     ignore files smaller than N bytes (default 1)\n"
-	       "      --empty          also group empty files\n"
-	       "      --verify         compare bytes before reporting a group\n"
-	       "      --all-names      list every hard link of a file, not only the first\n"
-	       "  -0, --null           end each path with NUL, each group with another NUL\n"
-	       "      --json           one JSON object per group\n"
-	       "      --summary        end with groups, duplicate files, bytes reclaimable\n"
-	       "      --link           replace duplicates by hard links to the kept file\n"
-	       "      --reflink        share the kept file's extents (FIDEDUPERANGE)\n"
-	       "      --delete         delete duplicates\n"
-	       "      --keep=WHICH     the file kept: first (default), oldest or newest\n"
-	       "      --dry-run        show what --link, --reflink or --delete would do\n"
-	       "  -q, --quiet          no messages about the scan\n"
-	       "  -v, --verbose        also say how long each phase took\n"
-	       "  -h, --help           show this help and exit\n"
-	       "At most one of -0 and --json, and of --link, --reflink and --delete;\n"
-	       "--keep and --dry-run need one of the latter.\n"
-	       "\n"
-	       "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed,\n"
-	       "130 interrupted (actions stop before the next file).\n");
-}
 
 static void report_read_error(void *ctx, const char *path, size_t len, int err)
 {
@@ -193,142 +159,146 @@ static void remove_index_dir(const char *dir)
 }
 
 struct dups_cli {
-	const char *db_opt;
-	bool no_index, quiet, summary, all_names, action, dry_run;
+	struct cli_common common;
+	bool no_index, summary, all_names, action, dry_run;
 	bool report_failed;	/* stdout (or stderr) refused a line: acting stopped */
 	enum output_mode mode;
 	struct dups_opts opts;
 	struct dupact_opts act;
 };
 
-static int parse(struct dups_cli *cli, int argc, char **argv)
+enum {
+	OPT_NO_INDEX = CLI_OPT_OWN, OPT_MIN_SIZE, OPT_EMPTY, OPT_VERIFY, OPT_ALL_NAMES,
+	OPT_JSON, OPT_SUMMARY, OPT_LINK, OPT_REFLINK, OPT_DELETE, OPT_KEEP, OPT_DRY_RUN,
+};
+
+static const struct cli_option dups_options[] = {
+	{ "--no-index", NULL, OPT_NO_INDEX, NULL,
+	  "use a temporary index, removed afterwards", CLI_DUPS },
+	{ "--min-size", NULL, OPT_MIN_SIZE, " N",
+	  "ignore files smaller than N bytes (default 1)", CLI_DUPS },
+	{ "--empty", NULL, OPT_EMPTY, NULL, "also group empty files", CLI_DUPS },
+	{ "--verify", NULL, OPT_VERIFY, NULL, "compare bytes before reporting a group", CLI_DUPS },
+	{ "--all-names", NULL, OPT_ALL_NAMES, NULL,
+	  "list every hard link of a file, not only the first", CLI_DUPS },
+	{ "--null", "-0", '0', NULL,
+	  "end each path with NUL, each group with another NUL", CLI_DUPS },
+	{ "--json", NULL, OPT_JSON, NULL, "one JSON object per group", CLI_DUPS },
+	{ "--summary", NULL, OPT_SUMMARY, NULL,
+	  "end with groups, duplicate files, bytes reclaimable", CLI_DUPS },
+	{ "--link", NULL, OPT_LINK, NULL,
+	  "replace duplicates by hard links to the kept file", CLI_DUPS },
+	{ "--reflink", NULL, OPT_REFLINK, NULL,
+	  "share the kept file's extents (FIDEDUPERANGE)", CLI_DUPS },
+	{ "--delete", NULL, OPT_DELETE, NULL, "delete duplicates", CLI_DUPS },
+	{ "--keep", NULL, OPT_KEEP, "=WHICH",
+	  "the file kept: first (default), oldest or newest", CLI_DUPS },
+	{ "--dry-run", NULL, OPT_DRY_RUN, NULL,
+	  "show what --link, --reflink or --delete would do", CLI_DUPS },
+};
+
+static const struct cli_command dups_cmd = {
+	.name = "dups",
+	.bit = CLI_DUPS,
+	.synopsis = "[OPTION]... PATH...",
+	.about = "Find duplicate files below each PATH: same size, then same first and last\n"
+		 "4 KiB, then same XXH3-128 of the whole content.  The trees are scanned into\n"
+		 "the index first, so a repeat over unchanged files reads no content.\n",
+	.notes = "At most one of -0 and --json, of --db and --no-index, and of --link,\n"
+		 "--reflink and --delete; --keep and --dry-run need one of the latter.\n"
+		 "-q leaves out the line about the files read; -v adds how long each phase took.\n"
+		 "\n"
+		 "Exit status: 0 duplicates found, 1 none found, 2 error, 3 an action failed,\n"
+		 "130 interrupted (actions stop before the next file).\n",
+	.own = dups_options,
+	.nown = ARRAY_SIZE(dups_options),
+};
+
+/* One of dups' own options, @c, into @cli; returns 0 or -EINVAL. */
+static int own_option(struct dups_cli *cli, const struct cli_parser *p, int c,
+		      struct cli_excl *output, struct cli_excl *action, bool *keep)
 {
-	enum {
-		OPT_DB = 256, OPT_NO_INDEX, OPT_IO, OPT_MIN_SIZE, OPT_EMPTY, OPT_VERIFY,
-		OPT_ALL_NAMES, OPT_JSON, OPT_SUMMARY, OPT_LINK, OPT_REFLINK, OPT_DELETE, OPT_KEEP,
-		OPT_DRY_RUN,
-	};
-	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "no-index", no_argument, NULL, OPT_NO_INDEX },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "io", required_argument, NULL, OPT_IO },
-		{ "min-size", required_argument, NULL, OPT_MIN_SIZE },
-		{ "empty", no_argument, NULL, OPT_EMPTY },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		{ "all-names", no_argument, NULL, OPT_ALL_NAMES },
-		{ "null", no_argument, NULL, '0' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "summary", no_argument, NULL, OPT_SUMMARY },
-		{ "link", no_argument, NULL, OPT_LINK },
-		{ "reflink", no_argument, NULL, OPT_REFLINK },
-		{ "delete", no_argument, NULL, OPT_DELETE },
-		{ "keep", required_argument, NULL, OPT_KEEP },
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	enum ring_mode io = RING_AUTO;
-	/* Options of one set exclude each other; see cli_excl_add(). */
-	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 }, verbosity = { 0 };
-	bool keep = false;
-	int c, idx;
 	uint64_t v;
 
-	cli->opts.min_size = 1;
-	while ((idx = -1, c = getopt_long(argc, argv, "j:0qvh", longopts, &idx)) != -1) {
-		switch (c) {
-		case OPT_DB:
-			cli_excl_add(&location, c, "--db");
-			cli->db_opt = optarg;
-			break;
-		case OPT_NO_INDEX:
-			cli_excl_add(&location, c, "--no-index");
-			cli->no_index = true;
-			break;
-		case 'j':
-			if (cli_parse_u64("--jobs", optarg, 1, 1024, &v) < 0)
-				return -EINVAL;
-			cli->opts.jobs = (unsigned)v;
-			break;
-		case OPT_IO:
-			if (ring_parse_mode(optarg, &io) < 0) {
-				log_error("invalid --io '%s' (expected auto, uring or sync)", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MIN_SIZE:
-			if (cli_parse_u64("--min-size", optarg, 0, UINT64_MAX, &v) < 0)
-				return -EINVAL;
-			cli->opts.min_size = v;
-			break;
-		case OPT_EMPTY:
-			cli->opts.empty = true;
-			break;
-		case OPT_VERIFY:
-			cli->opts.verify = true;
-			break;
-		case OPT_ALL_NAMES:
-			cli->all_names = true;
-			break;
-		case '0':
-			cli_excl_add(&output, c, idx >= 0 ? "--null" : "-0");
-			cli->mode = OUTPUT_NUL;
-			break;
-		case OPT_JSON:
-			cli_excl_add(&output, c, "--json");
-			cli->mode = OUTPUT_JSON;
-			break;
-		case OPT_SUMMARY:
-			cli->summary = true;
-			break;
-		case OPT_LINK:
-		case OPT_REFLINK:
-		case OPT_DELETE:
-			cli_excl_add(&action, c, c == OPT_LINK	    ? "--link"
-						 : c == OPT_REFLINK ? "--reflink"
-								    : "--delete");
-			cli->action = true;
-			cli->act.kind = c == OPT_LINK	   ? DUPACT_LINK
-					: c == OPT_REFLINK ? DUPACT_REFLINK
-							   : DUPACT_DELETE;
-			break;
-		case OPT_KEEP:
-			keep = true;
-			if (strcmp(optarg, "first") == 0)
-				cli->act.keep = DUPACT_KEEP_FIRST;
-			else if (strcmp(optarg, "oldest") == 0)
-				cli->act.keep = DUPACT_KEEP_OLDEST;
-			else if (strcmp(optarg, "newest") == 0)
-				cli->act.keep = DUPACT_KEEP_NEWEST;
-			else {
-				log_error("invalid --keep '%s' (expected first, oldest or newest)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_DRY_RUN:
-			cli->dry_run = true;
-			break;
-		case 'q':
-			cli_excl_add(&verbosity, c, idx >= 0 ? "--quiet" : "-q");
-			cli->quiet = true;
-			break;
-		case 'v':
-			cli_excl_add(&verbosity, c, idx >= 0 ? "--verbose" : "-v");
-			log_set_max_level(LOG_DEBUG);
-			break;
-		case 'h':
-			usage();
-			return 1;
-		default:
+	switch (c) {
+	case OPT_NO_INDEX:
+		cli->no_index = true;
+		break;
+	case OPT_MIN_SIZE:
+		if (cli_parse_u64("--min-size", optarg, 0, UINT64_MAX, &v) < 0)
+			return -EINVAL;
+		cli->opts.min_size = v;
+		break;
+	case OPT_EMPTY:
+		cli->opts.empty = true;
+		break;
+	case OPT_VERIFY:
+		cli->opts.verify = true;
+		break;
+	case OPT_ALL_NAMES:
+		cli->all_names = true;
+		break;
+	case '0':
+	case OPT_JSON:
+		cli_excl_add(output, c, p->spelt);
+		cli->mode = c == '0' ? OUTPUT_NUL : OUTPUT_JSON;
+		break;
+	case OPT_SUMMARY:
+		cli->summary = true;
+		break;
+	case OPT_LINK:
+	case OPT_REFLINK:
+	case OPT_DELETE:
+		cli_excl_add(action, c, p->spelt);
+		cli->action = true;
+		cli->act.kind = c == OPT_LINK	   ? DUPACT_LINK
+				: c == OPT_REFLINK ? DUPACT_REFLINK
+						   : DUPACT_DELETE;
+		break;
+	case OPT_KEEP:
+		*keep = true;
+		if (strcmp(optarg, "first") == 0)
+			cli->act.keep = DUPACT_KEEP_FIRST;
+		else if (strcmp(optarg, "oldest") == 0)
+			cli->act.keep = DUPACT_KEEP_OLDEST;
+		else if (strcmp(optarg, "newest") == 0)
+			cli->act.keep = DUPACT_KEEP_NEWEST;
+		else {
+			log_error("invalid --keep '%s' (expected first, oldest or newest)", optarg);
 			return -EINVAL;
 		}
+		break;
+	case OPT_DRY_RUN:
+		cli->dry_run = true;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The options into @cli; returns 0, CLI_HELP_SHOWN or -EINVAL. */
+static int parse(struct dups_cli *cli, int argc, char **argv)
+{
+	/* Options of one set exclude each other; see cli_excl_add(). */
+	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 };
+	struct cli_parser p;
+	bool keep = false;
+	int c, r;
+
+	cli->opts.min_size = 1;
+	cli_parser_init(&p, &dups_cmd);
+	while ((c = cli_getopt(&p, argc, argv)) != -1) {
+		if (c == CLI_OPT_DB || c == OPT_NO_INDEX)
+			cli_excl_add(&location, c, p.spelt);
+		r = cli_common_option(&p, c, &cli->common);
+		if (r == 0)
+			r = own_option(cli, &p, c, &output, &action, &keep);
+		if (r < 0 || r == CLI_HELP_SHOWN)
+			return r;
 	}
 	if (cli_excl_check(&output, "dups") < 0 || cli_excl_check(&action, "dups") < 0 ||
-	    cli_excl_check(&location, "dups") < 0 || cli_excl_check(&verbosity, "dups") < 0)
+	    cli_excl_check(&location, "dups") < 0 || cli_common_finish(&p, &cli->common) < 0)
 		return -EINVAL;
 	/* Without an action they would silently do nothing. */
 	if (!cli->action && (keep || cli->dry_run)) {
@@ -340,7 +310,8 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		log_error("dups: no PATH given");
 		return -EINVAL;
 	}
-	cli->opts.io_mode = io;
+	cli->opts.jobs = cli->common.jobs;
+	cli->opts.io_mode = cli->common.io;
 	cli->opts.record = !cli->no_index;
 	cli->act.dry_run = cli->dry_run;
 	return 0;
@@ -380,6 +351,81 @@ static int emit(struct dups_cli *cli, const struct dups_result *res, struct dupa
 	return r;
 }
 
+/*
+ * The index to scan into: with --no-index a new temporary directory (which
+ * cmd_dups() removes), else --db's or the default.  *ret_db is the caller's
+ * to free, even on failure.  Returns 0 or -errno, with a message.
+ */
+static int open_index(const struct dups_cli *cli, char **ret_db, struct store **ret_store)
+{
+	char tmpl[PATH_MAX];
+
+	if (cli->no_index) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(tmpl)) {
+			int r = -errno;
+
+			log_error("cannot create a temporary index in '%s': %s", tmpl,
+				  strerror(-r));
+			return r;
+		}
+		*ret_db = strdup(tmpl);
+	} else {
+		*ret_db = cli_db_path(cli->common.db);
+	}
+	if (!*ret_db)
+		return -ENOMEM;
+	cli_debug_index(*ret_db);
+	return cli_open_store(*ret_db, STORE_LOCK, ret_store);
+}
+
+/* The summary of the work unless -q: how many files, how many were read and how. */
+static void report_reads(const struct dups_stats *st)
+{
+	if (st->head_reads + st->full_reads)
+		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
+			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",
+			 (unsigned long long)st->files, (unsigned long long)st->candidates,
+			 (unsigned long long)st->head_reads, (unsigned long long)st->full_reads,
+			 (unsigned long long)st->bytes_read, st->uring ? "io_uring" : "pread",
+			 st->peak_inflight, (unsigned long long)st->reused);
+	else
+		log_info("%llu files, %llu share a size; no content read, %llu hashes reused",
+			 (unsigned long long)st->files, (unsigned long long)st->candidates,
+			 (unsigned long long)st->reused);
+}
+
+/* The scan before the search: into the index, each file handed to @col too. */
+static void scan_opts_of(const struct dups_cli *cli, struct dups_collector *col,
+			 struct progress **progress, struct scan_opts *sopts)
+{
+	sopts->jobs = cli->opts.jobs;
+	sopts->on_error = cli_report_entry;
+	sopts->on_start = progress_scan_start;
+	sopts->on_end = progress_scan_end;
+	sopts->progress_ctx = progress;
+	sopts->cancel = &dups_cancel;
+	sopts->io_mode = cli->opts.io_mode;
+	/* A throwaway index need not be written: the walk hands dups what it needs. */
+	sopts->writer.discard = cli->no_index;
+	sopts->on_file = dups_collect;
+	sopts->file_ctx = col;
+}
+
+/* What the search and the actions report to, and the stop request they poll. */
+static void hook_up(struct dups_cli *cli, struct dups_progress *dprog)
+{
+	cli->opts.cancel = &dups_cancel;
+	cli->opts.on_error = report_read_error;
+	cli->opts.progress = dprog;
+	cli->act.on_report = report_action;
+	cli->act.on_error = report_action_error;
+	cli->act.ctx = &cli->mode;
+	cli->act.cancel = &dups_cancel;
+}
+
 int cmd_dups(int argc, char **argv)
 {
 	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
@@ -388,7 +434,7 @@ int cmd_dups(int argc, char **argv)
 	struct dups_result res = { 0 };
 	struct scan_result sres = { 0 };
 	struct store *store = NULL;
-	char **paths = NULL, *db = NULL, tmpl[PATH_MAX];
+	char **paths = NULL, *db = NULL;
 	struct dups_collector *col = NULL;
 	struct dups_progress dprog = { 0 };
 	struct read_progress rprog;
@@ -399,7 +445,7 @@ int cmd_dups(int argc, char **argv)
 
 	r = parse(&cli, argc, argv);
 	if (r != 0) {
-		status = r > 0 ? EXIT_OK : cli_usage_error("dups");
+		status = r == CLI_HELP_SHOWN ? EXIT_OK : cli_usage_error("dups");
 		goto out;
 	}
 	npaths = (size_t)(argc - optind);
@@ -411,41 +457,18 @@ int cmd_dups(int argc, char **argv)
 	if (cli_probe_io(cli.opts.io_mode) < 0)
 		goto out;
 
-	if (cli.no_index) {
-		const char *tmp = getenv("TMPDIR");
-
-		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(tmpl)) {
-			log_error("cannot create a temporary index in '%s': %s", tmpl,
-				  strerror(errno));
-			goto out;
-		}
-		db = strdup(tmpl);
-	} else {
-		db = cli_db_path(cli.db_opt);
-	}
-	if (!db || cli_open_store(db, STORE_LOCK, &store) < 0)
+	if (open_index(&cli, &db, &store) < 0)
 		goto out;
 
 	/* Before any thread starts: they inherit the blocked signals. */
 	r = cancel_on_signals(&dups_cancel);
 	if (r < 0) {
-		log_error("cannot watch for signals: %s", strerror(-r));
+		log_error("cannot watch for signals: %s", fsi_strerror(r));
 		goto out;
 	}
-	sopts.jobs = cli.opts.jobs;
-	sopts.on_error = cli_report_entry;
-	sopts.on_start = progress_scan_start;
-	sopts.on_end = progress_scan_end;
-	sopts.progress_ctx = &progress;
-	sopts.cancel = &dups_cancel;
-	sopts.io_mode = cli.opts.io_mode;
-	/* A throwaway index need not be written: the walk hands dups what it needs. */
-	sopts.writer.discard = cli.no_index;
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
-	sopts.on_file = dups_collect;
-	sopts.file_ctx = col;
+	scan_opts_of(&cli, col, &progress, &sopts);
 	t0 = now_mono_ns();
 	r = scan_run(store, paths, npaths, &sopts, &sres);
 	t1 = now_mono_ns();
@@ -454,13 +477,7 @@ int cmd_dups(int argc, char **argv)
 	/* Hand the scan's buffers back before the candidates are gathered. */
 	malloc_trim(0);
 
-	cli.opts.cancel = &dups_cancel;
-	cli.opts.on_error = report_read_error;
-	cli.act.on_report = report_action;
-	cli.act.on_error = report_action_error;
-	cli.act.ctx = &cli.mode;
-	cli.act.cancel = &dups_cancel;
-	cli.opts.progress = &dprog;
+	hook_up(&cli, &dprog);
 	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
 	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
 	r = dups_run(store, col, &cli.opts, &res);
@@ -468,23 +485,11 @@ int cmd_dups(int argc, char **argv)
 	progress = NULL;
 	if (r < 0)
 		goto failed;
-	log_debug("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
-		  (double)(now_mono_ns() - t1) / 1e9);
-	if (!cli.quiet && res.stats.head_reads + res.stats.full_reads)
-		log_info("%llu files, %llu share a size; read %llu partial and %llu whole files "
-			 "(%llu bytes) with %s, %u in flight at most; %llu hashes reused",
-			 (unsigned long long)res.stats.files,
-			 (unsigned long long)res.stats.candidates,
-			 (unsigned long long)res.stats.head_reads,
-			 (unsigned long long)res.stats.full_reads,
-			 (unsigned long long)res.stats.bytes_read,
-			 res.stats.uring ? "io_uring" : "pread", res.stats.peak_inflight,
-			 (unsigned long long)res.stats.reused);
-	else if (!cli.quiet)
-		log_info("%llu files, %llu share a size; no content read, %llu hashes reused",
-			 (unsigned long long)res.stats.files,
-			 (unsigned long long)res.stats.candidates,
-			 (unsigned long long)res.stats.reused);
+	if (cli.common.verbose)
+		log_info("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
+			 (double)(now_mono_ns() - t1) / 1e9);
+	if (!cli.common.quiet)
+		report_reads(&res.stats);
 	/*
 	 * From here a signal stops the actions between files (no write of the
 	 * report is interrupted: signals are taken by their own thread), and
@@ -496,7 +501,7 @@ int cmd_dups(int argc, char **argv)
 	r = emit(&cli, &res, &ast);
 	if (r < 0 && cli.action && (r == -ECANCELED || cli.report_failed)) {
 		if (r != -ECANCELED)
-			log_error("cannot write the report of actions: %s", strerror(-r));
+			log_error("cannot write the report of actions: %s", fsi_strerror(r));
 		report_actions_done(&cli.act, &ast,
 				    r == -ECANCELED ? "interrupted" : "stopped");
 		status = r == -ECANCELED ? EXIT_INTERRUPTED : EXIT_FATAL;
@@ -517,7 +522,7 @@ failed:
 	} else if (r == -EMFILE && sres.fd_needed) {
 		cli_fd_shortage("dups", sres.fd_limit, sres.fd_used, sres.fd_needed);
 	} else {
-		log_error("dups failed: %s", store_strerror(r));
+		log_error("dups failed: %s", fsi_strerror(r));
 	}
 out:
 	dups_result_destroy(&res);

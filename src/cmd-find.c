@@ -6,6 +6,7 @@
 #include "cmd.h"
 
 #include "cli.h"
+#include "errors.h"
 #include "find.h"
 #include "hash.h"
 #include "log.h"
@@ -15,37 +16,10 @@
 #include "store.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(void)
-{
-	printf("Usage: fsindex find [OPTION]... [PATTERN]...\n"
-	       "List indexed entries whose absolute path matches every PATTERN.\n"
-	       "A PATTERN without * ? [ matches a substring of the path; with them it is a\n"
-	       "glob over the whole path (* also matches /).  No PATTERN lists everything.\n"
-	       "\n"
-	       "  --db DIR            index location (default: $FSINDEX_DB, else\n"
-	       "                      $XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)\n"
-	       "  -i, --ignore-case   fold ASCII case\n"
-	       "      --name          match the last component only\n"
-	       "      --regex         patterns are POSIX extended regular expressions\n"
-	       "      --type T        only entries of type T: f d l p s c b (or a list: f,d)\n"
-	       "  -0, --null          end each path with NUL instead of newline\n"
-	       "      --count         print only the number of matches\n"
-	       "      --limit N       stop after N matches\n"
-	       "      --printf FORMAT print FORMAT per entry, as find -printf: %%p %%f %%h %%s\n"
-	       "                      %%y %%m %%U %%G %%i %%n %%D %%T@ %%C@ %%%%, \\n \\t \\0 \\\\\n"
-	       "      --json          one JSON object per entry: path, type, size, mtime, hash\n"
-	       "      --hash HEX      only files whose stored XXH3-128 (scan --hash) is HEX\n"
-	       "  -h, --help          show this help and exit\n"
-	       "At most one of -0, --count, --printf and --json.\n"
-	       "\n"
-	       "Exit status: 0 something matched, 1 nothing matched, 2 error.\n");
-}
 
 struct find_ctx {
 	bool count_only, json, by_hash;
@@ -106,127 +80,160 @@ static int parse_types(const char *arg, unsigned *mask)
 	return 0;
 }
 
-int cmd_find(int argc, char **argv)
+enum {
+	OPT_NAME = CLI_OPT_OWN, OPT_REGEX, OPT_TYPE, OPT_COUNT, OPT_LIMIT, OPT_PRINTF, OPT_JSON,
+	OPT_HASH,
+};
+
+static const struct cli_option find_options[] = {
+	{ "--ignore-case", "-i", 'i', NULL, "fold ASCII case", CLI_FIND },
+	{ "--name", NULL, OPT_NAME, NULL, "match the last component only", CLI_FIND },
+	{ "--regex", NULL, OPT_REGEX, NULL,
+	  "patterns are POSIX extended regular expressions", CLI_FIND },
+	{ "--type", NULL, OPT_TYPE, " T",
+	  "only entries of type T: f d l p s c b (or a list: f,d)", CLI_FIND },
+	{ "--null", "-0", '0', NULL, "end each path with NUL instead of newline", CLI_FIND },
+	{ "--count", NULL, OPT_COUNT, NULL, "print only the number of matches", CLI_FIND },
+	{ "--limit", NULL, OPT_LIMIT, " N", "stop after N matches", CLI_FIND },
+	{ "--printf", NULL, OPT_PRINTF, " FORMAT",
+	  "print FORMAT per entry, as find -printf: %p %f %h %s\n"
+	  "%y %m %U %G %i %n %D %T@ %C@ %%, \\n \\t \\0 \\\\", CLI_FIND },
+	{ "--json", NULL, OPT_JSON, NULL,
+	  "one JSON object per entry: path, type, size, mtime, hash", CLI_FIND },
+	{ "--hash", NULL, OPT_HASH, " HEX",
+	  "only files whose stored XXH3-128 (scan --hash) is HEX", CLI_FIND },
+};
+
+static const struct cli_command find_cmd = {
+	.name = "find",
+	.bit = CLI_FIND,
+	.synopsis = "[OPTION]... [PATTERN]...",
+	.about = "List indexed entries whose absolute path matches every PATTERN.\n"
+		 "A PATTERN without * ? [ matches a substring of the path; with them it is a\n"
+		 "glob over the whole path (* also matches /).  No PATTERN lists everything.\n",
+	.notes = "At most one of -0, --count, --printf and --json.\n"
+		 "\n"
+		 "Exit status: 0 something matched, 1 nothing matched, 2 error.\n",
+	.own = find_options,
+	.nown = ARRAY_SIZE(find_options),
+};
+
+struct find_cli {
+	struct cli_common common;
+	unsigned flags, types;	/* QUERY_*; find_type_bit()s, 0 for all */
+	const char *printf_fmt;
+};
+
+/* The options into @cli and @fc; returns 0, CLI_HELP_SHOWN or -EINVAL. */
+static int parse(int argc, char **argv, struct find_cli *cli, struct find_ctx *fc)
 {
-	enum {
-		OPT_DB = 256, OPT_NAME, OPT_REGEX, OPT_TYPE, OPT_COUNT, OPT_LIMIT, OPT_PRINTF,
-		OPT_JSON, OPT_HASH,
-	};
-	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "ignore-case", no_argument, NULL, 'i' },
-		{ "name", no_argument, NULL, OPT_NAME },
-		{ "regex", no_argument, NULL, OPT_REGEX },
-		{ "type", required_argument, NULL, OPT_TYPE },
-		{ "null", no_argument, NULL, '0' },
-		{ "count", no_argument, NULL, OPT_COUNT },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "printf", required_argument, NULL, OPT_PRINTF },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "hash", required_argument, NULL, OPT_HASH },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct find_ctx fc = { .terminator = '\n' };
-	struct query *query = NULL;
-	struct store *store = NULL;
-	const char *db_opt = NULL, *printf_fmt = NULL;
-	unsigned flags = 0, types = 0;
-	char *db = NULL, *err = NULL;
 	/* -0, --count, --printf and --json each decide how a match is printed. */
 	struct cli_excl output = { 0 };
-	int c, r, idx, status = EXIT_FATAL;
+	struct cli_parser p;
+	int c, r;
 
-	while ((idx = -1, c = getopt_long(argc, argv, "i0h", longopts, &idx)) != -1) {
+	cli_parser_init(&p, &find_cmd);
+	while ((c = cli_getopt(&p, argc, argv)) != -1) {
+		r = cli_common_option(&p, c, &cli->common);
+		if (r < 0 || r == CLI_HELP_SHOWN)
+			return r;
+		if (r)
+			continue;
 		switch (c) {
-		case OPT_DB:
-			db_opt = optarg;
-			break;
 		case 'i':
-			flags |= QUERY_ICASE;
+			cli->flags |= QUERY_ICASE;
 			break;
 		case OPT_NAME:
-			flags |= QUERY_NAME;
+			cli->flags |= QUERY_NAME;
 			break;
 		case OPT_REGEX:
-			flags |= QUERY_REGEX;
+			cli->flags |= QUERY_REGEX;
 			break;
 		case OPT_TYPE:
-			if (parse_types(optarg, &types) < 0)
-				goto out;
+			if (parse_types(optarg, &cli->types) < 0)
+				return -EINVAL;
 			break;
 		case '0':
-			cli_excl_add(&output, c, idx >= 0 ? "--null" : "-0");
-			fc.terminator = '\0';
+			cli_excl_add(&output, c, p.spelt);
+			fc->terminator = '\0';
 			break;
 		case OPT_COUNT:
-			cli_excl_add(&output, c, "--count");
-			fc.count_only = true;
+			cli_excl_add(&output, c, p.spelt);
+			fc->count_only = true;
 			break;
 		case OPT_LIMIT:
-			if (cli_parse_u64("--limit", optarg, 1, UINT64_MAX, &fc.limit) < 0)
-				goto out;
+			if (cli_parse_u64("--limit", optarg, 1, UINT64_MAX, &fc->limit) < 0)
+				return -EINVAL;
 			break;
 		case OPT_PRINTF:
-			cli_excl_add(&output, c, "--printf");
-			printf_fmt = optarg;
+			cli_excl_add(&output, c, p.spelt);
+			cli->printf_fmt = optarg;
 			break;
 		case OPT_JSON:
-			cli_excl_add(&output, c, "--json");
-			fc.json = true;
+			cli_excl_add(&output, c, p.spelt);
+			fc->json = true;
 			break;
 		case OPT_HASH:
-			if (strlen(optarg) != 32 || hash_parse_hex(optarg, &fc.hash) < 0) {
+			if (strlen(optarg) != 32 || hash_parse_hex(optarg, &fc->hash) < 0) {
 				log_error("invalid --hash '%s' (expected 32 hex digits)", optarg);
-				goto out;
+				return -EINVAL;
 			}
-			fc.by_hash = true;
+			fc->by_hash = true;
 			break;
-		case 'h':
-			usage();
-			status = EXIT_OK;
-			goto out;
 		default:
-			status = cli_usage_error("find");
-			goto out;
+			return -EINVAL;
 		}
 	}
+	if (cli_excl_check(&output, "find") < 0 || cli_common_finish(&p, &cli->common) < 0)
+		return -EINVAL;
+	return 0;
+}
 
-	if (cli_excl_check(&output, "find") < 0) {
-		status = cli_usage_error("find");
+int cmd_find(int argc, char **argv)
+{
+	struct find_ctx fc = { .terminator = '\n' };
+	struct find_cli cli = { 0 };
+	struct query *query = NULL;
+	struct store *store = NULL;
+	char *db = NULL, *err = NULL;
+	int r, status = EXIT_FATAL;
+
+	r = parse(argc, argv, &cli, &fc);
+	if (r != 0) {
+		status = r == CLI_HELP_SHOWN ? EXIT_OK : cli_usage_error("find");
 		goto out;
 	}
-	r = query_new((const char *const *)argv + optind, (size_t)(argc - optind), flags, &query,
-		      &err);
+	r = query_new((const char *const *)argv + optind, (size_t)(argc - optind), cli.flags,
+		      &query, &err);
 	if (r < 0) {
-		log_error("%s", err ? err : strerror(-r));
+		log_error("%s", err ? err : fsi_strerror(r));
 		goto out;
 	}
-	if (printf_fmt) {
-		r = output_format_new(printf_fmt, &fc.fmt, &err);
+	if (cli.printf_fmt) {
+		r = output_format_new(cli.printf_fmt, &fc.fmt, &err);
 		if (r < 0) {
-			log_error("%s", err ? err : strerror(-r));
+			log_error("%s", err ? err : fsi_strerror(r));
 			goto out;
 		}
 	}
-	db = cli_db_path(db_opt);
+	db = cli_db_path(cli.common.db);
 	if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
 		goto out;
 
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
 	if (fc.by_hash)
-		r = find_by_hash(store, fc.hash.b, query, types, on_match, &fc);
+		r = find_by_hash(store, fc.hash.b, query, cli.types, on_match, &fc);
 	else
-		r = find_run(store, query, types, on_match, &fc);
+		r = find_run(store, query, cli.types, on_match, &fc);
 	if (fflush(stdout) != 0 && !fc.error)
 		fc.error = -errno;
 	if (fc.error == -EPIPE) {
 		/* The reader is gone (| head): that is no error of ours. */
 		status = fc.matches ? EXIT_OK : EXIT_PARTIAL;
 	} else if (fc.error) {
-		log_error("cannot write output: %s", strerror(-fc.error));
+		log_error("cannot write output: %s", fsi_strerror(fc.error));
 	} else if (r < 0) {
-		log_error("cannot read index: %s", store_strerror(r));
+		log_error("cannot read index: %s", fsi_strerror(r));
 	} else {
 		if (fc.count_only)
 			printf("%llu\n", (unsigned long long)fc.matches);

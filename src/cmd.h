@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd.h - the subcommands of fsindex(1).  Each parses its own options,
- * prints its own --help and returns the process exit status.
+ * cmd.h - the subcommands of fsindex(1).  Each has a table of its own
+ * options, takes the shared ones from cli.c's (cli_parser_init()), and
+ * returns the process exit status.
  */
 #ifndef FSINDEX_CMD_H
 #define FSINDEX_CMD_H

@@ -181,15 +181,8 @@ static void blocks_free(struct block *b)
 
 static int vec_push(struct vec *v, char *s)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 8;
-		char **nv = realloc(v->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
+	if (GROW(v->v, v->cap, v->n + 1) < 0)
+		return -ENOMEM;
 	v->v[v->n++] = s;
 	return 0;
 }

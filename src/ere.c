@@ -50,6 +50,8 @@
  */
 #include "ere.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -133,23 +135,6 @@ struct frame {
 	bool last_rep; /* may @last be repeated (not an anchor)? */
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*arr, n * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = n;
-	return 0;
-}
-
 static int too_complex(struct parser *ps)
 {
 	ps->why = "too complex (over " XSTR(ERE_MAX_STATES) " states)";
@@ -163,7 +148,7 @@ static int add_node(struct parser *ps, struct node n, uint64_t size, uint32_t *r
 
 	if (size > ERE_MAX_STATES - EXTRA_STATES)
 		return too_complex(ps);
-	r = grow((void **)&ps->nodes, &ps->nodes_cap, ps->nnodes + 1, sizeof(*ps->nodes));
+	r = GROW(ps->nodes, ps->nodes_cap, ps->nnodes + 1);
 	if (r < 0)
 		return r;
 	n.size = (uint32_t)size;
@@ -225,7 +210,7 @@ static int mk_set(struct parser *ps, const struct bset *set, bool negate, uint32
 		if (bset_has(set, t) != negate)
 			bset_add(&s, c);
 	}
-	r = grow((void **)&ps->sets, &ps->sets_cap, ps->nsets + 1, sizeof(*ps->sets));
+	r = GROW(ps->sets, ps->sets_cap, ps->nsets + 1);
 	if (r < 0)
 		return r;
 	ps->sets[ps->nsets] = s;
@@ -486,7 +471,7 @@ static int parse(struct parser *ps, uint32_t *ret_root)
 	size_t depth = 0, stack_cap = 0;
 	int r;
 
-	r = grow((void **)&stack, &stack_cap, 1, sizeof(*stack));
+	r = GROW(stack, stack_cap, 1);
 	if (r < 0)
 		return r;
 	stack[0] = (struct frame){ .alt = NONE, .cat = 0, .last = NONE };
@@ -521,7 +506,7 @@ static int parse(struct parser *ps, uint32_t *ret_root)
 			f->cat = 0;
 			continue;
 		case '(':
-			if ((r = grow((void **)&stack, &stack_cap, depth + 2, sizeof(*stack))) < 0)
+			if ((r = GROW(stack, stack_cap, depth + 2)) < 0)
 				goto out;
 			stack[++depth] = (struct frame){ .alt = NONE, .cat = 0, .last = NONE };
 			continue;
@@ -749,8 +734,8 @@ int ere_new(const char *pattern, unsigned flags, struct ere **ret_re, const char
 
 	/* Node 0 is the one EMPTY; set 0 is every byte, for `.*`. */
 	memset(&all, 0xff, sizeof(all));
-	if ((r = grow((void **)&ps.sets, &ps.sets_cap, 1, sizeof(*ps.sets))) < 0 ||
-	    (r = grow((void **)&ps.nodes, &ps.nodes_cap, 1, sizeof(*ps.nodes))) < 0)
+	if ((r = GROW(ps.sets, ps.sets_cap, 1)) < 0 ||
+	    (r = GROW(ps.nodes, ps.nodes_cap, 1)) < 0)
 		goto out_parser;
 	ps.sets[ps.nsets++] = all;
 	ps.nodes[ps.nnodes++] = (struct node){ .kind = N_EMPTY };
@@ -954,9 +939,9 @@ static bool cache_room(struct ere *re, uint32_t n)
 		size_t cap = re->ds_cap;
 		uint32_t *t;
 
-		if (grow((void **)&re->ds, &cap, re->nds + 1, sizeof(*re->ds)) < 0)
+		if (GROW(re->ds, cap, re->nds + 1) < 0)
 			return false;
-		t = realloc(re->trans, cap * re->ncls * sizeof(*t));
+		t = reallocarray(re->trans, cap, re->ncls * sizeof(*t));
 		if (!t)
 			return false; /* re->ds is larger than ds_cap says: harmless */
 		re->trans = t;
@@ -964,7 +949,7 @@ static bool cache_room(struct ere *re, uint32_t n)
 	}
 	if (2 * (re->nds + 1) > re->hmask + 1 && !rehash(re))
 		return false;
-	return grow((void **)&re->pool, &re->pool_cap, re->npool + n, sizeof(*re->pool)) == 0;
+	return GROW(re->pool, re->pool_cap, re->npool + n) == 0;
 }
 
 /* The dstate for the set in re->buf[0 .. n), found or added (flushing if need be). */

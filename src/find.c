@@ -67,16 +67,7 @@ unsigned find_type_bit(char c)
 
 static int path_reserve(struct finder *f, size_t need)
 {
-	if (need <= f->path_cap)
-		return 0;
-	size_t cap = need * 2;
-	char *np = realloc(f->path, cap);
-
-	if (!np)
-		return -ENOMEM;
-	f->path = np;
-	f->path_cap = cap;
-	return 0;
+	return GROW(f->path, f->path_cap, need);
 }
 
 static int add_kid(void *ctx, const struct store_child *c)
@@ -84,24 +75,9 @@ static int add_kid(void *ctx, const struct store_child *c)
 	struct level *l = ctx;
 	struct kid *k;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct kid *nk = realloc(l->kids, cap * sizeof(*nk));
-
-		if (!nk)
-			return -ENOMEM;
-		l->kids = nk;
-		l->cap = cap;
-	}
-	if (l->names_len + c->name_len > l->names_cap) {
-		size_t cap = (l->names_len + c->name_len) * 2 + 256;
-		char *nn = realloc(l->names, cap);
-
-		if (!nn)
-			return -ENOMEM;
-		l->names = nn;
-		l->names_cap = cap;
-	}
+	if (GROW(l->kids, l->cap, l->n + 1) < 0 ||
+	    GROW(l->names, l->names_cap, l->names_len + c->name_len) < 0)
+		return -ENOMEM;
 	k = &l->kids[l->n++];
 	k->id = c->id;
 	k->type = c->type;
@@ -116,18 +92,13 @@ static int add_kid(void *ctx, const struct store_child *c)
 /* Push a level holding the children of directory @id, whose path is f->path[0..path_len). */
 static int push_level(struct finder *f, uint64_t id, size_t path_len)
 {
+	size_t old_cap = f->levels_cap;
 	struct level *l;
 
-	if (f->depth == f->levels_cap) {
-		size_t cap = f->levels_cap ? f->levels_cap * 2 : 32;
-		struct level *nl = realloc(f->levels, cap * sizeof(*nl));
-
-		if (!nl)
-			return -ENOMEM;
-		memset(nl + f->levels_cap, 0, (cap - f->levels_cap) * sizeof(*nl));
-		f->levels = nl;
-		f->levels_cap = cap;
-	}
+	if (GROW(f->levels, f->levels_cap, f->depth + 1) < 0)
+		return -ENOMEM;
+	/* New levels own no arrays yet (finder_destroy() frees every level's). */
+	memset(f->levels + old_cap, 0, (f->levels_cap - old_cap) * sizeof(*f->levels));
 	l = &f->levels[f->depth++];
 	l->n = l->next = l->names_len = 0;
 	l->path_len = path_len;
@@ -257,16 +228,9 @@ struct hits {
 /* Make room for @len more bytes at the end of h->paths (which may move). */
 static int paths_reserve(struct hits *h, size_t len)
 {
-	if (len > h->paths_cap - h->paths_len) {
-		size_t cap = (h->paths_len + len) * 2 + 4096;
-		char *np = realloc(h->paths, cap);
-
-		if (!np)
-			return -ENOMEM;
-		h->paths = np;
-		h->paths_cap = cap;
-	}
-	return 0;
+	if (len > SIZE_MAX - h->paths_len)
+		return -ENOMEM;
+	return GROW(h->paths, h->paths_cap, h->paths_len + len);
 }
 
 /*
@@ -384,18 +348,10 @@ static int dir_path_of(struct hits *h, uint64_t id, struct dslot *ret)
 		r = is_named(h, &n);
 		if (r <= 0)
 			return r;
-		if (depth == h->chain_cap) {
-			size_t cap = h->chain_cap ? 2 * h->chain_cap : 32;
-			struct up *nc;
-
-			if (cap > (1u << 24))
-				return -EBADMSG; /* deeper than any tree: a loop */
-			nc = reallocarray(h->chain, cap, sizeof(*nc));
-			if (!nc)
-				return -ENOMEM;
-			h->chain = nc;
-			h->chain_cap = cap;
-		}
+		if (depth >= (1u << 24))
+			return -EBADMSG; /* deeper than any tree: a loop */
+		if (GROW(h->chain, h->chain_cap, depth + 1) < 0)
+			return -ENOMEM;
 		h->chain[depth++] = (struct up){id, n.name, n.name_len};
 		id = n.parent;
 	}
@@ -434,15 +390,8 @@ static int add_hit(void *ctx, uint64_t id)
 	r = dir_path_of(h, n.parent, &dir);
 	if (r <= 0)
 		return r;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
-		struct hit *nv = reallocarray(h->v, cap, sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		h->v = nv;
-		h->cap = cap;
-	}
+	if (GROW(h->v, h->cap, h->n + 1) < 0)
+		return -ENOMEM;
 	r = paths_join(h, &dir, n.name, n.name_len, &path);
 	if (r < 0)
 		return r;

@@ -2,24 +2,50 @@
 /*
  * fsindex.c - the command line's entry point: dispatch to a subcommand.
  *
- * Module map (calls flow downward only):
+ * Module map.  Calls flow downward only:
  *
- *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c (descriptor cache, budget)
- *             │               │         ├────────► moves.c (renames: gone entries by inode)
- *             │               │         ├────────► fskind.c (fs types) ─► mountinfo.c
- *             │               │         └────────► task.c (work-stealing pool)
- *             │               └───────────────────► store-*.c (LMDB, writer thread) ─► node.c
- *             │                                     └► lmdbcheck.c (short data files)
- *             ├► cmd-find.c ─► find.c ─► query.c (substring, glob) ─► ere.c (regex)
- *             │              └► output.c (plain, -0, --printf, JSON)
- *             └► cmd-dups.c ─► scan.c, then dups.c ─► readhash.c ─► ring.c (io_uring / pread)
- *                            │                                 └► hash.c (XXH3)
- *                            └► dupact.c (--link, --reflink, --delete), output.c
- *   walk.c also hashes (scan --hash) through readhash.c; its parts are walk-*.c,
- *   and dups.c's collection is dups-collect.c.  ident.c (is it still the same
- *   file? paths past PATH_MAX) serves walk, ring, dups and dupact.
- *   config.c reads fsindex.conf for the daemon (not linked into fsindex).
- *   shared: cli.c (index location, options), log.c (messages), progress.c, util.h
+ *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c, moves.c, mountinfo.c
+ *             │                          │        └► ring.c, hash.c (scan --hash)
+ *             │                          └► task.c; store.c ─► node.c, lmdbcheck.c
+ *             ├► cmd-find.c ─► find.c ─► query.c ─► ere.c;  output.c
+ *             └► cmd-dups.c ─► scan.c, then dups.c ─► ring.c, hash.c;  dupact.c, output.c
+ *   every cmd-*.c ─► cli.c (shared options, index location), errors.c, log.c, progress.c
+ *
+ * Every file in src/, one line each (.c and its .h together):
+ *
+ *   fsindex.c       this entry point: dispatch to a subcommand
+ *   cmd.h           the subcommands' entry points
+ *   cmd-scan.c      `fsindex scan`: its options, roots, signals, summary, exit status
+ *   cmd-find.c      `fsindex find`: its options, output, exit status
+ *   cmd-dups.c      `fsindex dups`: its options, scan, report, actions, exit status
+ *   cli.[ch]        the table of shared options, --help, index location, number parsing
+ *   errors.[ch]     fsi_strerror(): the project's own error codes, then strerror(3)
+ *   log.[ch]        the only code that writes diagnostics; quoting of names
+ *   progress.[ch]   a one-line progress display on a terminal
+ *   cancel.[ch]     a stop request that SIGINT, SIGTERM and SIGHUP set
+ *   scan.[ch]       one scan of a set of roots into the index: roots, walk, writer
+ *   walk.[ch]       one task per directory: list, stat, compare with the index
+ *   fdcache.[ch]    a bounded LRU cache of open directory descriptors
+ *   moves.[ch]      entries gone from their directory, kept by (dev, ino) for renames
+ *   mountinfo.[ch]  what /proc/self/mountinfo says about a mount (fs type)
+ *   task.[ch]       the work-stealing pool of stackless tasks
+ *   ring.[ch]       file content through io_uring, or pread(2) behind the same interface
+ *   hash.[ch]       XXH3-128 of content, whole and of the first and last 4 KiB
+ *   store.[ch]      the index: the one LMDB environment, its writer thread
+ *   node.[ch]       one indexed entry, in memory and as a `node` record
+ *   lmdbcheck.[ch]  is an LMDB data file shorter than the pages it uses?
+ *   find.[ch]       walk the index depth-first for the entries a query matches
+ *   query.[ch]      matching paths against find's patterns (substring, glob, regex)
+ *   ere.[ch]        POSIX extended regular expressions over bytes, bounded cost
+ *   output.[ch]     plain, -0, --printf and JSON Lines output of find and dups
+ *   dups.[ch]       duplicates: size, first and last 4 KiB, whole-content hash
+ *   dupact.[ch]     --link, --reflink, --delete on a group, re-checked before acting
+ *   config.[ch]     fsindex.conf for the daemon (not linked into fsindex)
+ *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
+ *
+ *   (files being added by the split of store.c, walk.c and dups.c go here:
+ *   store-env.c, store-read.c, store-writer.c, store-ops.c, store-priv.h,
+ *   ident.c, readhash.c, fskind.c, dups-collect.c, dups-priv.h, engine.c)
  */
 #include "cmd.h"
 

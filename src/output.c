@@ -21,6 +21,7 @@
 #include "dups.h"
 #include "hash.h"
 #include "node.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -48,7 +49,7 @@ struct piece {
 
 struct output_format {
 	struct piece *pieces;
-	size_t n;
+	size_t n, cap;
 	char *lit;
 	size_t lit_len;
 	bool needs_node;
@@ -65,12 +66,9 @@ void output_format_free(struct output_format *fmt)
 
 static int add_piece(struct output_format *fmt, enum piece_kind kind, size_t off, size_t len)
 {
-	struct piece *np = realloc(fmt->pieces, (fmt->n + 1) * sizeof(*np));
-
-	if (!np)
+	if (GROW(fmt->pieces, fmt->cap, fmt->n + 1) < 0)
 		return -ENOMEM;
-	fmt->pieces = np;
-	np[fmt->n++] = (struct piece){ kind, off, len };
+	fmt->pieces[fmt->n++] = (struct piece){ kind, off, len };
 	if (kind != P_LIT && kind != P_PATH && kind != P_NAME && kind != P_DIR)
 		fmt->needs_node = true;
 	return 0;

@@ -70,37 +70,6 @@ static bool lmdb_foreign(int rc)
 	       rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE || rc == MDB_BAD_VALSIZE;
 }
 
-const char *store_strerror(int err)
-{
-	switch (err) {
-	case STORE_E_FOREIGN:
-		return "not an fsindex index (refusing to touch it)";
-	case STORE_E_SCHEMA:
-		return "index has an unsupported schema version";
-	case STORE_E_RO_FEATURE:
-		return "index has features of a newer fsindex that this one can read but not "
-		       "write (scan it with the newer version)";
-	case -EBUSY:
-		return "another scan is writing this index";
-	case -EBADMSG:
-		return "the index holds a corrupt record (delete the index and scan again)";
-	case STORE_E_UNSAFE:
-		return "its directory belongs to another user or others may write to it, so its "
-		       "files could be swapped for links to others (an index opens only in a "
-		       "directory owned by you or root that no one else can write)";
-	case -ELOOP:
-		return "its data or lock file is a symbolic link (refusing to follow it)";
-	case STORE_E_READERLOCK:
-		return "cannot write its lock file, which every reader of an LMDB index must "
-		       "(read access alone is not enough: ask its owner, or query a copy)";
-	case -ENOMEM:
-		return "Cannot allocate memory (the index is mapped into memory: if ulimit -v "
-		       "limits the address space, raise it)";
-	default:
-		return strerror(-err);
-	}
-}
-
 /*
  * Read meta "features" into s->features (none when the key is missing: an
  * index from before features) and judge them: a bit of the incompat set
@@ -537,7 +506,7 @@ int store_lock_scan(struct store *s)
 	if (mdb_env_get_fd(s->env, &fd))
 		return -EINVAL;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+		return errno == EWOULDBLOCK ? STORE_E_LOCKED : -errno;
 	s->locked = true;
 	return 0;
 }
@@ -687,7 +656,7 @@ static int lock_dir(struct store *s)
 {
 	if (flock(s->dir_fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
-	return errno == EWOULDBLOCK ? -EBUSY
+	return errno == EWOULDBLOCK ? STORE_E_LOCKED
 	       : errno == EBADF	    ? -EACCES /* an O_PATH descriptor: not readable */
 				    : -errno;
 }

@@ -62,6 +62,7 @@
  */
 #include "store-priv.h"
 
+#include "errors.h"
 #include "log.h"
 #include "util.h"
 
@@ -206,7 +207,7 @@ static bool job_fail_locked(struct store_writer *w, struct store_job *job, int r
 
 	if (!atomic_compare_exchange_strong(&job->error, &none, r))
 		return false;
-	log_debug("index writer: a job failed: %s", store_strerror(r));
+	log_debug("index writer: a job failed: %s", fsi_strerror(r));
 	atomic_compare_exchange_strong(&w->error, &none, r);
 	return true;
 }

@@ -51,7 +51,7 @@
 
 #define STORE_SCHEMA_VERSION 1
 
-/* Errors store_open() returns besides plain -errno; see store_strerror(). */
+/* The store's own errors besides plain -errno; fsi_strerror() (errors.h) has their messages. */
 #define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
 #define STORE_E_SCHEMA (-EPROTONOSUPPORT)	/* an fsindex index of another schema, or with
 						   incompat features we do not know */
@@ -60,6 +60,8 @@
 #define STORE_E_UNSAFE (-EKEYREJECTED)	/* directory of another user, or writable by others */
 #define STORE_E_READERLOCK (-ENOLCK)	/* readable, but the lock file every reader needs is not
 					   writable */
+#define STORE_E_LOCKED (-EUSERS)	/* another process holds the scan lock */
+#define STORE_E_CORRUPT (-EBADMSG)	/* a record (or a path of records) cannot be decoded */
 
 struct store;
 struct store_reader;
@@ -93,13 +95,10 @@ int store_open(const char *path, unsigned flags, struct store **ret_store);
 /** Close the index (no reader or writer may be left).  Accepts NULL. */
 void store_close(struct store *store);
 
-/** A message for an error returned by any store_* function. */
-const char *store_strerror(int err);
-
 /**
  * Take the scan lock (an flock on a file next to the data), so a second
  * writer fails at once instead of queueing.  Held until store_close().
- * Returns 0, -EBUSY if another process holds it, or -errno.
+ * Returns 0, STORE_E_LOCKED if another process holds it, or -errno.
  */
 int store_lock_scan(struct store *store);
 

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# cli.sh - the command line: --version/--help, the man page against --help,
-# exit codes, every `find` matching mode and output option against find(1),
-# the default index location and its mode.
+# cli.sh - the command line: --version/--help, each command's --help against
+# what getopt takes and against the man page (SYNOPSIS and OPTIONS, both
+# ways), exit codes, -v (and -vv) meaning the same in scan and dups, every
+# `find` matching mode and output option against find(1), the default index
+# location and its mode.
 
 . "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
 
@@ -74,6 +76,89 @@ if [ -f "$MAN" ]; then
 else
 	fail "man/fsindex.1 exists"
 	diag "no file $MAN"
+fi
+
+# ---- each command's --help against getopt and against the man page ------------------
+
+# help_opts SUB: one line per option of `fsindex SUB --help`: "SHORT LONG ARG"
+# ("-" for none), from the option lines ("  -x, --name ARG" or "      --name=ARG").
+help_opts() {
+	fsi "$1" --help | sed -nE \
+		-e 's/^  (-[a-zA-Z0-9]), (--[a-z][-a-z0-9]*)([ =]([A-Z]+))?( .*)?$/\1 \2 \4/p' \
+		-e 's/^      (--[a-z][-a-z0-9]*)([ =]([A-Z]+))?( .*)?$/- \1 \3/p' |
+		awk '{ print $1, $2, ($3 == "" ? "-" : $3) }'
+}
+# A value each argument name accepts (so the option parses and --help is reached).
+sample() {
+	case $1 in
+	DIR) echo "$T/help-db" ;; N) echo 1 ;; MODE) echo auto ;; GLOB) echo x ;;
+	T) echo f ;; FORMAT) echo %p ;; HEX) echo 0123456789abcdef0123456789abcdef ;;
+	WHICH) echo first ;; *) echo "no-sample-for-$1" ;;
+	esac
+}
+# man_block START: the lines of the man text from the line START to the next
+# line that is ".PP", ".SH", ".SS" or ".".
+man_block() {
+	awk -v start="$1" '$0 == start { on = 1; next } on && /^\.(PP|SH|SS|)( |$)/ { exit } on' "$T/man.txt"
+}
+# man_tags SECTION: the tag lines (each right after a ".TP") of ".SS SECTION".
+man_tags() {
+	man_block ".SS $1" | awk 'tp { print; tp = 0 } /^\.TP/ { tp = 1 }'
+}
+has_word() {	# has_word FILE WORD: WORD in FILE, not as part of a longer option
+	grep -qE -- "(^|[^-a-zA-Z0-9])$2([^-a-zA-Z0-9]|\$)" "$1"
+}
+if [ -f "$T/man.txt" ]; then
+	man_tags "Common options" >"$T/man.common"
+	for sub in scan find dups; do
+		help_opts "$sub" >"$T/opts.$sub"
+		n=$(wc -l <"$T/opts.$sub")
+		ok "$sub --help lists options ($n)" test "$n" -gt 3
+		refused= undocumented= notinsyn= nothelp=
+		man_block ".B fsindex $sub" >"$T/man.syn.$sub"
+		{ man_tags "Options for $sub"; cat "$T/man.common"; } >"$T/man.tags.$sub"
+		while read -r short long arg; do
+			# getopt takes it: with a valid argument, --help after it is reached.
+			if [ "$arg" = - ]; then
+				fsi "$sub" "$long" --help >"$T/h.out" 2>"$T/h.err"
+			else
+				fsi "$sub" "$long=$(sample "$arg")" --help >"$T/h.out" 2>"$T/h.err"
+			fi
+			st=$?
+			{ [ $st -eq 0 ] && head -n 1 "$T/h.out" | grep -q "^Usage: fsindex $sub "; } ||
+				refused="$refused $long($st)"
+			if [ "$short" != - ]; then
+				fsi "$sub" "$short" $([ "$arg" = - ] || sample "$arg") --help >/dev/null 2>&1 ||
+					refused="$refused $short"
+			fi
+			has_word "$T/man.tags.$sub" "$long" || undocumented="$undocumented $long"
+			[ "$long" = --help ] && continue
+			syn=$long
+			[ "$short" != - ] && syn=$short
+			has_word "$T/man.syn.$sub" "$syn" || notinsyn="$notinsyn $syn"
+		done <"$T/opts.$sub"
+		is "$refused" "" "$sub: getopt takes every option its --help lists"
+		is "$undocumented" "" "$sub: every option of its --help has an entry in OPTIONS (its own or Common)"
+		is "$notinsyn" "" "$sub: every option of its --help is in its SYNOPSIS"
+		for o in $(grep -oE -- '(^|[^-a-zA-Z0-9])--?[a-zA-Z0-9][-a-zA-Z0-9]*' "$T/man.syn.$sub" |
+			sed -E 's/^[^-]//' | sort -u); do
+			awk -v o="$o" '$1 == o || $2 == o { f = 1 } END { exit !f }' "$T/opts.$sub" ||
+				nothelp="$nothelp $o"
+		done
+		is "$nothelp" "" "$sub: every option of its SYNOPSIS is in its --help"
+		FSI "$sub" --no-such-option >/dev/null 2>"$T/err"
+		is "$?" 2 "$sub --no-such-option: exit 2, as EXIT STATUS says of bad usage"
+		like "$(cat "$T/err")" "Try 'fsindex $sub --help'" "... and points to $sub --help"
+	done
+	# What the man page says takes the shared options, --help and getopt agree on.
+	for o in -j --io -q -v; do
+		for sub in scan dups; do
+			awk -v o="$o" '$1 == o || $2 == o { f = 1 } END { exit !f }' "$T/opts.$sub"
+			is "$?" 0 "$sub takes $o"
+		done
+		awk -v o="$o" '$1 == o || $2 == o { f = 1 } END { exit !f }' "$T/opts.find"
+		is "$?" 1 "find does not take $o"
+	done
 fi
 
 fsi >/dev/null 2>"$T/err"
@@ -344,6 +429,48 @@ is "$?" 2 "dups --no-index -q -v: still refused (-q and -v)"
 # scan: -q and -v.
 conflict "scan -q -v" -q -v FSI scan -q -v "$R"
 conflict "scan --verbose -q" --verbose -q FSI scan --verbose -q "$R"
+
+# ---- -v: one meaning, more detail on stderr; -vv adds debugging messages -------------
+
+V=$T/vtree
+mkdir -p "$V/d" && echo one >"$V/d/a" && echo one >"$V/b" && echo other >"$V/c"
+nbelow=$(find -P "$V" -mindepth 1 | wc -l)
+DB=$T/db-v FSI scan "$V" >/dev/null 2>"$T/v0.err"
+is "$?" 0 "scan without -v: exit 0"
+unlike "$(cat "$T/v0.err")" ' added, ' "scan without -v: no counts of what changed"
+echo new >"$V/d/new"
+DB=$T/db-v2 FSI scan -v "$V" >/dev/null 2>"$T/v1.err"
+is "$?" 0 "scan -v: exit 0"
+like "$(cat "$T/v1.err")" "^fsindex: scanned " "scan -v: the summary line is still there"
+is "$(grep -cE '^fsindex: [0-9]+ added, [0-9]+ changed, [0-9]+ moved, [0-9]+ removed; ' "$T/v1.err")" 1 \
+	"scan -v: one more line, counting what was added, changed, moved and removed"
+like "$(cat "$T/v1.err")" "fsindex: $((nbelow + 1)) added, 0 changed, 0 moved, 0 removed;" \
+	"scan -v into a new index: every entry below the root added (find counts $((nbelow + 1)))"
+unlike "$(cat "$T/v1.err")" "index '" "scan -v: no debugging messages"
+rm "$V/d/new"
+DB=$T/db-v2 FSI scan --verbose --verbose "$V" >/dev/null 2>"$T/v2.err"
+like "$(cat "$T/v2.err")" "fsindex: 0 added, [0-9]+ changed, 0 moved, 1 removed;" \
+	"scan --verbose --verbose: the counts (one file removed since)"
+like "$(cat "$T/v2.err")" "fsindex: index '$T/db-v2'" "scan -vv: debugging messages too (which index)"
+DB=$T/db-v2 FSI scan -vq "$V" >/dev/null 2>&1
+is "$?" 2 "scan -vq: -q and -v refused however they are spelt"
+
+DB=$T/db-v FSI dups "$V" >/dev/null 2>"$T/dv0.err"
+is "$?" 0 "dups without -v: exit 0 (a group)"
+unlike "$(cat "$T/dv0.err")" 'duplicate search' "dups without -v: no timings"
+DB=$T/db-v FSI dups -v "$V" >"$T/dv1.out" 2>"$T/dv1.err"
+is "$?" 0 "dups -v: exit 0"
+like "$(cat "$T/dv1.err")" '^fsindex: scan [0-9]+\.[0-9]{3} s, duplicate search [0-9]+\.[0-9]{3} s$' \
+	"dups -v: how long the scan and the duplicate search took"
+like "$(cat "$T/dv1.err")" ' share a size' "dups -v: the summary of the reads is still there"
+unlike "$(cat "$T/dv1.err")" "index '" "dups -v: no debugging messages"
+is "$(cat "$T/dv1.out")" "$V/b
+$V/d/a" "dups -v: stdout is the same group as without"
+DB=$T/db-v FSI dups -vv "$V" >/dev/null 2>"$T/dv2.err"
+like "$(cat "$T/dv2.err")" "fsindex: index '$T/db-v'" "dups -vv: debugging messages too (which index)"
+like "$(cat "$T/dv2.err")" 'duplicate search' "dups -vv: and the timings"
+FSI find -v >/dev/null 2>&1
+is "$?" 2 "find takes no -v (it prints no summary to add to)"
 
 # ---- the length of an exclude pattern --------------------------------------------
 

@@ -15,6 +15,7 @@
  */
 #include "store.h"
 
+#include "errors.h"
 #include "lmdbcheck.h"
 #include "node.h"
 #include "ring.h"
@@ -214,7 +215,7 @@ static struct store *open_locked(const char *path)
 	if (r == 0)
 		r = store_lock_scan(s);
 	if (r < 0) {
-		diag("cannot open %s: %s", path, store_strerror(r));
+		diag("cannot open %s: %s", path, fsi_strerror(r));
 		store_close(s);
 		return NULL;
 	}
@@ -428,13 +429,13 @@ static void test_open(void)
 
 	ok(store_open("/dev/null", 0, &s) == STORE_E_FOREIGN, "a device is not an index");
 	ok(store_open("", 0, &s) == -EINVAL, "an empty path is -EINVAL");
-	ok(!strcmp(store_strerror(STORE_E_FOREIGN),
+	ok(!strcmp(fsi_strerror(STORE_E_FOREIGN),
 		   "not an fsindex index (refusing to touch it)") &&
-		   !strcmp(store_strerror(STORE_E_SCHEMA),
+		   !strcmp(fsi_strerror(STORE_E_SCHEMA),
 			   "index has an unsupported schema version") &&
-		   !strcmp(store_strerror(-EBUSY), "another scan is writing this index") &&
-		   !strcmp(store_strerror(-ENOENT), strerror(ENOENT)),
-	   "store_strerror has the friendly messages");
+		   !strcmp(fsi_strerror(STORE_E_LOCKED), "another scan is writing this index") &&
+		   !strcmp(fsi_strerror(-ENOENT), strerror(ENOENT)),
+	   "fsi_strerror has the store's messages");
 }
 
 struct root_seen {
@@ -1051,7 +1052,7 @@ static void test_map_resized(void)
 	r = store_open(tpath("resized"), STORE_RDONLY, &s);
 	if (r < 0) {
 		unsetenv("FSINDEX_DEBUG_MAPSIZE");
-		ok(false, "cannot reopen read-only: %s", store_strerror(r));
+		ok(false, "cannot reopen read-only: %s", fsi_strerror(r));
 		return;
 	}
 	r = store_info(s, &info);
@@ -1341,8 +1342,8 @@ static void test_write_error(void)
 	rfin = end(&ss, NULL);
 	ok(r == 0 && rput < 0 && rfin == rput && rlate == rput,
 	   "a failed commit fails its job for good: its producers and finish see it (%s)",
-	   store_strerror(rput));
-	ok(rjob == 0, "the writer goes on: a later job commits (%s)", store_strerror(rjob));
+	   fsi_strerror(rput));
+	ok(rjob == 0, "the writer goes on: a later job commits (%s)", fsi_strerror(rjob));
 
 	store_reader_new(s, &rd);
 	for (uint64_t id = 1; id < 102; id++)
@@ -1396,7 +1397,7 @@ static void test_jobs(void)
 
 	r = r ?: store_writer_start(s, &o, &ss.w);
 	if (r < 0) {
-		ok(false, "writer for jobs: %s", store_strerror(r));
+		ok(false, "writer for jobs: %s", fsi_strerror(r));
 		store_close(s);
 		return;
 	}
@@ -1407,15 +1408,15 @@ static void test_jobs(void)
 	ra = store_job_wait(ja);
 	rb = store_job_wait(jb);
 	ok(ra == -EIO && rb == -EIO,
-	   "the failed commit fails both jobs with records in it (%s, %s)", store_strerror(ra),
-	   store_strerror(rb));
+	   "the failed commit fails both jobs with records in it (%s, %s)", fsi_strerror(ra),
+	   fsi_strerror(rb));
 	n = mkfile(11, 10, "child", 1);
 	rchild = store_batch_put(ba, &n, true);
 	ok(rchild == -EIO && store_batch_flush(ba) == -EIO,
 	   "a failed job's batch calls return its error");
 	rc = job_put(ss.w, &jc, &bc, mkfile(30, 1, "c", 3));
 	rc = rc ?: store_job_wait(jc);
-	ok(rc == 0, "a later job commits: the writer goes on (%s)", store_strerror(rc));
+	ok(rc == 0, "a later job commits: the writer goes on (%s)", fsi_strerror(rc));
 
 	/* E and D share a transaction in which D's record cannot be applied; F follows. */
 	re = job_put(ss.w, &je, &be, mkfile(40, 1, "e", 4));
@@ -1431,8 +1432,8 @@ static void test_jobs(void)
 	re = store_job_wait(je);
 	ok(rd_ == -ELOOP && re == -ELOOP,
 	   "a record that cannot be applied fails its job and the jobs in its txn (%s, %s)",
-	   store_strerror(rd_), store_strerror(re));
-	ok(rf == 0, "the job queued behind them commits (%s)", store_strerror(rf));
+	   fsi_strerror(rd_), fsi_strerror(re));
+	ok(rf == 0, "the job queued behind them commits (%s)", fsi_strerror(rf));
 
 	store_batch_free(ba);
 	store_batch_free(bb);
@@ -1448,7 +1449,7 @@ static void test_jobs(void)
 	store_job_free(jf);
 	rfin = store_writer_finish(ss.w, &st);
 	ok(rfin == -EIO, "finish returns the first error any job met (%s), %llu commits",
-	   store_strerror(rfin), (unsigned long long)st.commits);
+	   fsi_strerror(rfin), (unsigned long long)st.commits);
 
 	store_reader_new(s, &rd);
 	ok(!has_node(rd, 10) && !has_node(rd, 11) && !has_node(rd, 20) && !has_node(rd, 40),
@@ -1577,7 +1578,7 @@ static void test_paths(void)
 		goto out;
 	r = scan_run(s, &rootp, 1, &so, &res);
 	ok(r == 0 && res.files + res.dirs >= (uint64_t)pt.n, "scan of the tree (%s)",
-	   store_strerror(r));
+	   fsi_strerror(r));
 	store_reader_new(s, &rd);
 
 	for (int i = 0; i < pt.n; i++) {
@@ -1585,7 +1586,7 @@ static void test_paths(void)
 		if (r == 0 && store_get_node(rd, id, &n) == 0 && n.ino == (uint64_t)pt.ino[i])
 			good++;
 		else
-			diag("resolve %.60s...: %s", pt.path[i], r ? store_strerror(r) : "wrong inode");
+			diag("resolve %.60s...: %s", pt.path[i], r ? fsi_strerror(r) : "wrong inode");
 		r = r ?: store_node_path(rd, id, buf, sizeof(buf));
 		if (r == (int)pt.len[i] && !memcmp(buf, pt.path[i], pt.len[i] + 1))
 			paths_ok++;
@@ -1653,7 +1654,7 @@ static void refuse(const char *what, const char *path, const char *data, const c
 	before = slurp(data, &lb);
 	r = store_open(path, flags, &s);
 	after = slurp(data, &la);
-	ok(r == want && !s, "%s: refused with \"%s\"", what, store_strerror(r));
+	ok(r == want && !s, "%s: refused with \"%s\"", what, fsi_strerror(r));
 	ok(before && after && lb == la && !memcmp(before, after, lb),
 	   "%s: the data file is byte-for-byte unchanged", what);
 	ok(exists(lock) == lock_before, "%s: no lock file left behind", what);
@@ -1944,7 +1945,7 @@ static void test_features(void)
 	set_features(dir, 0, 0, 0, 12);
 	ok(opens_and_reads(dir, 0, 3), "put right, the index opens again");
 	ok(check_index(dir) == 3, "the databases agree");
-	ok(!strcmp(store_strerror(STORE_E_RO_FEATURE),
+	ok(!strcmp(fsi_strerror(STORE_E_RO_FEATURE),
 		   "index has features of a newer fsindex that this one can read but not write "
 		   "(scan it with the newer version)"),
 	   "the ro_compat refusal says what to do");
@@ -2102,7 +2103,7 @@ static void test_killed_create(void)
 		s = NULL;
 		r = store_open(tpath(dir), 0, &s);
 		if (r < 0) {
-			diag("killed after %d us: %s", i * 600, store_strerror(r));
+			diag("killed after %d us: %s", i * 600, fsi_strerror(r));
 			refused++;
 		}
 		store_close(s);
@@ -2123,7 +2124,7 @@ static void test_scan_lock(void)
 	   "the scan lock is an flock on data.mdb, no file of its own");
 	ok(store_lock_scan(a) == 0, "taking the lock twice through one store is fine");
 	r = store_open(tpath("lock"), 0, &b);
-	ok(r == 0 && store_lock_scan(b) == -EBUSY, "a second store cannot take the scan lock");
+	ok(r == 0 && store_lock_scan(b) == STORE_E_LOCKED, "a second store cannot take the scan lock");
 	store_close(a);
 	ok(b && store_lock_scan(b) == 0, "after the first closes, it can");
 	store_close(b);
@@ -2210,7 +2211,7 @@ static void test_short_file(void)
 	bump_last_page(tpath("short/data.mdb"), 5);
 	r = store_open(tpath("short"), STORE_RDONLY, &s);
 	ok(r == 0, "a data file 5 pages shorter than its last page opens read-only (%s)",
-	   r ? store_strerror(r) : "ok");
+	   r ? fsi_strerror(r) : "ok");
 	store_close(s);
 	s = open_locked(tpath("short"));
 	ok(s != NULL, "... and for writing");
@@ -2249,8 +2250,8 @@ static void test_lock_spellings(void)
 		snprintf(path, sizeof(path), "%s", tpath(spellings[i]));
 		b = NULL;
 		r = store_open(path, STORE_LOCK, &b);
-		ok(r == -EBUSY, "'%s' is the same index: its scan lock is taken (%s)", spellings[i],
-		   r ? store_strerror(r) : "opened");
+		ok(r == STORE_E_LOCKED, "'%s' is the same index: its scan lock is taken (%s)", spellings[i],
+		   r ? fsi_strerror(r) : "opened");
 		store_close(b);
 	}
 	ok(!exists(tpath("spell/data.mdb-lock")) && !exists(tpath("spell/data.mdb.fsindex-lock")),
