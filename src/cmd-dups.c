@@ -8,6 +8,7 @@
 #include "cancel.h"
 #include "cli.h"
 #include "dupact.h"
+#include "engine.h"
 #include "dups.h"
 #include "errors.h"
 #include "log.h"
@@ -310,8 +311,6 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		log_error("dups: no PATH given");
 		return -EINVAL;
 	}
-	cli->opts.jobs = cli->common.jobs;
-	cli->opts.io_mode = cli->common.io;
 	cli->opts.record = !cli->no_index;
 	cli->act.dry_run = cli->dry_run;
 	return 0;
@@ -401,17 +400,37 @@ static void report_reads(const struct dups_stats *st)
 static void scan_opts_of(const struct dups_cli *cli, struct dups_collector *col,
 			 struct progress **progress, struct scan_opts *sopts)
 {
-	sopts->jobs = cli->opts.jobs;
 	sopts->on_error = cli_report_entry;
 	sopts->on_start = progress_scan_start;
 	sopts->on_end = progress_scan_end;
 	sopts->progress_ctx = progress;
 	sopts->cancel = &dups_cancel;
-	sopts->io_mode = cli->opts.io_mode;
-	/* A throwaway index need not be written: the walk hands dups what it needs. */
-	sopts->writer.discard = cli->no_index;
 	sopts->on_file = dups_collect;
 	sopts->file_ctx = col;
+}
+
+/*
+ * The engine of the scan and the search.  A throwaway index (--no-index)
+ * need not be written: the walk hands dups what it needs.  Reports a
+ * shortage of descriptors itself.
+ */
+static int start_engine(const struct dups_cli *cli, struct store *store, struct engine **ret)
+{
+	struct engine_opts eo = {
+		.jobs = cli->common.jobs,
+		.io_mode = cli->common.io,
+		.write = true,
+		.writer.discard = cli->no_index,
+		.cancel = &dups_cancel,
+	};
+	struct engine_fd_shortage sh = { 0 };
+	int r = engine_new(store, &eo, ret, &sh);
+
+	if (r == -EMFILE && sh.needed)
+		cli_fd_shortage("dups", sh.limit, sh.used, sh.needed);
+	else if (r < 0)
+		log_error("dups failed: %s", fsi_strerror(r));
+	return r;
 }
 
 /* What the search and the actions report to, and the stop request they poll. */
@@ -434,6 +453,7 @@ int cmd_dups(int argc, char **argv)
 	struct dups_result res = { 0 };
 	struct scan_result sres = { 0 };
 	struct store *store = NULL;
+	struct engine *engine = NULL;
 	char **paths = NULL, *db = NULL;
 	struct dups_collector *col = NULL;
 	struct dups_progress dprog = { 0 };
@@ -441,7 +461,7 @@ int cmd_dups(int argc, char **argv)
 	struct progress *progress = NULL;
 	int64_t t0, t1;
 	size_t npaths = 0;
-	int r, status = EXIT_FATAL;
+	int r, fr, status = EXIT_FATAL;
 
 	r = parse(&cli, argc, argv);
 	if (r != 0) {
@@ -454,7 +474,7 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
 		goto out;
-	if (cli_probe_io(cli.opts.io_mode) < 0)
+	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
 
 	if (open_index(&cli, &db, &store) < 0)
@@ -470,7 +490,9 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	scan_opts_of(&cli, col, &progress, &sopts);
 	t0 = now_mono_ns();
-	r = scan_run(store, paths, npaths, &sopts, &sres);
+	if (start_engine(&cli, store, &engine) < 0)
+		goto out;
+	r = scan_run(engine, paths, npaths, &sopts, &sres);
 	t1 = now_mono_ns();
 	if (r < 0)
 		goto failed;
@@ -480,7 +502,12 @@ int cmd_dups(int argc, char **argv)
 	hook_up(&cli, &dprog);
 	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
 	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
-	r = dups_run(store, col, &cli.opts, &res);
+	r = dups_run(engine, col, &cli.opts, &res);
+	/* The hashes are committed: the workers and the writer have done their part. */
+	fr = engine_free(engine, NULL);
+	engine = NULL;
+	if (r >= 0)
+		r = fr;
 	progress_stop(progress);
 	progress = NULL;
 	if (r < 0)
@@ -519,13 +546,12 @@ failed:
 	if (r == -ECANCELED) {
 		log_notice("interrupted");
 		status = EXIT_INTERRUPTED;
-	} else if (r == -EMFILE && sres.fd_needed) {
-		cli_fd_shortage("dups", sres.fd_limit, sres.fd_used, sres.fd_needed);
 	} else {
 		log_error("dups failed: %s", fsi_strerror(r));
 	}
 out:
 	dups_result_destroy(&res);
+	engine_free(engine, NULL);
 	store_close(store);
 	if (cli.no_index && db)
 		remove_index_dir(db);

@@ -6,6 +6,7 @@
 
 #include "cancel.h"
 #include "cli.h"
+#include "engine.h"
 #include "errors.h"
 #include "log.h"
 #include "progress.h"
@@ -101,19 +102,89 @@ static int parse(int argc, char **argv, struct cli_common *common, struct scan_o
 	return 0;
 }
 
-/* Allow more descriptors than the default 1024; the walk keeps a share of them. */
+/* The summary: one line, two with hashing, the counters with -v. */
+static void report(const struct scan_result *res, const struct store_write_stats *ws,
+		   const struct scan_opts *opts, const struct cli_common *common, int64_t t0)
+{
+	if (common->quiet)
+		return;
+	log_info("scanned %llu dirs, %llu files, %llu errors in %.2f s",
+		 (unsigned long long)res->dirs + res->roots_walked, (unsigned long long)res->files,
+		 (unsigned long long)res->errors, (double)(now_mono_ns() - t0) / 1e9);
+	if (res->hashed || (opts->walk_flags & WALK_HASH))
+		log_info("hashed %llu files, %llu bytes with %s, %u in flight at most",
+			 (unsigned long long)res->hashed, (unsigned long long)res->hashed_bytes,
+			 res->uring ? "io_uring" : "pread", res->peak_inflight);
+	if (common->verbose)
+		log_info("%llu added, %llu changed, %llu moved, %llu removed; %llu commits, "
+			 "%llu map grows, %llu txn splits; %llu tasks, %llu steals, "
+			 "%llu dirs pending at most",
+			 (unsigned long long)res->added, (unsigned long long)res->changed,
+			 (unsigned long long)res->moved, (unsigned long long)res->removed,
+			 (unsigned long long)ws->commits, (unsigned long long)ws->map_grows,
+			 (unsigned long long)ws->txn_splits, (unsigned long long)res->tasks.run,
+			 (unsigned long long)res->tasks.steals, (unsigned long long)res->max_pending);
+}
+
+/* The exit status for scan_run()'s @r, with the reason on stderr. */
+static int status_of(int r, const struct scan_result *res, struct store *store, const char *db)
+{
+	if (r == -ECANCELED) {
+		log_notice("interrupted; the index keeps what was committed");
+		return EXIT_INTERRUPTED;
+	}
+	if (r < 0 && r == store_write_error(store)) {
+		char *q = log_quote(db, strlen(db));
+
+		log_error("scan failed: cannot write index '%s': %s", q ? q : db, fsi_strerror(r));
+		free(q);
+		return EXIT_FATAL;
+	}
+	if (r < 0) {
+		log_error("scan failed: %s", fsi_strerror(r));
+		return EXIT_FATAL;
+	}
+	return res->errors ? EXIT_PARTIAL : EXIT_OK;
+}
+
+/*
+ * The engine of one scan: every worker the descriptors allow, and io_uring
+ * insisted on only when this scan hashes (a root that hashes already takes
+ * it when it works).  Reports a shortage of descriptors itself.
+ */
+static int start_engine(struct store *store, const struct cli_common *common,
+			const struct scan_opts *opts, struct engine **ret)
+{
+	struct engine_opts eo = {
+		.jobs = common->jobs,
+		.io_mode = (opts->walk_flags & WALK_HASH) || common->io != RING_URING ? common->io
+											: RING_AUTO,
+		.write = true,
+		.cancel = &scan_cancel,
+	};
+	struct engine_fd_shortage sh = { 0 };
+	int r = engine_new(store, &eo, ret, &sh);
+
+	if (r == -EMFILE && sh.needed)
+		cli_fd_shortage("scan", sh.limit, sh.used, sh.needed);
+	else if (r < 0)
+		log_error("scan failed: %s", fsi_strerror(r));
+	return r;
+}
+
 int cmd_scan(int argc, char **argv)
 {
 	struct scan_opts opts = { 0 };
 	struct cli_common common = { 0 };
+	struct store_write_stats ws = { 0 };
 	struct progress *progress = NULL;
-	struct scan_result res;
+	struct scan_result res = { 0 };
+	struct engine *engine = NULL;
 	struct store *store = NULL;
 	char **excludes = NULL, **paths = NULL, *db = NULL;
 	size_t nexcludes = 0, npaths = 0;
-	bool quiet;
 	int64_t t0;
-	int r, status = EXIT_FATAL;
+	int r, fr, status = EXIT_FATAL;
 
 	excludes = calloc((size_t)argc + 1, sizeof(char *));
 	if (!excludes)
@@ -123,19 +194,14 @@ int cmd_scan(int argc, char **argv)
 		status = r == CLI_HELP_SHOWN ? EXIT_OK : cli_usage_error("scan");
 		goto out;
 	}
-	quiet = common.quiet;
-	opts.jobs = common.jobs;
 	npaths = (size_t)(argc - optind);
 	paths = calloc(npaths, sizeof(char *));
 	if (!paths)
 		goto out;
 	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
 		goto out;
-
 	if ((opts.walk_flags & WALK_HASH) && cli_probe_io(common.io) < 0)
 		goto out;
-	opts.io_mode = common.io;
-
 	db = cli_db_path(common.db);
 	if (!db)
 		goto out;
@@ -149,6 +215,8 @@ int cmd_scan(int argc, char **argv)
 		log_error("cannot watch for signals: %s", fsi_strerror(r));
 		goto out;
 	}
+	if (start_engine(store, &common, &opts, &engine) < 0)
+		goto out;
 	opts.excludes = excludes;
 	opts.nexcludes = nexcludes;
 	opts.on_error = cli_report_entry;
@@ -158,46 +226,15 @@ int cmd_scan(int argc, char **argv)
 	opts.progress_ctx = &progress;
 
 	t0 = now_mono_ns();
-	r = scan_run(store, paths, npaths, &opts, &res);
-	/* Nothing was walked for want of descriptors: no summary, only the reason. */
-	if (res.fd_needed)
-		quiet = true;
-	if (!quiet)
-		log_info("scanned %llu dirs, %llu files, %llu errors in %.2f s",
-			 (unsigned long long)res.dirs + res.roots_walked,
-			 (unsigned long long)res.files, (unsigned long long)res.errors,
-			 (double)(now_mono_ns() - t0) / 1e9);
-	if (!quiet && (res.hashed || (opts.walk_flags & WALK_HASH)))
-		log_info("hashed %llu files, %llu bytes with %s, %u in flight at most",
-			 (unsigned long long)res.hashed, (unsigned long long)res.hashed_bytes,
-			 res.uring ? "io_uring" : "pread", res.peak_inflight);
-	if (common.verbose)
-		log_info("%llu added, %llu changed, %llu moved, %llu removed; %llu commits, "
-			 "%llu map grows, "
-			 "%llu txn splits; %llu tasks, %llu steals, %llu dirs pending at most",
-			 (unsigned long long)res.added, (unsigned long long)res.changed,
-			 (unsigned long long)res.moved, (unsigned long long)res.removed,
-			 (unsigned long long)res.writes.commits,
-			 (unsigned long long)res.writes.map_grows,
-			 (unsigned long long)res.writes.txn_splits,
-			 (unsigned long long)res.tasks.run, (unsigned long long)res.tasks.steals,
-			 (unsigned long long)res.max_pending);
-	if (r == -ECANCELED) {
-		log_notice("interrupted; the index keeps what was committed");
-		status = EXIT_INTERRUPTED;
-	} else if (r == -EMFILE && res.fd_needed) {
-		cli_fd_shortage("scan", res.fd_limit, res.fd_used, res.fd_needed);
-	} else if (r < 0 && r == store_write_error(store)) {
-		char *q = log_quote(db, strlen(db));
-
-		log_error("scan failed: cannot write index '%s': %s", q ? q : db, fsi_strerror(r));
-		free(q);
-	} else if (r < 0) {
-		log_error("scan failed: %s", fsi_strerror(r));
-	} else {
-		status = res.errors ? EXIT_PARTIAL : EXIT_OK;
-	}
+	r = scan_run(engine, paths, npaths, &opts, &res);
+	fr = engine_free(engine, &ws);
+	engine = NULL;
+	if (fr < 0 && (r >= 0 || r == -ECANCELED))
+		r = fr;
+	report(&res, &ws, &opts, &common, t0);
+	status = status_of(r, &res, store, db);
 out:
+	engine_free(engine, NULL);
 	store_close(store);
 	if (paths)
 		for (size_t i = 0; i < npaths; i++)

@@ -21,26 +21,28 @@
  * are written back (opts->record) when the file still has the stat tuple it
  * had when it was read.
  *
- * Reads run on the task pool: a task per batch of files queues their reads
- * (readhash.h) on its worker's ring, and the pool's idle hook drains the
- * ring; completions only fill in their own candidate, so no locks are
- * needed.  Each read checks the file is still what the index says (ring.c),
+ * Reads run on the engine's pool (engine.h), one task group per stage: a
+ * task per batch of files queues their reads (readhash.h) on its worker's
+ * ring, each holding the group until it completes, and the engine's idle
+ * hook drains the ring; completions only fill in their own candidate, so no
+ * locks are needed.  Each read checks the file is still what the index says (ring.c),
  * so a file changed since the scan is left out instead of hashed wrongly.
  *
  * A worker holds its ring (one descriptor with io_uring), a file per read
  * in flight and, for a path past PATH_MAX, the directory it is opened in:
- * no more than a walker, so walk_fd_plan() sizes the workers and the reads
- * in flight here too, from what RLIMIT_NOFILE leaves free.  Should a read
- * meet EMFILE anyway with nothing else of its ring in flight (ring.c waits
- * for those), it waits on its worker's retry list: once the ring is idle,
- * the pool's idle hook lets the other workers close theirs for a moment,
- * has the ring give back its own (ring_give_back(): io_uring becomes pread)
- * and submits it again.  Only a read that keeps failing is left out.
+ * no more than a walker, so the engine's descriptor plan covers the reads
+ * here too.  Should a read meet EMFILE anyway with nothing else of its ring
+ * in flight (ring.c waits for those), it waits on the engine's list for its
+ * worker (engine_defer()): once the ring is idle, the idle hook lets the
+ * other workers close theirs for a moment, has the ring give back its own
+ * (ring_give_back(): io_uring becomes pread) and submits it again.  Only a
+ * read that keeps failing is left out.
  */
 #include "dups.h"
 
 #include "cancel.h"
 #include "dups-priv.h"
+#include "engine.h"
 #include "hash.h"
 #include "ident.h"
 #include "node.h"
@@ -75,7 +77,6 @@ struct reader {
 	struct cand *c;
 	enum stage stage;
 	int dirfd;			/* to close when done, or -1 */
-	struct reader *next_retry;	/* on worker.retry */
 	char name[PATH_MAX];		/* what the ring opens relative to rh.dirfd */
 };
 
@@ -85,7 +86,6 @@ struct worker {
 	size_t path_cap;
 	struct reader *free_readers[READ_DEPTH * 2];
 	unsigned nfree;
-	struct reader *retry;		/* reads that met EMFILE, to submit again */
 } __attribute__((aligned(64)));
 
 struct batch_task {
@@ -97,15 +97,13 @@ struct batch_task {
 };
 
 struct dups {
-	struct store *store;
+	struct engine *engine;
+	struct store *store;		/* the engine's */
 	const struct dups_opts *opts;
 	struct dups_priv *p;
-	struct task_pool *pool;
-	struct worker *workers;
+	struct task_group *group;	/* the stage being read: its tasks and reads */
+	struct worker *workers;		/* one per engine worker */
 	unsigned nworkers;
-	unsigned depth;			/* reads in flight per worker */
-	int io_mode;			/* enum ring_mode, as the plan allows */
-	atomic_bool starved;		/* a read met EMFILE: idle rings give back theirs */
 	atomic_int fatal;
 	atomic_uint_fast64_t head_reads, full_reads, bytes, errors;
 };
@@ -193,16 +191,20 @@ static void read_done(struct readhash *rh, int result)
 	if (d->opts->progress)
 		atomic_fetch_add_explicit(&d->opts->progress->files_done, 1, memory_order_relaxed);
 	reader_put(rd->w, rd);
+	task_group_release(d->group);
 }
 
-/* Out of descriptors: not from here, inside the ring's callback (see retry_reads()). */
+/*
+ * Out of descriptors with nothing else of this ring in flight: the read
+ * waits on the engine's list for this worker until its ring is idle (the
+ * engine's idle hook gives the ring's own descriptors back and submits it
+ * again), not here inside the ring's callback.
+ */
 static enum readhash_emfile read_emfile(struct readhash *rh, unsigned tries)
 {
 	struct reader *rd = container_of(rh, struct reader, rh);
 
-	atomic_store_explicit(&rd->d->starved, true, memory_order_relaxed);
-	rd->next_retry = rd->w->retry;
-	rd->w->retry = rd;
+	engine_defer(rd->d->engine, (unsigned)(rd->w - rd->d->workers), rh);
 	return READHASH_LATER;
 }
 
@@ -239,6 +241,8 @@ static void read_one(struct dups *d, struct worker *w, struct cand *c, enum stag
 		set_fatal(d, -ENOMEM);
 		return;
 	}
+	/* Released by read_done(), which every path below ends in. */
+	task_group_hold(d->group);
 	rd->w = w;
 	rd->c = c;
 	rd->stage = stage;
@@ -274,15 +278,11 @@ static void batch_run(struct task *task, struct task_worker *tw)
 	struct worker *w = &d->workers[task_worker_id(tw)];
 	int r;
 
-	if (!w->ring) {
-		r = ring_new(d->io_mode, d->depth, &w->ring);
-		if (r < 0) {
-			set_fatal(d, r);
-			return;
-		}
+	r = engine_ring(d->engine, tw, &w->ring);
+	if (r < 0) {
+		set_fatal(d, r);
+		return;
 	}
-	if (atomic_load_explicit(&d->starved, memory_order_relaxed))
-		ring_give_back(w->ring);
 	for (size_t i = 0; i < bt->n; i++) {
 		if (atomic_load(&d->fatal) || cancel_requested(d->opts->cancel))
 			break;
@@ -291,45 +291,6 @@ static void batch_run(struct task *task, struct task_worker *tw)
 	r = ring_poll(w->ring, false);
 	if (r < 0)
 		set_fatal(d, r);
-}
-
-/* @w's ring is idle: give its descriptors back, wait a moment, submit the retry list again. */
-static void retry_reads(struct dups *d, struct worker *w)
-{
-	struct reader *rd = w->retry;
-	bool stop = atomic_load(&d->fatal) || cancel_requested(d->opts->cancel);
-
-	w->retry = NULL;
-	ring_give_back(w->ring);
-	if (!stop)
-		walk_fd_backoff(rd->rh.emfile_tries);
-	while (rd) {
-		struct reader *next = rd->next_retry;
-
-		if (stop)
-			read_done(&rd->rh, -EMFILE);
-		else
-			readhash_retry(&rd->rh);
-		rd = next;
-	}
-}
-
-static bool dups_idle(void *ctx, struct task_worker *tw)
-{
-	struct dups *d = ctx;
-	struct worker *w = &d->workers[task_worker_id(tw)];
-	int r;
-
-	if (w->retry && (!w->ring || ring_inflight(w->ring) == 0)) {
-		retry_reads(d, w);
-		return true;
-	}
-	if (atomic_load_explicit(&d->starved, memory_order_relaxed))
-		ring_give_back(w->ring);
-	r = ring_idle(w->ring);
-	if (r < 0)
-		set_fatal(d, r);
-	return r > 0 || w->retry;
 }
 
 /* Read the candidates @idx[0..n) for @stage on the pool. */
@@ -349,16 +310,25 @@ static int read_stage(struct dups *d, const size_t *idx, size_t n, enum stage st
 	tasks = calloc(ntasks, sizeof(*tasks));
 	if (!tasks)
 		return -ENOMEM;
+	r = task_group_new(engine_pool(d->engine),
+			   d->opts->cancel ? d->opts->cancel : engine_cancel(d->engine), &d->group);
+	if (r < 0) {
+		free(tasks);
+		return r;
+	}
 	for (size_t t = 0; t < ntasks; t++) {
 		tasks[t].task.fn = batch_run;
 		tasks[t].d = d;
 		tasks[t].idx = (size_t *)idx + t * BATCH;
 		tasks[t].n = t + 1 < ntasks ? BATCH : n - t * BATCH;
 		tasks[t].stage = stage;
-		task_pool_submit(d->pool, &tasks[t].task);
+		task_group_submit(d->group, &tasks[t].task);
 	}
-	r = task_pool_run(d->pool);
+	task_group_wait(d->group);
+	task_group_free(d->group);
+	d->group = NULL;
 	free(tasks);
+	r = 0;
 	if (r == 0)
 		r = atomic_load(&d->fatal);
 	if (r == 0 && cancel_requested(d->opts->cancel))
@@ -524,20 +494,21 @@ static int compare_files(const struct dups_priv *p, const struct cand *a, const 
 
 static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 {
-	struct store_writer *writer = NULL;
+	struct store_writer *writer = engine_writer(d->engine);
+	struct store_job *job = NULL;
 	struct store_reader *rd = NULL;
 	struct store_batch *batch = NULL;
 	int r, fr;
 
-	if (n == 0)
+	if (n == 0 || !writer)
 		return 0;
-	r = store_writer_start(d->store, NULL, &writer);
+	r = store_job_new(writer, &job);
 	if (r < 0)
 		return r;
 	r = store_reader_new(d->store, &rd);
 	if (r < 0)
 		goto out;
-	r = store_batch_new(writer, NULL, &batch);
+	r = store_batch_new(writer, job, &batch);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -570,7 +541,9 @@ static int record_hashes(struct dups *d, const size_t *idx, size_t n)
 out:
 	store_batch_free(batch);
 	store_reader_free(rd);
-	fr = store_writer_finish(writer, NULL);
+	/* Committed, or failed with the job's own error: the writer goes on. */
+	fr = store_job_wait(job);
+	store_job_free(job);
 	return r < 0 ? r : fr;
 }
 
@@ -838,14 +811,12 @@ static void dups_destroy(struct dups *d)
 		for (unsigned i = 0; i < d->nworkers; i++) {
 			struct worker *w = &d->workers[i];
 
-			ring_free(w->ring);
 			free(w->path);
 			while (w->nfree)
 				reader_free(w->free_readers[--w->nfree]);
 		}
 		free(d->workers);
 	}
-	task_pool_free(d->pool);
 }
 
 /*
@@ -880,35 +851,14 @@ static int prepare(struct dups *d, struct dups_collector *col, size_t **idx, siz
 	return dups_give_digests(d->p, *idx, *ret_n);
 }
 
-/* Size the pool and the reads in flight to the descriptors free (walk_fd_plan()). */
-static int start_pool(struct dups *d)
+/* One worker state per engine worker: its ring is the engine's, its readers are ours. */
+static int start_workers(struct dups *d)
 {
-	unsigned jobs = d->opts->jobs, limit;
-	struct walk_fd_plan fdp;
-	int r;
-
-	if (!jobs) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		jobs = cpus > 0 ? (unsigned)cpus : 1;
-	}
-	r = walk_fds_free(&limit);
-	if (r >= 0)
-		r = walk_fd_plan((unsigned)r, jobs, d->opts->io_mode, &fdp);
-	if (r < 0)
-		return r;
-	jobs = fdp.jobs;
-	d->depth = fdp.depth < READ_DEPTH ? fdp.depth : READ_DEPTH;
-	d->io_mode = fdp.io_mode;
-	r = task_pool_new(jobs, &d->pool);
-	if (r < 0)
-		return r;
-	d->nworkers = jobs;
-	d->workers = aligned_alloc(64, sizeof(*d->workers) * jobs);
+	d->nworkers = engine_workers(d->engine);
+	d->workers = aligned_alloc(64, sizeof(*d->workers) * d->nworkers);
 	if (!d->workers)
 		return -ENOMEM;
-	memset(d->workers, 0, sizeof(*d->workers) * jobs);
-	task_pool_set_idle(d->pool, dups_idle, d);
+	memset(d->workers, 0, sizeof(*d->workers) * d->nworkers);
 	return 0;
 }
 
@@ -953,26 +903,21 @@ static int run_stages(struct dups *d, size_t *idx, size_t *n, size_t *todo)
 /* Add what the readers counted to @st. */
 static void reading_stats(struct dups *d, struct dups_stats *st)
 {
-	for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
-		struct ring_stats rs;
+	struct ring_stats rs;
 
-		if (!d->workers[i].ring)
-			continue;
-		ring_stats(d->workers[i].ring, &rs);
-		st->uring |= rs.uring;
-		if (rs.peak_inflight > st->peak_inflight)
-			st->peak_inflight = rs.peak_inflight;
-	}
+	engine_ring_stats(d->engine, &rs);
+	st->uring = rs.uring;
+	st->peak_inflight = rs.peak_inflight;
 	st->head_reads = atomic_load(&d->head_reads);
 	st->full_reads = atomic_load(&d->full_reads);
 	st->bytes_read = atomic_load(&d->bytes);
 	st->errors = atomic_load(&d->errors);
 }
 
-int dups_run(struct store *store, struct dups_collector *col, const struct dups_opts *opts,
+int dups_run(struct engine *engine, struct dups_collector *col, const struct dups_opts *opts,
 	     struct dups_result *ret)
 {
-	struct dups d = { .store = store, .opts = opts };
+	struct dups d = { .engine = engine, .store = engine_store(engine), .opts = opts };
 	struct dups_result res = { 0 };
 	size_t *idx = NULL, *todo = NULL, n = 0;
 	int r;
@@ -983,7 +928,7 @@ int dups_run(struct store *store, struct dups_collector *col, const struct dups_
 	res.priv = d.p;
 	r = prepare(&d, col, &idx, &todo, &n, &res.stats);
 	if (r == 0)
-		r = start_pool(&d);
+		r = start_workers(&d);
 	if (r == 0)
 		r = run_stages(&d, idx, &n, todo);
 	if (r == 0)

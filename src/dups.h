@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct cancel;
+struct engine;
 struct store;
 struct task_pool;
 
@@ -69,8 +70,6 @@ struct dups_opts {
 	uint64_t min_size;	/* smallest file size considered (default 1) */
 	bool empty;		/* consider empty files too (overrides min_size 0) */
 	bool verify;		/* compare bytes before reporting */
-	unsigned jobs;		/* worker threads (0: online CPUs) */
-	int io_mode;		/* enum ring_mode */
 	bool record;		/* write computed hashes back to the index */
 	const struct cancel *cancel;	/* may be NULL */
 	struct dups_progress *progress;	/* updated as files are read; may be NULL */
@@ -125,12 +124,14 @@ void dups_collect(void *ctx, unsigned worker, const char *root, const char *dir,
 
 /**
  * Find duplicates among the files @col gathered (a node seen twice, through
- * overlapping roots, counts once).  Reads go through @store's files as they
- * are now, each checked against what the scan saw.  *ret is filled
+ * overlapping roots, counts once), reading on @engine's workers, and with
+ * opts->record writing the hashes back through its writer (a job of their
+ * own).  Reads go to the files as they are now, each checked against what
+ * the scan saw.  *ret is filled
  * (dups_result_destroy() frees what it holds) on success.  Returns 0,
  * -ECANCELED, or a negative error.
  */
-int dups_run(struct store *store, struct dups_collector *col, const struct dups_opts *opts,
+int dups_run(struct engine *engine, struct dups_collector *col, const struct dups_opts *opts,
 	     struct dups_result *ret);
 
 /** Free what @res holds.  Accepts a zeroed result. */

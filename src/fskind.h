@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct mount_table;
+
 enum fskind {
 	FSKIND_OTHER,
 	FSKIND_PSEUDO,		/* nothing to find there (proc, sysfs, devtmpfs...): pruned */
@@ -20,11 +22,12 @@ enum fskind {
 /**
  * The kind of the filesystem open directory @fd (on device @dev) lies on.
  * Pseudo filesystems are the ones updatedb.conf prunes by default, and
- * devtmpfs (told from tmpfs by /proc/self/mountinfo).  Directory mtimes are
+ * devtmpfs (told from tmpfs by the mount table @mounts, or by
+ * /proc/self/mountinfo when @mounts is NULL or does not list @dev).  Directory mtimes are
  * trusted on local disk filesystems and tmpfs only.  FSKIND_OTHER when
  * fstatfs(2) fails.
  */
-enum fskind fskind_of(int fd, dev_t dev);
+enum fskind fskind_of(int fd, dev_t dev, const struct mount_table *mounts);
 
 /**
  * Does a filesystem of type @f_type hold its own files (ext4, XFS, Btrfs,

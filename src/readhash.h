@@ -66,6 +66,7 @@ struct readhash {
 	/* Read-only for the caller: times this read met EMFILE, and RING_E_TICK. */
 	unsigned emfile_tries;
 	unsigned tick_tries;
+	struct readhash *next_later;	/* the link of the engine's deferred list */
 	/* Private to readhash.c. */
 	struct ring *ring;
 	struct hash_file hf;

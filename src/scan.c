@@ -13,9 +13,11 @@
  */
 #include "scan.h"
 
+#include "engine.h"
 #include "ident.h"
 #include "node.h"
 #include "ring.h"
+#include "task.h"
 #include "util.h"
 
 #include <errno.h>
@@ -262,21 +264,13 @@ static void add_walk_stats(struct scan_result *res, struct walk *walk)
 		res->max_pending = maxp;
 }
 
-static void add_write_stats(struct scan_result *res, const struct store_write_stats *w)
-{
-	res->writes.records += w->records;
-	res->writes.commits += w->commits;
-	res->writes.map_grows += w->map_grows;
-	res->writes.txn_splits += w->txn_splits;
-}
-
 /* Scan roots none of which is inside another: plan their chains, walk, commit. */
-static int scan_phase(struct store *store, struct task_pool *pool, struct root_plan *plans,
-		      size_t n, const struct scan_opts *opts, const struct walk_fd_plan *fdp,
-		      struct scan_result *res)
+static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
+		      const struct scan_opts *opts, struct scan_result *res)
 {
-	struct store_write_stats ws = { 0 };
-	struct store_writer *writer = NULL;
+	struct store *store = engine_store(e);
+	struct store_writer *writer = engine_writer(e);
+	struct store_job *job = NULL;
 	struct store_reader *rd = NULL;
 	struct store_batch *batch = NULL;
 	struct plan_memo memo = { 0 };
@@ -285,27 +279,24 @@ static int scan_phase(struct store *store, struct task_pool *pool, struct root_p
 		.on_error = opts->on_error,
 		.error_ctx = opts->error_ctx,
 		.cancel = opts->cancel,
-		/* The plan may only fall back to pread; else what was asked. */
-		.io_mode = fdp->io_mode == RING_SYNC ? RING_SYNC : opts->io_mode,
-		.fd_budget = fdp->cache,
-		.hash_depth = fdp->depth,
 		.on_file = opts->on_file,
 		.file_ctx = opts->file_ctx,
 		.start_sec = now_real_ns() / 1000000000,
 	};
 	bool started = false;
-	int r, fr;
+	int r, jr;
 
-	r = store_writer_start(store, &opts->writer, &writer);
+	r = store_job_new(writer, &job);
 	if (r < 0)
 		return r;
-	r = walk_new(store, writer, pool, &wo, &walk);
+	wo.job = job;
+	r = walk_new(e, &wo, &walk);
 	if (r < 0)
 		goto out;
 	r = store_reader_new(store, &rd);
 	if (r < 0)
 		goto out;
-	r = store_batch_new(writer, NULL, &batch);
+	r = store_batch_new(writer, job, &batch);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -331,55 +322,32 @@ out:
 	if (started && opts->on_end)
 		opts->on_end(opts->progress_ctx);
 	if (walk) {
-		struct ring_stats rs;
+		struct walk_stats *s = walk_stats(walk);
 
 		add_walk_stats(res, walk);
-		walk_ring_stats(walk, &rs);
-		res->hashed_bytes += rs.bytes;
-		if (rs.peak_inflight > res->peak_inflight)
-			res->peak_inflight = rs.peak_inflight;
-		res->uring |= rs.uring;
+		res->hashed_bytes += atomic_load(&s->hashed_bytes);
 	}
 	store_reader_free(rd);
 	store_batch_free(batch);
 	walk_free(walk);
 	free(memo.v);
-	fr = store_writer_finish(writer, &ws);
-	add_write_stats(res, &ws);
-	if (fr < 0 && (r >= 0 || r == -ECANCELED))
-		r = fr;
+	/* Everything the phase queued is committed (or failed) before the next phase reads it. */
+	jr = store_job_wait(job);
+	store_job_free(job);
+	if (jr < 0 && (r >= 0 || r == -ECANCELED))
+		r = jr;
 	return r;
 }
 
-int scan_run(struct store *store, char *const *paths, size_t npaths, const struct scan_opts *opts,
+int scan_run(struct engine *e, char *const *paths, size_t npaths, const struct scan_opts *opts,
 	     struct scan_result *ret_result)
 {
 	struct scan_result res = { 0 };
-	struct task_pool *pool = NULL;
 	struct root_plan *plans = NULL, *phase = NULL;
-	struct walk_fd_plan fdp;
-	unsigned jobs = opts->jobs, limit = 0;
-	/* Without --hash, io_uring is only wanted if a root hashes already: do not insist. */
-	int io_mode = (opts->walk_flags & WALK_HASH) || opts->io_mode != RING_URING ? opts->io_mode
-										     : RING_AUTO;
+	struct ring_stats rs;
 	size_t left = 0;
-	int r, nfree;
+	int r = 0;
 
-	if (!jobs) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		jobs = n > 0 ? (unsigned)n : 1;
-	}
-	nfree = walk_fds_free(&limit);
-	r = nfree < 0 ? nfree : walk_fd_plan((unsigned)nfree, jobs, io_mode, &fdp);
-	if (r == -EMFILE) {
-		res.fd_limit = limit;
-		res.fd_used = (unsigned)nfree < limit ? limit - (unsigned)nfree : 0;
-		res.fd_needed = walk_fd_min(io_mode);
-	}
-	if (r < 0)
-		goto out;
-	jobs = fdp.jobs;
 	plans = calloc(npaths ? npaths : 1, sizeof(*plans));
 	phase = calloc(npaths ? npaths : 1, sizeof(*phase));
 	if (!plans || !phase) {
@@ -395,9 +363,6 @@ int scan_run(struct store *store, char *const *paths, size_t npaths, const struc
 		if (!dup)
 			plans[left++].path = paths[i];
 	}
-	r = task_pool_new(jobs, &pool);
-	if (r < 0)
-		goto out;
 
 	/*
 	 * A root inside another root waits for a later phase: its nodes are
@@ -420,11 +385,13 @@ int scan_run(struct store *store, char *const *paths, size_t npaths, const struc
 		}
 		left = keep;
 		res.roots_walked += (unsigned)n;
-		r = scan_phase(store, pool, phase, n, opts, &fdp, &res);
+		r = scan_phase(e, phase, n, opts, &res);
 	}
-	task_pool_stats(pool, &res.tasks);
+	task_pool_stats(engine_pool(e), &res.tasks);
+	engine_ring_stats(e, &rs);
+	res.peak_inflight = rs.peak_inflight;
+	res.uring = rs.uring;
 out:
-	task_pool_free(pool);
 	free(phase);
 	free(plans);
 	if (ret_result)

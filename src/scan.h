@@ -7,6 +7,7 @@
 #define FSINDEX_SCAN_H
 
 struct cancel;
+struct engine;
 
 #include "store.h"
 #include "task.h"
@@ -17,9 +18,7 @@ struct cancel;
 #include <stdint.h>
 
 struct scan_opts {
-	unsigned jobs;			/* worker threads (0: online CPUs) */
 	unsigned walk_flags;		/* WALK_* (WALK_HASH: hash this time and from now on) */
-	int io_mode;			/* enum ring_mode for content reads */
 	char *const *excludes;		/* --exclude patterns */
 	size_t nexcludes;
 	bool set_excludes;		/* replace the stored excludes (else reuse them) */
@@ -32,7 +31,6 @@ struct scan_opts {
 	void (*on_start)(void *ctx, struct walk_stats *stats);
 	void (*on_end)(void *ctx);
 	void *progress_ctx;
-	struct store_writer_opts writer; /* zero for defaults */
 };
 
 struct scan_result {
@@ -41,27 +39,23 @@ struct scan_result {
 	uint64_t max_pending;		/* most directory tasks pending at once */
 	unsigned roots_walked;		/* distinct roots walked */
 	uint64_t hashed, hashed_bytes;	/* files whose content was hashed */
-	unsigned peak_inflight;		/* most reads in flight on one worker */
-	bool uring;			/* reads went through io_uring (else pread) */
-	/* Set when scan_run() fails with -EMFILE before walking: too few descriptors. */
-	unsigned fd_limit;		/* RLIMIT_NOFILE */
-	unsigned fd_used;		/* open when the scan started */
-	unsigned fd_needed;		/* free ones the walk needs at the least */
-	struct task_stats tasks;
-	struct store_write_stats writes;
+	unsigned peak_inflight;		/* most reads in flight on one ring of the engine */
+	bool uring;			/* the engine's reads went through io_uring (else pread) */
+	struct task_stats tasks;	/* the engine's pool so far */
 };
 
 /**
  * Scan @npaths roots (absolute paths without symlinks, each a directory) into
- * @store, whose scan lock the caller holds.  A root inside another root of the
- * same call is walked after the outer one is committed.  The workers, reads
- * in flight and directory cache fit in what RLIMIT_NOFILE leaves free
- * (walk_fd_plan()); when not even one worker fits, nothing is walked and
- * -EMFILE is returned with ret_result's fd_* fields set.  *ret_result (may be NULL) is filled
- * even on failure, with what was done.  Returns 0, -ECANCELED when cancelled
- * (what was queued is committed), or a negative error.
+ * @engine's index, whose scan lock the caller holds (the engine has a
+ * writer), recording each as a root.  A root inside another root of the
+ * same call is walked after the outer one is committed.  Each phase is a
+ * writer job of its own, waited for before the next phase and before this
+ * returns: what it returns 0 for is committed.  *ret_result (may be NULL) is
+ * filled even on failure, with what was done.  Returns 0, -ECANCELED when
+ * cancelled (what was queued is committed), or a negative error (a write
+ * error of the scan's own job: the engine's writer goes on).
  */
-int scan_run(struct store *store, char *const *paths, size_t npaths, const struct scan_opts *opts,
-	     struct scan_result *ret_result);
+int scan_run(struct engine *engine, char *const *paths, size_t npaths,
+	     const struct scan_opts *opts, struct scan_result *ret_result);
 
 #endif /* FSINDEX_SCAN_H */

@@ -19,9 +19,11 @@
  */
 #include "walk-priv.h"
 
+#include "engine.h"
 #include "readhash.h"
 #include "ring.h"
 #include "store.h"
+#include "task.h"
 #include "util.h"
 
 #include <errno.h>
@@ -86,7 +88,7 @@ static enum readhash_emfile hash_emfile(struct readhash *rh, unsigned tries)
 	struct walk_hash_req *req = container_of(rh, struct walk_hash_req, rh);
 	struct walk *w = req->walk;
 
-	atomic_store_explicit(&w->starved, true, memory_order_relaxed);
+	engine_starve(w->engine);
 	if (fdcache_shrink(w->fds) == 0)
 		walk_fd_backoff(tries);
 	return READHASH_NOW;
@@ -97,6 +99,7 @@ static void hash_done(struct readhash *rh, int result)
 	struct walk_hash_req *req = container_of(rh, struct walk_hash_req, rh);
 	struct walk *w = req->walk;
 	struct walk_worker *ww = req->ww;
+	struct task_group *group = w->group;
 	struct hash128 head, tail, full;
 	int r;
 
@@ -130,6 +133,8 @@ static void hash_done(struct readhash *rh, int result)
 	fdcache_unpin(w->fds, &req->dir->fdc);
 	walk_dir_put(w, req->dir);
 	req_put(req);
+	/* The last touch of the walk: once released, its waiter may free it. */
+	task_group_release(group);
 }
 
 int walk_hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
@@ -158,6 +163,7 @@ int walk_hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d, i
 	req->rh.on_done = hash_done;
 	req->rh.on_emfile = hash_emfile;
 	/* Whatever happens, hash_done() queues the record (without a hash on error). */
+	task_group_hold(w->group);
 	readhash_start(ww->ring, &req->rh);
 	return 0;
 }
@@ -195,16 +201,3 @@ bool walk_drain_reads(struct walk *w, struct walk_worker *ww)
 	return any;
 }
 
-bool walk_idle(void *ctx, struct task_worker *tw)
-{
-	struct walk *w = ctx;
-	struct walk_worker *ww = &w->workers[task_worker_id(tw)];
-	int r;
-
-	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
-		ring_give_back(ww->ring);
-	r = ring_idle(ww->ring);
-	if (r < 0)
-		walk_set_fatal(w, r);
-	return r > 0;
-}

@@ -27,6 +27,7 @@ struct ring;
 struct store_batch;
 struct store_node_req;
 struct store_reader;
+struct task_group;
 struct walk_hash_req;
 
 /*
@@ -137,10 +138,11 @@ struct walk_worker {
 } __attribute__((aligned(64)));
 
 struct walk {
-	struct store *store;
-	struct store_writer *writer;
-	struct task_pool *pool;
-	struct walk_opts opts;
+	struct engine *engine;
+	struct store *store;		/* the engine's */
+	struct store_writer *writer;	/* the engine's */
+	struct task_group *group;	/* the walk's tasks and reads in flight */
+	struct walk_opts opts;		/* opts.cancel: the group's token */
 	struct fdcache *fds;
 	struct walk_worker *workers;
 	unsigned nworkers;
@@ -151,7 +153,6 @@ struct walk {
 	bool hashing;			/* some root has WALK_HASH */
 	bool second_round;		/* parked arrivals are being taken in */
 	struct moves *gone;		/* vanished entries, by (dev, ino) */
-	atomic_bool starved;		/* an open met EMFILE with nothing left to give back */
 	atomic_int fatal;		/* first fatal error (negative) */
 	struct walk_stats stats;
 };
@@ -258,10 +259,7 @@ int walk_hash_file(struct walk *w, struct walk_worker *ww, struct walk_dir *d, i
  */
 bool walk_drain_reads(struct walk *w, struct walk_worker *ww);
 
-/* The pool's idle hook (task.h) while some root hashes: wait for this worker's reads. */
-bool walk_idle(void *ctx, struct task_worker *tw);
-
-/* Free @ww's pool of read requests (its ring is gone: none is in flight). */
+/* Free @ww's pool of read requests (the walk's group is done: none is in flight). */
 void walk_hash_free_reqs(struct walk_worker *ww);
 
 /* ---- walk-renames.c -------------------------------------------------------- */

@@ -325,7 +325,7 @@ bool walk_submit_parked(struct walk *w)
 			ww->parked = g->next;
 			g->task.fn = task_arrivals;
 			atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
-			task_pool_submit(w->pool, &g->task);
+			task_group_submit(w->group, &g->task);
 			any = true;
 		}
 	}
@@ -355,7 +355,7 @@ void walk_delete_gone(struct walk *w)
 
 	if (!moves_count(w->gone))
 		return;
-	r = store_batch_new(w->writer, NULL, &gd.batch);
+	r = store_batch_new(w->writer, w->opts.job, &gd.batch);
 	if (r == 0)
 		r = moves_drain(w->gone, delete_one, &gd);
 	if (r == 0)

@@ -76,11 +76,13 @@
 #include "walk.h"
 #include "walk-priv.h"
 
+#include "engine.h"
 #include "fskind.h"
 #include "ident.h"
 #include "moves.h"
 #include "ring.h"
 #include "store.h"
+#include "task.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -251,8 +253,8 @@ static int open_step(struct walk *w, struct walk_worker *ww, struct walk_dir *c,
 			continue;
 		if (attempt <= 2 && ring_give_back(ww->ring))
 			continue;
-		/* The other workers' idle rings give theirs back (task_list_dir(), walk_idle()). */
-		atomic_store_explicit(&w->starved, true, memory_order_relaxed);
+		/* The other workers' idle rings give theirs back (engine.c's idle hook). */
+		engine_starve(w->engine);
 		return fd;
 	}
 }
@@ -685,11 +687,11 @@ struct walk_worker *walk_worker_state(struct walk *w, struct task_worker *tw)
 	r = store_reader_new(w->store, &ww->reader);
 	if (r < 0)
 		goto fail;
-	r = store_batch_new(w->writer, NULL, &ww->batch);
+	r = store_batch_new(w->writer, w->opts.job, &ww->batch);
 	if (r < 0)
 		goto fail;
 	if (w->hashing) {
-		r = ring_new(w->opts.io_mode, w->opts.hash_depth, &ww->ring);
+		r = engine_ring(w->engine, tw, &ww->ring);
 		if (r < 0)
 			goto fail;
 	}
@@ -739,7 +741,7 @@ int walk_task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worke
 {
 	int dfd;
 
-	if (atomic_load_explicit(&w->starved, memory_order_relaxed))
+	if (ww->ring && engine_starved(w->engine))
 		ring_give_back(ww->ring);
 	dfd = dir_open(w, ww, d);
 	if (walk_is_emfile(dfd) && (w->nworkers > 1 || fdcache_open_count(w->fds) > 0) &&
@@ -776,7 +778,7 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 		goto out;
 
 	if (!d->parent || d->dev != d->parent->dev) {
-		enum fskind kind = fskind_of(dfd, d->dev);
+		enum fskind kind = fskind_of(dfd, d->dev, engine_mounts(w->engine));
 
 		/* A mount of proc, sysfs, devtmpfs and the like below the root: list nothing. */
 		if (kind == FSKIND_PSEUDO && d->parent && !(d->root->flags & WALK_NO_PRUNE_FS)) {
@@ -805,8 +807,7 @@ out:
 
 /* ---- the walk as a whole -------------------------------------------- */
 
-int walk_new(struct store *store, struct store_writer *writer, struct task_pool *pool,
-	     const struct walk_opts *opts, struct walk **ret_walk)
+int walk_new(struct engine *engine, const struct walk_opts *opts, struct walk **ret_walk)
 {
 	struct walk *w;
 	int r;
@@ -814,16 +815,22 @@ int walk_new(struct store *store, struct store_writer *writer, struct task_pool 
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	w->store = store;
-	w->writer = writer;
-	w->pool = pool;
+	w->engine = engine;
+	w->store = engine_store(engine);
+	w->writer = engine_writer(engine);
 	if (opts)
 		w->opts = *opts;
 	if (!w->opts.fd_budget)
+		w->opts.fd_budget = engine_fd_plan(engine)->cache;
+	if (!w->opts.fd_budget)
 		w->opts.fd_budget = WALK_DEFAULT_FD_BUDGET;
-	if (!w->opts.hash_depth)
-		w->opts.hash_depth = WALK_HASH_DEPTH;
-	w->nworkers = task_pool_workers(pool);
+	r = task_group_new(engine_pool(engine),
+			   w->opts.cancel ? w->opts.cancel : engine_cancel(engine), &w->group);
+	if (r < 0)
+		goto fail;
+	/* Stop when the group is cancelled, or whatever it descends from. */
+	w->opts.cancel = task_group_cancel_token(w->group);
+	w->nworkers = engine_workers(engine);
 	w->workers = aligned_alloc(64, sizeof(*w->workers) * w->nworkers);
 	if (!w->workers) {
 		r = -ENOMEM;
@@ -898,11 +905,12 @@ fail:
 	return -ENOMEM;
 }
 
-/* Run the pool until every task is done, then hand every batch to the writer. */
+/* Wait until every task and read of the walk is done, then hand every batch to the writer. */
 static int run_round(struct walk *w)
 {
-	int r = task_pool_run(w->pool);
+	int r = 0;
 
+	task_group_wait(w->group);
 	for (unsigned i = 0; i < w->nworkers; i++) {
 		struct walk_worker *ww = &w->workers[i];
 
@@ -923,19 +931,16 @@ int walk_run(struct walk *w)
 
 	for (size_t i = 0; i < w->nroots; i++) {
 		atomic_fetch_add_explicit(&w->stats.pending, 1, memory_order_relaxed);
-		task_pool_submit(w->pool, &w->root_dirs[i]->task);
+		task_group_submit(w->group, &w->root_dirs[i]->task);
 	}
 	/* The root directories belong to their tasks from here on. */
 	free(w->root_dirs);
 	w->root_dirs = NULL;
 
-	if (w->hashing)
-		task_pool_set_idle(w->pool, walk_idle, w);
 	r = run_round(w);
 	/* Every listed directory has said what it lost: take in the arrivals. */
 	if (r == 0 && !walk_stopping(w) && walk_submit_parked(w))
 		r = run_round(w);
-	task_pool_set_idle(w->pool, NULL, NULL);
 	if (r == 0 && !walk_stopping(w))
 		walk_delete_gone(w);
 	if (atomic_load(&w->fatal))
@@ -952,25 +957,6 @@ struct walk_stats *walk_stats(struct walk *w)
 	return &w->stats;
 }
 
-void walk_ring_stats(struct walk *w, struct ring_stats *ret)
-{
-	struct ring_stats sum = { 0 };
-
-	for (unsigned i = 0; i < w->nworkers; i++) {
-		struct ring_stats s;
-
-		if (!w->workers[i].ring)
-			continue;
-		ring_stats(w->workers[i].ring, &s);
-		sum.files += s.files;
-		sum.bytes += s.bytes;
-		if (s.peak_inflight > sum.peak_inflight)
-			sum.peak_inflight = s.peak_inflight;
-		sum.uring |= s.uring;
-	}
-	*ret = sum;
-}
-
 void walk_free(struct walk *w)
 {
 	if (!w)
@@ -985,11 +971,6 @@ void walk_free(struct walk *w)
 		root_free(w->roots[i]);
 	free(w->roots);
 	if (w->workers) {
-		/* Reads still in flight finish first: their records go to the batches. */
-		for (unsigned i = 0; i < w->nworkers; i++) {
-			ring_free(w->workers[i].ring);
-			w->workers[i].ring = NULL;
-		}
 		for (unsigned i = 0; i < w->nworkers; i++) {
 			struct walk_worker *ww = &w->workers[i];
 
@@ -1018,5 +999,6 @@ void walk_free(struct walk *w)
 	}
 	moves_free(w->gone);
 	fdcache_free(w->fds);
+	task_group_free(w->group);
 	free(w);
 }

@@ -12,9 +12,8 @@
 #include <stdint.h>
 
 struct cancel;
-struct store;
-struct store_writer;
-struct task_pool;
+struct engine;
+struct store_job;
 struct walk;
 
 enum walk_flags {
@@ -39,12 +38,11 @@ typedef void walk_file_fn(void *ctx, unsigned worker, const char *root, const ch
 			  size_t dir_len, const struct node *n);
 
 struct walk_opts {
-	unsigned fd_budget;		/* directory descriptors kept open (0: 1024) */
-	unsigned hash_depth;		/* reads in flight per worker (0: 16) */
+	unsigned fd_budget;		/* directory descriptors kept open (0: the engine's plan) */
 	walk_error_fn *on_error;	/* may be NULL */
 	void *error_ctx;
-	const struct cancel *cancel;	/* when requested, stop promptly; may be NULL */
-	int io_mode;			/* enum ring_mode, for WALK_HASH roots */
+	const struct cancel *cancel;	/* when requested, stop promptly (NULL: the engine's) */
+	struct store_job *job;		/* the writer job of the records (NULL: the default) */
 	walk_file_fn *on_file;		/* may be NULL */
 	void *file_ctx;
 	int64_t start_sec;		/* scan start (CLOCK_REALTIME): newer mtimes are racy */
@@ -64,8 +62,6 @@ struct walk_stats {
 	atomic_uint_fast64_t hashed;	/* files hashed */
 	atomic_uint_fast64_t hashed_bytes;
 };
-
-struct ring_stats;
 
 /*
  * Descriptors (walk-fds.c).  A walk needs two per worker at the least (a
@@ -112,12 +108,12 @@ unsigned walk_fd_min(int io_mode);
 void walk_fd_backoff(unsigned tries);
 
 /**
- * Prepare a walk that queues its changes on @writer, reading the previous
- * state through readers of @store.  Everything is borrowed and must outlive
- * the walk.  *ret_walk is the caller's (walk_free()).
+ * Prepare a walk on @engine's workers (a task group of its own) that queues
+ * its changes on the engine's writer, in opts->job, reading the previous
+ * state through readers of the engine's store.  Everything is borrowed and
+ * must outlive the walk.  *ret_walk is the caller's (walk_free()).
  */
-int walk_new(struct store *store, struct store_writer *writer, struct task_pool *pool,
-	     const struct walk_opts *opts, struct walk **ret_walk);
+int walk_new(struct engine *engine, const struct walk_opts *opts, struct walk **ret_walk);
 
 /**
  * Add root directory @path (absolute, no symlinks) whose node @id exists or
@@ -128,17 +124,16 @@ int walk_add_root(struct walk *walk, const char *path, uint64_t id, bool fresh, 
 		  unsigned flags, char *const *excludes, size_t nexcludes);
 
 /**
- * Walk every root added, on the pool; return when all is listed and queued
- * (not yet committed: that is store_writer_finish()).  Returns 0, -ECANCELED
- * if cancelled, or the first fatal error (the writer's, or -ENOMEM).
+ * Walk every root added, on the pool, and return when all is listed and
+ * queued (not yet committed: that is store_job_wait() once the walk is
+ * freed).  Other jobs on the engine go on meanwhile and are not waited for.
+ * Returns 0, -ECANCELED if cancelled, or the first fatal error (the job's
+ * writer error, or -ENOMEM).
  */
 int walk_run(struct walk *walk);
 
 /** The live counters of @walk. */
 struct walk_stats *walk_stats(struct walk *walk);
-
-/** Sum the read counters of every worker's ring (all zero without WALK_HASH roots). */
-void walk_ring_stats(struct walk *walk, struct ring_stats *ret);
 
 /** Free the walk.  Accepts NULL. */
 void walk_free(struct walk *walk);

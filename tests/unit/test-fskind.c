@@ -7,6 +7,7 @@
  * magic number arrives sign-extended from a 32-bit f_type.
  */
 #include "fskind.h"
+#include "mountinfo.h"
 
 #include "tap.h"
 
@@ -57,7 +58,10 @@ static void test_mounts(void)
 {
 	static const char *const paths[] = { "/", "/tmp", "/proc", "/sys", "/dev", "/dev/shm",
 					     "/sys/fs/cgroup", "/run" };
+	struct mount_table *table = NULL;
 
+	if (mount_table_load("/proc/self/mountinfo", &table) < 0)
+		table = NULL;
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		char type[64];
 		struct stat st;
@@ -71,11 +75,14 @@ static void test_mounts(void)
 				close(fd);
 			continue;
 		}
-		got = fskind_of(fd, st.st_dev);
+		got = fskind_of(fd, st.st_dev, NULL);
 		ok(got == kind_of_type(type), "%s (%s): kind %d", paths[i], type, (int)got);
+		ok(!table || fskind_of(fd, st.st_dev, table) == got,
+		   "%s: the same kind through a parsed mount table", paths[i]);
 		close(fd);
 	}
-	ok(fskind_of(-1, 0) == FSKIND_OTHER, "fstatfs fails: FSKIND_OTHER");
+	mount_table_free(table);
+	ok(fskind_of(-1, 0, NULL) == FSKIND_OTHER, "fstatfs fails: FSKIND_OTHER");
 }
 
 static void test_own_files(void)

@@ -15,6 +15,7 @@
  */
 #include "store.h"
 
+#include "engine.h"
 #include "errors.h"
 #include "lmdbcheck.h"
 #include "node.h"
@@ -1558,7 +1559,9 @@ static void pt_build(struct ptree *pt, const char *root)
 
 static void test_paths(void)
 {
-	struct scan_opts so = {.jobs = 2, .io_mode = RING_SYNC};
+	struct engine_opts eo = {.jobs = 2, .io_mode = RING_SYNC, .write = true};
+	struct scan_opts so = {0};
+	struct engine *e = NULL;
 	struct ptree pt = {0};
 	struct store_reader *rd = NULL;
 	struct scan_result res;
@@ -1576,7 +1579,9 @@ static void test_paths(void)
 	s = open_locked(tpath("pdb"));
 	if (!s)
 		goto out;
-	r = scan_run(s, &rootp, 1, &so, &res);
+	r = engine_new(s, &eo, &e, NULL);
+	r = r ?: scan_run(e, &rootp, 1, &so, &res);
+	r = r ?: engine_free(e, NULL);
 	ok(r == 0 && res.files + res.dirs >= (uint64_t)pt.n, "scan of the tree (%s)",
 	   fsi_strerror(r));
 	store_reader_new(s, &rd);
