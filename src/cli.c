@@ -30,15 +30,15 @@
 const struct cli_option cli_shared_options[] = {
 	{ "--db", NULL, CLI_OPT_DB, " DIR",
 	  "index location (default: $FSINDEX_DB, else\n$XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)",
-	  CLI_SCAN | CLI_FIND | CLI_DUPS },
-	{ "--jobs", "-j", 'j', " N", "worker threads (default: online CPUs)", CLI_SCAN | CLI_DUPS },
+	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+	{ "--jobs", "-j", 'j', " N", "worker threads (default: online CPUs)", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--io", NULL, CLI_OPT_IO, "=MODE",
 	  "how content is read: auto (io_uring if it works,\nelse pread), uring, sync (default auto)",
-	  CLI_SCAN | CLI_DUPS },
-	{ "--quiet", "-q", 'q', NULL, "no summary of the work on stderr", CLI_SCAN | CLI_DUPS },
+	  CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+	{ "--quiet", "-q", 'q', NULL, "no summary of the work on stderr", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--verbose", "-v", 'v', NULL,
-	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_DUPS },
-	{ "--help", "-h", 'h', NULL, "show this help and exit", CLI_SCAN | CLI_FIND | CLI_DUPS },
+	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+	{ "--help", "-h", 'h', NULL, "show this help and exit", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
 };
 const size_t cli_nshared_options = ARRAY_SIZE(cli_shared_options);
 

@@ -56,6 +56,7 @@ enum cli_cmd_bit {
 	CLI_SCAN = 1 << 0,
 	CLI_FIND = 1 << 1,
 	CLI_DUPS = 1 << 2,
+	CLI_RESCAN = 1 << 3,
 };
 
 /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd-scan.c - `fsindex scan`: options, roots, signals, messages, exit status.
+ * cmd-scan.c - `fsindex scan` and `fsindex rescan`: options, roots, signals,
+ * messages, exit status.
  */
 #include "cmd.h"
 
@@ -10,6 +11,7 @@
 #include "errors.h"
 #include "log.h"
 #include "progress.h"
+#include "rescan.h"
 #include "ring.h"
 #include "scan.h"
 #include "store.h"
@@ -127,7 +129,8 @@ static void report(const struct scan_result *res, const struct store_write_stats
 }
 
 /* The exit status for scan_run()'s @r, with the reason on stderr. */
-static int status_of(int r, const struct scan_result *res, struct store *store, const char *db)
+static int status_of(const char *verb, int r, const struct scan_result *res, struct store *store,
+		     const char *db)
 {
 	if (r == -ECANCELED) {
 		log_notice("interrupted; the index keeps what was committed");
@@ -136,12 +139,13 @@ static int status_of(int r, const struct scan_result *res, struct store *store, 
 	if (r < 0 && r == store_write_error(store)) {
 		char *q = log_quote(db, strlen(db));
 
-		log_error("scan failed: cannot write index '%s': %s", q ? q : db, fsi_strerror(r));
+		log_error("%s failed: cannot write index '%s': %s", verb, q ? q : db,
+			  fsi_strerror(r));
 		free(q);
 		return EXIT_FATAL;
 	}
 	if (r < 0) {
-		log_error("scan failed: %s", fsi_strerror(r));
+		log_error("%s failed: %s", verb, fsi_strerror(r));
 		return EXIT_FATAL;
 	}
 	return res->errors ? EXIT_PARTIAL : EXIT_OK;
@@ -232,7 +236,7 @@ int cmd_scan(int argc, char **argv)
 	if (fr < 0 && (r >= 0 || r == -ECANCELED))
 		r = fr;
 	report(&res, &ws, &opts, &common, t0);
-	status = status_of(r, &res, store, db);
+	status = status_of("scan", r, &res, store, db);
 out:
 	engine_free(engine, NULL);
 	store_close(store);
@@ -241,6 +245,183 @@ out:
 			free(paths[i]);
 	free(paths);
 	free(excludes);
+	free(db);
+	return status;
+}
+
+/* ---- fsindex rescan --------------------------------------------------- */
+
+enum { OPT_ONE_LEVEL = CLI_OPT_OWN };
+
+static const struct cli_option rescan_options[] = {
+	{ "--one-level", NULL, OPT_ONE_LEVEL, NULL,
+	  "compare each DIR's own entries only: known\nsubdirectories are not descended into "
+	  "(new ones\nare walked whole)", CLI_RESCAN },
+};
+
+static const struct cli_command rescan_cmd = {
+	.name = "rescan",
+	.bit = CLI_RESCAN,
+	.synopsis = "[OPTION]... DIR...",
+	.about = "Update directories already in the index, each with the options of the\n"
+		 "root it lies below (excludes, hashing, one filesystem); no root is\n"
+		 "recorded.  A DIR that is no longer the indexed directory is taken in\n"
+		 "from its parent.\n",
+	.notes = "Exit status: 0 clean, 1 some entries could not be read, 2 fatal error\n"
+		 "(also a DIR that is not in the index), 130 interrupted.\n",
+	.own = rescan_options,
+	.nown = ARRAY_SIZE(rescan_options),
+};
+
+static int parse_rescan(int argc, char **argv, struct cli_common *common, unsigned *flags)
+{
+	struct cli_parser p;
+	int c, r;
+
+	cli_parser_init(&p, &rescan_cmd);
+	while ((c = cli_getopt(&p, argc, argv)) != -1) {
+		r = cli_common_option(&p, c, common);
+		if (r < 0 || r == CLI_HELP_SHOWN)
+			return r;
+		if (r)
+			continue;
+		if (c != OPT_ONE_LEVEL)
+			return -EINVAL;
+		*flags |= RESCAN_ONE_LEVEL;
+	}
+	if (cli_common_finish(&p, common) < 0)
+		return -EINVAL;
+	if (optind == argc) {
+		log_error("rescan: no DIR given");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The real path of directory @arg, as the index spells it.  One that no
+ * longer exists is spelt from its parent's real path, so that its removal
+ * can be taken in.  Returns the path (the caller's) or NULL, with the
+ * reason on stderr.
+ */
+static char *resolve_dir(const char *arg)
+{
+	char *p = realpath(arg, NULL), *copy = NULL, *parent = NULL, *slash;
+	struct stat st;
+	int err = 0;
+
+	if (p) {
+		if (stat(p, &st) < 0)
+			err = errno;
+		else if (!S_ISDIR(st.st_mode))
+			err = ENOTDIR;
+	} else if (errno == ENOENT && (copy = strdup(arg))) {
+		/* "a/b/" is "a/b": its last name is what vanished. */
+		for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+			copy[n - 1] = '\0';
+		slash = strrchr(copy, '/');
+		if (slash)
+			*slash = '\0';
+		parent = realpath(slash ? (slash == copy ? "/" : copy) : ".", NULL);
+		if (parent && asprintf(&p, "%s/%s", strcmp(parent, "/") ? parent : "",
+				       slash ? slash + 1 : copy) < 0)
+			p = NULL;
+		if (!p)
+			err = ENOENT;
+	} else {
+		err = errno ? errno : ENOMEM;
+	}
+	if (err) {
+		char *q = log_quote(arg, strlen(arg));
+
+		log_error("cannot rescan '%s': %s", q ? q : "?", strerror(err));
+		free(q);
+		free(p);
+		p = NULL;
+	}
+	free(copy);
+	free(parent);
+	return p;
+}
+
+/* Why a DIR cannot be rescanned, naming it. */
+static void report_bad_dir(const char *path, int r)
+{
+	char *q = log_quote(path, strlen(path));
+
+	if (r == -ENOENT)
+		log_error("rescan: '%s' is not in the index (scan a directory that holds it first)",
+			  q ? q : path);
+	else
+		log_error("rescan: '%s': %s", q ? q : path, fsi_strerror(r));
+	free(q);
+}
+
+int cmd_rescan(int argc, char **argv)
+{
+	struct cli_common common = { 0 };
+	struct scan_opts opts = { 0 };
+	struct store_write_stats ws = { 0 };
+	struct progress *progress = NULL;
+	struct scan_result res = { 0 };
+	struct engine *engine = NULL;
+	struct store *store = NULL;
+	char **paths = NULL, *db = NULL;
+	size_t npaths = 0, bad = 0;
+	unsigned flags = 0;
+	int64_t t0;
+	int r, fr, status = EXIT_FATAL;
+
+	r = parse_rescan(argc, argv, &common, &flags);
+	if (r != 0)
+		return r == CLI_HELP_SHOWN ? EXIT_OK : cli_usage_error("rescan");
+	npaths = (size_t)(argc - optind);
+	paths = calloc(npaths, sizeof(char *));
+	if (!paths)
+		goto out;
+	for (size_t i = 0; i < npaths; i++)
+		if (!(paths[i] = resolve_dir(argv[optind + (int)i])))
+			goto out;
+	db = cli_db_path(common.db);
+	if (!db)
+		goto out;
+	cli_debug_index(db);
+	if (cli_open_store(db, STORE_LOCK, &store) < 0)
+		goto out;
+	r = cancel_on_signals(&scan_cancel);
+	if (r < 0) {
+		log_error("cannot watch for signals: %s", fsi_strerror(r));
+		goto out;
+	}
+	/* A root that hashes takes io_uring when it works; --io=uring is not insisted on. */
+	if (common.io == RING_URING)
+		common.io = RING_AUTO;
+	if (start_engine(store, &common, &opts, &engine) < 0)
+		goto out;
+	opts.on_error = cli_report_entry;
+	opts.cancel = &scan_cancel;
+	opts.on_start = progress_scan_start;
+	opts.on_end = progress_scan_end;
+	opts.progress_ctx = &progress;
+
+	t0 = now_mono_ns();
+	r = rescan_paths(engine, paths, npaths, flags, &opts, &res, &bad);
+	fr = engine_free(engine, &ws);
+	engine = NULL;
+	if (fr < 0 && (r >= 0 || r == -ECANCELED))
+		r = fr;
+	if ((r == -ENOENT || r == -ENOTDIR) && res.roots_walked == 0) {
+		report_bad_dir(paths[bad], r);
+		goto out;
+	}
+	report(&res, &ws, &opts, &common, t0);
+	status = status_of("rescan", r, &res, store, db);
+out:
+	engine_free(engine, NULL);
+	store_close(store);
+	for (size_t i = 0; paths && i < npaths; i++)
+		free(paths[i]);
+	free(paths);
 	free(db);
 	return status;
 }

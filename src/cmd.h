@@ -10,6 +10,9 @@
 /** fsindex scan: index directory trees.  See cmd-scan.c. */
 int cmd_scan(int argc, char **argv);
 
+/** fsindex rescan: update known directories of the index.  See cmd-scan.c. */
+int cmd_rescan(int argc, char **argv);
+
 /** fsindex find: query the index.  See cmd-find.c. */
 int cmd_find(int argc, char **argv);
 

@@ -62,6 +62,8 @@ static void usage(void)
 	       "\n"
 	       "Commands:\n"
 	       "  scan PATH...      index directory trees, or update them in place\n"
+	       "  rescan DIR...     update directories already indexed, with their roots'\n"
+	       "                    options, recording no new root\n"
 	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
 	       "  dups PATH...      find duplicate files below each PATH\n"
 	       "\n"
@@ -75,6 +77,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "scan", cmd_scan },
+		{ "rescan", cmd_rescan },
 		{ "find", cmd_find },
 		{ "dups", cmd_dups },
 	};

@@ -69,16 +69,6 @@ struct root_plan {
 	bool fresh;
 };
 
-/* Is @inner equal to or below @outer? */
-static bool path_within(const char *inner, const char *outer)
-{
-	size_t n = strlen(outer);
-
-	if (strcmp(outer, "/") == 0)
-		return true;
-	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
-}
-
 /*
  * Make sure every component of @p->path has a node: ancestors as chain
  * nodes, the root itself as an entry with fresh metadata.
@@ -247,7 +237,7 @@ out:
 	return r;
 }
 
-static void add_walk_stats(struct scan_result *res, struct walk *walk)
+void scan_add_walk_stats(struct scan_result *res, struct walk *walk)
 {
 	struct walk_stats *s = walk_stats(walk);
 	uint64_t maxp = atomic_load(&s->max_pending);
@@ -260,6 +250,7 @@ static void add_walk_stats(struct scan_result *res, struct walk *walk)
 	res->removed += atomic_load(&s->removed);
 	res->moved += atomic_load(&s->moved);
 	res->hashed += atomic_load(&s->hashed);
+	res->hashed_bytes += atomic_load(&s->hashed_bytes);
 	if (maxp > res->max_pending)
 		res->max_pending = maxp;
 }
@@ -321,12 +312,8 @@ static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
 out:
 	if (started && opts->on_end)
 		opts->on_end(opts->progress_ctx);
-	if (walk) {
-		struct walk_stats *s = walk_stats(walk);
-
-		add_walk_stats(res, walk);
-		res->hashed_bytes += atomic_load(&s->hashed_bytes);
-	}
+	if (walk)
+		scan_add_walk_stats(res, walk);
 	store_reader_free(rd);
 	store_batch_free(batch);
 	walk_free(walk);
@@ -339,12 +326,30 @@ out:
 	return r;
 }
 
+void scan_engine_stats(struct scan_result *res, struct engine *e)
+{
+	struct ring_stats rs;
+
+	task_pool_stats(engine_pool(e), &res->tasks);
+	engine_ring_stats(e, &rs);
+	res->peak_inflight = rs.peak_inflight;
+	res->uring = rs.uring;
+}
+
+bool scan_path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return true;
+	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
 int scan_run(struct engine *e, char *const *paths, size_t npaths, const struct scan_opts *opts,
 	     struct scan_result *ret_result)
 {
 	struct scan_result res = { 0 };
 	struct root_plan *plans = NULL, *phase = NULL;
-	struct ring_stats rs;
 	size_t left = 0;
 	int r = 0;
 
@@ -377,7 +382,7 @@ int scan_run(struct engine *e, char *const *paths, size_t npaths, const struct s
 			bool inner = false;
 
 			for (size_t j = 0; j < left && !inner; j++)
-				inner = j != i && path_within(plans[i].path, plans[j].path);
+				inner = j != i && scan_path_within(plans[i].path, plans[j].path);
 			if (inner)
 				plans[keep++] = plans[i];
 			else
@@ -387,10 +392,7 @@ int scan_run(struct engine *e, char *const *paths, size_t npaths, const struct s
 		res.roots_walked += (unsigned)n;
 		r = scan_phase(e, phase, n, opts, &res);
 	}
-	task_pool_stats(engine_pool(e), &res.tasks);
-	engine_ring_stats(e, &rs);
-	res.peak_inflight = rs.peak_inflight;
-	res.uring = rs.uring;
+	scan_engine_stats(&res, e);
 out:
 	free(phase);
 	free(plans);

@@ -58,4 +58,13 @@ struct scan_result {
 int scan_run(struct engine *engine, char *const *paths, size_t npaths,
 	     const struct scan_opts *opts, struct scan_result *ret_result);
 
+/** Is path @inner @outer itself or below it (both absolute, without "//")? */
+bool scan_path_within(const char *inner, const char *outer);
+
+/** Set @res's pool and read counters from @engine's (so far). */
+void scan_engine_stats(struct scan_result *res, struct engine *engine);
+
+/** Add the counters of @walk (done) to @res: for scan_run() and rescans. */
+void scan_add_walk_stats(struct scan_result *res, struct walk *walk);
+
 #endif /* FSINDEX_SCAN_H */

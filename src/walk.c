@@ -89,6 +89,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,6 +229,24 @@ static int open_dir_at(int dirfd, const char *name, size_t len)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Open a root directory, whose absolute path may be longer than PATH_MAX (a rescan's). */
+static int open_root(const struct walk_root *root)
+{
+	int fd, pfd;
+
+	if (root->path_len < PATH_MAX) {
+		fd = open(root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+		return fd < 0 ? -errno : fd;
+	}
+	pfd = ident_open_dir(root->path, root->path_len, NULL);
+	if (pfd < 0)
+		return pfd;
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+	fd = fd < 0 ? -errno : fd;
+	close(pfd);
+	return fd;
+}
+
 /*
  * Open directory @c of a chain, relative to its parent's @pfd (pinned by the
  * caller).  Out of descriptors, give back the idle cached directories, then
@@ -238,13 +257,10 @@ static int open_step(struct walk *w, struct walk_worker *ww, struct walk_dir *c,
 	for (int attempt = 0;; attempt++) {
 		int fd;
 
-		if (!c->parent) {
-			fd = open(c->root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-			if (fd < 0)
-				fd = -errno;
-		} else {
+		if (!c->parent)
+			fd = open_root(c->root);
+		else
 			fd = open_dir_at(pfd, c->name, c->name_len);
-		}
 		if (fd >= 0 || !walk_is_emfile(fd))
 			return fd;
 		if (attempt == 0 && fdcache_shrink(w->fds) > 0)
@@ -419,6 +435,21 @@ int walk_queue_record(struct store_batch *batch, const struct node *n, enum walk
 }
 
 /*
+ * Is directory @n, an entry of @d taken in as @how, to be walked?  Not on
+ * another filesystem with WALK_XDEV; below a WALK_ONE_LEVEL root only when
+ * the index knows nothing of its entries (new, or another directory now).
+ */
+static bool walk_descends(const struct walk_root *root, const struct walk_dir *d,
+			  const struct node *n, const struct node *old, enum walk_id how)
+{
+	if ((root->flags & WALK_XDEV) && n->dev != root->dev)
+		return false;
+	if ((root->flags & WALK_ONE_LEVEL) && !d->parent)
+		return how == ID_NEW || how == ID_REPLACED || !S_ISDIR(old->mode);
+	return true;
+}
+
+/*
  * Take entry @n of @d (open as @dfd, its path @dirpath when needed) into the
  * index as @how, @old being the stored identity it takes (NULL for ID_NEW):
  * queue its record or a read of its content, report it, and remember a
@@ -482,7 +513,7 @@ int walk_take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		}
 	}
 
-	if (is_dir && !((root->flags & WALK_XDEV) && n->dev != root->dev)) {
+	if (is_dir && walk_descends(root, d, n, old, how)) {
 		/* A fresh id has no stored children; neither does an old non-directory. */
 		bool child_fresh = how == ID_NEW || !S_ISDIR(old->mode);
 		struct walk_dir *c = dir_new(root, d, n->name, n->name_len, n->id, n->dev,

@@ -21,6 +21,8 @@ enum walk_flags {
 	WALK_NO_PRUNE_FS = 1 << 1,	/* descend into proc, sysfs, ... too */
 	WALK_HASH = 1 << 2,		/* hash the content of regular files */
 	WALK_RELIST = 1 << 3,		/* list every directory (the excludes changed) */
+	WALK_ONE_LEVEL = 1 << 4,	/* the root's entries only: known subdirectories are not
+					   walked (new and replaced ones are, whole) */
 };
 
 /** Called (from any worker, serialised by the caller if it needs) for each entry that failed. */

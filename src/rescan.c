@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rescan.c - walk directories the index knows, by id, with their roots'
+ * options, recording no root (rescan.h).
+ *
+ *   ids ──► targets: path (rebuilt from the parents), governing root,
+ *           identity checked on disk (else the nearest ancestor that is
+ *           still itself, one level)
+ *       ──► one walk, each target a walk root (walk.c) ──► one writer job
+ *
+ * A target is walked as a root of the walk (it is always listed, and its
+ * stored entries are the previous state), but keeps its place in the tree:
+ * its own record is its parent's business, so a rescan never renames or
+ * re-parents it.
+ */
+#include "rescan.h"
+
+#include "engine.h"
+#include "ident.h"
+#include "node.h"
+#include "store.h"
+#include "util.h"
+#include "walk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Parents followed at most before a chain counts as broken (paths hold fewer). */
+#define MAX_DEPTH (1 << 16)
+
+struct roots {
+	struct store_root *v;
+	size_t n, cap;
+};
+
+struct target {
+	uint64_t id;
+	char *path;
+	const struct store_root *root;
+	uint64_t root_dev;
+	bool one_level;
+};
+
+static void roots_clear(struct roots *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		for (uint32_t j = 0; j < rs->v[i].nexcludes; j++)
+			free(rs->v[i].excludes[j]);
+		free(rs->v[i].excludes);
+	}
+	free(rs->v);
+}
+
+/* Keep a copy of @root: the reader's copy is borrowed for the call only. */
+static int keep_root(void *ctx, const struct store_root *root)
+{
+	struct roots *rs = ctx;
+	struct store_root *r;
+
+	if (GROW(rs->v, rs->cap, rs->n + 1))
+		return -ENOMEM;
+	r = &rs->v[rs->n];
+	*r = *root;
+	r->nexcludes = 0;
+	r->excludes = calloc(root->nexcludes ? root->nexcludes : 1, sizeof(char *));
+	if (!r->excludes)
+		return -ENOMEM;
+	rs->n++;
+	for (uint32_t j = 0; j < root->nexcludes; j++) {
+		r->excludes[j] = strdup(root->excludes[j]);
+		if (!r->excludes[j])
+			return -ENOMEM;
+		r->nexcludes++;
+	}
+	return 0;
+}
+
+static const struct store_root *root_with_id(const struct roots *rs, uint64_t id)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->v[i].id == id)
+			return &rs->v[i];
+	return NULL;
+}
+
+/* The root @id lies below (or is), and the device of its directory. */
+static int find_root(struct store_reader *rd, const struct roots *rs, uint64_t id,
+		     const struct store_root **ret_root, uint64_t *ret_dev)
+{
+	struct node n;
+	int r;
+
+	for (unsigned depth = 0; depth < MAX_DEPTH; depth++) {
+		const struct store_root *root = root_with_id(rs, id);
+
+		r = store_get_node(rd, id, &n);
+		if (r < 0)
+			return r == -ENOENT && depth ? STORE_E_CORRUPT : r;
+		if (root) {
+			*ret_root = root;
+			*ret_dev = n.dev;
+			return 0;
+		}
+		if (id == NODE_ID_TOP)
+			return -ENOENT; /* "/" and no root above */
+		id = n.parent;
+	}
+	return STORE_E_CORRUPT;
+}
+
+/* Is the directory at @path (any length) still @n: the same inode of the same device? */
+static bool still_there(const char *path, size_t len, const struct node *n)
+{
+	int fd = ident_open_dir(path, len, NULL);
+	struct stat st;
+	bool same;
+
+	if (fd < 0)
+		return false;
+	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t)st.st_dev == n->dev &&
+	       (uint64_t)st.st_ino == n->ino;
+	close(fd);
+	return same;
+}
+
+/*
+ * Fill @t for directory @id: its root, and the nearest of it and its
+ * ancestors that is still itself on disk (a root is taken as it is: its
+ * walk reports what became of it).
+ */
+static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id, bool one_level,
+		   struct target *t)
+{
+	struct node n;
+	int r, len;
+
+	r = store_get_node(rd, id, &n);
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(n.mode) || (n.flags & NODE_F_CHAIN))
+		return S_ISDIR(n.mode) ? -ENOENT : -ENOTDIR;
+	r = find_root(rd, rs, id, &t->root, &t->root_dev);
+	if (r < 0)
+		return r;
+	for (;;) {
+		len = store_node_path_alloc(rd, id, &t->path);
+		if (len < 0)
+			return len;
+		if (id == t->root->id || still_there(t->path, (size_t)len, &n))
+			break;
+		/* Gone, replaced or renamed away: its parent's listing takes that in. */
+		free(t->path);
+		t->path = NULL;
+		id = n.parent;
+		one_level = true;
+		r = store_get_node(rd, id, &n);
+		if (r < 0)
+			return r == -ENOENT ? STORE_E_CORRUPT : r;
+	}
+	t->id = id;
+	t->one_level = one_level;
+	return 0;
+}
+
+/* Is @t covered by another target of @v: the same directory, or below a subtree one? */
+static bool covered(const struct target *v, size_t n, size_t i)
+{
+	for (size_t j = 0; j < n; j++) {
+		if (j == i || !v[j].path)
+			continue;
+		if (v[j].id == v[i].id) {
+			/* The same directory twice: keep the subtree one, else the first. */
+			if (v[i].one_level != v[j].one_level ? v[i].one_level : j < i)
+				return true;
+		} else if (!v[j].one_level && scan_path_within(v[i].path, v[j].path)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static unsigned walk_flags_of(const struct target *t)
+{
+	return ((t->root->flags & STORE_ROOT_XDEV) ? WALK_XDEV : 0) |
+	       ((t->root->flags & STORE_ROOT_HASH) ? WALK_HASH : 0) |
+	       (t->one_level ? WALK_ONE_LEVEL : 0);
+}
+
+/* Walk the targets not covered by others, in one job; wait for its commit. */
+static int walk_targets(struct engine *e, struct target *v, size_t n,
+			const struct scan_opts *opts, struct scan_result *res)
+{
+	struct store_job *job = NULL;
+	struct walk *walk = NULL;
+	struct walk_opts wo = {
+		.on_error = opts->on_error,
+		.error_ctx = opts->error_ctx,
+		.cancel = opts->cancel,
+		.on_file = opts->on_file,
+		.file_ctx = opts->file_ctx,
+		.start_sec = now_real_ns() / 1000000000,
+	};
+	int r, jr;
+
+	r = store_job_new(engine_writer(e), &job);
+	if (r < 0)
+		return r;
+	wo.job = job;
+	r = walk_new(e, &wo, &walk);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (covered(v, n, i))
+			continue;
+		r = walk_add_root(walk, v[i].path, v[i].id, false, v[i].root_dev, walk_flags_of(&v[i]),
+				  v[i].root->excludes, v[i].root->nexcludes);
+		res->roots_walked++;
+	}
+	if (r == 0) {
+		if (opts->on_start)
+			opts->on_start(opts->progress_ctx, walk_stats(walk));
+		r = walk_run(walk);
+		if (opts->on_end)
+			opts->on_end(opts->progress_ctx);
+	}
+	if (walk)
+		scan_add_walk_stats(res, walk);
+	walk_free(walk);
+	jr = store_job_wait(job);
+	store_job_free(job);
+	return jr < 0 && (r >= 0 || r == -ECANCELED) ? jr : r;
+}
+
+/* Resolve @ids into @v, with the roots kept in @rs; on failure *ret_bad is the id's index. */
+static int resolve_all(struct engine *e, const uint64_t *ids, size_t n, bool one_level,
+		       struct roots *rs, struct target *v, size_t *ret_bad)
+{
+	struct store_reader *rd = NULL;
+	int r = store_reader_new(engine_store(e), &rd);
+
+	if (r == 0)
+		r = store_foreach_root(rd, keep_root, rs);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = resolve(rd, rs, ids[i], one_level, &v[i]);
+		if (r < 0 && ret_bad)
+			*ret_bad = i;
+	}
+	store_reader_free(rd);
+	return r;
+}
+
+static int rescan_ids_at(struct engine *e, const uint64_t *ids, size_t n, unsigned flags,
+			 const struct scan_opts *opts, struct scan_result *ret_result,
+			 size_t *ret_bad)
+{
+	struct scan_result res = { 0 };
+	struct roots rs = { 0 };
+	struct target *v = calloc(n ? n : 1, sizeof(*v));
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	r = resolve_all(e, ids, n, flags & RESCAN_ONE_LEVEL, &rs, v, ret_bad);
+	if (r == 0) {
+		r = walk_targets(e, v, n, opts, &res);
+		scan_engine_stats(&res, e);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+	roots_clear(&rs);
+	if (ret_result)
+		*ret_result = res;
+	return r;
+}
+
+int rescan_ids(struct engine *e, const uint64_t *ids, size_t n, unsigned flags,
+	       const struct scan_opts *opts, struct scan_result *ret_result)
+{
+	return rescan_ids_at(e, ids, n, flags, opts, ret_result, NULL);
+}
+
+int rescan_paths(struct engine *e, char *const *paths, size_t n, unsigned flags,
+		 const struct scan_opts *opts, struct scan_result *ret_result, size_t *ret_bad)
+{
+	struct store_reader *rd = NULL;
+	uint64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+	int r;
+
+	if (!ids)
+		return -ENOMEM;
+	r = store_reader_new(engine_store(e), &rd);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = store_resolve_path(rd, paths[i], &ids[i]);
+		if (r < 0 && ret_bad)
+			*ret_bad = i;
+	}
+	store_reader_free(rd);
+	if (r == 0)
+		r = rescan_ids_at(e, ids, n, flags, opts, ret_result, ret_bad);
+	else if (ret_result)
+		*ret_result = (struct scan_result){ 0 };
+	free(ids);
+	return r;
+}
