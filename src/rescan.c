@@ -10,8 +10,9 @@
  *
  * A target is walked as a root of the walk (it is always listed, and its
  * stored entries are the previous state), but keeps its place in the tree:
- * its own record is its parent's business, so a rescan never renames or
- * re-parents it.
+ * its own record gets the directory's fresh metadata (and loses
+ * NODE_F_SETTLED, so the next full scan lists it once more and settles it
+ * again), never another name or parent.
  */
 #include "rescan.h"
 
@@ -42,6 +43,9 @@ struct target {
 	const struct store_root *root;
 	uint64_t root_dev;
 	bool one_level;
+	bool have_record;		/* record holds its fresh metadata */
+	struct node record;		/* record.name points to name[] */
+	char name[NODE_NAME_MAX];
 };
 
 static void roots_clear(struct roots *rs)
@@ -111,8 +115,12 @@ static int find_root(struct store_reader *rd, const struct roots *rs, uint64_t i
 	return STORE_E_CORRUPT;
 }
 
-/* Is the directory at @path (any length) still @n: the same inode of the same device? */
-static bool still_there(const char *path, size_t len, const struct node *n)
+/*
+ * Is the directory at @path (any length) still @n, the same inode of the
+ * same device?  If so, and @t is given, @t's record is @n with the
+ * directory's fresh metadata.
+ */
+static bool still_there(const char *path, size_t len, const struct node *n, struct target *t)
 {
 	int fd = ident_open_dir(path, len, NULL);
 	struct stat st;
@@ -123,6 +131,16 @@ static bool still_there(const char *path, size_t len, const struct node *n)
 	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t)st.st_dev == n->dev &&
 	       (uint64_t)st.st_ino == n->ino;
 	close(fd);
+	if (same && t) {
+		ident_node_from_stat(&t->record, &st);
+		t->record.id = n->id;
+		t->record.parent = n->parent;
+		t->record.flags = n->flags & ~NODE_F_SETTLED;
+		t->record.name_len = n->name_len;
+		memcpy(t->name, n->name, n->name_len);
+		t->record.name = t->name;
+		t->have_record = true;
+	}
 	return same;
 }
 
@@ -149,7 +167,7 @@ static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id,
 		len = store_node_path_alloc(rd, id, &t->path);
 		if (len < 0)
 			return len;
-		if (id == t->root->id || still_there(t->path, (size_t)len, &n))
+		if (still_there(t->path, (size_t)len, &n, t) || id == t->root->id)
 			break;
 		/* Gone, replaced or renamed away: its parent's listing takes that in. */
 		free(t->path);
@@ -194,6 +212,7 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 			const struct scan_opts *opts, struct scan_result *res)
 {
 	struct store_job *job = NULL;
+	struct store_batch *batch = NULL;
 	struct walk *walk = NULL;
 	struct walk_opts wo = {
 		.on_error = opts->on_error,
@@ -210,13 +229,22 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 		return r;
 	wo.job = job;
 	r = walk_new(e, &wo, &walk);
+	if (r == 0)
+		r = store_batch_new(engine_writer(e), job, &batch);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (covered(v, n, i))
 			continue;
-		r = walk_add_root(walk, v[i].path, v[i].id, false, v[i].root_dev, walk_flags_of(&v[i]),
-				  v[i].root->excludes, v[i].root->nexcludes);
+		if (v[i].have_record)
+			r = store_batch_put(batch, &v[i].record, false);
+		if (r == 0)
+			r = walk_add_root(walk, v[i].path, v[i].id, false, v[i].root_dev,
+					  walk_flags_of(&v[i]), v[i].root->excludes,
+					  v[i].root->nexcludes);
 		res->roots_walked++;
 	}
+	/* The records reach the writer before the walk's. */
+	if (r == 0)
+		r = store_batch_flush(batch);
 	if (r == 0) {
 		if (opts->on_start)
 			opts->on_start(opts->progress_ctx, walk_stats(walk));
@@ -226,6 +254,7 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 	}
 	if (walk)
 		scan_add_walk_stats(res, walk);
+	store_batch_free(batch);
 	walk_free(walk);
 	jr = store_job_wait(job);
 	store_job_free(job);
