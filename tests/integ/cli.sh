@@ -53,6 +53,8 @@ like "$(cat "$T/help.main")" 'scan' "fsindex --help lists 'scan'"
 like "$(cat "$T/help.main")" 'find' "fsindex --help lists 'find'"
 fsi scan --help >"$T/help.scan" 2>&1
 is "$?" 0 "fsindex scan --help exits 0"
+fsi rescan --help >"$T/help.rescan" 2>&1
+is "$?" 0 "fsindex rescan --help exits 0"
 fsi find --help >"$T/help.find" 2>&1
 is "$?" 0 "fsindex find --help exits 0"
 fsi dups --help >"$T/help.dups" 2>&1
@@ -63,7 +65,7 @@ MAN=$top_srcdir/man/fsindex.1
 if [ -f "$MAN" ]; then
 	# roff writes '-' as '\-' (and sometimes '\(hy'); drop font escapes too.
 	sed -e 's/\\f[BIRP]//g' -e 's/\\(hy/-/g' -e 's/\\-/-/g' -e 's/\\//g' "$MAN" >"$T/man.txt"
-	opts=$(cat "$T/help.main" "$T/help.scan" "$T/help.find" "$T/help.dups" |
+	opts=$(cat "$T/help.main" "$T/help.scan" "$T/help.rescan" "$T/help.find" "$T/help.dups" |
 		grep -oE -- '--[a-zA-Z][-a-zA-Z0-9]*' | sort -u)
 	missing=
 	for o in $opts; do
@@ -110,7 +112,7 @@ has_word() {	# has_word FILE WORD: WORD in FILE, not as part of a longer option
 }
 if [ -f "$T/man.txt" ]; then
 	man_tags "Common options" >"$T/man.common"
-	for sub in scan find dups; do
+	for sub in scan rescan find dups; do
 		help_opts "$sub" >"$T/opts.$sub"
 		n=$(wc -l <"$T/opts.$sub")
 		ok "$sub --help lists options ($n)" test "$n" -gt 3

@@ -198,16 +198,19 @@ static void test_who_takes_what(void)
 		const char *name;
 		unsigned cmds;
 	} want[] = {
-		{ "--db", CLI_SCAN | CLI_FIND | CLI_DUPS }, { "--jobs", CLI_SCAN | CLI_DUPS },
-		{ "--io", CLI_SCAN | CLI_DUPS },	    { "--quiet", CLI_SCAN | CLI_DUPS },
-		{ "--verbose", CLI_SCAN | CLI_DUPS },	    { "--help", CLI_SCAN | CLI_FIND | CLI_DUPS },
+		{ "--db", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+		{ "--jobs", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+		{ "--io", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+		{ "--quiet", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+		{ "--verbose", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+		{ "--help", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
 	};
 	bool same = cli_nshared_options == ARRAY_SIZE(want);
 
 	for (size_t i = 0; same && i < ARRAY_SIZE(want); i++)
 		same = !strcmp(cli_shared_options[i].name, want[i].name) &&
 		       cli_shared_options[i].cmds == want[i].cmds;
-	ok(same, "the shared options: --db (all), -j, --io, -q, -v (scan, dups), -h (all)");
+	ok(same, "the shared options: --db (all), -j, --io, -q, -v (scan, rescan, dups), -h (all)");
 }
 
 /* --help lists exactly the options getopt takes, each once, in one column. */
