@@ -4,34 +4,53 @@
  *
  * Module map.  Calls flow downward only:
  *
- *   fsindex.c ─► cmd-scan.c ─► scan.c ─► walk.c ─► fdcache.c, moves.c, mountinfo.c
- *             │                          │        └► ring.c, hash.c (scan --hash)
- *             │                          └► task.c; store.c ─► node.c, lmdbcheck.c
- *             ├► cmd-find.c ─► find.c ─► query.c ─► ere.c;  output.c
- *             └► cmd-dups.c ─► scan.c, then dups.c ─► ring.c, hash.c;  dupact.c, output.c
- *   every cmd-*.c ─► cli.c (shared options, index location), errors.c, log.c, progress.c
+ *   fsindex.c ─► cmd-scan.c ─► scan.c, rescan.c ─┐
+ *             ├► cmd-dups.c ─► scan.c, dups.c ───┼─► engine.c ─► task.c (pool, job groups)
+ *             │            └► dupact.c, output.c │             ├► ring.c (one per worker)
+ *             │                                  │             ├► store-*.c (the writer)
+ *             │                                  │             └► mountinfo.c, walk-fds.c
+ *             │                                  └─► walk.c ─► walk-hash.c ─► readhash.c ─► ring.c
+ *             │                                             ├► walk-renames.c ─► moves.c
+ *             │                                             └► fdcache.c, fskind.c, ident.c
+ *             └► cmd-find.c ─► find.c ─► query.c ─► ere.c;  output.c;  store-*.c (reading)
+ *   dups.c ─► dups-collect.c (candidates), readhash.c, ident.c;  dupact.c ─► ident.c, fskind.c
+ *   store-*.c ─► node.c, lmdbcheck.c;   every cmd-*.c ─► cli.c, errors.c, log.c, progress.c
  *
  * Every file in src/, one line each (.c and its .h together):
  *
  *   fsindex.c       this entry point: dispatch to a subcommand
  *   cmd.h           the subcommands' entry points
- *   cmd-scan.c      `fsindex scan`: its options, roots, signals, summary, exit status
+ *   cmd-scan.c      `fsindex scan` and `fsindex rescan`: options, signals, summary, status
  *   cmd-find.c      `fsindex find`: its options, output, exit status
  *   cmd-dups.c      `fsindex dups`: its options, scan, report, actions, exit status
  *   cli.[ch]        the table of shared options, --help, index location, number parsing
  *   errors.[ch]     fsi_strerror(): the project's own error codes, then strerror(3)
  *   log.[ch]        the only code that writes diagnostics; quoting of names
  *   progress.[ch]   a one-line progress display on a terminal
- *   cancel.[ch]     a stop request that SIGINT, SIGTERM and SIGHUP set
- *   scan.[ch]       one scan of a set of roots into the index: roots, walk, writer
+ *   cancel.[ch]     stop requests (nested tokens) and the thread that turns signals into one
+ *   engine.[ch]     what the jobs of a process share: writer, pool, rings, descriptors, mounts
+ *   scan.[ch]       one scan of a set of roots into the index: root chains, phases, jobs
+ *   rescan.[ch]     rescans of known directories by id or path, with their roots' options
  *   walk.[ch]       one task per directory: list, stat, compare with the index
+ *   walk-priv.h     the walker's private state, shared by walk*.c
+ *   walk-hash.c     the walker's content reads (hashing roots)
+ *   walk-renames.c  arrivals and gone entries paired by (dev, ino): renames keep identity
+ *   walk-fds.c      the descriptor budget of a walk (and of dups' reads)
  *   fdcache.[ch]    a bounded LRU cache of open directory descriptors
  *   moves.[ch]      entries gone from their directory, kept by (dev, ino) for renames
- *   mountinfo.[ch]  what /proc/self/mountinfo says about a mount (fs type)
- *   task.[ch]       the work-stealing pool of stackless tasks
+ *   fskind.[ch]     what a filesystem type can be trusted with (pruned, mtimes, own files)
+ *   mountinfo.[ch]  the mount table: device, mount point, type, source
+ *   ident.[ch]      is it still the same file; stat to record; paths past PATH_MAX
+ *   task.[ch]       the persistent work-stealing pool of stackless tasks, with job groups
  *   ring.[ch]       file content through io_uring, or pread(2) behind the same interface
+ *   readhash.[ch]   read a file (or a range) through a worker's ring and hash it
  *   hash.[ch]       XXH3-128 of content, whole and of the first and last 4 KiB
- *   store.[ch]      the index: the one LMDB environment, its writer thread
+ *   store.h         the index's interface: schema, open, readers, writer, jobs
+ *   store-priv.h    the store's private state; the only header that includes lmdb.h
+ *   store-env.c     opening (and refusing), the scan lock, features and upgrades
+ *   store-read.c    readers: nodes, children, roots, hashes, paths <-> ids
+ *   store-writer.c  the writer thread: queue, jobs, commits, map growth, txn splits
+ *   store-ops.c     the operations and their derived keys (child, hash, roots)
  *   node.[ch]       one indexed entry, in memory and as a `node` record
  *   lmdbcheck.[ch]  is an LMDB data file shorter than the pages it uses?
  *   find.[ch]       walk the index depth-first for the entries a query matches
@@ -39,13 +58,11 @@
  *   ere.[ch]        POSIX extended regular expressions over bytes, bounded cost
  *   output.[ch]     plain, -0, --printf and JSON Lines output of find and dups
  *   dups.[ch]       duplicates: size, first and last 4 KiB, whole-content hash
+ *   dups-collect.c  dups' candidates: gathered per worker, merged, sorted, links folded
+ *   dups-priv.h     dups' private state, shared by dups.c and dups-collect.c
  *   dupact.[ch]     --link, --reflink, --delete on a group, re-checked before acting
  *   config.[ch]     fsindex.conf for the daemon (not linked into fsindex)
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
- *
- *   (files being added by the split of store.c, walk.c and dups.c go here:
- *   store-env.c, store-read.c, store-writer.c, store-ops.c, store-priv.h,
- *   ident.c, readhash.c, fskind.c, dups-collect.c, dups-priv.h, engine.c)
  */
 #include "cmd.h"
 
