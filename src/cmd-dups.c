@@ -445,23 +445,88 @@ static void hook_up(struct dups_cli *cli, struct dups_progress *dprog)
 	cli->act.cancel = &dups_cancel;
 }
 
-int cmd_dups(int argc, char **argv)
+/*
+ * Scan @paths into @store and search the duplicates among them, on one
+ * engine that is gone again when this returns.  Returns 0 or a negative error.
+ */
+static int search(struct dups_cli *cli, struct store *store, char **paths, size_t npaths,
+		  struct dups_collector *col, struct dups_result *res)
 {
-	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
 	struct scan_opts sopts = { 0 };
-	struct dupact_stats ast = { 0 };
-	struct dups_result res = { 0 };
 	struct scan_result sres = { 0 };
-	struct store *store = NULL;
 	struct engine *engine = NULL;
-	char **paths = NULL, *db = NULL;
-	struct dups_collector *col = NULL;
 	struct dups_progress dprog = { 0 };
 	struct read_progress rprog;
 	struct progress *progress = NULL;
 	int64_t t0, t1;
+	int r, fr;
+
+	scan_opts_of(cli, col, &progress, &sopts);
+	t0 = now_mono_ns();
+	r = start_engine(cli, store, &engine);
+	if (r < 0)
+		return EXIT_FATAL; /* reported */
+	r = scan_run(engine, paths, npaths, &sopts, &sres);
+	t1 = now_mono_ns();
+	if (r == 0) {
+		/* Hand the scan's buffers back before the candidates are gathered. */
+		malloc_trim(0);
+		hook_up(cli, &dprog);
+		rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
+		progress_start(STDERR_FILENO, read_line, &rprog, &progress);
+		r = dups_run(engine, col, &cli->opts, res);
+	}
+	/* The hashes are committed: the workers and the writer have done their part. */
+	fr = engine_free(engine, NULL);
+	progress_stop(progress);
+	if (r >= 0)
+		r = fr;
+	if (r == 0 && cli->common.verbose)
+		log_info("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
+			 (double)(now_mono_ns() - t1) / 1e9);
+	return r;
+}
+
+/* Report the groups found (and act on them); returns the exit status. */
+static int report(struct dups_cli *cli, const struct dups_result *res)
+{
+	struct dupact_stats ast = { 0 };
+	int r;
+
+	if (!cli->common.quiet)
+		report_reads(&res->stats);
+	/*
+	 * From here a signal stops the actions between files (no write of the
+	 * report is interrupted: signals are taken by their own thread), and
+	 * a closed pipe fails a write (EPIPE) rather than kill us with a line
+	 * unsaid.
+	 */
+	if (cli->action)
+		signal(SIGPIPE, SIG_IGN);
+	r = emit(cli, res, &ast);
+	if (r < 0 && cli->action && (r == -ECANCELED || cli->report_failed)) {
+		if (r != -ECANCELED)
+			log_error("cannot write the report of actions: %s", fsi_strerror(r));
+		report_actions_done(&cli->act, &ast, r == -ECANCELED ? "interrupted" : "stopped");
+		return r == -ECANCELED ? EXIT_INTERRUPTED : EXIT_FATAL;
+	}
+	if (r < 0 && r != -EPIPE)
+		return r;
+	/* A script must not take a --delete that left files behind for done. */
+	if (ast.errors)
+		return EXIT_ACTION_FAILED;
+	return res->ngroups ? EXIT_OK : EXIT_PARTIAL;
+}
+
+int cmd_dups(int argc, char **argv)
+{
+	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
+	struct dups_result res = { 0 };
+	struct store *store = NULL;
+	char **paths = NULL, *db = NULL;
+	struct dups_collector *col = NULL;
 	size_t npaths = 0;
-	int r, fr, status = EXIT_FATAL;
+	int r, status = EXIT_FATAL;
 
 	r = parse(&cli, argc, argv);
 	if (r != 0) {
@@ -476,10 +541,8 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
-
 	if (open_index(&cli, &db, &store) < 0)
 		goto out;
-
 	/* Before any thread starts: they inherit the blocked signals. */
 	r = cancel_on_signals(&dups_cancel);
 	if (r < 0) {
@@ -488,62 +551,12 @@ int cmd_dups(int argc, char **argv)
 	}
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
-	scan_opts_of(&cli, col, &progress, &sopts);
-	t0 = now_mono_ns();
-	if (start_engine(&cli, store, &engine) < 0)
-		goto out;
-	r = scan_run(engine, paths, npaths, &sopts, &sres);
-	t1 = now_mono_ns();
-	if (r < 0)
-		goto failed;
-	/* Hand the scan's buffers back before the candidates are gathered. */
-	malloc_trim(0);
-
-	hook_up(&cli, &dprog);
-	rprog = (struct read_progress){ .p = &dprog, .t0 = now_mono_ns() };
-	progress_start(STDERR_FILENO, read_line, &rprog, &progress);
-	r = dups_run(engine, col, &cli.opts, &res);
-	/* The hashes are committed: the workers and the writer have done their part. */
-	fr = engine_free(engine, NULL);
-	engine = NULL;
-	if (r >= 0)
-		r = fr;
-	progress_stop(progress);
-	progress = NULL;
-	if (r < 0)
-		goto failed;
-	if (cli.common.verbose)
-		log_info("scan %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
-			 (double)(now_mono_ns() - t1) / 1e9);
-	if (!cli.common.quiet)
-		report_reads(&res.stats);
-	/*
-	 * From here a signal stops the actions between files (no write of the
-	 * report is interrupted: signals are taken by their own thread), and
-	 * a closed pipe fails a write (EPIPE) rather than kill us with a line
-	 * unsaid.
-	 */
-	if (cli.action)
-		signal(SIGPIPE, SIG_IGN);
-	r = emit(&cli, &res, &ast);
-	if (r < 0 && cli.action && (r == -ECANCELED || cli.report_failed)) {
-		if (r != -ECANCELED)
-			log_error("cannot write the report of actions: %s", fsi_strerror(r));
-		report_actions_done(&cli.act, &ast,
-				    r == -ECANCELED ? "interrupted" : "stopped");
-		status = r == -ECANCELED ? EXIT_INTERRUPTED : EXIT_FATAL;
-		goto out;
-	}
-	if (r < 0 && r != -EPIPE)
-		goto failed;
-	status = res.ngroups ? EXIT_OK : EXIT_PARTIAL;
-	/* A script must not take a --delete that left files behind for done. */
-	if (ast.errors)
-		status = EXIT_ACTION_FAILED;
-	goto out;
-
-failed:
-	if (r == -ECANCELED) {
+	r = search(&cli, store, paths, npaths, col, &res);
+	if (r == 0)
+		r = report(&cli, &res);
+	if (r >= 0) {
+		status = r;
+	} else if (r == -ECANCELED) {
 		log_notice("interrupted");
 		status = EXIT_INTERRUPTED;
 	} else {
@@ -551,7 +564,6 @@ failed:
 	}
 out:
 	dups_result_destroy(&res);
-	engine_free(engine, NULL);
 	store_close(store);
 	if (cli.no_index && db)
 		remove_index_dir(db);

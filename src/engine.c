@@ -58,6 +58,7 @@ struct engine {
 	unsigned nworkers;
 	struct walk_fd_plan plan;
 	const struct cancel *cancel;
+	atomic_uint fds_left;		/* of plan.cache, not taken by a running walk */
 	atomic_bool starved;
 	atomic_int ring_error;		/* first error of an idle ring (logged by nobody) */
 	pthread_mutex_t mounts_lock;
@@ -138,6 +139,7 @@ int engine_new(struct store *store, const struct engine_opts *opts, struct engin
 	if (r < 0)
 		goto fail;
 	e->nworkers = e->plan.jobs;
+	atomic_init(&e->fds_left, e->plan.cache);
 	e->workers = aligned_alloc(64, sizeof(*e->workers) * e->nworkers);
 	if (!e->workers) {
 		r = -ENOMEM;
@@ -258,6 +260,21 @@ void engine_ring_stats(const struct engine *e, struct ring_stats *ret)
 		sum.uring |= s.uring;
 	}
 	*ret = sum;
+}
+
+unsigned engine_fds_take(struct engine *e, unsigned want)
+{
+	unsigned left = atomic_load(&e->fds_left), got;
+
+	do
+		got = want < left ? want : left;
+	while (!atomic_compare_exchange_weak(&e->fds_left, &left, left - got));
+	return got;
+}
+
+void engine_fds_give(struct engine *e, unsigned n)
+{
+	atomic_fetch_add(&e->fds_left, n);
 }
 
 void engine_starve(struct engine *e)

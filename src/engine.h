@@ -91,6 +91,25 @@ const struct cancel *engine_cancel(const struct engine *e);
 /** How the descriptors are spent: workers, reads in flight, directory cache, read mode. */
 const struct walk_fd_plan *engine_fd_plan(const struct engine *e);
 
+/*
+ * The directory descriptors the plan leaves for caches (plan.cache) are
+ * shared by the walks running at once: each takes what is left, up to what
+ * it wants, and gives it back when done, so two jobs never plan on the same
+ * descriptors.  A walk that gets little still works: it reopens directories
+ * more often (walk.c, "Descriptors").
+ */
+#define ENGINE_FDS_FLOOR 8	/* a walk's cache is never smaller than this */
+
+/**
+ * Take up to @want of the cache descriptors left; returns how many were
+ * taken (maybe 0, when other walks hold them all: the walk then keeps
+ * ENGINE_FDS_FLOOR, or the plan's cache if smaller, all the same).
+ */
+unsigned engine_fds_take(struct engine *e, unsigned want);
+
+/** Give back @n descriptors engine_fds_take() returned. */
+void engine_fds_give(struct engine *e, unsigned n);
+
 /**
  * The ring of worker @tw, made on its first use with the plan's mode and
  * depth (from that worker).  Returns 0 and *ret_ring, or a negative error

@@ -142,6 +142,7 @@ struct walk {
 	struct store *store;		/* the engine's */
 	struct store_writer *writer;	/* the engine's */
 	struct task_group *group;	/* the walk's tasks and reads in flight */
+	unsigned fds_taken;		/* of the engine's cache descriptors (engine_fds_take()) */
 	struct walk_opts opts;		/* opts.cancel: the group's token */
 	struct fdcache *fds;
 	struct walk_worker *workers;

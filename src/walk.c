@@ -851,10 +851,16 @@ int walk_new(struct engine *engine, const struct walk_opts *opts, struct walk **
 	w->writer = engine_writer(engine);
 	if (opts)
 		w->opts = *opts;
-	if (!w->opts.fd_budget)
-		w->opts.fd_budget = engine_fd_plan(engine)->cache;
-	if (!w->opts.fd_budget)
-		w->opts.fd_budget = WALK_DEFAULT_FD_BUDGET;
+	if (!w->opts.fd_budget) {
+		/* A share of the engine's: other walks may be running. */
+		unsigned plan = engine_fd_plan(engine)->cache;
+
+		w->fds_taken = engine_fds_take(engine, plan);
+		w->opts.fd_budget = w->fds_taken ? w->fds_taken
+				    : plan < ENGINE_FDS_FLOOR ? plan : ENGINE_FDS_FLOOR;
+		if (!w->opts.fd_budget)
+			w->opts.fd_budget = 1;
+	}
 	r = task_group_new(engine_pool(engine),
 			   w->opts.cancel ? w->opts.cancel : engine_cancel(engine), &w->group);
 	if (r < 0)
@@ -1030,6 +1036,7 @@ void walk_free(struct walk *w)
 	}
 	moves_free(w->gone);
 	fdcache_free(w->fds);
+	engine_fds_give(w->engine, w->fds_taken);
 	task_group_free(w->group);
 	free(w);
 }
