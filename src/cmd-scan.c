@@ -176,6 +176,41 @@ static int start_engine(struct store *store, const struct cli_common *common,
 	return r;
 }
 
+/*
+ * Open the index for writing (its scan lock taken), block the signals and
+ * start the engine: *ret_db, *ret_store and *ret_engine are the caller's
+ * also on failure.  Returns 0 or -1 (reported).
+ */
+static int open_index(const struct cli_common *common, const struct scan_opts *opts,
+		      char **ret_db, struct store **ret_store, struct engine **ret_engine)
+{
+	int r;
+
+	*ret_db = cli_db_path(common->db);
+	if (!*ret_db)
+		return -1;
+	cli_debug_index(*ret_db);
+	if (cli_open_store(*ret_db, STORE_LOCK, ret_store) < 0)
+		return -1;
+	/* Before any thread starts: they inherit the blocked signals. */
+	r = cancel_on_signals(&scan_cancel);
+	if (r < 0) {
+		log_error("cannot watch for signals: %s", fsi_strerror(r));
+		return -1;
+	}
+	return start_engine(*ret_store, common, opts, ret_engine) < 0 ? -1 : 0;
+}
+
+/* Where the walk reports to, and the stop request it polls. */
+static void hook_up(struct scan_opts *opts, struct progress **progress)
+{
+	opts->on_error = cli_report_entry;
+	opts->cancel = &scan_cancel;
+	opts->on_start = progress_scan_start;
+	opts->on_end = progress_scan_end;
+	opts->progress_ctx = progress;
+}
+
 int cmd_scan(int argc, char **argv)
 {
 	struct scan_opts opts = { 0 };
@@ -206,28 +241,11 @@ int cmd_scan(int argc, char **argv)
 		goto out;
 	if ((opts.walk_flags & WALK_HASH) && cli_probe_io(common.io) < 0)
 		goto out;
-	db = cli_db_path(common.db);
-	if (!db)
-		goto out;
-	cli_debug_index(db);
-	if (cli_open_store(db, STORE_LOCK, &store) < 0)
-		goto out;
-
-	/* Before any thread starts: they inherit the blocked signals. */
-	r = cancel_on_signals(&scan_cancel);
-	if (r < 0) {
-		log_error("cannot watch for signals: %s", fsi_strerror(r));
-		goto out;
-	}
-	if (start_engine(store, &common, &opts, &engine) < 0)
+	if (open_index(&common, &opts, &db, &store, &engine) < 0)
 		goto out;
 	opts.excludes = excludes;
 	opts.nexcludes = nexcludes;
-	opts.on_error = cli_report_entry;
-	opts.cancel = &scan_cancel;
-	opts.on_start = progress_scan_start;
-	opts.on_end = progress_scan_end;
-	opts.progress_ctx = &progress;
+	hook_up(&opts, &progress);
 
 	t0 = now_mono_ns();
 	r = scan_run(engine, paths, npaths, &opts, &res);
@@ -382,27 +400,9 @@ int cmd_rescan(int argc, char **argv)
 	for (size_t i = 0; i < npaths; i++)
 		if (!(paths[i] = resolve_dir(argv[optind + (int)i])))
 			goto out;
-	db = cli_db_path(common.db);
-	if (!db)
+	if (open_index(&common, &opts, &db, &store, &engine) < 0)
 		goto out;
-	cli_debug_index(db);
-	if (cli_open_store(db, STORE_LOCK, &store) < 0)
-		goto out;
-	r = cancel_on_signals(&scan_cancel);
-	if (r < 0) {
-		log_error("cannot watch for signals: %s", fsi_strerror(r));
-		goto out;
-	}
-	/* A root that hashes takes io_uring when it works; --io=uring is not insisted on. */
-	if (common.io == RING_URING)
-		common.io = RING_AUTO;
-	if (start_engine(store, &common, &opts, &engine) < 0)
-		goto out;
-	opts.on_error = cli_report_entry;
-	opts.cancel = &scan_cancel;
-	opts.on_start = progress_scan_start;
-	opts.on_end = progress_scan_end;
-	opts.progress_ctx = &progress;
+	hook_up(&opts, &progress);
 
 	t0 = now_mono_ns();
 	r = rescan_paths(engine, paths, npaths, flags, &opts, &res, &bad);

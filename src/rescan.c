@@ -214,20 +214,13 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 	struct store_job *job = NULL;
 	struct store_batch *batch = NULL;
 	struct walk *walk = NULL;
-	struct walk_opts wo = {
-		.on_error = opts->on_error,
-		.error_ctx = opts->error_ctx,
-		.cancel = opts->cancel,
-		.on_file = opts->on_file,
-		.file_ctx = opts->file_ctx,
-		.start_sec = now_real_ns() / 1000000000,
-	};
+	struct walk_opts wo;
 	int r, jr;
 
 	r = store_job_new(engine_writer(e), &job);
 	if (r < 0)
 		return r;
-	wo.job = job;
+	wo = scan_walk_opts(opts, job);
 	r = walk_new(e, &wo, &walk);
 	if (r == 0)
 		r = store_batch_new(engine_writer(e), job, &batch);

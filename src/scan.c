@@ -266,21 +266,14 @@ static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
 	struct store_batch *batch = NULL;
 	struct plan_memo memo = { 0 };
 	struct walk *walk = NULL;
-	struct walk_opts wo = {
-		.on_error = opts->on_error,
-		.error_ctx = opts->error_ctx,
-		.cancel = opts->cancel,
-		.on_file = opts->on_file,
-		.file_ctx = opts->file_ctx,
-		.start_sec = now_real_ns() / 1000000000,
-	};
+	struct walk_opts wo;
 	bool started = false;
 	int r, jr;
 
 	r = store_job_new(writer, &job);
 	if (r < 0)
 		return r;
-	wo.job = job;
+	wo = scan_walk_opts(opts, job);
 	r = walk_new(e, &wo, &walk);
 	if (r < 0)
 		goto out;
@@ -324,6 +317,19 @@ out:
 	if (jr < 0 && (r >= 0 || r == -ECANCELED))
 		r = jr;
 	return r;
+}
+
+struct walk_opts scan_walk_opts(const struct scan_opts *opts, struct store_job *job)
+{
+	return (struct walk_opts){
+		.on_error = opts->on_error,
+		.error_ctx = opts->error_ctx,
+		.cancel = opts->cancel,
+		.job = job,
+		.on_file = opts->on_file,
+		.file_ctx = opts->file_ctx,
+		.start_sec = now_real_ns() / 1000000000,
+	};
 }
 
 void scan_engine_stats(struct scan_result *res, struct engine *e)

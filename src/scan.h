@@ -61,6 +61,9 @@ int scan_run(struct engine *engine, char *const *paths, size_t npaths,
 /** Is path @inner @outer itself or below it (both absolute, without "//")? */
 bool scan_path_within(const char *inner, const char *outer);
 
+/** The options of a walk for @opts, its records in writer job @job, starting now. */
+struct walk_opts scan_walk_opts(const struct scan_opts *opts, struct store_job *job);
+
 /** Set @res's pool and read counters from @engine's (so far). */
 void scan_engine_stats(struct scan_result *res, struct engine *engine);
 
