@@ -11,7 +11,9 @@
  * hashed with libxxhash's XXH3-128 here, never with the walker or hash.c:
  * every directory's children in the index must be its entries, every node
  * must carry its entry's inode, type, size and link count, and every file
- * of a hashed root its three digests.
+ * of a hashed root its three digests; and the index must hold nothing else
+ * (its node count: a second chain node, or what a failed job left, would
+ * show).  A full disk is tests/integ/enospc.sh's.
  *
  * Nothing relies on timing.  What must not have happened yet is kept from
  * happening by a callback that waits for an event another thread sets
@@ -20,7 +22,9 @@
  * So a waiting worker can hold up its own job but not the job it waits for
  * (a worker that waits inside a read's completion stalls the other reads
  * of its ring, so a job waited for never reads on a ring a waiting worker
- * may hold).  A wait that never ends is ended by alarm(), as a failure.
+ * may hold).  The trees are small enough that the writer never grows the
+ * map, which would wait for the read snapshots of a waiting worker.  A wait
+ * that never ends is ended by alarm(), as a failure.
  */
 #include "engine.h"
 
