@@ -6,7 +6,9 @@
  * on that worker and used by every job after: a request names its own
  * callbacks, so reads of a scan and of a dups pass can be in flight on one
  * ring at once.  The ring is only touched by its worker, in tasks (submit,
- * poll) and in the idle hook, so it needs no lock.
+ * poll) and in the idle hook, so it needs no lock; only its counters are
+ * read from elsewhere (engine_ring_stats(), when a job ends while others
+ * read), so the pointer is published atomically and the counters are atomic.
  *
  * The idle hook (task.h) is the pool's only one.  A worker with no task:
  *   1. once the process ran out of descriptors (engine_starve()), lets its
@@ -41,7 +43,7 @@
 #define MOUNTINFO "/proc/self/mountinfo"
 
 struct engine_worker {
-	struct ring *ring;
+	_Atomic(struct ring *) ring;	/* its worker's; published for engine_ring_stats() */
 	struct readhash *deferred;	/* reads to submit again once the ring is idle */
 } __attribute__((aligned(64)));
 
@@ -232,10 +234,12 @@ int engine_ring(struct engine *e, struct task_worker *tw, struct ring **ret_ring
 	struct engine_worker *ew = &e->workers[task_worker_id(tw)];
 
 	if (!ew->ring) {
-		int r = ring_new(e->plan.io_mode, e->plan.depth, &ew->ring);
+		struct ring *ring;
+		int r = ring_new(e->plan.io_mode, e->plan.depth, &ring);
 
 		if (r < 0)
 			return r;
+		atomic_store_explicit(&ew->ring, ring, memory_order_release);
 	}
 	if (atomic_load_explicit(&e->starved, memory_order_relaxed))
 		ring_give_back(ew->ring);
@@ -248,11 +252,12 @@ void engine_ring_stats(const struct engine *e, struct ring_stats *ret)
 	struct ring_stats sum = { 0 };
 
 	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct ring *ring = atomic_load_explicit(&e->workers[i].ring, memory_order_acquire);
 		struct ring_stats s;
 
-		if (!e->workers[i].ring)
+		if (!ring)
 			continue;
-		ring_stats(e->workers[i].ring, &s);
+		ring_stats(ring, &s);
 		sum.files += s.files;
 		sum.bytes += s.bytes;
 		if (s.peak_inflight > sum.peak_inflight)

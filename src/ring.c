@@ -103,6 +103,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +159,34 @@ struct req {
 	int32_t res[RING_CHAIN];
 } __attribute__((aligned(64)));
 
+/*
+ * ThreadSanitizer follows descriptors through the calls it intercepts:
+ * close(2) forgets the number, a CLOSE the kernel runs does not, so when
+ * another worker reuses the number TSan takes the two for a race.  Under
+ * TSan the ring closes with close(2).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RING_TSAN 1
+#endif
+#endif
+#ifndef RING_TSAN
+#define RING_TSAN 0
+#endif
+
+/*
+ * struct ring_stats as the ring keeps it: written by the ring's thread,
+ * read by ring_stats() from any (the engine sums every worker's while jobs
+ * run).
+ */
+struct ring_counters {
+	atomic_uint_fast64_t files, bytes;
+	atomic_uint peak_inflight;
+	bool uring; /* set before the ring is handed out, never changed */
+};
+
 struct ring {
 	enum ring_mode mode;
 	bool uring;
@@ -176,9 +205,24 @@ struct ring {
 	struct req *free;
 	unsigned char *pool;
 	size_t pool_bytes;
-	struct ring_stats stats;
+	struct ring_counters stats;
 	struct io_uring uring_ring;
 };
+
+/*
+ * Add @n to a counter only the ring's thread writes: a plain load and store,
+ * atomic only so that ring_stats() may read it from another thread.
+ */
+static inline void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t counted(const atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 static int open_flags(const struct ring *ring, const struct ring_read *rd)
 {
@@ -238,7 +282,7 @@ static void deliver(struct req *req, const void *buf, size_t len)
 	if (req->rd.on_data)
 		req->rd.on_data(req->rd.ctx, buf, len, req->pos);
 	req->pos += len;
-	req->ring->stats.bytes += len;
+	count(&req->ring->stats.bytes, len);
 }
 
 static struct req *slot_get(struct ring *ring)
@@ -249,8 +293,9 @@ static struct req *slot_get(struct ring *ring)
 		return NULL;
 	ring->free = req->next_free;
 	ring->inflight++;
-	if (ring->inflight > ring->stats.peak_inflight)
-		ring->stats.peak_inflight = ring->inflight;
+	if (ring->inflight > atomic_load_explicit(&ring->stats.peak_inflight, memory_order_relaxed))
+		atomic_store_explicit(&ring->stats.peak_inflight, ring->inflight,
+				      memory_order_relaxed);
 	return req;
 }
 
@@ -270,7 +315,7 @@ static void finish(struct req *req, int result)
 	req->next_free = ring->free;
 	ring->free = req;
 	ring->inflight--;
-	ring->stats.files++;
+	count(&ring->stats.files, 1);
 	while (ring->parked) {
 		struct req *p = ring->parked;
 		int r;
@@ -593,14 +638,14 @@ static int flush(struct ring *ring, bool wait)
 
 static int uring_poll(struct ring *ring, bool wait)
 {
-	uint64_t before = ring->stats.files;
+	uint64_t before = counted(&ring->stats.files);
 	int r;
 
 	r = flush(ring, false);
 	if (r < 0)
 		return r;
 	reap(ring);
-	while (wait && ring->stats.files == before && ring->inflight > 0) {
+	while (wait && counted(&ring->stats.files) == before && ring->inflight > 0) {
 		/* Every request in flight is up the stack in a callback: none can end. */
 		if (ring->ops == 0 && !io_uring_sq_ready(&ring->uring_ring))
 			return -EDEADLK;
@@ -615,7 +660,7 @@ static int uring_poll(struct ring *ring, bool wait)
 		if (r < 0)
 			return r;
 	}
-	return (int)(ring->stats.files - before);
+	return (int)(counted(&ring->stats.files) - before);
 }
 
 static bool probe_ok(struct ring *ring)
@@ -627,7 +672,7 @@ static bool probe_ok(struct ring *ring)
 		return false; /* before 5.6: no probe, and no OPENAT either */
 	good = io_uring_opcode_supported(p, IORING_OP_OPENAT) &&
 	       io_uring_opcode_supported(p, IORING_OP_READ);
-	ring->has_close = io_uring_opcode_supported(p, IORING_OP_CLOSE);
+	ring->has_close = !RING_TSAN && io_uring_opcode_supported(p, IORING_OP_CLOSE);
 	io_uring_free_probe(p);
 	return good;
 }
@@ -801,7 +846,10 @@ unsigned ring_inflight(const struct ring *ring)
 
 void ring_stats(const struct ring *ring, struct ring_stats *ret)
 {
-	*ret = ring->stats;
+	ret->files = counted(&ring->stats.files);
+	ret->bytes = counted(&ring->stats.bytes);
+	ret->peak_inflight = atomic_load_explicit(&ring->stats.peak_inflight, memory_order_relaxed);
+	ret->uring = ring->stats.uring;
 }
 
 int ring_parse_mode(const char *s, enum ring_mode *ret)

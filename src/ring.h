@@ -119,7 +119,10 @@ int ring_give_back(struct ring *ring);
 /** Requests in flight. */
 unsigned ring_inflight(const struct ring *ring);
 
-/** Counters of @ring. */
+/**
+ * Counters of @ring.  Any thread (the others only read @ring through this):
+ * while the ring runs, a snapshot that may be a request behind.
+ */
 void ring_stats(const struct ring *ring, struct ring_stats *ret);
 
 /** Parse "auto", "uring" or "sync".  Returns 0 or -EINVAL. */

@@ -2,7 +2,7 @@
 /*
  * scan.c - a scan from start to commit.
  *
- *   roots ──► chains of directory nodes from "/" (main thread, flushed first)
+ *   roots ──► chains of directory nodes from "/" (main thread, committed first)
  *         ──► one walk task per root on the pool (walk.c)
  *         ──► writer drains and commits (store-writer.c)
  *
@@ -10,6 +10,15 @@
  * entries) ending in the root's own node, so overlapping roots share nodes
  * and no key holds a whole path.  Per-root options live in `meta` and are
  * only rewritten when they change: an unchanged rescan commits nothing.
+ *
+ * Scans of disjoint roots may run at once on one engine, and their chains
+ * meet ("/tmp/a" and "/tmp/b" share "/" and "/tmp").  A scan that planned
+ * a chain node the other cannot see yet would make a second "/tmp", whose
+ * `child` entry replaces the first's and cuts the other tree off.  So the
+ * chains and root records of a phase are planned under chain_lock, in a
+ * writer job of their own, committed before the lock is released: the
+ * next scan to plan reads them.  An unchanged chain queues nothing and
+ * waits for nothing.
  */
 #include "scan.h"
 
@@ -23,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -255,46 +265,68 @@ void scan_add_walk_stats(struct scan_result *res, struct walk *walk)
 		res->max_pending = maxp;
 }
 
+/* Held while a phase plans its chains and until they are committed (top of file). */
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Give every root of @plans its chain and root record, in a writer job of
+ * their own, committed on return (or failed), and add the roots to @walk.
+ */
+static int plan_phase(struct engine *e, struct root_plan *plans, size_t n, struct walk *walk,
+		      const struct scan_opts *opts)
+{
+	struct store_writer *writer = engine_writer(e);
+	struct store_reader *rd = NULL;
+	struct store_batch *batch = NULL;
+	struct store_job *job = NULL;
+	struct plan_memo memo = { 0 };
+	int r, jr;
+
+	pthread_mutex_lock(&chain_lock);
+	r = store_job_new(writer, &job);
+	if (r < 0)
+		goto out;
+	r = store_reader_new(engine_store(e), &rd);
+	if (r == 0)
+		r = store_batch_new(writer, job, &batch);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = plan_chain(rd, writer, batch, &memo, &plans[i]);
+		if (r == 0)
+			r = plan_root(rd, batch, walk, &plans[i], opts);
+	}
+	store_reader_free(rd);
+	if (r == 0)
+		r = store_batch_flush(batch);
+	store_batch_free(batch);
+	/* The chains are committed before anything below them is queued. */
+	jr = store_job_wait(job);
+	store_job_free(job);
+	if (jr < 0 && r >= 0)
+		r = jr;
+out:
+	pthread_mutex_unlock(&chain_lock);
+	free(memo.v);
+	return r;
+}
+
 /* Scan roots none of which is inside another: plan their chains, walk, commit. */
 static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
 		      const struct scan_opts *opts, struct scan_result *res)
 {
-	struct store *store = engine_store(e);
-	struct store_writer *writer = engine_writer(e);
 	struct store_job *job = NULL;
-	struct store_reader *rd = NULL;
-	struct store_batch *batch = NULL;
-	struct plan_memo memo = { 0 };
 	struct walk *walk = NULL;
 	struct walk_opts wo;
 	bool started = false;
 	int r, jr;
 
-	r = store_job_new(writer, &job);
+	r = store_job_new(engine_writer(e), &job);
 	if (r < 0)
 		return r;
 	wo = scan_walk_opts(opts, job);
 	r = walk_new(e, &wo, &walk);
 	if (r < 0)
 		goto out;
-	r = store_reader_new(store, &rd);
-	if (r < 0)
-		goto out;
-	r = store_batch_new(writer, job, &batch);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		r = plan_chain(rd, writer, batch, &memo, &plans[i]);
-		if (r < 0)
-			goto out;
-		r = plan_root(rd, batch, walk, &plans[i], opts);
-		if (r < 0)
-			goto out;
-	}
-	store_reader_free(rd);
-	rd = NULL;
-	/* The chains reach the writer before anything below them. */
-	r = store_batch_flush(batch);
+	r = plan_phase(e, plans, n, walk, opts);
 	if (r < 0)
 		goto out;
 
@@ -307,10 +339,7 @@ out:
 		opts->on_end(opts->progress_ctx);
 	if (walk)
 		scan_add_walk_stats(res, walk);
-	store_reader_free(rd);
-	store_batch_free(batch);
 	walk_free(walk);
-	free(memo.v);
 	/* Everything the phase queued is committed (or failed) before the next phase reads it. */
 	jr = store_job_wait(job);
 	store_job_free(job);
