@@ -183,8 +183,9 @@ int store_upgrade(struct store *s)
 		mdb_txn_abort(txn);
 	store_gate_leave(&s->gate);
 	if (r < 0) {
-		if (!s->write_error)
-			s->write_error = r;
+		int none = 0;
+
+		atomic_compare_exchange_strong(&s->write_error, &none, r);
 		return r;
 	}
 	if (!s->has_features) {
@@ -795,7 +796,7 @@ void store_close(struct store *s)
 
 int store_write_error(const struct store *s)
 {
-	return s->write_error;
+	return atomic_load(&s->write_error);
 }
 
 int store_info(struct store *s, struct store_info *ret)

@@ -78,7 +78,7 @@ struct store {
 	uint32_t features[FEAT_SETS]; /* as meta records them (0s when it does not) */
 	bool has_features; /* meta has "features" */
 	bool has_size;	   /* there is a `size` database (an older version's) */
-	int write_error;   /* store_write_error() */
+	atomic_int write_error; /* store_write_error(): set by the writer thread too */
 	struct grow_gate gate;
 	struct store_writer *writer;
 };

@@ -209,6 +209,9 @@ static bool job_fail_locked(struct store_writer *w, struct store_job *job, int r
 		return false;
 	log_debug("index writer: a job failed: %s", fsi_strerror(r));
 	atomic_compare_exchange_strong(&w->error, &none, r);
+	none = 0;
+	/* Known at once, not only when the writer finishes: a daemon names the index. */
+	atomic_compare_exchange_strong(&w->store->write_error, &none, r);
 	return true;
 }
 
@@ -671,8 +674,11 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 	r = w->stats.commits ? store_lmdb_err(write_errno(s, mdb_env_sync(s->env, 1))) : 0;
 	if (atomic_load(&w->error))
 		r = atomic_load(&w->error);
-	if (r < 0 && !s->write_error)
-		s->write_error = r;
+	if (r < 0) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&s->write_error, &none, r);
+	}
 	if (ret_stats)
 		*ret_stats = w->stats;
 

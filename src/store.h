@@ -104,7 +104,8 @@ int store_lock_scan(struct store *store);
 
 /**
  * The first error writing to the index met since store_open() (an upgrade,
- * a job's transaction, the closing sync), or 0.  So a caller can tell an
+ * a job's transaction, as soon as it failed, the closing sync), or 0.  Any
+ * thread.  So a caller can tell an
  * error of the index itself (say -ENOSPC on its filesystem) from others,
  * and name the index in its message.
  */

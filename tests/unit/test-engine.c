@@ -799,6 +799,8 @@ static void test_failed_commit(void)
 		return;
 	r1 = scan_again(e, &tree_small, true);
 	ok(r1 == -EDQUOT, "the scan whose commit fails returns that error (%s)", fsi_strerror(r1));
+	ok(store_write_error(s) == -EDQUOT,
+	   "the store names it as the index's write error at once, engine still running");
 	r2 = scan_again(e, &tree_b, true);
 	ok(r2 == 0 && holds_tree(s, &tree_b, true),
 	   "a later scan on the same engine commits (%s): the writer goes on", fsi_strerror(r2));
@@ -809,7 +811,7 @@ static void test_failed_commit(void)
 	ok(rf == -EDQUOT && ws.commits > 0,
 	   "engine_free returns the first error a job met (%s), after %llu commits",
 	   fsi_strerror(rf), (unsigned long long)ws.commits);
-	ok(store_write_error(s) == -EDQUOT, "the store then names it as the index's write error");
+	ok(store_write_error(s) == -EDQUOT, "... and still after the engine is gone");
 	ok(holds_nodes(s, 2, tree_b.files + tree_b.dirs + tree_small.files + tree_small.dirs),
 	   "nothing of the failed job is left over");
 	store_close(s);
