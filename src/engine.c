@@ -64,6 +64,7 @@ struct engine {
 	atomic_bool starved;
 	atomic_int ring_error;		/* first error of an idle ring (logged by nobody) */
 	pthread_mutex_t mounts_lock;
+	pthread_mutex_t plan_lock;	/* engine_plan_lock() */
 	_Atomic(struct mount_list *) mounts;
 };
 
@@ -137,6 +138,7 @@ int engine_new(struct store *store, const struct engine_opts *opts, struct engin
 	e->store = store;
 	e->cancel = opts->cancel;
 	pthread_mutex_init(&e->mounts_lock, NULL);
+	pthread_mutex_init(&e->plan_lock, NULL);
 	r = plan_fds(e, opts, ret_short);
 	if (r < 0)
 		goto fail;
@@ -195,6 +197,7 @@ int engine_free(struct engine *e, struct store_write_stats *ret_stats)
 		m = older;
 	}
 	pthread_mutex_destroy(&e->mounts_lock);
+	pthread_mutex_destroy(&e->plan_lock);
 	free(e);
 	return r;
 }
@@ -299,6 +302,16 @@ void engine_defer(struct engine *e, unsigned worker, struct readhash *rh)
 	engine_starve(e);
 	rh->next_later = ew->deferred;
 	ew->deferred = rh;
+}
+
+void engine_plan_lock(struct engine *e)
+{
+	pthread_mutex_lock(&e->plan_lock);
+}
+
+void engine_plan_unlock(struct engine *e)
+{
+	pthread_mutex_unlock(&e->plan_lock);
 }
 
 int engine_refresh_mounts(struct engine *e)

@@ -141,6 +141,15 @@ bool engine_starved(const struct engine *e);
 void engine_defer(struct engine *e, unsigned worker, struct readhash *rh);
 
 /**
+ * Serialise the jobs that make nodes outside any walk (a scan's root
+ * chains, which scans of disjoint roots share): lock, plan, commit, unlock,
+ * so the next one reads what the last one made.  Not while a walk of the
+ * caller waits on the lock's holder.
+ */
+void engine_plan_lock(struct engine *e);
+void engine_plan_unlock(struct engine *e);
+
+/**
  * The mount table, parsed on first use.  Tables stay valid until
  * engine_free(), so lookups never race with a refresh.  NULL when
  * /proc/self/mountinfo cannot be read.

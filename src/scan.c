@@ -15,7 +15,8 @@
  * meet ("/tmp/a" and "/tmp/b" share "/" and "/tmp").  A scan that planned
  * a chain node the other cannot see yet would make a second "/tmp", whose
  * `child` entry replaces the first's and cuts the other tree off.  So the
- * chains and root records of a phase are planned under chain_lock, in a
+ * chains and root records of a phase are planned under the engine's plan
+ * lock (engine_plan_lock()), in a
  * writer job of their own, committed before the lock is released: the
  * next scan to plan reads them.  An unchanged chain queues nothing and
  * waits for nothing.
@@ -32,7 +33,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,9 +265,6 @@ void scan_add_walk_stats(struct scan_result *res, struct walk *walk)
 		res->max_pending = maxp;
 }
 
-/* Held while a phase plans its chains and until they are committed (top of file). */
-static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /*
  * Give every root of @plans its chain and root record, in a writer job of
  * their own, committed on return (or failed), and add the roots to @walk.
@@ -282,7 +279,8 @@ static int plan_phase(struct engine *e, struct root_plan *plans, size_t n, struc
 	struct plan_memo memo = { 0 };
 	int r, jr;
 
-	pthread_mutex_lock(&chain_lock);
+	/* Held until the chains are committed (top of file). */
+	engine_plan_lock(e);
 	r = store_job_new(writer, &job);
 	if (r < 0)
 		goto out;
@@ -304,7 +302,7 @@ static int plan_phase(struct engine *e, struct root_plan *plans, size_t n, struc
 	if (jr < 0 && r >= 0)
 		r = jr;
 out:
-	pthread_mutex_unlock(&chain_lock);
+	engine_plan_unlock(e);
 	free(memo.v);
 	return r;
 }
