@@ -19,7 +19,11 @@
  * nearest ancestor still there, so nothing is lost by dropping it; any other
  * failure to resolve rescans the roots on that filesystem.
  *
- * Owned here: the group's descriptor and one O_PATH descriptor per marked
+ * A mount is taken only if a handle made there opens again (it needs
+ * CAP_DAC_READ_SEARCH; unprivileged fanotify cannot mark a filesystem
+ * anyway): otherwise every event would cost a rescan.
+ *
+ * Owned here: the group's descriptor and one directory descriptor per marked
  * filesystem.
  */
 #include "log.h"
@@ -106,6 +110,28 @@ static int mark(struct watch_fan *f, const char *point)
 	return -errno;
 }
 
+/*
+ * Can a handle of @point be opened again through @fd?  Not without
+ * CAP_DAC_READ_SEARCH (-EPERM), nor where handles cannot be made
+ * (-EOPNOTSUPP): no event there could be resolved.
+ */
+static int probe_handles(int fd, const char *point)
+{
+	union {
+		struct file_handle fh;
+		unsigned char space[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
+	int mount_id, back;
+
+	if (name_to_handle_at(AT_FDCWD, point, &h.fh, &mount_id, 0) < 0)
+		return -errno;
+	back = open_by_handle_at(fd, &h.fh, O_PATH | O_CLOEXEC);
+	if (back < 0)
+		return -errno;
+	close(back);
+	return 0;
+}
+
 int fan_add_mount(struct watch_fan *f, const char *point)
 {
 	struct statfs sfs;
@@ -121,7 +147,9 @@ int fan_add_mount(struct watch_fan *f, const char *point)
 	fd = open(point, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = mark(f, point);
+	r = probe_handles(fd, point);
+	if (r == 0)
+		r = mark(f, point);
 	if (r < 0) {
 		log_debug("fanotify refuses '%s': %s", point, strerror(-r));
 		close(fd);

@@ -372,6 +372,47 @@ static void test_limit(void)
 	}
 }
 
+/*
+ * AUTO with an overlayfs (which refuses filesystem marks) mounted inside the
+ * root: fanotify for the tmpfs, inotify watches for the overlay's two
+ * directories only, and changes on both emitted.
+ */
+static void test_auto_mixed(void)
+{
+	struct emitted e = { .root = root };
+	struct watch_status st;
+	struct watch *w;
+	char cmd[2048], opts[1024], ov[1024];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/ovl/l/sub' '%s/ovl/u' '%s/ovl/w' '%s/ov'", base,
+		 base, base, root);
+	run(cmd);
+	snprintf(opts, sizeof(opts), "lowerdir=%s/ovl/l,upperdir=%s/ovl/u,workdir=%s/ovl/w", base,
+		 base, base);
+	snprintf(ov, sizeof(ov), "%s/ov", root);
+	if (mount("overlay", ov, "overlay", 0, opts) < 0) {
+		skip("auto: cannot mount an overlayfs: %s", strerror(errno));
+		return;
+	}
+	w = start(WATCH_AUTO, 0, 0, 0, 0);
+	if (ok(w != NULL, "auto: watching a tmpfs with an overlayfs inside")) {
+		watch_status(w, &st);
+		ok(st.roots[0].watches == 2 && strcmp(st.roots[0].mode, "inotify") == 0,
+		   "auto: inotify watches for the overlay's 2 directories only (%" PRIu64 ", %s)",
+		   st.roots[0].watches, st.roots[0].mode);
+		put(at("d1/f"), "x");
+		put(at("ov/f"), "x");
+		put(at("ov/sub/f"), "x");
+		drain(w, &e);
+		ok(e.n == 3 && emitted(&e, at("d1"), 0) && emitted(&e, at("ov"), 0) &&
+		   emitted(&e, at("ov/sub"), 0),
+		   "auto: changes on the tmpfs and on the overlay are emitted (%zu)", e.n);
+		clear(&e);
+		watch_free(w);
+	}
+	umount2(ov, MNT_DETACH);
+}
+
 static bool fanotify_works(void)
 {
 	int fd = fanotify_init(FAN_CLOEXEC | FAN_REPORT_DFID_NAME | FAN_REPORT_FID, O_RDONLY);
@@ -433,6 +474,11 @@ int main(void)
 	}
 	make_fresh_root();
 	test_limit();
+	make_fresh_root();
+	if (fanotify_works())
+		test_auto_mixed();
+	else
+		skip("auto: no fanotify to mix with inotify");
 	cleanup();
 	return done_testing();
 }
