@@ -43,8 +43,7 @@
 #include <unistd.h>
 
 #define FAN_BASE_MASK                                                                     \
-	(FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR | \
-	 FAN_DELETE_SELF | FAN_MOVE_SELF)
+	(FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR)
 
 struct fan_fs {
 	fsid_t fsid;
@@ -59,6 +58,7 @@ struct watch_fan {
 	/* The last handle resolved in this read, and its path. */
 	unsigned char last_fh[MAX_HANDLE_SZ + sizeof(struct file_handle)];
 	size_t last_fh_len;
+	const struct fan_fs *last_fs;
 	char last_path[PATH_MAX];
 	ssize_t last_path_len;	/* < 0: nothing remembered */
 	char buf[64 * 1024] __attribute__((aligned(8)));
@@ -73,6 +73,7 @@ int fan_new(struct watch *w, struct watch_fan **ret)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
+	f->last_path_len = -1;
 	f->fd = fanotify_init(FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_FID,
 			      O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0) {
@@ -172,7 +173,8 @@ static ssize_t resolve(struct watch_fan *f, struct fan_fs *fs, struct file_handl
 	ssize_t n;
 	int fd;
 
-	if (f->last_path_len >= 0 && fh_len == f->last_fh_len && memcmp(fh, f->last_fh, fh_len) == 0)
+	if (f->last_path_len >= 0 && fs == f->last_fs && fh_len == f->last_fh_len &&
+	    memcmp(fh, f->last_fh, fh_len) == 0)
 		return f->last_path_len;
 	fd = open_by_handle_at(fs->mount_fd, fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
@@ -189,6 +191,7 @@ static ssize_t resolve(struct watch_fan *f, struct fan_fs *fs, struct file_handl
 	if (fh_len <= sizeof(f->last_fh)) {
 		memcpy(f->last_fh, fh, fh_len);
 		f->last_fh_len = fh_len;
+		f->last_fs = fs;
 		f->last_path_len = n;
 	}
 	return n;

@@ -410,16 +410,17 @@ static int emit_due(struct watch *w, int64_t now, watch_emit_fn *emit, void *ctx
 
 int watch_process(struct watch *w, int64_t now_ns, watch_emit_fn *emit, void *ctx)
 {
-	int r = 0;
+	int r = 0, ri = 0, n;
 
 	w->now = now_ns;
 	if (w->fan)
 		r = fan_read(w, w->fan);
-	if (w->ino && r >= 0)
-		r = ino_read(w, w->ino);
+	if (w->ino)
+		ri = ino_read(w, w->ino);
+	n = emit_due(w, now_ns, emit, ctx);
 	if (r < 0 && r != -ENOMEM)
 		return r;
-	return emit_due(w, now_ns, emit, ctx);
+	return ri < 0 && ri != -ENOMEM ? ri : n;
 }
 
 int64_t watch_next_deadline(const struct watch *w)
@@ -429,7 +430,7 @@ int64_t watch_next_deadline(const struct watch *w)
 
 static const char *root_mode(const struct watch_root *r)
 {
-	if (r->unwatchable && !r->fan)
+	if (!r->fan && (r->unwatchable || !r->watches))
 		return "periodic";
 	if (r->unwatched)
 		return "partial";

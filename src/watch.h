@@ -72,7 +72,8 @@ int watch_fd(const struct watch *w);
  * Read every event ready (never blocks), then call @emit for each directory
  * whose settle window ended at @now_ns (CLOCK_MONOTONIC) or before.
  * Returns the number emitted, or -errno when reading an event queue failed
- * (-ENOMEM leaves what was read queued; the next call goes on).
+ * (what was due is emitted all the same).  Out of memory is not returned:
+ * an event that could not be queued is lost, the rest goes on.
  */
 int watch_process(struct watch *w, int64_t now_ns, watch_emit_fn *emit, void *ctx);
 
@@ -81,7 +82,8 @@ int64_t watch_next_deadline(const struct watch *w);
 
 struct watch_root_status {
 	const char *path;
-	const char *mode;		/* "fanotify", "inotify", "partial" (some directories
+	const char *mode;		/* "fanotify" (all of it), "inotify" (some or all of it
+					 * under inotify watches), "partial" (some directories
 					 * unwatched: rescan it periodically), "periodic" (nothing
 					 * watched) */
 	uint64_t watches;		/* inotify watches held for it */

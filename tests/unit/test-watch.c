@@ -66,7 +66,7 @@ static void clear(struct emitted *e)
 		free(e->path[--e->n]);
 }
 
-/* Process events until nothing is pending and the queue stayed empty for 300 ms (at most 20 s). */
+/* Process events until nothing is pending and the queue stayed empty for 200 ms (at most 20 s). */
 static void drain(struct watch *w, struct emitted *e)
 {
 	int64_t stop = now_mono_ns() + 20LL * 1000000000;
@@ -74,7 +74,7 @@ static void drain(struct watch *w, struct emitted *e)
 	while (now_mono_ns() < stop) {
 		struct pollfd p = { .fd = watch_fd(w), .events = POLLIN };
 		int64_t dl = watch_next_deadline(w), now = now_mono_ns();
-		int timeout = 300, n;
+		int timeout = 200, n;
 
 		if (dl >= 0)
 			timeout = dl > now ? (int)((dl - now) / 1000000) + 1 : 0;
@@ -305,7 +305,7 @@ static void test_renames(enum watch_mode mode)
 static void test_burst(enum watch_mode mode)
 {
 	struct emitted e = { .root = root };
-	struct watch *w = start(mode, 100, 2000LL * 1000000, 0, 0);
+	struct watch *w = start(mode, 100, 1000LL * 1000000, 0, 0);
 	const char *m = mode_name(mode);
 	size_t subtree = 0;
 
