@@ -326,6 +326,34 @@ static void test_burst(enum watch_mode mode)
 	watch_free(w);
 }
 
+/* More events than the kernel queues (16384) before we read: the root, whole. */
+static void test_overflow(enum watch_mode mode)
+{
+	struct emitted e = { .root = root };
+	struct watch *w = start(mode, 0, 0, 0, 0);
+	const char *m = mode_name(mode);
+	struct watch_status st;
+
+	if (!ok(w != NULL, "%s: watching for an overflow", m))
+		return;
+	for (int i = 0; i < 12000; i++) {
+		char p[64];
+		int fd;
+
+		snprintf(p, sizeof(p), "d1/q%d", i);
+		fd = open(at(p), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	drain(w, &e);
+	watch_status(w, &st);
+	ok(st.overflows >= 1 && emitted(&e, root, WATCH_SUBTREE | WATCH_OVERFLOW) && e.n == 1,
+	   "%s: 24000 events unread: the root is emitted as an overflowed subtree (%" PRIu64
+	   " overflows, %zu emitted)", m, st.overflows, e.n);
+	clear(&e);
+	watch_free(w);
+}
+
 /* Too few inotify watches: partial coverage, the rest queued for rescans. */
 static void test_limit(void)
 {
@@ -471,6 +499,8 @@ int main(void)
 		test_renames(modes[i]);
 		make_fresh_root();
 		test_burst(modes[i]);
+		make_fresh_root();
+		test_overflow(modes[i]);
 	}
 	make_fresh_root();
 	test_limit();
