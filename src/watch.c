@@ -28,6 +28,7 @@
  */
 #include "watch.h"
 
+#include "fskind.h"
 #include "mountinfo.h"
 #include "util.h"
 #include "watch-priv.h"
@@ -233,6 +234,8 @@ int watch_fd(const struct watch *w)
 struct mnt {
 	dev_t dev;
 	char *point;
+	bool pruned;	/* a pseudo filesystem (proc, sysfs...): not watched, as the walker prunes it */
+	bool fan;	/* under a fanotify mark */
 };
 
 static void mnts_free(struct mnt *m, size_t n)
@@ -268,7 +271,17 @@ static int mounts_under(const char *path, dev_t dev, struct mnt **ret, size_t *r
 			mnts_free(m, n);
 			return -ENOMEM;
 		}
-		m[n++].dev = d;
+		m[n].dev = d;
+		m[n].fan = false;
+		m[n].pruned = false;
+		if (i) {
+			int fd = open(pt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+			m[n].pruned = fd >= 0 && fskind_of(fd, d, t) == FSKIND_PSEUDO;
+			if (fd >= 0)
+				close(fd);
+		}
+		n++;
 	}
 	mount_table_free(t);
 	*ret = m;
@@ -276,14 +289,11 @@ static int mounts_under(const char *path, dev_t dev, struct mnt **ret, size_t *r
 	return 0;
 }
 
-/* Mark what fanotify takes of the mounts @m, moving those it took to the front. */
-static int add_fan(struct watch *w, struct watch_root *rt, struct mnt *m, size_t n,
-		   size_t *ret_ncovered)
+/* Mark what fanotify takes of the mounts @m. */
+static int add_fan(struct watch *w, struct watch_root *rt, struct mnt *m, size_t n)
 {
-	size_t ncov = 0;
 	int r;
 
-	*ret_ncovered = 0;
 	if (w->o.mode == WATCH_INOTIFY || w->fan_failed)
 		return 0;
 	if (!w->fan) {
@@ -296,21 +306,40 @@ static int add_fan(struct watch *w, struct watch_root *rt, struct mnt *m, size_t
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct mnt t;
-
-		r = fan_add_mount(w->fan, m[i].point);
-		if (r < 0) {
-			if (w->o.mode == WATCH_FANOTIFY)
-				return r;
+		if (m[i].pruned)
 			continue;
-		}
-		t = m[i];
-		m[i] = m[ncov];
-		m[ncov++] = t;
-		rt->fan = true;
+		r = fan_add_mount(w->fan, m[i].point);
+		if (r < 0 && w->o.mode == WATCH_FANOTIFY)
+			return r;
+		m[i].fan = r == 0;
+		rt->fan |= r == 0;
 	}
-	*ret_ncovered = ncov;
 	return 0;
+}
+
+/* Watch with inotify what fanotify did not take of the mounts @m, skipping what it took. */
+static int add_ino(struct watch *w, size_t root, const struct mnt *m, size_t n)
+{
+	dev_t *skip;
+	size_t nskip = 0;
+	int r = 0;
+
+	skip = calloc(n, sizeof(*skip));
+	if (!skip)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (m[i].fan || m[i].pruned)
+			skip[nskip++] = m[i].dev;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		if (m[i].fan || m[i].pruned)
+			continue;
+		if (!w->ino)
+			r = ino_new(w, &w->ino);
+		if (r >= 0)
+			r = ino_add_tree(w, w->ino, root, m[i].point, skip, nskip);
+	}
+	free(skip);
+	return r;
 }
 
 int watch_add_root(struct watch *w, const char *path)
@@ -318,8 +347,7 @@ int watch_add_root(struct watch *w, const char *path)
 	struct watch_root *rt;
 	struct stat st;
 	struct mnt *m = NULL;
-	dev_t *devs = NULL;
-	size_t n = 0, ncov = 0, idx;
+	size_t n = 0, idx;
 	int r;
 
 	if (path[0] != '/')
@@ -347,24 +375,10 @@ int watch_add_root(struct watch *w, const char *path)
 	r = mounts_under(rt->path, st.st_dev, &m, &n);
 	if (r < 0)
 		goto out_drop;
-	r = add_fan(w, rt, m, n, &ncov);
+	r = add_fan(w, rt, m, n);
 	if (r < 0)
 		goto out_drop;
-	if (ncov < n && !w->ino) {
-		r = ino_new(w, &w->ino);
-		if (r < 0)
-			goto out_drop;
-	}
-	devs = calloc(ncov + 1, sizeof(*devs));
-	if (!devs) {
-		r = -ENOMEM;
-		goto out_drop;
-	}
-	for (size_t i = 0; i < ncov; i++)
-		devs[i] = m[i].dev;
-	/* Every mount fanotify did not take is walked; the walk skips the ones it took. */
-	for (size_t i = ncov; i < n && r >= 0; i++)
-		r = ino_add_tree(w, w->ino, idx, m[i].point, devs, ncov);
+	r = add_ino(w, idx, m, n);
 	if (r < 0)
 		goto out_drop;
 	goto out_free;
@@ -374,7 +388,6 @@ out_drop:
 	 * fall outside every root and are dropped. */
 	free(w->roots[--w->nroots].path);
 out_free:
-	free(devs);
 	mnts_free(m, n);
 	return r;
 }
