@@ -242,7 +242,8 @@ static int on_record(struct watch *w, struct watch_fan *f, struct fanotify_event
  * new root (FAN_RENAME: the old record comes first), or moved in on a kernel
  * without FAN_RENAME (which does not say from where), is a new subtree.
  */
-static int on_event(struct watch *w, struct watch_fan *f, struct fanotify_event_metadata *m)
+static int on_event(struct watch *w, struct watch_fan *f, const struct fanotify_event_metadata *m,
+		    char *raw)
 {
 	size_t off = m->metadata_len;
 	bool counts = (m->mask & ~(uint64_t)(FAN_MODIFY | FAN_ONDIR)) != 0;
@@ -257,7 +258,7 @@ static int on_event(struct watch *w, struct watch_fan *f, struct fanotify_event_
 		return 0;
 	}
 	while (off + sizeof(struct fanotify_event_info_header) <= m->event_len && r >= 0) {
-		struct fanotify_event_info_header *h = (void *)((char *)m + off);
+		struct fanotify_event_info_header *h = (void *)(raw + off);
 		struct fanotify_event_info_fid *fid = (void *)h;
 
 		if (h->len < sizeof(*h) || off + h->len > m->event_len)
@@ -290,7 +291,7 @@ int fan_read(struct watch *w, struct watch_fan *f)
 
 	for (;;) {
 		ssize_t n = read(f->fd, f->buf, sizeof(f->buf));
-		struct fanotify_event_metadata *m = (void *)f->buf;
+		size_t off = 0;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -301,11 +302,18 @@ int fan_read(struct watch *w, struct watch_fan *f)
 			return r;
 		/* Directories may be renamed between two reads. */
 		f->last_path_len = -1;
-		for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
-			if (m->vers != FANOTIFY_METADATA_VERSION)
+		/* Events are 4-byte aligned, their metadata wants 8: copy it out. */
+		while (off + FAN_EVENT_METADATA_LEN <= (size_t)n) {
+			struct fanotify_event_metadata m;
+
+			memcpy(&m, f->buf + off, sizeof(m));
+			if (m.event_len < FAN_EVENT_METADATA_LEN || off + m.event_len > (size_t)n)
+				break;
+			if (m.vers != FANOTIFY_METADATA_VERSION)
 				return -EPROTO;
-			if (on_event(w, f, m) < 0)
+			if (on_event(w, f, &m, f->buf + off) < 0)
 				r = -ENOMEM;
+			off += m.event_len;
 		}
 	}
 }
