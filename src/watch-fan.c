@@ -42,17 +42,17 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#define FAN_BASE_MASK                                                                     \
+#define FAN_BASE_MASK                                                                              \
 	(FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR)
 
 struct fan_fs {
 	fsid_t fsid;
-	int mount_fd;		/* a directory of the filesystem, for open_by_handle_at() */
+	int mount_fd; /* a directory of the filesystem, for open_by_handle_at() */
 };
 
 struct watch_fan {
 	int fd;
-	bool no_rename;		/* FAN_RENAME refused (kernel < 5.17): MOVED_FROM/TO */
+	bool no_rename; /* FAN_RENAME refused (kernel < 5.17): MOVED_FROM/TO */
 	struct fan_fs *fs;
 	size_t nfs, fs_cap;
 	/* The last handle resolved in this read, and its path. */
@@ -60,13 +60,13 @@ struct watch_fan {
 	size_t last_fh_len;
 	const struct fan_fs *last_fs;
 	char last_path[PATH_MAX];
-	ssize_t last_path_len;	/* < 0: nothing remembered */
+	ssize_t last_path_len; /* < 0: nothing remembered */
 	char buf[64 * 1024] __attribute__((aligned(8)));
 };
 
 int fan_new(struct watch *w, struct watch_fan **ret)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = WATCH_TAG_FAN };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WATCH_TAG_FAN};
 	struct watch_fan *f;
 	int r;
 
@@ -121,7 +121,7 @@ static int probe_handles(int fd, const char *point)
 	union {
 		struct file_handle fh;
 		unsigned char space[sizeof(struct file_handle) + MAX_HANDLE_SZ];
-	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
+	} h = {.fh.handle_bytes = MAX_HANDLE_SZ};
 	int mount_id, back;
 
 	if (name_to_handle_at(AT_FDCWD, point, &h.fh, &mount_id, 0) < 0)
@@ -156,7 +156,7 @@ int fan_add_mount(struct watch_fan *f, const char *point)
 		close(fd);
 		return r;
 	}
-	f->fs[f->nfs++] = (struct fan_fs){ .fsid = sfs.f_fsid, .mount_fd = fd };
+	f->fs[f->nfs++] = (struct fan_fs){.fsid = sfs.f_fsid, .mount_fd = fd};
 	return 0;
 }
 
@@ -186,7 +186,7 @@ static ssize_t resolve(struct watch_fan *f, struct fan_fs *fs, struct file_handl
 	else if (n == sizeof(f->last_path))
 		n = -ENAMETOOLONG;
 	else if (n == 0 || f->last_path[0] != '/')
-		n = -ESTALE;	/* not reachable from our root: nothing of ours */
+		n = -ESTALE; /* not reachable from our root: nothing of ours */
 	close(fd);
 	if (fh_len <= sizeof(f->last_fh)) {
 		memcpy(f->last_fh, fh, fh_len);
@@ -215,7 +215,7 @@ static int on_record(struct watch *w, struct watch_fan *f, struct fanotify_event
 
 	*ret_root = -1;
 	if (!fs)
-		return 0;	/* a filesystem marked for a root since dropped */
+		return 0; /* a filesystem marked for a root since dropped */
 	n = resolve(f, fs, fh);
 	if (n == -ESTALE || n == -ENOENT)
 		return 0;
@@ -233,7 +233,8 @@ static int on_record(struct watch *w, struct watch_fan *f, struct fanotify_event
 		return r;
 	len = snprintf(child, sizeof(child), "%.*s/%s", (int)n, n > 1 ? f->last_path : "", name);
 	if (len < 0 || (size_t)len >= sizeof(child))
-		return watch_note(w, f->last_path, (size_t)n, WATCH_SUBTREE | WATCH_OVERFLOW, false);
+		return watch_note(w, f->last_path, (size_t)n, WATCH_SUBTREE | WATCH_OVERFLOW,
+				  false);
 	return watch_note(w, child, (size_t)len, WATCH_SUBTREE, false);
 }
 
@@ -276,7 +277,7 @@ static int on_event(struct watch *w, struct watch_fan *f, const struct fanotify_
 				      &root);
 			break;
 		default:
-			break;	/* the child's own FID: its directory is what we report */
+			break; /* the child's own FID: its directory is what we report */
 		}
 		off += h->len;
 	}

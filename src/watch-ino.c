@@ -37,15 +37,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INO_MASK                                                                          \
-	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE | \
+#define INO_MASK                                                                                   \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE |        \
 	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 /* When max_user_watches cannot be read: the kernel's floor. */
 #define INO_DEFAULT_LIMIT 8192
 
 struct ino_dir {
-	int wd;			/* 0: empty slot */
+	int wd; /* 0: empty slot */
 	size_t root;
 	char *path;
 	size_t len;
@@ -60,10 +60,10 @@ struct ino_move {
 
 struct watch_ino {
 	int fd;
-	struct ino_dir *t;	/* tcap slots, a power of two, at most half full */
+	struct ino_dir *t; /* tcap slots, a power of two, at most half full */
 	size_t tcap, n;
 	uint64_t budget;
-	struct ino_move *moves;	/* MOVED_FROM of directories waiting for their MOVED_TO */
+	struct ino_move *moves; /* MOVED_FROM of directories waiting for their MOVED_TO */
 	size_t nmoves, moves_cap;
 	char buf[64 * 1024] __attribute__((aligned(8)));
 };
@@ -155,7 +155,7 @@ static unsigned read_max_watches(void)
 
 int ino_new(struct watch *w, struct watch_ino **ret)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = WATCH_TAG_INO };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WATCH_TAG_INO};
 	struct watch_ino *in;
 	unsigned limit, reserve;
 	int r;
@@ -228,7 +228,7 @@ static int watch_one(struct watch *w, struct watch_ino *in, size_t root, int fd,
 		d->len = len;
 		return 1;
 	}
-	d = &(struct ino_dir){ .wd = wd, .root = root, .path = strdup(path), .len = strlen(path) };
+	d = &(struct ino_dir){.wd = wd, .root = root, .path = strdup(path), .len = strlen(path)};
 	if (!d->path || tab_insert(in, *d) < 0) {
 		free(d->path);
 		inotify_rm_watch(in->fd, wd);
@@ -368,7 +368,7 @@ static int forget_paths(struct watch *w, struct watch_ino *in, const char *path,
 	for (size_t i = 0; i < n; i++) {
 		struct ino_dir *d = tab_find(in, wds[i]);
 
-		inotify_rm_watch(in->fd, wds[i]);	/* its IN_IGNORED finds no entry */
+		inotify_rm_watch(in->fd, wds[i]); /* its IN_IGNORED finds no entry */
 		if (d->root < w->nroots && w->roots[d->root].watches)
 			w->roots[d->root].watches--;
 		tab_remove(in, d);
@@ -416,9 +416,10 @@ static int on_subdir(struct watch *w, struct watch_ino *in, const struct inotify
 	if (ev->mask & IN_MOVED_FROM) {
 		if (GROW(in->moves, in->moves_cap, in->nmoves + 1) < 0)
 			return -ENOMEM;
-		in->moves[in->nmoves++] = (struct ino_move){ .cookie = ev->cookie, .root = root,
-							     .path = strdup(child),
-							     .len = strlen(child) };
+		in->moves[in->nmoves++] = (struct ino_move){.cookie = ev->cookie,
+							    .root = root,
+							    .path = strdup(child),
+							    .len = strlen(child)};
 		if (!in->moves[in->nmoves - 1].path) {
 			in->nmoves--;
 			return -ENOMEM;
@@ -443,7 +444,7 @@ static int on_event(struct watch *w, struct watch_ino *in, const struct inotify_
 	}
 	d = tab_find(in, ev->wd);
 	if (!d)
-		return 0;	/* a watch we dropped, still reporting */
+		return 0; /* a watch we dropped, still reporting */
 	if (ev->mask & IN_IGNORED) {
 		if (d->root < w->nroots && w->roots[d->root].watches)
 			w->roots[d->root].watches--;
@@ -452,7 +453,7 @@ static int on_event(struct watch *w, struct watch_ino *in, const struct inotify_
 	}
 	if (ev->mask & IN_UNMOUNT)
 		return watch_note(w, d->path, d->len, WATCH_SUBTREE | WATCH_OVERFLOW, false);
-	if (!ev->len)	/* on the directory itself: its parent tells of deletes and moves */
+	if (!ev->len) /* on the directory itself: its parent tells of deletes and moves */
 		return ev->mask & IN_ATTRIB ? watch_note(w, d->path, d->len, 0, counts) : 0;
 	r = watch_note(w, d->path, d->len, 0, counts);
 	if (r < 0 || !(ev->mask & IN_ISDIR))

@@ -21,18 +21,18 @@ struct watch_ino;
 struct watch_root {
 	char *path;
 	size_t len;
-	bool fan;		/* part of it is under a fanotify mark */
-	bool unwatchable;	/* the root directory itself got no watch */
-	uint64_t watches;	/* inotify watches held for it */
-	uint64_t unwatched;	/* directories left unwatched (each with its subtree) */
+	bool fan;	    /* part of it is under a fanotify mark */
+	bool unwatchable;   /* the root directory itself got no watch */
+	uint64_t watches;   /* inotify watches held for it */
+	uint64_t unwatched; /* directories left unwatched (each with its subtree) */
 };
 
 /* A directory waiting for its settle window to end. */
 struct watch_pend {
 	char *path;
 	size_t len;
-	unsigned flags;		/* enum watch_flags */
-	unsigned count;		/* events counted towards the burst threshold */
+	unsigned flags; /* enum watch_flags */
+	unsigned count; /* events counted towards the burst threshold */
 	int64_t deadline;
 };
 
@@ -45,14 +45,14 @@ struct watch {
 	 * their deadlines too: what is due is always a prefix. */
 	struct watch_pend *pend;
 	size_t npend, pend_cap;
-	uint32_t *slots;	/* open addressing over pend: index + 1, 0 empty */
+	uint32_t *slots; /* open addressing over pend: index + 1, 0 empty */
 	size_t nslots;
-	int64_t now;		/* the time events being read are stamped with */
+	int64_t now; /* the time events being read are stamped with */
 	struct watch_fan *fan;
 	struct watch_ino *ino;
-	bool fan_failed;	/* fanotify_init() refused: AUTO stays with inotify */
+	bool fan_failed; /* fanotify_init() refused: AUTO stays with inotify */
 	uint64_t events, emitted, overflows;
-	struct watch_root_status *st;	/* watch_status()'s answer */
+	struct watch_root_status *st; /* watch_status()'s answer */
 	size_t st_cap;
 };
 

@@ -47,7 +47,7 @@
 
 static uint64_t hash_path(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
 
 	while (len--)
 		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
@@ -129,7 +129,7 @@ static bool covered(const struct watch *w, const char *path, size_t len, size_t 
 		while (len > top && path[len - 1] != '/')
 			len--;
 		if (len > top && len > 1)
-			len--;		/* drop the slash, but keep "/" itself */
+			len--; /* drop the slash, but keep "/" itself */
 		if (len < top)
 			break;
 		p = pend_find(w, path, len);
@@ -156,8 +156,8 @@ static int pend_add(struct watch *w, const char *dir, size_t len, unsigned flags
 	memcpy(copy, dir, len);
 	copy[len] = '\0';
 	p = &w->pend[w->npend];
-	*p = (struct watch_pend){ .path = copy, .len = len, .flags = flags,
-				  .deadline = w->now + w->o.settle_ns };
+	*p = (struct watch_pend){
+		.path = copy, .len = len, .flags = flags, .deadline = w->now + w->o.settle_ns};
 	slot_put(w, w->npend++);
 	return 0;
 }
@@ -234,8 +234,9 @@ int watch_fd(const struct watch *w)
 struct mnt {
 	dev_t dev;
 	char *point;
-	bool pruned;	/* a pseudo filesystem (proc, sysfs...): not watched, as the walker prunes it */
-	bool fan;	/* under a fanotify mark */
+	bool pruned; /* a pseudo filesystem (proc, sysfs...): not watched, as the walker prunes it
+		      */
+	bool fan;    /* under a fanotify mark */
 };
 
 static void mnts_free(struct mnt *m, size_t n)
@@ -253,14 +254,14 @@ static int mounts_under(const char *path, dev_t dev, struct mnt **ret, size_t *r
 	struct mnt *m = NULL;
 
 	if (mount_table_load("/proc/self/mountinfo", &t) < 0)
-		t = NULL;	/* no table: the root's own mount alone */
+		t = NULL; /* no table: the root's own mount alone */
 	for (size_t i = 0; i <= (t ? t->n : 0); i++) {
 		const char *pt = i ? t->v[i - 1].point : path;
 		dev_t d = i ? t->v[i - 1].dev : dev;
 		bool dup = false;
 
-		if (i && (strncmp(pt, path, len) != 0 ||
-			  (len > 1 && pt[len] != '/' && pt[len] != '\0')))
+		if (i &&
+		    (strncmp(pt, path, len) != 0 || (len > 1 && pt[len] != '/' && pt[len] != '\0')))
 			continue;
 		for (size_t j = 0; j < n; j++)
 			dup |= m[j].dev == d;
@@ -363,7 +364,7 @@ int watch_add_root(struct watch *w, const char *path)
 		return -ENOMEM;
 	idx = w->nroots;
 	rt = &w->roots[idx];
-	*rt = (struct watch_root){ .path = strdup(path) };
+	*rt = (struct watch_root){.path = strdup(path)};
 	if (!rt->path)
 		return -ENOMEM;
 	rt->len = strlen(path);
@@ -452,18 +453,21 @@ static const char *root_mode(const struct watch_root *r)
 
 void watch_status(const struct watch *cw, struct watch_status *ret)
 {
-	struct watch *w = (struct watch *)cw;	/* the answer's buffer lives in w */
+	struct watch *w = (struct watch *)cw; /* the answer's buffer lives in w */
 
-	*ret = (struct watch_status){ .events = w->events, .emitted = w->emitted,
-				      .overflows = w->overflows, .pending = w->npend };
+	*ret = (struct watch_status){.events = w->events,
+				     .emitted = w->emitted,
+				     .overflows = w->overflows,
+				     .pending = w->npend};
 	if (GROW(w->st, w->st_cap, w->nroots) < 0)
 		return;
 	for (size_t i = 0; i < w->nroots; i++) {
 		const struct watch_root *r = &w->roots[i];
 
-		w->st[i] = (struct watch_root_status){ .path = r->path, .mode = root_mode(r),
-						       .watches = r->watches,
-						       .unwatched_dirs = r->unwatched };
+		w->st[i] = (struct watch_root_status){.path = r->path,
+						      .mode = root_mode(r),
+						      .watches = r->watches,
+						      .unwatched_dirs = r->unwatched};
 	}
 	ret->nroots = w->nroots;
 	ret->roots = w->st;

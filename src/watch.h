@@ -20,23 +20,23 @@
 struct watch;
 
 enum watch_mode {
-	WATCH_AUTO,		/* fanotify where a mount accepts it, else inotify, per mount */
-	WATCH_FANOTIFY,		/* fanotify only: a mount that refuses it fails watch_add_root() */
-	WATCH_INOTIFY,		/* inotify only (what an unprivileged daemon gets) */
+	WATCH_AUTO,	/* fanotify where a mount accepts it, else inotify, per mount */
+	WATCH_FANOTIFY, /* fanotify only: a mount that refuses it fails watch_add_root() */
+	WATCH_INOTIFY,	/* inotify only (what an unprivileged daemon gets) */
 };
 
 struct watch_opts {
 	enum watch_mode mode;
-	int64_t settle_ns;		/* settle window from a directory's first event (0: 200 ms) */
-	unsigned burst;			/* events in one directory that make it a subtree rescan (0: 1000) */
-	unsigned inotify_reserve;	/* watches left for other programs (0: 10% of
-					 * max_user_watches, at least 1000, at most half) */
-	unsigned inotify_limit;		/* test hook: act as if max_user_watches were this (0: real) */
+	int64_t settle_ns; /* settle window from a directory's first event (0: 200 ms) */
+	unsigned burst;	   /* events in one directory that make it a subtree rescan (0: 1000) */
+	unsigned inotify_reserve; /* watches left for other programs (0: 10% of
+				   * max_user_watches, at least 1000, at most half) */
+	unsigned inotify_limit;	  /* test hook: act as if max_user_watches were this (0: real) */
 };
 
 enum watch_flags {
-	WATCH_SUBTREE = 1,	/* rescan the whole subtree, not one level */
-	WATCH_OVERFLOW = 2,	/* because events were lost (or cannot be had) there */
+	WATCH_SUBTREE = 1,  /* rescan the whole subtree, not one level */
+	WATCH_OVERFLOW = 2, /* because events were lost (or cannot be had) there */
 };
 
 /**
@@ -82,19 +82,19 @@ int64_t watch_next_deadline(const struct watch *w);
 
 struct watch_root_status {
 	const char *path;
-	const char *mode;		/* "fanotify" (all of it), "inotify" (some or all of it
-					 * under inotify watches), "partial" (some directories
-					 * unwatched: rescan it periodically), "periodic" (nothing
-					 * watched) */
-	uint64_t watches;		/* inotify watches held for it */
-	uint64_t unwatched_dirs;	/* directories left unwatched, each with its subtree */
+	const char *mode;	 /* "fanotify" (all of it), "inotify" (some or all of it
+				  * under inotify watches), "partial" (some directories
+				  * unwatched: rescan it periodically), "periodic" (nothing
+				  * watched) */
+	uint64_t watches;	 /* inotify watches held for it */
+	uint64_t unwatched_dirs; /* directories left unwatched, each with its subtree */
 };
 
 struct watch_status {
-	uint64_t events;		/* events read */
-	uint64_t emitted;		/* directories emitted */
-	uint64_t overflows;		/* queue overflows seen */
-	uint64_t pending;		/* directories waiting for their settle window */
+	uint64_t events;    /* events read */
+	uint64_t emitted;   /* directories emitted */
+	uint64_t overflows; /* queue overflows seen */
+	uint64_t pending;   /* directories waiting for their settle window */
 	size_t nroots;
 	struct watch_root_status *roots;
 };

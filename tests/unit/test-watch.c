@@ -33,12 +33,12 @@ struct emitted {
 	char *path[MAX_EMIT];
 	unsigned flags[MAX_EMIT];
 	size_t n;
-	size_t outside;		/* emissions not under root */
+	size_t outside; /* emissions not under root */
 	const char *root;
 };
 
-static char base[256];	/* the tmpfs */
-static char root[512];	/* base/root: what is watched */
+static char base[256]; /* the tmpfs */
+static char root[512]; /* base/root: what is watched */
 static bool mounted;
 
 static void on_emit(void *ctx, const char *dir, size_t len, unsigned flags)
@@ -72,7 +72,7 @@ static void drain(struct watch *w, struct emitted *e)
 	int64_t stop = now_mono_ns() + 20LL * 1000000000;
 
 	while (now_mono_ns() < stop) {
-		struct pollfd p = { .fd = watch_fd(w), .events = POLLIN };
+		struct pollfd p = {.fd = watch_fd(w), .events = POLLIN};
 		int64_t dl = watch_next_deadline(w), now = now_mono_ns();
 		int timeout = 200, n;
 
@@ -140,8 +140,8 @@ static void make_fresh_root(void)
 {
 	char cmd[2048];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s/outside' && mkdir -p '%s/d1' '%s/outside'", root,
-		 base, root, base);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s/outside' && mkdir -p '%s/d1' '%s/outside'",
+		 root, base, root, base);
 	run(cmd);
 	put(at("d1/old"), "old");
 }
@@ -151,11 +151,14 @@ static const char *mode_name(enum watch_mode m)
 	return m == WATCH_FANOTIFY ? "fanotify" : m == WATCH_INOTIFY ? "inotify" : "auto";
 }
 
-static struct watch *start(enum watch_mode mode, unsigned burst, int64_t settle,
-			   unsigned limit, unsigned reserve)
+static struct watch *start(enum watch_mode mode, unsigned burst, int64_t settle, unsigned limit,
+			   unsigned reserve)
 {
-	struct watch_opts o = { .mode = mode, .burst = burst, .settle_ns = settle,
-				.inotify_limit = limit, .inotify_reserve = reserve };
+	struct watch_opts o = {.mode = mode,
+			       .burst = burst,
+			       .settle_ns = settle,
+			       .inotify_limit = limit,
+			       .inotify_reserve = reserve};
 	struct watch *w;
 	int r;
 
@@ -173,7 +176,7 @@ static struct watch *start(enum watch_mode mode, unsigned burst, int64_t settle,
 /* Create, modify and delete a file; nothing before the window ends; nothing outside. */
 static void test_files(enum watch_mode mode)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch *w = start(mode, 0, 0, 0, 0);
 	int64_t t0;
 	const char *m = mode_name(mode);
@@ -227,7 +230,7 @@ static void test_files(enum watch_mode mode)
 /* mkdir -p a/b/c with files, quicker than any watch can follow. */
 static void test_new_tree(enum watch_mode mode)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch *w = start(mode, 0, 0, 0, 0);
 	char cmd[2048];
 	const char *m = mode_name(mode);
@@ -240,7 +243,7 @@ static void test_new_tree(enum watch_mode mode)
 	run(cmd);
 	drain(w, &e);
 	ok(covered(&e, root) && covered(&e, at("a")) && covered(&e, at("a/b")) &&
-	   covered(&e, at("a/b/c")),
+		   covered(&e, at("a/b/c")),
 	   "%s: new tree: the root and a, a/b, a/b/c are all rescanned", m);
 	clear(&e);
 
@@ -255,7 +258,7 @@ static void test_new_tree(enum watch_mode mode)
 /* Rename a directory and a file across directories. */
 static void test_renames(enum watch_mode mode)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch *w;
 	char cmd[2048];
 	const char *m = mode_name(mode);
@@ -304,7 +307,7 @@ static void test_renames(enum watch_mode mode)
 /* Many events in one directory: one subtree rescan of it. */
 static void test_burst(enum watch_mode mode)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch *w = start(mode, 100, 1000LL * 1000000, 0, 0);
 	const char *m = mode_name(mode);
 	size_t subtree = 0;
@@ -329,7 +332,7 @@ static void test_burst(enum watch_mode mode)
 /* More events than the kernel queues (16384) before we read: the root, whole. */
 static void test_overflow(enum watch_mode mode)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch *w = start(mode, 0, 0, 0, 0);
 	const char *m = mode_name(mode);
 	struct watch_status st;
@@ -349,7 +352,8 @@ static void test_overflow(enum watch_mode mode)
 	watch_status(w, &st);
 	ok(st.overflows >= 1 && emitted(&e, root, WATCH_SUBTREE | WATCH_OVERFLOW) && e.n == 1,
 	   "%s: 24000 events unread: the root is emitted as an overflowed subtree (%" PRIu64
-	   " overflows, %zu emitted)", m, st.overflows, e.n);
+	   " overflows, %zu emitted)",
+	   m, st.overflows, e.n);
 	clear(&e);
 	watch_free(w);
 }
@@ -357,7 +361,7 @@ static void test_overflow(enum watch_mode mode)
 /* Too few inotify watches: partial coverage, the rest queued for rescans. */
 static void test_limit(void)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch_status st;
 	struct watch *w;
 	char cmd[2048];
@@ -371,7 +375,7 @@ static void test_limit(void)
 		return;
 	watch_status(w, &st);
 	ok(st.nroots == 1 && strcmp(st.roots[0].mode, "partial") == 0 && st.roots[0].watches == 3 &&
-	   st.roots[0].unwatched_dirs >= 1,
+		   st.roots[0].unwatched_dirs >= 1,
 	   "limit: status partial, %" PRIu64 " watches, %" PRIu64 " unwatched", st.roots[0].watches,
 	   st.roots[0].unwatched_dirs);
 	drain(w, &e);
@@ -407,7 +411,7 @@ static void test_limit(void)
  */
 static void test_auto_mixed(void)
 {
-	struct emitted e = { .root = root };
+	struct emitted e = {.root = root};
 	struct watch_status st;
 	struct watch *w;
 	char cmd[2048], opts[1024], ov[1024];
@@ -433,7 +437,7 @@ static void test_auto_mixed(void)
 		put(at("ov/sub/f"), "x");
 		drain(w, &e);
 		ok(e.n == 3 && emitted(&e, at("d1"), 0) && emitted(&e, at("ov"), 0) &&
-		   emitted(&e, at("ov/sub"), 0),
+			   emitted(&e, at("ov/sub"), 0),
 		   "auto: changes on the tmpfs and on the overlay are emitted (%zu)", e.n);
 		clear(&e);
 		watch_free(w);
@@ -466,7 +470,7 @@ static void cleanup(void)
 
 int main(void)
 {
-	enum watch_mode modes[] = { WATCH_FANOTIFY, WATCH_INOTIFY };
+	enum watch_mode modes[] = {WATCH_FANOTIFY, WATCH_INOTIFY};
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(base, sizeof(base), "%s/test-watch.XXXXXX", tmp && *tmp ? tmp : "/tmp");
