@@ -71,6 +71,7 @@ int watch_fd(const struct watch *w);
 /**
  * Read every event ready (never blocks), then call @emit for each directory
  * whose settle window ended at @now_ns (CLOCK_MONOTONIC) or before.
+ * @emit must not call back into @w.
  * Returns the number emitted, or -errno when reading an event queue failed
  * (what was due is emitted all the same).  Out of memory is not returned:
  * an event that could not be queued is lost, the rest goes on.
