@@ -10,6 +10,13 @@
  * have been lost.  The caller polls watch_fd(), calls watch_process() when it
  * is readable or when watch_next_deadline() has passed, and rescans what is
  * emitted.  Single-threaded: one thread owns a struct watch.
+ *
+ * Memory stays bounded: the kernel queues are its bounded defaults (16384
+ * events; no FAN_UNLIMITED_QUEUE), an overflow becomes a subtree rescan of
+ * the roots it touches (WATCH_OVERFLOW), and at most 65536 directories wait
+ * for their window, past which a directory's whole root is queued instead.
+ * inotify costs one watch and one path per directory; watch_add_root() walks
+ * such a tree once to place them (a readdir per directory).
  */
 #ifndef FSINDEX_WATCH_H
 #define FSINDEX_WATCH_H
