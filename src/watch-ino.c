@@ -17,7 +17,8 @@
  * (fs.inotify.max_user_watches): we take at most that minus a reserve.  A
  * directory that gets no watch (budget spent, ENOSPC, EACCES) is counted on
  * its root and queued for a subtree rescan with WATCH_OVERFLOW; its subtree
- * is not walked.  Watching goes on everywhere else.
+ * is not walked.  Watching goes on everywhere else, and the subtrees left
+ * for want of watches are walked again when watches free up (IN_IGNORED).
  *
  * Paths are opened whole (open(2)), so a directory deeper than PATH_MAX is
  * one left unwatched; the watch itself is placed through /proc/self/fd/N,
@@ -58,6 +59,12 @@ struct ino_move {
 	size_t len;
 };
 
+/* The top of a subtree left unwatched for want of watches: retried as they free up. */
+struct ino_gap {
+	size_t root;
+	char *path;
+};
+
 struct watch_ino {
 	int fd;
 	struct ino_dir *t; /* tcap slots, a power of two, at most half full */
@@ -65,6 +72,10 @@ struct watch_ino {
 	uint64_t budget;
 	struct ino_move *moves; /* MOVED_FROM of directories waiting for their MOVED_TO */
 	size_t nmoves, moves_cap;
+	struct ino_gap *gaps;
+	size_t ngaps, gaps_cap;
+	dev_t *skip; /* devices never walked: under fanotify, or pseudo filesystems */
+	size_t nskip, skip_cap;
 	char buf[64 * 1024] __attribute__((aligned(8)));
 };
 
@@ -186,11 +197,22 @@ int ino_new(struct watch *w, struct watch_ino **ret)
 	return 0;
 }
 
-/* Directory @path of root @root gets no watch: count it, rescan it whole. */
-static int unwatched(struct watch *w, size_t root, const char *path)
+/*
+ * Directory @path of root @root gets no watch: count it, rescan it whole;
+ * @gap: for want of watches, so try again when some free up.
+ */
+static int unwatched(struct watch *w, struct watch_ino *in, size_t root, const char *path, bool gap)
 {
 	struct watch_root *rt = &w->roots[root];
 
+	if (gap) {
+		if (GROW(in->gaps, in->gaps_cap, in->ngaps + 1) < 0)
+			return -ENOMEM;
+		in->gaps[in->ngaps].path = strdup(path);
+		if (!in->gaps[in->ngaps].path)
+			return -ENOMEM;
+		in->gaps[in->ngaps++].root = root;
+	}
 	rt->unwatched++;
 	if (strcmp(path, rt->path) == 0)
 		rt->unwatchable = true;
@@ -205,11 +227,11 @@ static int watch_one(struct watch *w, struct watch_ino *in, size_t root, int fd,
 	int wd;
 
 	if (in->n >= in->budget)
-		return unwatched(w, root, path) < 0 ? -ENOMEM : 0;
+		return unwatched(w, in, root, path, true) < 0 ? -ENOMEM : 0;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	wd = inotify_add_watch(in->fd, proc, INO_MASK);
 	if (wd < 0)
-		return unwatched(w, root, path) < 0 ? -ENOMEM : 0;
+		return unwatched(w, in, root, path, errno == ENOSPC) < 0 ? -ENOMEM : 0;
 	d = tab_find(in, wd);
 	if (d) {
 		size_t len = strlen(path);
@@ -287,8 +309,16 @@ int ino_add_tree(struct watch *w, struct watch_ino *in, size_t root, const char 
 {
 	char **stack = NULL;
 	size_t n = 0, cap = 0;
-	int r = GROW(stack, cap, 1);
+	int r;
 
+	for (size_t i = 0; i < nskip; i++) {
+		if (skipped(skip[i], in->skip, in->nskip))
+			continue;
+		if (GROW(in->skip, in->skip_cap, in->nskip + 1) < 0)
+			return -ENOMEM;
+		in->skip[in->nskip++] = skip[i];
+	}
+	r = GROW(stack, cap, 1);
 	if (r < 0 || !(stack[0] = strdup(path))) {
 		free(stack);
 		return -ENOMEM;
@@ -301,8 +331,8 @@ int ino_add_tree(struct watch *w, struct watch_ino *in, size_t root, const char 
 
 		if (fd < 0) {
 			if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
-				r = unwatched(w, root, p);
-		} else if (fstat(fd, &st) < 0 || skipped(st.st_dev, skip, nskip)) {
+				r = unwatched(w, in, root, p, false);
+		} else if (fstat(fd, &st) < 0 || skipped(st.st_dev, in->skip, in->nskip)) {
 			close(fd);
 		} else {
 			r = watch_one(w, in, root, fd, p);
@@ -467,6 +497,48 @@ static int on_event(struct watch *w, struct watch_ino *in, const struct inotify_
 	return r;
 }
 
+/*
+ * Watches freed up: walk the gaps again, as far as they go.  What had no
+ * watch may have changed unseen, so each gap still there is rescanned whole
+ * (once more if it fails again).
+ */
+static int retry_gaps(struct watch *w, struct watch_ino *in)
+{
+	struct ino_gap *g = in->gaps;
+	size_t n = in->ngaps, i;
+	int r = 0;
+
+	in->gaps = NULL;
+	in->ngaps = in->gaps_cap = 0;
+	for (i = 0; i < n && r >= 0 && in->n < in->budget; i++) {
+		struct stat st;
+
+		if (g[i].root >= w->nroots)
+			continue; /* a root that failed to be added */
+		if (w->roots[g[i].root].unwatched)
+			w->roots[g[i].root].unwatched--;
+		if (lstat(g[i].path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue; /* gone: its parent's events tell */
+		r = ino_add_tree(w, in, g[i].root, g[i].path, NULL, 0);
+		if (r >= 0)
+			r = watch_note(w, g[i].path, strlen(g[i].path),
+				       WATCH_SUBTREE | WATCH_OVERFLOW, false);
+	}
+	for (size_t j = 0; j < i; j++)
+		free(g[j].path);
+	/* The rest stay gaps: no watches left for them, or out of memory. */
+	for (; i < n; i++) {
+		if (GROW(in->gaps, in->gaps_cap, in->ngaps + 1) < 0) {
+			free(g[i].path);
+			r = -ENOMEM;
+			continue;
+		}
+		in->gaps[in->ngaps++] = g[i];
+	}
+	free(g);
+	return r;
+}
+
 int ino_read(struct watch *w, struct watch_ino *in)
 {
 	int r = 0;
@@ -496,6 +568,8 @@ int ino_read(struct watch *w, struct watch_ino *in)
 			r = -ENOMEM;
 		free(m->path);
 	}
+	if (in->ngaps && in->n < in->budget && retry_gaps(w, in) < 0)
+		r = -ENOMEM;
 	return r;
 }
 
@@ -510,6 +584,10 @@ void ino_free(struct watch_ino *in)
 	for (size_t i = 0; i < in->nmoves; i++)
 		free(in->moves[i].path);
 	free(in->moves);
+	for (size_t i = 0; i < in->ngaps; i++)
+		free(in->gaps[i].path);
+	free(in->gaps);
+	free(in->skip);
 	if (in->fd >= 0)
 		close(in->fd);
 	free(in);

@@ -220,7 +220,8 @@ static void test_files(enum watch_mode mode, const char *want_mode)
 	ok(e.outside == 0 && emitted(&e, at("d1"), 0) && e.n == 1,
 	   "%s: events outside the root are not emitted", m);
 	watch_status(w, &st);
-	ok(st.nroots == 1 && strcmp(st.roots[0].mode, want_mode) == 0 && st.events > 0 && st.emitted >= 4,
+	ok(st.nroots == 1 && strcmp(st.roots[0].mode, want_mode) == 0 && st.events > 0 &&
+		   st.emitted >= 4,
 	   "%s: status: mode %s, %" PRIu64 " events, %" PRIu64 " emitted", m,
 	   st.nroots ? st.roots[0].mode : "?", st.events, st.emitted);
 	clear(&e);
@@ -387,6 +388,22 @@ static void test_limit(void)
 	put(at("f"), "x");
 	drain(w, &e);
 	ok(emitted(&e, root, 0), "limit: the watched part still reports");
+	clear(&e);
+
+	/* Fewer directories than watches: what was left out gets its watches. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && rm -rf l1 l2", root);
+	run(cmd);
+	drain(w, &e);
+	watch_status(w, &st);
+	ok(st.roots[0].watches == 3 && st.roots[0].unwatched_dirs == 0 &&
+		   strcmp(st.roots[0].mode, "inotify") == 0,
+	   "limit: watches freed: root, d1 and l3 watched, none left out (%" PRIu64 ", %" PRIu64
+	   ", %s)",
+	   st.roots[0].watches, st.roots[0].unwatched_dirs, st.roots[0].mode);
+	clear(&e);
+	put(at("l3/f"), "x");
+	drain(w, &e);
+	ok(emitted(&e, at("l3"), 0), "limit: l3 reports once watched");
 	clear(&e);
 	watch_free(w);
 
