@@ -62,6 +62,10 @@
  *   dups-priv.h     dups' private state, shared by dups.c and dups-collect.c
  *   dupact.[ch]     --link, --reflink, --delete on a group, re-checked before acting
  *   config.[ch]     fsindex.conf for the daemon (not linked into fsindex)
+ *   watch.[ch]      the daemon's event source: changed directories, coalesced into rescans
+ *   watch-priv.h    the event source's private state, shared by watch*.c
+ *   watch-fan.c     fanotify filesystem marks; directory handles resolved to paths
+ *   watch-ino.c     inotify watches per directory: the wd -> path table, renames, the budget
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
  */
 #include "cmd.h"

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch.c - the event source's API, its roots and the coalescer.
+ *
+ *   fanotify group ─┐                       ┌─ pend[]: dir, flags, count, deadline
+ *   (watch-fan.c)   ├─ watch_note(dir) ───► │  in first-noted order, hashed by path
+ *   inotify fd ─────┘                       └─ watch_process(): emit the due prefix
+ *   (watch-ino.c)
+ *
+ * Coalescing.  Every event names a directory; the first event of a
+ * directory starts its settle window (opts.settle_ns), later ones merge into
+ * it (their masks are not kept: the daemon re-stats), and the directory is
+ * emitted when the window ends.  The window does not slide, so a directory
+ * written to without pause is still rescanned every window.  Since every
+ * entry's deadline is its first event's time plus the same window, the array
+ * is sorted by deadline and what is due is a prefix.
+ *
+ * A directory that gets more than opts.burst events within its window turns
+ * into a subtree rescan; so does a new directory (its contents may predate
+ * any watch), and an overflowing queue makes every affected root one.  A
+ * pending subtree covers the pending directories below it: those are
+ * dropped when they come due, and new events below it are not queued.
+ *
+ * Memory: the kernel queues are bounded (no FAN_UNLIMITED_QUEUE; an
+ * overflow costs a rescan of the roots, not the daemon's memory), and at
+ * most WATCH_MAX_PENDING directories wait here, beyond which a directory's
+ * whole root is queued instead.
+ */
+#include "watch.h"
+
+#include "fskind.h"
+#include "mountinfo.h"
+#include "util.h"
+#include "watch-priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WATCH_DEFAULT_SETTLE_NS (200 * 1000 * 1000)
+#define WATCH_DEFAULT_BURST 1000
+
+static uint64_t hash_path(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	while (len--)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The pending entry for @path, or NULL. */
+static struct watch_pend *pend_find(const struct watch *w, const char *path, size_t len)
+{
+	size_t mask = w->nslots - 1, i;
+
+	if (!w->nslots)
+		return NULL;
+	for (i = hash_path(path, len) & mask; w->slots[i]; i = (i + 1) & mask) {
+		struct watch_pend *p = &w->pend[w->slots[i] - 1];
+
+		if (p->len == len && memcmp(p->path, path, len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void slot_put(struct watch *w, size_t idx)
+{
+	size_t mask = w->nslots - 1, i;
+
+	i = hash_path(w->pend[idx].path, w->pend[idx].len) & mask;
+	while (w->slots[i])
+		i = (i + 1) & mask;
+	w->slots[i] = (uint32_t)idx + 1;
+}
+
+/* Rebuild the hash for pend[0..npend), with room for at least @want entries. */
+static int slots_rebuild(struct watch *w, size_t want)
+{
+	size_t n = w->nslots ? w->nslots : 64;
+
+	while (n < want * 2)
+		n *= 2;
+	if (n != w->nslots) {
+		uint32_t *s = calloc(n, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		free(w->slots);
+		w->slots = s;
+		w->nslots = n;
+	} else {
+		memset(w->slots, 0, n * sizeof(*w->slots));
+	}
+	for (size_t i = 0; i < w->npend; i++)
+		slot_put(w, i);
+	return 0;
+}
+
+ssize_t watch_root_of(const struct watch *w, const char *path, size_t len)
+{
+	ssize_t best = -1;
+
+	for (size_t i = 0; i < w->nroots; i++) {
+		const struct watch_root *r = &w->roots[i];
+
+		if (len < r->len || memcmp(path, r->path, r->len) != 0)
+			continue;
+		if (len > r->len && r->len > 1 && path[r->len] != '/')
+			continue;
+		if (best < 0 || r->len > w->roots[best].len)
+			best = (ssize_t)i;
+	}
+	return best;
+}
+
+/* Is a strict ancestor of @path, no higher than @top bytes, pending as a subtree? */
+static bool covered(const struct watch *w, const char *path, size_t len, size_t top)
+{
+	while (len > top) {
+		const struct watch_pend *p;
+
+		while (len > top && path[len - 1] != '/')
+			len--;
+		if (len > top && len > 1)
+			len--; /* drop the slash, but keep "/" itself */
+		if (len < top)
+			break;
+		p = pend_find(w, path, len);
+		if (p && (p->flags & WATCH_SUBTREE))
+			return true;
+		if (len == top)
+			break;
+	}
+	return false;
+}
+
+static int pend_add(struct watch *w, const char *dir, size_t len, unsigned flags)
+{
+	struct watch_pend *p;
+	char *copy;
+
+	if (GROW(w->pend, w->pend_cap, w->npend + 1) < 0)
+		return -ENOMEM;
+	if (w->nslots < (w->npend + 1) * 2 && slots_rebuild(w, w->npend + 1) < 0)
+		return -ENOMEM;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, dir, len);
+	copy[len] = '\0';
+	p = &w->pend[w->npend];
+	*p = (struct watch_pend){
+		.path = copy, .len = len, .flags = flags, .deadline = w->now + w->o.settle_ns};
+	slot_put(w, w->npend++);
+	return 0;
+}
+
+int watch_note(struct watch *w, const char *dir, size_t len, unsigned flags, bool counts)
+{
+	struct watch_pend *p;
+	ssize_t root;
+	int r;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	root = watch_root_of(w, dir, len);
+	if (root < 0)
+		return 0;
+	if (covered(w, dir, len, w->roots[root].len))
+		return 0;
+	p = pend_find(w, dir, len);
+	if (!p) {
+		if (w->npend >= WATCH_MAX_PENDING && len != w->roots[root].len) {
+			const struct watch_root *rt = &w->roots[root];
+
+			return watch_note(w, rt->path, rt->len, WATCH_SUBTREE | WATCH_OVERFLOW,
+					  false);
+		}
+		r = pend_add(w, dir, len, flags);
+		if (r < 0)
+			return r;
+		p = &w->pend[w->npend - 1];
+	}
+	p->flags |= flags;
+	if (counts && ++p->count > w->o.burst)
+		p->flags |= WATCH_SUBTREE;
+	return 0;
+}
+
+void watch_note_roots(struct watch *w, bool (*pick)(const struct watch_root *r))
+{
+	for (size_t i = 0; i < w->nroots; i++)
+		if (pick(&w->roots[i]))
+			watch_note(w, w->roots[i].path, w->roots[i].len,
+				   WATCH_SUBTREE | WATCH_OVERFLOW, false);
+}
+
+int watch_new(const struct watch_opts *opts, struct watch **ret)
+{
+	struct watch *w;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	if (opts)
+		w->o = *opts;
+	if (w->o.settle_ns <= 0)
+		w->o.settle_ns = WATCH_DEFAULT_SETTLE_NS;
+	if (!w->o.burst)
+		w->o.burst = WATCH_DEFAULT_BURST;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		int r = -errno;
+
+		free(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+int watch_fd(const struct watch *w)
+{
+	return w->epfd;
+}
+
+struct mnt {
+	dev_t dev;
+	char *point;
+	bool pruned; /* a pseudo filesystem (proc, sysfs...): not watched, as the walker prunes it
+		      */
+	bool fan;    /* under a fanotify mark */
+};
+
+static void mnts_free(struct mnt *m, size_t n)
+{
+	while (n)
+		free(m[--n].point);
+	free(m);
+}
+
+/* The mounts in the tree at @path, one per device, its own (device @dev) first. */
+static int mounts_under(const char *path, dev_t dev, struct mnt **ret, size_t *ret_n)
+{
+	struct mount_table *t;
+	size_t len = strlen(path), n = 0, cap = 0;
+	struct mnt *m = NULL;
+
+	if (mount_table_load("/proc/self/mountinfo", &t) < 0)
+		t = NULL; /* no table: the root's own mount alone */
+	for (size_t i = 0; i <= (t ? t->n : 0); i++) {
+		const char *pt = i ? t->v[i - 1].point : path;
+		dev_t d = i ? t->v[i - 1].dev : dev;
+		bool dup = false;
+
+		if (i &&
+		    (strncmp(pt, path, len) != 0 || (len > 1 && pt[len] != '/' && pt[len] != '\0')))
+			continue;
+		for (size_t j = 0; j < n; j++)
+			dup |= m[j].dev == d;
+		if (dup)
+			continue;
+		if (GROW(m, cap, n + 1) < 0 || !(m[n].point = strdup(pt))) {
+			mount_table_free(t);
+			mnts_free(m, n);
+			return -ENOMEM;
+		}
+		m[n].dev = d;
+		m[n].fan = false;
+		m[n].pruned = false;
+		if (i) {
+			int fd = open(pt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+			m[n].pruned = fd >= 0 && fskind_of(fd, d, t) == FSKIND_PSEUDO;
+			if (fd >= 0)
+				close(fd);
+		}
+		n++;
+	}
+	mount_table_free(t);
+	*ret = m;
+	*ret_n = n;
+	return 0;
+}
+
+/* Mark what fanotify takes of the mounts @m. */
+static int add_fan(struct watch *w, struct watch_root *rt, struct mnt *m, size_t n)
+{
+	int r;
+
+	if (w->o.mode == WATCH_INOTIFY || w->fan_failed)
+		return 0;
+	if (!w->fan) {
+		r = fan_new(w, &w->fan);
+		if (r < 0) {
+			if (w->o.mode == WATCH_FANOTIFY)
+				return r;
+			w->fan_failed = true;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].pruned)
+			continue;
+		r = fan_add_mount(w->fan, m[i].point);
+		if (r < 0 && w->o.mode == WATCH_FANOTIFY)
+			return r;
+		m[i].fan = r == 0;
+		rt->fan |= r == 0;
+	}
+	return 0;
+}
+
+/* Watch with inotify what fanotify did not take of the mounts @m, skipping what it took. */
+static int add_ino(struct watch *w, size_t root, const struct mnt *m, size_t n)
+{
+	dev_t *skip;
+	size_t nskip = 0;
+	int r = 0;
+
+	skip = calloc(n, sizeof(*skip));
+	if (!skip)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (m[i].fan || m[i].pruned)
+			skip[nskip++] = m[i].dev;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		if (m[i].fan || m[i].pruned)
+			continue;
+		if (!w->ino)
+			r = ino_new(w, &w->ino);
+		if (r >= 0)
+			r = ino_add_tree(w, w->ino, root, m[i].point, skip, nskip);
+	}
+	free(skip);
+	return r;
+}
+
+int watch_add_root(struct watch *w, const char *path)
+{
+	struct watch_root *rt;
+	struct stat st;
+	struct mnt *m = NULL;
+	size_t n = 0, idx;
+	int r;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	for (size_t i = 0; i < w->nroots; i++)
+		if (strcmp(w->roots[i].path, path) == 0)
+			return -EEXIST;
+	if (GROW(w->roots, w->roots_cap, w->nroots + 1) < 0)
+		return -ENOMEM;
+	idx = w->nroots;
+	rt = &w->roots[idx];
+	*rt = (struct watch_root){.path = strdup(path)};
+	if (!rt->path)
+		return -ENOMEM;
+	rt->len = strlen(path);
+	while (rt->len > 1 && rt->path[rt->len - 1] == '/')
+		rt->path[--rt->len] = '\0';
+	w->nroots++;
+	w->now = now_mono_ns();
+
+	r = mounts_under(rt->path, st.st_dev, &m, &n);
+	if (r < 0)
+		goto out_drop;
+	r = add_fan(w, rt, m, n);
+	if (r < 0)
+		goto out_drop;
+	r = add_ino(w, idx, m, n);
+	if (r < 0)
+		goto out_drop;
+	goto out_free;
+
+out_drop:
+	/* Marks and watches already placed stay until watch_free(); their events
+	 * fall outside every root and are dropped. */
+	free(w->roots[--w->nroots].path);
+out_free:
+	mnts_free(m, n);
+	return r;
+}
+
+/* Emit the due prefix of pend[], dropping what a pending subtree covers. */
+static int emit_due(struct watch *w, int64_t now, watch_emit_fn *emit, void *ctx)
+{
+	size_t due = 0, i;
+	int n = 0;
+
+	while (due < w->npend && w->pend[due].deadline <= now)
+		due++;
+	if (!due)
+		return 0;
+	for (i = 0; i < due; i++) {
+		struct watch_pend *p = &w->pend[i];
+		ssize_t root = watch_root_of(w, p->path, p->len);
+
+		if (root >= 0 && covered(w, p->path, p->len, w->roots[root].len))
+			continue;
+		emit(ctx, p->path, p->len, p->flags & (WATCH_SUBTREE | WATCH_OVERFLOW));
+		n++;
+	}
+	for (i = 0; i < due; i++)
+		free(w->pend[i].path);
+	memmove(w->pend, w->pend + due, (w->npend - due) * sizeof(*w->pend));
+	w->npend -= due;
+	/* Rebuilding at the same size cannot fail. */
+	slots_rebuild(w, 0);
+	w->emitted += (uint64_t)n;
+	return n;
+}
+
+int watch_process(struct watch *w, int64_t now_ns, watch_emit_fn *emit, void *ctx)
+{
+	int r = 0, ri = 0, n;
+
+	w->now = now_ns;
+	if (w->fan)
+		r = fan_read(w, w->fan);
+	if (w->ino)
+		ri = ino_read(w, w->ino);
+	n = emit_due(w, now_ns, emit, ctx);
+	if (r < 0 && r != -ENOMEM)
+		return r;
+	return ri < 0 && ri != -ENOMEM ? ri : n;
+}
+
+int64_t watch_next_deadline(const struct watch *w)
+{
+	return w->npend ? w->pend[0].deadline : -1;
+}
+
+static const char *root_mode(const struct watch_root *r)
+{
+	if (!r->fan && (r->unwatchable || !r->watches))
+		return "periodic";
+	if (r->unwatched)
+		return "partial";
+	return r->watches ? "inotify" : "fanotify";
+}
+
+void watch_status(const struct watch *cw, struct watch_status *ret)
+{
+	struct watch *w = (struct watch *)cw; /* the answer's buffer lives in w */
+
+	*ret = (struct watch_status){.events = w->events,
+				     .emitted = w->emitted,
+				     .overflows = w->overflows,
+				     .pending = w->npend};
+	if (GROW(w->st, w->st_cap, w->nroots) < 0)
+		return;
+	for (size_t i = 0; i < w->nroots; i++) {
+		const struct watch_root *r = &w->roots[i];
+
+		w->st[i] = (struct watch_root_status){.path = r->path,
+						      .mode = root_mode(r),
+						      .watches = r->watches,
+						      .unwatched_dirs = r->unwatched};
+	}
+	ret->nroots = w->nroots;
+	ret->roots = w->st;
+}
+
+void watch_free(struct watch *w)
+{
+	if (!w)
+		return;
+	fan_free(w->fan);
+	ino_free(w->ino);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	for (size_t i = 0; i < w->npend; i++)
+		free(w->pend[i].path);
+	free(w->pend);
+	free(w->slots);
+	for (size_t i = 0; i < w->nroots; i++)
+		free(w->roots[i].path);
+	free(w->roots);
+	free(w->st);
+	free(w);
+}
