@@ -23,6 +23,7 @@
  *   cmd-scan.c      `fsindex scan` and `fsindex rescan`: options, signals, summary, status
  *   cmd-find.c      `fsindex find`: its options, output, exit status
  *   cmd-dups.c      `fsindex dups`: its options, scan, report, actions, exit status
+ *   cmd-status.c    `fsindex status` and `fsindex reload`: clients of fsindexd (control.c)
  *   cli.[ch]        the table of shared options, --help, index location, number parsing
  *   errors.[ch]     fsi_strerror(): the project's own error codes, then strerror(3)
  *   log.[ch]        the only code that writes diagnostics; quoting of names
@@ -83,6 +84,8 @@ static void usage(void)
 	       "                    options, recording no new root\n"
 	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
 	       "  dups PATH...      find duplicate files below each PATH\n"
+       "  status            show what the daemon fsindexd is doing\n"
+       "  reload            make fsindexd re-read its configuration\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
 		{ "rescan", cmd_rescan },
 		{ "find", cmd_find },
 		{ "dups", cmd_dups },
+		{ "status", cmd_status },
+		{ "reload", cmd_reload },
 	};
 
 	log_init("fsindex", false);
