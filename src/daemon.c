@@ -113,7 +113,7 @@ static int set_roots_locked(struct daemon *d, const struct config *cfg)
 			return -ENOMEM;
 		}
 		for (size_t j = 0; j < d->nroots; j++)
-			if (strcmp(d->roots[j].path, nr[i].path) == 0) {
+			if (d->roots[j].path && strcmp(d->roots[j].path, nr[i].path) == 0) {
 				free(nr[i].path);
 				nr[i] = d->roots[j];
 				d->roots[j].path = NULL;
