@@ -33,6 +33,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -256,6 +257,9 @@ static int setup_socket(struct daemon *d)
 			return -EINVAL;
 		}
 		d->listen_fd = SD_LISTEN_FDS_START;
+		/* on_connection() accepts until EAGAIN: the loop must never block there. */
+		if (fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK) < 0)
+			return -errno;
 		return 0;
 	}
 	if (n < 0)
@@ -282,6 +286,10 @@ static int setup_signals(struct daemon *d)
 {
 	sigset_t set;
 
+	/* Dispositions survive exec: a launcher that ignored these would hide them. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -342,6 +350,12 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 		free(err);
 		return r;
 	}
+	for (size_t i = 0; i < cfg->nroots; i++)
+		if (cfg->roots[i].nexclude_fs) {
+			log_notice("exclude-fs is not applied yet (the scan has no such filter); "
+				   "pseudo filesystems are still left out");
+			break;
+		}
 	r = setup_paths(d, o, cfg);
 	if (r == 0)
 		r = install_config(d, cfg);	/* takes cfg */
@@ -536,8 +550,9 @@ int daemon_run(const struct daemon_opts *o)
 		d.watchdog_usec = 0;
 	log_info("index '%s' open, %zu roots; control socket %s", d.db, d.nroots,
 		 d.socket_path ? d.socket_path : "from systemd");
+	daemon_set_state(&d, "reconciling");
 	daemon_queue_reconcile(&d);	/* start-up always reconciles */
-	sd_notify(0, "READY=1\nSTATUS=reconciling");
+	sd_notify(0, "READY=1");
 	loop(&d);
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	r = stop(&d);

@@ -193,6 +193,28 @@ ok "...while the scan was still running (it would take 4 s)" \
 FSI find >/dev/null 2>&1
 ok "the index opens after the stop (find exits 0 or 1)" test $? -le 1
 
+# ---- socket activation --------------------------------------------------------------
+
+if command -v systemd-socket-activate >/dev/null 2>&1; then
+	rm -rf "$T/run/fsindex"
+	mkdir -p "$T/run/fsindex"
+	systemd-socket-activate -l "$SOCK" "$FSINDEXD" --user --config "$T/big.conf" --db "$T/db3" \
+		2>"$T/sa.err" &
+	sapid=$!
+	track_pid $sapid
+	wait_for_sock "$SOCK"
+	"$FSINDEX" status --user >"$T/sa.status" 2>&1
+	is "$?" 0 "socket activation: the first connection starts the daemon, which answers it"
+	like "$(cat "$T/sa.err")" 'control socket from systemd' "...on the socket systemd passed"
+	like "$(cat "$T/sa.status")" "root $BIG:" "...with its status"
+	like "$(cat "$T/sa.status")" "pid $sapid," "...in the process systemd-socket-activate became"
+	kill -TERM "$sapid"
+	wait_timeout "$sapid" 10
+	is "$rc" 0 "...and stops with exit 0"
+else
+	skip "systemd-socket-activate not installed"
+fi
+
 # ---- the units ----------------------------------------------------------------------
 
 if command -v systemd-analyze >/dev/null 2>&1; then
