@@ -79,7 +79,7 @@ struct daemon {
 	bool reconcile_queued, busy, stopping, thread_started;
 	char state[512];		/* STATUS= text; "" until the first job */
 	struct daemon_root *roots;
-	size_t nroots, roots_cap;
+	size_t nroots;
 	int64_t next_reconcile_ns;	/* INT64_MAX: none planned */
 	uint64_t events_seen, jobs_done;
 	pthread_t thread;

@@ -63,6 +63,8 @@
  *   dups-priv.h     dups' private state, shared by dups.c and dups-collect.c
  *   dupact.[ch]     --link, --reflink, --delete on a group, re-checked before acting
  *   config.[ch]     fsindex.conf for the daemon (not linked into fsindex)
+ *   control.[ch]    fsindexd's control socket: path, line protocol, peer check, client
+ *   daemon*.[ch]    fsindexd itself (fsindexd.c maps them): loop, jobs, answers, events seam
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
  */
 #include "cmd.h"
@@ -84,8 +86,8 @@ static void usage(void)
 	       "                    options, recording no new root\n"
 	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
 	       "  dups PATH...      find duplicate files below each PATH\n"
-       "  status            show what the daemon fsindexd is doing\n"
-       "  reload            make fsindexd re-read its configuration\n"
+	       "  status            show what the daemon fsindexd is doing\n"
+	       "  reload            make fsindexd re-read its configuration\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
