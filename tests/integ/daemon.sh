@@ -73,6 +73,20 @@ wait_ready_after_reload() {
 	done
 }
 
+# ---- --help against the man page ---------------------------------------------------
+
+"$FSINDEXD" --help >"$T/help" 2>&1
+is "$?" 0 "fsindexd --help exits 0"
+sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' "$top_srcdir/man/fsindexd.8" >"$T/man8"
+missing=
+for o in $(grep -oE -- '--[a-z][-a-z]*' "$T/help" | sort -u); do
+	grep -qF -- "$o" "$T/man8" || missing="$missing $o"
+done
+is "$missing" "" "every long option of fsindexd --help is in fsindexd(8)"
+is "$("$FSINDEXD" --version)" "fsindexd 0.1.0" "fsindexd --version"
+"$FSINDEXD" --frob 2>/dev/null
+is "$?" 2 "an unknown option: exit 2"
+
 # ---- a bad configuration at start ---------------------------------------------
 
 printf '[index]\nroots = %s\nfrobnicate = yes\n' "$R1" >"$T/bad.conf"
