@@ -207,6 +207,23 @@ ok "...while the scan was still running (it would take 4 s)" \
 FSI find >/dev/null 2>&1
 ok "the index opens after the stop (find exits 0 or 1)" test $? -le 1
 
+# ---- periodic reconciles -------------------------------------------------------------
+
+P=$T/periodic
+mkdir -p "$P"
+echo 1 >"$P/first"
+printf '[index]\nroots = %s\nreconcile = 1s\n' "$P" >"$T/periodic.conf"
+DB=$T/db4
+start_daemon d4 --config "$T/periodic.conf" --db "$DB"
+ok "periodic: the start-up reconcile" wait_for "$T/d4.err" "scanned '$P'"
+echo 2 >"$P/second"
+ok "periodic: another reconcile a second after the first" \
+	sh -c "n=100; while [ \$(grep -c \"scanned '$P'\" '$T/d4.err') -lt 3 ] && [ \$n -gt 0 ]; do sleep 0.05; n=\$((n - 1)); done; [ \$n -gt 0 ]"
+ok "...which took in a file made after the start" index_has "$P/second"
+kill -TERM "$dpid"
+wait_timeout "$dpid" 10
+is "$rc" 0 "...and the daemon stops with exit 0"
+
 # ---- socket activation --------------------------------------------------------------
 
 if command -v systemd-socket-activate >/dev/null 2>&1; then
