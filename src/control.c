@@ -136,7 +136,8 @@ bool control_may(int fd, uid_t owner, bool group_ok, gid_t group)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	gid_t groups[NGROUPS_MAX];
+	gid_t *groups;
+	bool found = false;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
 		return false;
@@ -146,13 +147,17 @@ bool control_may(int fd, uid_t owner, bool group_ok, gid_t group)
 		return false;
 	if (cred.gid == group)
 		return true;
-	len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+	/* Asked with no room, the kernel says how much it needs (ERANGE). */
+	len = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
 		return false;
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == group)
-			return true;
-	return false;
+	if (len == 0 || len > NGROUPS_MAX * sizeof(gid_t) || !(groups = malloc(len)))
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(gid_t) && !found; i++)
+			found = groups[i] == group;
+	free(groups);
+	return found;
 }
 
 static int send_all(int fd, const char *s, size_t n)

@@ -3,18 +3,24 @@
  * test-control.c - the control socket's request parser (every verb, an
  * argument only where one is taken, NUL bytes and unknown verbs refused),
  * its paths, and a round trip through control_listen() and
- * control_request() against a one-shot server in this process.
+ * control_request() against a one-shot server in this process, and (as
+ * root) control_may() against callers of other uids and groups.
  */
 #include "control.h"
 
 #include "tap.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int parse(const char *s, enum control_verb *v, char *arg, size_t argsz)
@@ -126,11 +132,66 @@ static void test_round_trip(void)
 	rmdir(dir);
 }
 
+/*
+ * Accept a connection from a child that became uid 65534, gid @gid with
+ * supplementary group @extra, and ask control_may() of it.
+ */
+static bool may_child(gid_t gid, gid_t extra, uid_t owner, bool group_ok, gid_t group)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd, fd, st;
+	bool r = false;
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/test-control-may.%d", (int)getpid());
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    chmod(sa.sun_path, 0666) < 0)
+		return false;
+	pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (setgroups(1, &extra) < 0 || setgid(gid) < 0 || setuid(65534) < 0 ||
+		    connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(1);
+		(void)!read(c, &st, 1);	/* until the parent closes */
+		_exit(0);
+	}
+	/* A child that could not connect must not hang the test. */
+	fd = poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 5000) == 1
+		     ? accept(lfd, NULL, NULL) : -1;
+	if (fd >= 0)
+		r = control_may(fd, owner, group_ok, group);
+	if (fd >= 0)
+		close(fd);
+	waitpid(pid, &st, 0);
+	close(lfd);
+	unlink(sa.sun_path);
+	return r;
+}
+
+static void test_may(void)
+{
+	if (geteuid() != 0) {
+		for (int i = 0; i < 5; i++)
+			skip("control_may() needs root to make callers of other uids");
+		return;
+	}
+	ok(!may_child(5000, 5001, 1000, true, 4321), "a stranger may not");
+	ok(may_child(5000, 5001, 1000, true, 5001), "a member by a supplementary group may");
+	ok(may_child(5000, 5001, 1000, true, 5000), "a member by the primary group may");
+	ok(!may_child(5000, 5001, 1000, false, 5001), "...not when groups do not count (--user)");
+	ok(may_child(5000, 5001, 65534, false, 0), "the daemon's own uid may");
+}
+
 int main(void)
 {
 	plan_lazy();
 	test_parse();
 	test_paths();
 	test_round_trip();
+	test_may();
 	return done_testing();
 }
