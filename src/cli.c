@@ -38,7 +38,8 @@ const struct cli_option cli_shared_options[] = {
 	{ "--quiet", "-q", 'q', NULL, "no summary of the work on stderr", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--verbose", "-v", 'v', NULL,
 	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
-	{ "--help", "-h", 'h', NULL, "show this help and exit", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+	{ "--help", "-h", 'h', NULL, "show this help and exit",
+	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 };
 const size_t cli_nshared_options = ARRAY_SIZE(cli_shared_options);
 

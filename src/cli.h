@@ -57,6 +57,8 @@ enum cli_cmd_bit {
 	CLI_FIND = 1 << 1,
 	CLI_DUPS = 1 << 2,
 	CLI_RESCAN = 1 << 3,
+	CLI_STATUS = 1 << 4,
+	CLI_RELOAD = 1 << 5,
 };
 
 /*

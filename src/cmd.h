@@ -19,4 +19,10 @@ int cmd_find(int argc, char **argv);
 /** fsindex dups: find duplicate files.  See cmd-dups.c. */
 int cmd_dups(int argc, char **argv);
 
+/** fsindex status: ask fsindexd what it is doing.  See cmd-status.c. */
+int cmd_status(int argc, char **argv);
+
+/** fsindex reload: make fsindexd re-read its configuration.  See cmd-status.c. */
+int cmd_reload(int argc, char **argv);
+
 #endif /* FSINDEX_CMD_H */

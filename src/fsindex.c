@@ -23,6 +23,7 @@
  *   cmd-scan.c      `fsindex scan` and `fsindex rescan`: options, signals, summary, status
  *   cmd-find.c      `fsindex find`: its options, output, exit status
  *   cmd-dups.c      `fsindex dups`: its options, scan, report, actions, exit status
+ *   cmd-status.c    `fsindex status` and `fsindex reload`: clients of fsindexd (control.c)
  *   cli.[ch]        the table of shared options, --help, index location, number parsing
  *   errors.[ch]     fsi_strerror(): the project's own error codes, then strerror(3)
  *   log.[ch]        the only code that writes diagnostics; quoting of names
@@ -66,6 +67,8 @@
  *   watch-priv.h    the event source's private state, shared by watch*.c
  *   watch-fan.c     fanotify filesystem marks; directory handles resolved to paths
  *   watch-ino.c     inotify watches per directory: the wd -> path table, renames, the budget
+ *   control.[ch]    fsindexd's control socket: path, line protocol, peer check, client
+ *   daemon*.[ch]    fsindexd itself (fsindexd.c maps them): loop, jobs, answers, events seam
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
  */
 #include "cmd.h"
@@ -87,6 +90,8 @@ static void usage(void)
 	       "                    options, recording no new root\n"
 	       "  find [PATTERN]... list indexed paths matching every PATTERN\n"
 	       "  dups PATH...      find duplicate files below each PATH\n"
+	       "  status            show what the daemon fsindexd is doing\n"
+	       "  reload            make fsindexd re-read its configuration\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
@@ -101,6 +106,8 @@ int main(int argc, char **argv)
 		{ "rescan", cmd_rescan },
 		{ "find", cmd_find },
 		{ "dups", cmd_dups },
+		{ "status", cmd_status },
+		{ "reload", cmd_reload },
 	};
 
 	log_init("fsindex", false);

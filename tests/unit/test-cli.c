@@ -203,7 +203,7 @@ static void test_who_takes_what(void)
 		{ "--io", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--quiet", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--verbose", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
-		{ "--help", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+		{ "--help", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 	};
 	bool same = cli_nshared_options == ARRAY_SIZE(want);
 

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon-events.h - the seam between fsindexd's main loop and a source of
+ * file events (watch.h, once it exists).  The loop polls daemon_events_fd()
+ * with its other descriptors, calls daemon_events_process() when it is
+ * readable or daemon_events_deadline() has passed, and gets back directories
+ * to rescan through a daemon_event_fn.  Without a source the fd is -1, the
+ * deadline never comes, and the daemon lives on periodic reconciles.
+ */
+#ifndef FSINDEX_DAEMON_EVENTS_H
+#define FSINDEX_DAEMON_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct daemon_events;
+
+enum {
+	DAEMON_EVENT_SUBTREE = 1 << 0,	/* rescan the whole subtree, not one level */
+	DAEMON_EVENT_OVERFLOW = 1 << 1, /* events were lost: reconcile everything */
+};
+
+/** A directory @dir (@len bytes, not NUL-terminated) changed; DAEMON_EVENT_* @flags. */
+typedef void daemon_event_fn(void *ctx, const char *dir, size_t len, unsigned flags);
+
+/**
+ * Start watching the roots of @cfg (borrowed for the call).  A root that
+ * cannot be watched is left to periodic reconciles.  *ret is the caller's
+ * (daemon_events_free()).  Returns 0 or a negative error.
+ */
+int daemon_events_new(const struct config *cfg, struct daemon_events **ret);
+
+/** The descriptor to poll for POLLIN, or -1 when there is none. */
+int daemon_events_fd(const struct daemon_events *ev);
+
+/**
+ * Read what is pending and emit the directories whose settle time has
+ * passed at @now_ns (CLOCK_MONOTONIC).  Returns how many were emitted or a
+ * negative error.
+ */
+int daemon_events_process(struct daemon_events *ev, int64_t now_ns, daemon_event_fn *fn,
+			  void *ctx);
+
+/** When daemon_events_process() next has something to emit (INT64_MAX: never). */
+int64_t daemon_events_deadline(const struct daemon_events *ev);
+
+/** How root @path is kept up to date, for `fsindex status`: "periodic", "fanotify", ... */
+const char *daemon_events_mode(const struct daemon_events *ev, const char *path);
+
+/** Stop watching.  Accepts NULL. */
+void daemon_events_free(struct daemon_events *ev);
+
+#endif /* FSINDEX_DAEMON_EVENTS_H */

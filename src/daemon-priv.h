@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon-priv.h - what daemon.c (the main loop), daemon-job.c (the job
+ * thread) and daemon-control.c (control requests) share.
+ *
+ * Threads: the main loop owns everything but what `lock` guards; the job
+ * thread runs one job at a time from `queue` and writes the root
+ * statistics and `state` under `lock`.  Configurations are counted: a job
+ * holds the one it started with across a reload.
+ */
+#ifndef FSINDEX_DAEMON_PRIV_H
+#define FSINDEX_DAEMON_PRIV_H
+
+#include "cancel.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct config;
+struct daemon_events;
+struct engine;
+struct store;
+
+/** A configuration shared by the loop and the job running. */
+struct daemon_cfg {
+	struct config *cfg;
+	unsigned refs;		/* under daemon.lock */
+};
+
+/** What `fsindex status` says of one root. */
+struct daemon_root {
+	char *path;
+	int64_t last_rt;	/* CLOCK_REALTIME s of the last reconcile's start; 0: never */
+	int64_t last_ns;	/* its duration */
+	int last_r;		/* its result: 0 or -errno */
+	uint64_t errors;	/* entries it could not read */
+};
+
+enum daemon_job_kind {
+	DAEMON_JOB_RECONCILE,	/* scan_run() of every root, one at a time */
+	DAEMON_JOB_RESCAN,	/* rescan_paths() of one directory */
+};
+
+struct daemon_job {
+	struct daemon_job *next;
+	enum daemon_job_kind kind;
+	char *path;		/* DAEMON_JOB_RESCAN */
+	unsigned flags;		/* RESCAN_* */
+};
+
+struct daemon {
+	bool user;
+	const char *config_path;	/* borrowed from daemon_run()'s caller or owned_config */
+	char *owned_config;
+	char *db;
+	bool db_given;		/* --db: the file's db= is not used */
+	uid_t uid;
+	bool group_ok;		/* group CONTROL_GROUP exists (system daemon) */
+	gid_t group;
+	int64_t start_ns, start_rt;
+
+	struct store *store;
+	struct engine *engine;
+	struct cancel stop;	/* SIGTERM: the engine's and every job's root token */
+	struct daemon_events *events;
+	int sig_fd, listen_fd, wake_fd;
+	char *socket_path;	/* NULL when the socket came from systemd */
+	uint64_t watchdog_usec;	/* 0: no watchdog */
+	int file_delay_ms;	/* $FSINDEXD_TEST_FILE_DELAY_MS */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* Under lock: */
+	struct daemon_cfg *cfg;
+	struct daemon_job *queue, **queue_tail;
+	bool reconcile_queued, busy, stopping, thread_started;
+	char state[512];		/* STATUS= text; "" until the first job */
+	struct daemon_root *roots;
+	size_t nroots;
+	int64_t next_reconcile_ns;	/* INT64_MAX: none planned */
+	uint64_t events_seen, jobs_done;
+	pthread_t thread;
+};
+
+/* daemon.c */
+/** Take a reference on the current configuration (under d->lock). */
+struct daemon_cfg *daemon_cfg_get_locked(struct daemon *d);
+/** Drop a reference (takes d->lock). */
+void daemon_cfg_put(struct daemon *d, struct daemon_cfg *c);
+/** Set STATUS= and the state `status` shows (any thread). */
+void daemon_set_state(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Wake the main loop (any thread). */
+void daemon_wake(struct daemon *d);
+/** Reload the configuration: 0, or -errno with the reason in *ret_err (caller frees). */
+int daemon_reload(struct daemon *d, char **ret_err);
+
+/* daemon-job.c */
+/** Start the job thread.  0 or -errno. */
+int daemon_jobs_start(struct daemon *d);
+/** Queue a reconcile of every root, unless one is queued already.  Takes d->lock. */
+void daemon_queue_reconcile(struct daemon *d);
+/** Queue a rescan of @path (copied); one already queued is not queued twice.  0 or -ENOMEM. */
+int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned flags);
+/** Stop the job thread: the running job is cancelled (d->stop), the queue dropped. */
+void daemon_jobs_stop(struct daemon *d);
+
+/* daemon-control.c */
+/** Serve one connection accepted on the control socket, then close @fd. */
+void daemon_control_serve(struct daemon *d, int fd);
+
+#endif /* FSINDEX_DAEMON_PRIV_H */
