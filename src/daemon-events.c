@@ -1,67 +1,150 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon-events.c - fsindexd's source of file events (daemon-events.h).
+ * daemon-events.c - fsindexd's source of file events (daemon-events.h): the
+ * configured roots watched through watch.h (fanotify filesystem marks where
+ * the kernel grants them, inotify elsewhere), its requests handed to the
+ * main loop as rescans.
  *
- * ===== NO EVENT SOURCE YET =====
- * This is the stand-in used until src/watch.h lands: it watches nothing,
- * so every root is "periodic" (kept up to date by the start-up reconcile
- * and the reconcile interval alone).  To plug watch.h in, replace the
- * bodies below:
- *   daemon_events_new()      watch_new() with opts from the config, then
- *                            watch_add_root() for each cfg->roots[i].path
- *                            (remember which roots took: their mode)
- *   daemon_events_fd()       watch_fd()
- *   daemon_events_process()  watch_process(w, now_ns, emit, ctx), with
- *                            WATCH_SUBTREE -> DAEMON_EVENT_SUBTREE and
- *                            WATCH_OVERFLOW -> DAEMON_EVENT_OVERFLOW
- *   daemon_events_deadline() watch_next_deadline()
- *   daemon_events_mode()     "fanotify" / "inotify" / "periodic" per root
- *   daemon_events_free()     watch_free()
- * Nothing else in the daemon needs to change.
+ * The mode is AUTO as root and inotify otherwise (an unprivileged process
+ * cannot mark a filesystem); FSINDEXD_WATCH=auto|fanotify|inotify|none and
+ * FSINDEXD_INOTIFY_LIMIT=N (act as if fs.inotify.max_user_watches were N)
+ * override it, for tests and for trouble (fsindexd(8)).  A root that cannot
+ * be watched at all is left to the periodic reconciles, and says so in
+ * `fsindex status`.
  */
 #include "daemon-events.h"
 
 #include "config.h"
+#include "errors.h"
+#include "log.h"
+#include "watch.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 struct daemon_events {
-	int unused;
+	struct watch *watch;		/* NULL: nothing is watched */
 };
+
+struct forward {
+	daemon_event_fn *fn;
+	void *ctx;
+	int emitted;
+};
+
+/* The mode from FSINDEXD_WATCH, or the default; false for "none". */
+static bool watch_mode(enum watch_mode *ret)
+{
+	const char *env = secure_getenv("FSINDEXD_WATCH");
+
+	*ret = geteuid() == 0 ? WATCH_AUTO : WATCH_INOTIFY;
+	if (!env || !*env)
+		return true;
+	if (strcmp(env, "none") == 0)
+		return false;
+	if (strcmp(env, "fanotify") == 0)
+		*ret = WATCH_FANOTIFY;
+	else if (strcmp(env, "inotify") == 0)
+		*ret = WATCH_INOTIFY;
+	else if (strcmp(env, "auto") != 0)
+		log_warning("FSINDEXD_WATCH='%s' is not auto, fanotify, inotify or none: auto",
+			    env);
+	return true;
+}
+
+static unsigned inotify_limit(void)
+{
+	const char *env = secure_getenv("FSINDEXD_INOTIFY_LIMIT");
+	char *end;
+	unsigned long v;
+
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtoul(env, &end, 10);
+	return errno || *end || v > UINT_MAX ? 0 : (unsigned)v;
+}
 
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret)
 {
 	struct daemon_events *ev = calloc(1, sizeof(*ev));
+	struct watch_opts wo = { .inotify_limit = inotify_limit() };
+	int r;
 
 	if (!ev)
 		return -ENOMEM;
 	*ret = ev;
+	if (!watch_mode(&wo.mode) || cfg->nroots == 0)
+		return 0;
+	r = watch_new(&wo, &ev->watch);
+	if (r < 0) {
+		log_warning("cannot watch for changes (%s): periodic reconciles only",
+			    fsi_strerror(r));
+		ev->watch = NULL;
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->nroots; i++) {
+		r = watch_add_root(ev->watch, cfg->roots[i].path);
+		if (r < 0 && r != -EEXIST)
+			log_warning("cannot watch '%s' (%s): periodic reconciles only",
+				    cfg->roots[i].path, fsi_strerror(r));
+	}
 	return 0;
 }
 
 int daemon_events_fd(const struct daemon_events *ev)
 {
-	return -1;
+	return ev->watch ? watch_fd(ev->watch) : -1;
+}
+
+static void forward(void *ctx, const char *dir, size_t len, unsigned flags)
+{
+	struct forward *f = ctx;
+
+	/* Lost events are rescanned where they were lost, as a subtree. */
+	f->fn(f->ctx, dir, len, flags & (WATCH_SUBTREE | WATCH_OVERFLOW) ? DAEMON_EVENT_SUBTREE : 0);
+	f->emitted++;
 }
 
 int daemon_events_process(struct daemon_events *ev, int64_t now_ns, daemon_event_fn *fn,
 			  void *ctx)
 {
-	return 0;
+	struct forward f = { fn, ctx, 0 };
+	int r;
+
+	if (!ev->watch)
+		return 0;
+	r = watch_process(ev->watch, now_ns, forward, &f);
+	return r < 0 ? r : f.emitted;
 }
 
 int64_t daemon_events_deadline(const struct daemon_events *ev)
 {
-	return INT64_MAX;
+	int64_t t = ev->watch ? watch_next_deadline(ev->watch) : -1;
+
+	return t < 0 ? INT64_MAX : t;
 }
 
 const char *daemon_events_mode(const struct daemon_events *ev, const char *path)
 {
+	struct watch_status st;
+
+	if (!ev->watch)
+		return "periodic";
+	watch_status(ev->watch, &st);
+	for (size_t i = 0; i < st.nroots; i++)
+		if (strcmp(st.roots[i].path, path) == 0)
+			return st.roots[i].mode;
 	return "periodic";
 }
 
 void daemon_events_free(struct daemon_events *ev)
 {
+	if (ev)
+		watch_free(ev->watch);
 	free(ev);
 }

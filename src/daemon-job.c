@@ -148,12 +148,20 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 	daemon_set_state(d, "rescanning %s", q ? q : "?");
 	base_opts(d, &o);
 	r = rescan_paths(d->engine, &job->path, 1, job->flags, &o, &res, NULL);
+	/*
+	 * A directory the index does not know yet (just made, or moved in):
+	 * its nearest known ancestor, one level, walks it whole.
+	 */
+	while (r == -ENOENT && strrchr(job->path, '/') > job->path) {
+		*strrchr(job->path, '/') = '\0';
+		r = rescan_paths(d->engine, &job->path, 1, RESCAN_ONE_LEVEL, &o, &res, NULL);
+	}
 	if (r < 0 && r != -ECANCELED)
 		log_warning("rescan of '%s' failed: %s", q ? q : "?", fsi_strerror(r));
 	else if (r == 0)
-		log_info("rescanned '%s': %llu dirs, %llu files", q ? q : "?",
-			 (unsigned long long)res.dirs + res.roots_walked,
-			 (unsigned long long)res.files);
+		log_debug("rescanned '%s': %llu dirs, %llu files", q ? q : "?",
+			  (unsigned long long)res.dirs + res.roots_walked,
+			  (unsigned long long)res.files);
 	free(q);
 	return r;
 }

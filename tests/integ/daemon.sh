@@ -128,13 +128,13 @@ ok "...and the first still answers on its socket" "$FSINDEX" status --user
 "$FSINDEX" status --user >"$T/status" 2>"$T/status.err"
 is "$?" 0 "fsindex status exits 0"
 like "$(cat "$T/status")" "fsindexd 0.1.0, pid $dpid" "status: version and pid"
-like "$(cat "$T/status")" "root $R1: periodic, last reconcile [0-9T:-]+Z, [0-9.]+ s, ok" \
+like "$(cat "$T/status")" "root $R1: (fanotify|inotify|partial|periodic), last reconcile [0-9T:-]+Z, [0-9.]+ s, ok" \
 	"status: a root's mode, last reconcile and its duration"
 like "$(cat "$T/status")" 'index: .*, [1-9][0-9]* entries' "status: the index size"
 "$FSINDEX" status --user --json >"$T/status.json"
 is "$?" 0 "fsindex status --json exits 0"
 like "$(cat "$T/status.json")" '^\{"version":"0.1.0","pid":[0-9]+,"uptime_s":[0-9]+,' "status --json: one object"
-is "$(grep -o '"mode":"periodic"' "$T/status.json" | wc -l)" 2 "status --json: both roots"
+is "$(grep -oE '"mode":"(fanotify|inotify|partial|periodic)"' "$T/status.json" | wc -l)" 2 "status --json: both roots"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$FSINDEX" status --user >/dev/null 2>&1
 is "$?" 0 "anyone may ask for the status"
 
@@ -214,7 +214,8 @@ mkdir -p "$P"
 echo 1 >"$P/first"
 printf '[index]\nroots = %s\nreconcile = 1s\n' "$P" >"$T/periodic.conf"
 DB=$T/db4
-start_daemon d4 --config "$T/periodic.conf" --db "$DB"
+# Without live events, so only a reconcile can take the new file in.
+FSINDEXD_WATCH=none start_daemon d4 --config "$T/periodic.conf" --db "$DB"
 ok "periodic: the start-up reconcile" wait_for "$T/d4.err" "scanned '$P'"
 echo 2 >"$P/second"
 ok "periodic: another reconcile a second after the first" \
@@ -223,6 +224,57 @@ ok "...which took in a file made after the start" index_has "$P/second"
 kill -TERM "$dpid"
 wait_timeout "$dpid" 10
 is "$rc" 0 "...and the daemon stops with exit 0"
+
+# ---- live updates --------------------------------------------------------------------
+
+# poll_until DESC CMD...: CMD succeeds within 20 s (events settle in 200 ms).
+poll_until() {
+	local desc=$1 n=400
+	shift
+	until "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		if [ $n -eq 0 ]; then
+			fail "$desc"
+			diag "still not true after 20 s: $*"
+			return 1
+		fi
+		sleep 0.05
+	done
+	pass "$desc"
+}
+index_lacks() {
+	! index_has "$1"
+}
+# same_as_find ROOT: the index's paths under ROOT are find's.
+same_as_find() {
+	cmp -s <(find -P "$1" -print0 | sort -z) <(FSI find -0 "$1" | sort -z)
+}
+for mode in inotify auto; do
+	L=$T/live-$mode
+	mkdir -p "$L/old/deep"
+	for i in 1 2 3; do echo "$i" >"$L/old/deep/f$i"; done
+	printf '[index]
+roots = %s
+' "$L" >"$T/live.conf"
+	DB=$T/db-live-$mode
+	FSINDEXD_WATCH=$mode start_daemon "live-$mode" --config "$T/live.conf" --db "$DB"
+	wait_for "$T/live-$mode.err" "scanned '$L'" 20 || diag "no start-up reconcile of $L"
+	echo new >"$L/created"
+	poll_until "$mode: a file created under the root appears" index_has "$L/created"
+	mkdir -p "$L/n1/n2/n3"
+	echo x >"$L/n1/n2/n3/leaf"
+	poll_until "$mode: a new tree made at once is taken in whole" index_has "$L/n1/n2/n3/leaf"
+	mv "$L/old" "$L/renamed"
+	poll_until "$mode: a renamed directory's files are found at the new path" \
+		index_has "$L/renamed/deep/f2"
+	poll_until "$mode: ... and not at the old one" index_lacks "$L/old/deep/f2"
+	rm "$L/created"
+	poll_until "$mode: a deleted file disappears" index_lacks "$L/created"
+	poll_until "$mode: the index equals find over the root" same_as_find "$L"
+	kill -TERM "$dpid"
+	wait_timeout "$dpid" 10
+	is "$rc" 0 "$mode: the daemon stops with exit 0"
+done
 
 # ---- socket activation --------------------------------------------------------------
 
