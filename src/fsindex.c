@@ -68,7 +68,8 @@
  *   watch-fan.c     fanotify filesystem marks; directory handles resolved to paths
  *   watch-ino.c     inotify watches per directory: the wd -> path table, renames, the budget
  *   control.[ch]    fsindexd's control socket: path, line protocol, peer check, client
- *   daemon*.[ch]    fsindexd itself (fsindexd.c maps them): loop, jobs, answers, events seam
+ *   fsindexd.c      fsindexd's entry point: options, then daemon_run() (its own map)
+ *   daemon*.[ch]    fsindexd itself: loop, jobs, answers, the watch.h seam (daemon-events.c)
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
  */
 #include "cmd.h"
