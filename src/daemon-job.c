@@ -138,38 +138,60 @@ static int run_reconcile(struct daemon *d)
 	return r;
 }
 
+/*
+ * Directory @job->paths[@i] is not in the index (just made, or moved in;
+ * or not below any root): its nearest known ancestor, one level, walks it
+ * whole.  Climbs one name; drops the path at "/".
+ */
+static void climb(struct daemon_job *job, size_t i)
+{
+	char *slash = strrchr(job->paths[i], '/');
+
+	job->flags |= RESCAN_ONE_LEVEL;
+	if (slash && slash > job->paths[i]) {
+		*slash = '\0';
+		return;
+	}
+	free(job->paths[i]);
+	job->paths[i] = job->paths[--job->npaths];
+}
+
 static int run_rescan(struct daemon *d, struct daemon_job *job)
 {
 	struct scan_result res = { 0 };
 	struct scan_opts o;
-	char *q = log_quote(job->path, strlen(job->path));
+	char *q = log_quote(job->paths[0], strlen(job->paths[0]));
+	size_t bad = 0;
 	int r;
 
-	daemon_set_state(d, "rescanning %s", q ? q : "?");
+	if (job->npaths > 1)
+		daemon_set_state(d, "rescanning %s and %zu more", q ? q : "?", job->npaths - 1);
+	else
+		daemon_set_state(d, "rescanning %s", q ? q : "?");
 	base_opts(d, &o);
-	r = rescan_paths(d->engine, &job->path, 1, job->flags, &o, &res, NULL);
-	/*
-	 * A directory the index does not know yet (just made, or moved in):
-	 * its nearest known ancestor, one level, walks it whole.
-	 */
-	while (r == -ENOENT && strrchr(job->path, '/') > job->path) {
-		*strrchr(job->path, '/') = '\0';
-		r = rescan_paths(d->engine, &job->path, 1, RESCAN_ONE_LEVEL, &o, &res, NULL);
+	r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
+	while (r == -ENOENT && bad < job->npaths) {
+		climb(job, bad);
+		if (!job->npaths)
+			break;
+		r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
 	}
 	if (r < 0 && r != -ECANCELED)
 		log_warning("rescan of '%s' failed: %s", q ? q : "?", fsi_strerror(r));
 	else if (r == 0)
-		log_debug("rescanned '%s': %llu dirs, %llu files", q ? q : "?",
-			  (unsigned long long)res.dirs + res.roots_walked,
-			  (unsigned long long)res.files);
+		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved",
+			  q ? q : "?", job->npaths, (unsigned long long)res.dirs + res.roots_walked,
+			  (unsigned long long)res.files, (unsigned long long)res.moved);
 	free(q);
 	return r;
 }
 
 static void job_free(struct daemon_job *job)
 {
+	for (size_t i = 0; job && i < job->npaths; i++)
+		free(job->paths[i]);
 	if (job)
-		free(job->path);
+		free(job->paths);
 	free(job);
 }
 
@@ -244,24 +266,44 @@ int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned
 
 	pthread_mutex_lock(&d->lock);
 	for (job = d->queue; job; job = job->next)
-		if (job->kind == DAEMON_JOB_RESCAN && strlen(job->path) == len &&
-		    memcmp(job->path, path, len) == 0) {
+		if (job->kind == DAEMON_JOB_RESCAN && job->npaths == 1 &&
+		    strlen(job->paths[0]) == len && memcmp(job->paths[0], path, len) == 0) {
 			job->flags &= flags;	/* a subtree covers one level */
 			pthread_mutex_unlock(&d->lock);
 			return 0;
 		}
 	job = calloc(1, sizeof(*job));
-	if (job && !(job->path = strndup(path, len))) {
-		free(job);
+	if (job && (!(job->paths = calloc(1, sizeof(char *))) ||
+		    !(job->paths[0] = strndup(path, len)))) {
+		job_free(job);
 		job = NULL;
 	}
 	if (job) {
+		job->npaths = 1;
 		job->kind = DAEMON_JOB_RESCAN;
 		job->flags = flags;
 		push(d, job);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return job ? 0 : -ENOMEM;
+}
+
+int daemon_queue_rescans(struct daemon *d, char **paths, size_t n)
+{
+	struct daemon_job *job = calloc(1, sizeof(*job));
+
+	if (!job) {
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+		return -ENOMEM;
+	}
+	*job = (struct daemon_job){ .kind = DAEMON_JOB_RESCAN, .paths = paths, .npaths = n,
+				    .flags = RESCAN_ONE_LEVEL };
+	pthread_mutex_lock(&d->lock);
+	push(d, job);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 void daemon_jobs_stop(struct daemon *d)

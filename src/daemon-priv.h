@@ -47,7 +47,9 @@ enum daemon_job_kind {
 struct daemon_job {
 	struct daemon_job *next;
 	enum daemon_job_kind kind;
-	char *path;		/* DAEMON_JOB_RESCAN */
+	char **paths;		/* DAEMON_JOB_RESCAN: directories walked in one job, so a
+				   directory moved between two of them keeps its identity */
+	size_t npaths;
 	unsigned flags;		/* RESCAN_* */
 };
 
@@ -104,6 +106,12 @@ int daemon_jobs_start(struct daemon *d);
 void daemon_queue_reconcile(struct daemon *d);
 /** Queue a rescan of @path (copied); one already queued is not queued twice.  0 or -ENOMEM. */
 int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned flags);
+/**
+ * Queue one job rescanning @paths[0..n) (taken over, free()d with the job,
+ * also on failure) one level: the directories of one batch of events,
+ * together, so a rename between two of them is a move.  0 or -ENOMEM.
+ */
+int daemon_queue_rescans(struct daemon *d, char **paths, size_t n);
 /** Stop the job thread: the running job is cancelled (d->stop), the queue dropped. */
 void daemon_jobs_stop(struct daemon *d);
 

@@ -377,16 +377,51 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* The one-level directories of one daemon_events_process() call: one job. */
+struct batch {
+	struct daemon *d;
+	char **paths;
+	size_t n, cap;
+	bool failed;
+};
+
 static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
 {
-	struct daemon *d = ctx;
+	struct batch *b = ctx;
+	struct daemon *d = b->d;
+	char *p;
 
 	pthread_mutex_lock(&d->lock);
 	d->events_seen++;
 	pthread_mutex_unlock(&d->lock);
-	if (flags & DAEMON_EVENT_OVERFLOW)
+	if (flags & DAEMON_EVENT_OVERFLOW) {
 		daemon_queue_reconcile(d);
-	else if (daemon_queue_rescan(d, dir, len, flags & DAEMON_EVENT_SUBTREE ? 0 : RESCAN_ONE_LEVEL) < 0)
+	} else if (flags & DAEMON_EVENT_SUBTREE) {
+		if (daemon_queue_rescan(d, dir, len, 0) < 0)
+			daemon_queue_reconcile(d);
+	} else if (GROW(b->paths, b->cap, b->n + 1) || !(p = strndup(dir, len))) {
+		b->failed = true;
+	} else {
+		b->paths[b->n++] = p;
+	}
+}
+
+/*
+ * Take in what the event source has: the directories it names one level
+ * in one job, so that a directory or file moved between two of them keeps
+ * its identity (the walk pairs them), subtrees each a job of its own.
+ */
+static void take_events(struct daemon *d)
+{
+	struct batch b = { .d = d };
+
+	daemon_events_process(d->events, now_mono_ns(), on_event, &b);
+	if (b.n && daemon_queue_rescans(d, b.paths, b.n) < 0)
+		b.failed = true;
+	else if (!b.n)
+		free(b.paths);
+	/* Out of memory: what was lost is found by a reconcile. */
+	if (b.failed)
 		daemon_queue_reconcile(d);
 }
 
@@ -486,7 +521,7 @@ static void loop(struct daemon *d)
 		if (p[2].revents & POLLIN)
 			job_done(d);
 		if ((p[3].revents & POLLIN) || now_mono_ns() >= dl[2])
-			daemon_events_process(d->events, now_mono_ns(), on_event, d);
+			take_events(d);
 	}
 }
 

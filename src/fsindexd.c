@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,9 @@ int main(int argc, char **argv)
 
 	/* Always "<N>" prefixes: stderr goes to the journal under systemd. */
 	log_init("fsindexd", true);
+	/* Every rescan and per-entry error too (fsindexd(8), ENVIRONMENT). */
+	if (getenv("FSINDEXD_DEBUG") && *getenv("FSINDEXD_DEBUG"))
+		log_set_max_level(LOG_DEBUG);
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:

@@ -257,7 +257,7 @@ for mode in inotify auto; do
 roots = %s
 ' "$L" >"$T/live.conf"
 	DB=$T/db-live-$mode
-	FSINDEXD_WATCH=$mode start_daemon "live-$mode" --config "$T/live.conf" --db "$DB"
+	FSINDEXD_DEBUG=1 FSINDEXD_WATCH=$mode start_daemon "live-$mode" --config "$T/live.conf" --db "$DB"
 	wait_for "$T/live-$mode.err" "scanned '$L'" 20 || diag "no start-up reconcile of $L"
 	echo new >"$L/created"
 	poll_until "$mode: a file created under the root appears" index_has "$L/created"
@@ -268,6 +268,15 @@ roots = %s
 	poll_until "$mode: a renamed directory's files are found at the new path" \
 		index_has "$L/renamed/deep/f2"
 	poll_until "$mode: ... and not at the old one" index_lacks "$L/old/deep/f2"
+	mkdir -p "$L/p1/mv/s" "$L/p2"
+	echo m >"$L/p1/mv/s/f"
+	poll_until "$mode: a directory to move is indexed" index_has "$L/p1/mv/s/f"
+	mv "$L/p1/mv" "$L/p2/mv"
+	poll_until "$mode: a directory moved to another parent is found there" \
+		index_has "$L/p2/mv/s/f"
+	poll_until "$mode: ... and not at the old place" index_lacks "$L/p1/mv/s/f"
+	ok "$mode: ... both parents rescanned in one job, which kept its identity (a move)" \
+		grep -qE "rescanned '.*' \(2 directories\): .*, [1-9][0-9]* moved" "$T/live-$mode.err"
 	rm "$L/created"
 	poll_until "$mode: a deleted file disappears" index_lacks "$L/created"
 	poll_until "$mode: the index equals find over the root" same_as_find "$L"
