@@ -50,11 +50,8 @@ struct target {
 
 static void roots_clear(struct roots *rs)
 {
-	for (size_t i = 0; i < rs->n; i++) {
-		for (uint32_t j = 0; j < rs->v[i].nexcludes; j++)
-			free(rs->v[i].excludes[j]);
-		free(rs->v[i].excludes);
-	}
+	for (size_t i = 0; i < rs->n; i++)
+		store_root_clear(&rs->v[i]);
 	free(rs->v);
 }
 
@@ -62,24 +59,11 @@ static void roots_clear(struct roots *rs)
 static int keep_root(void *ctx, const struct store_root *root)
 {
 	struct roots *rs = ctx;
-	struct store_root *r;
 
 	if (GROW(rs->v, rs->cap, rs->n + 1))
 		return -ENOMEM;
-	r = &rs->v[rs->n];
-	*r = *root;
-	r->nexcludes = 0;
-	r->excludes = calloc(root->nexcludes ? root->nexcludes : 1, sizeof(char *));
-	if (!r->excludes)
-		return -ENOMEM;
-	rs->n++;
-	for (uint32_t j = 0; j < root->nexcludes; j++) {
-		r->excludes[j] = strdup(root->excludes[j]);
-		if (!r->excludes[j])
-			return -ENOMEM;
-		r->nexcludes++;
-	}
-	return 0;
+	/* Counted at once: roots_clear() frees what a failed copy holds. */
+	return store_root_copy(&rs->v[rs->n++], root);
 }
 
 static const struct store_root *root_with_id(const struct roots *rs, uint64_t id)
@@ -211,17 +195,11 @@ static unsigned walk_flags_of(const struct target *t)
 static int walk_targets(struct engine *e, struct target *v, size_t n,
 			const struct scan_opts *opts, struct scan_result *res)
 {
-	struct store_job *job = NULL;
 	struct store_batch *batch = NULL;
-	struct walk *walk = NULL;
-	struct walk_opts wo;
-	int r, jr;
+	struct store_job *job;
+	struct walk *walk;
+	int r = scan_walk_begin(e, opts, &job, &walk);
 
-	r = store_job_new(engine_writer(e), &job);
-	if (r < 0)
-		return r;
-	wo = scan_walk_opts(opts, job);
-	r = walk_new(e, &wo, &walk);
 	if (r == 0)
 		r = store_batch_new(engine_writer(e), job, &batch);
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -238,20 +216,8 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 	/* The records reach the writer before the walk's. */
 	if (r == 0)
 		r = store_batch_flush(batch);
-	if (r == 0) {
-		if (opts->on_start)
-			opts->on_start(opts->progress_ctx, walk_stats(walk));
-		r = walk_run(walk);
-		if (opts->on_end)
-			opts->on_end(opts->progress_ctx);
-	}
-	if (walk)
-		scan_add_walk_stats(res, walk);
 	store_batch_free(batch);
-	walk_free(walk);
-	jr = store_job_wait(job);
-	store_job_free(job);
-	return jr < 0 && (r >= 0 || r == -ECANCELED) ? jr : r;
+	return scan_walk_end(walk, job, r, opts, res);
 }
 
 /* Resolve @ids into @v, with the roots kept in @rs; on failure *ret_bad is the id's index. */

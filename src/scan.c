@@ -158,39 +158,19 @@ static int plan_chain(struct store_reader *rd, struct store_writer *wr, struct s
 struct root_lookup {
 	uint64_t id;
 	bool found;
-	uint32_t flags;
-	char **excludes;
-	size_t nexcludes;
+	struct store_root root;		/* when found: a copy of the stored root */
 };
-
-static void lookup_clear(struct root_lookup *l)
-{
-	for (size_t i = 0; i < l->nexcludes; i++)
-		free(l->excludes[i]);
-	free(l->excludes);
-	l->excludes = NULL;
-	l->nexcludes = 0;
-	l->found = false;
-}
 
 static int find_root(void *ctx, const struct store_root *root)
 {
 	struct root_lookup *l = ctx;
+	int r;
 
 	if (root->id != l->id)
 		return 0;
 	l->found = true;
-	l->flags = root->flags;
-	l->excludes = calloc(root->nexcludes ? root->nexcludes : 1, sizeof(char *));
-	if (!l->excludes)
-		return -ENOMEM;
-	for (size_t i = 0; i < root->nexcludes; i++) {
-		l->excludes[i] = strdup(root->excludes[i]);
-		if (!l->excludes[i])
-			return -ENOMEM;
-		l->nexcludes++;
-	}
-	return 1;
+	r = store_root_copy(&l->root, root);
+	return r < 0 ? r : 1;
 }
 
 static bool same_excludes(char *const *a, size_t na, char *const *b, size_t nb)
@@ -218,18 +198,18 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 	if (r < 0)
 		goto out;
 	/* Hashing, once asked for, stays on for the root. */
-	if (old.found && (old.flags & STORE_ROOT_HASH))
+	if (old.found && (old.root.flags & STORE_ROOT_HASH))
 		walk_flags |= WALK_HASH;
 	flags = ((walk_flags & WALK_XDEV) ? STORE_ROOT_XDEV : 0) |
 		((walk_flags & WALK_HASH) ? STORE_ROOT_HASH : 0);
 	if (old.found && !opts->set_excludes) {
-		excl = old.excludes;
-		nexcl = old.nexcludes;
+		excl = old.root.excludes;
+		nexcl = old.root.nexcludes;
 	}
 	/* Stored children were filtered by the old excludes: list afresh. */
-	if (old.found && !same_excludes(old.excludes, old.nexcludes, excl, nexcl))
+	if (old.found && !same_excludes(old.root.excludes, old.root.nexcludes, excl, nexcl))
 		walk_flags |= WALK_RELIST;
-	if (!old.found || old.flags != flags || (walk_flags & WALK_RELIST)) {
+	if (!old.found || old.root.flags != flags || (walk_flags & WALK_RELIST)) {
 		struct store_root root = {
 			.id = p->id,
 			.flags = flags,
@@ -243,11 +223,12 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 	}
 	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, walk_flags, excl, nexcl);
 out:
-	lookup_clear(&old);
+	store_root_clear(&old.root);
 	return r;
 }
 
-void scan_add_walk_stats(struct scan_result *res, struct walk *walk)
+/* Add the counters of @walk (done) to @res. */
+static void add_walk_stats(struct scan_result *res, struct walk *walk)
 {
 	struct walk_stats *s = walk_stats(walk);
 	uint64_t maxp = atomic_load(&s->max_pending);
@@ -307,56 +288,60 @@ out:
 	return r;
 }
 
-/* Scan roots none of which is inside another: plan their chains, walk, commit. */
-static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
-		      const struct scan_opts *opts, struct scan_result *res)
+int scan_walk_begin(struct engine *e, const struct scan_opts *opts, struct store_job **ret_job,
+		    struct walk **ret_walk)
 {
-	struct store_job *job = NULL;
-	struct walk *walk = NULL;
-	struct walk_opts wo;
-	bool started = false;
-	int r, jr;
-
-	r = store_job_new(engine_writer(e), &job);
-	if (r < 0)
-		return r;
-	wo = scan_walk_opts(opts, job);
-	r = walk_new(e, &wo, &walk);
-	if (r < 0)
-		goto out;
-	r = plan_phase(e, plans, n, walk, opts);
-	if (r < 0)
-		goto out;
-
-	if (opts->on_start)
-		opts->on_start(opts->progress_ctx, walk_stats(walk));
-	started = true;
-	r = walk_run(walk);
-out:
-	if (started && opts->on_end)
-		opts->on_end(opts->progress_ctx);
-	if (walk)
-		scan_add_walk_stats(res, walk);
-	walk_free(walk);
-	/* Everything the phase queued is committed (or failed) before the next phase reads it. */
-	jr = store_job_wait(job);
-	store_job_free(job);
-	if (jr < 0 && (r >= 0 || r == -ECANCELED))
-		r = jr;
-	return r;
-}
-
-struct walk_opts scan_walk_opts(const struct scan_opts *opts, struct store_job *job)
-{
-	return (struct walk_opts){
+	struct walk_opts wo = {
 		.on_error = opts->on_error,
 		.error_ctx = opts->error_ctx,
 		.cancel = opts->cancel,
-		.job = job,
 		.on_file = opts->on_file,
 		.file_ctx = opts->file_ctx,
 		.start_sec = now_real_ns() / 1000000000,
 	};
+	int r;
+
+	*ret_job = NULL;
+	*ret_walk = NULL;
+	r = store_job_new(engine_writer(e), ret_job);
+	if (r < 0)
+		return r;
+	wo.job = *ret_job;
+	return walk_new(e, &wo, ret_walk);
+}
+
+int scan_walk_end(struct walk *walk, struct store_job *job, int r, const struct scan_opts *opts,
+		  struct scan_result *res)
+{
+	int jr;
+
+	if (r == 0) {
+		if (opts->on_start)
+			opts->on_start(opts->progress_ctx, walk_stats(walk));
+		r = walk_run(walk);
+		if (opts->on_end)
+			opts->on_end(opts->progress_ctx);
+	}
+	if (walk)
+		add_walk_stats(res, walk);
+	walk_free(walk);
+	/* Everything the walk queued is committed (or failed) before anyone reads on. */
+	jr = job ? store_job_wait(job) : 0;
+	store_job_free(job);
+	return jr < 0 && (r >= 0 || r == -ECANCELED) ? jr : r;
+}
+
+/* Scan roots none of which is inside another: plan their chains, walk, commit. */
+static int scan_phase(struct engine *e, struct root_plan *plans, size_t n,
+		      const struct scan_opts *opts, struct scan_result *res)
+{
+	struct store_job *job;
+	struct walk *walk;
+	int r = scan_walk_begin(e, opts, &job, &walk);
+
+	if (r == 0)
+		r = plan_phase(e, plans, n, walk, opts);
+	return scan_walk_end(walk, job, r, opts, res);
 }
 
 void scan_engine_stats(struct scan_result *res, struct engine *e)

@@ -61,13 +61,25 @@ int scan_run(struct engine *engine, char *const *paths, size_t npaths,
 /** Is path @inner @outer itself or below it (both absolute, without "//")? */
 bool scan_path_within(const char *inner, const char *outer);
 
-/** The options of a walk for @opts, its records in writer job @job, starting now. */
-struct walk_opts scan_walk_opts(const struct scan_opts *opts, struct store_job *job);
+/**
+ * Prepare a walk for @opts on @engine, its records in a writer job of its
+ * own: *ret_job and *ret_walk (NULL when not made) go to scan_walk_end()
+ * whatever this returns.  Returns 0 or a negative error.  For scan_run()
+ * and rescans, which then add roots to the walk.
+ */
+int scan_walk_begin(struct engine *engine, const struct scan_opts *opts,
+		    struct store_job **ret_job, struct walk **ret_walk);
+
+/**
+ * Finish what scan_walk_begin() made: when @r is 0, run the walk between
+ * opts->on_start and on_end; add its counters to @res; free it; wait for
+ * the job's commit and free the job.  Returns @r if it is an error, else
+ * the walk's result, or the job's error when it came first.
+ */
+int scan_walk_end(struct walk *walk, struct store_job *job, int r, const struct scan_opts *opts,
+		  struct scan_result *res);
 
 /** Set @res's pool and read counters from @engine's (so far). */
 void scan_engine_stats(struct scan_result *res, struct engine *engine);
-
-/** Add the counters of @walk (done) to @res: for scan_run() and rescans. */
-void scan_add_walk_stats(struct scan_result *res, struct walk *walk);
 
 #endif /* FSINDEX_SCAN_H */

@@ -437,6 +437,31 @@ int store_foreach_root(struct store_reader *rd, store_root_fn *fn, void *ctx)
 	return walk_keys(rd, rd->store->dbi_meta, "root", 4, 4, root_step, &rw);
 }
 
+int store_root_copy(struct store_root *dst, const struct store_root *src)
+{
+	*dst = *src;
+	dst->nexcludes = 0;
+	dst->excludes = calloc(src->nexcludes ? src->nexcludes : 1, sizeof(char *));
+	if (!dst->excludes)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < src->nexcludes; i++) {
+		dst->excludes[i] = strdup(src->excludes[i]);
+		if (!dst->excludes[i])
+			return -ENOMEM;
+		dst->nexcludes++;
+	}
+	return 0;
+}
+
+void store_root_clear(struct store_root *root)
+{
+	for (uint32_t i = 0; i < root->nexcludes; i++)
+		free(root->excludes[i]);
+	free(root->excludes);
+	root->excludes = NULL;
+	root->nexcludes = 0;
+}
+
 struct hash_walk {
 	int (*fn)(void *ctx, uint64_t id);
 	void *ctx;

@@ -227,6 +227,16 @@ typedef int store_root_fn(void *ctx, const struct store_root *root);
 int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
 
 /**
+ * Copy root @src (borrowed from a store_root_fn, say) into @dst, which gets
+ * excludes of its own.  Returns 0 or -ENOMEM; either way @dst is to be
+ * released with store_root_clear().
+ */
+int store_root_copy(struct store_root *dst, const struct store_root *src);
+
+/** Free what store_root_copy() gave @root; leaves it empty.  Accepts an empty root. */
+void store_root_clear(struct store_root *root);
+
+/**
  * Call @fn(@ctx, id) for each file whose full XXH3-128 is @full (16 bytes,
  * as node.full holds it), in order of id: a lookup in the `hash` database,
  * not a pass over every node.  As store_foreach_child().
