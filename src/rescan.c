@@ -107,13 +107,14 @@ static int find_root(struct store_reader *rd, const struct roots *rs, uint64_t i
 static bool still_there(const char *path, size_t len, const struct node *n, struct target *t)
 {
 	int fd = ident_open_dir(path, len, NULL);
+	struct ident id;
 	struct stat st;
 	bool same;
 
 	if (fd < 0)
 		return false;
-	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t)st.st_dev == n->dev &&
-	       (uint64_t)st.st_ino == n->ino;
+	ident_from_node(&id, n);
+	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && ident_same_inode(&id, &st);
 	close(fd);
 	if (same && t) {
 		ident_node_from_stat(&t->record, &st);
