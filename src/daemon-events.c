@@ -87,13 +87,22 @@ int daemon_events_new(const struct config *cfg, struct daemon_events **ret)
 		ev->watch = NULL;
 		return 0;
 	}
+	daemon_events_add_roots(ev, cfg);
+	return 0;
+}
+
+void daemon_events_add_roots(struct daemon_events *ev, const struct config *cfg)
+{
+	int r;
+
+	if (!ev->watch)
+		return;
 	for (size_t i = 0; i < cfg->nroots; i++) {
 		r = watch_add_root(ev->watch, cfg->roots[i].path);
 		if (r < 0 && r != -EEXIST)
 			log_warning("cannot watch '%s' (%s): periodic reconciles only",
 				    cfg->roots[i].path, fsi_strerror(r));
 	}
-	return 0;
 }
 
 int daemon_events_fd(const struct daemon_events *ev)

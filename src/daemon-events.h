@@ -31,6 +31,12 @@ typedef void daemon_event_fn(void *ctx, const char *dir, size_t len, unsigned fl
  */
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret);
 
+/**
+ * Watch the roots of @cfg not watched yet (after a reload; the roots
+ * already watched are kept).  Nothing when the daemon watches nothing.
+ */
+void daemon_events_add_roots(struct daemon_events *ev, const struct config *cfg);
+
 /** The descriptor to poll for POLLIN, or -1 when there is none. */
 int daemon_events_fd(const struct daemon_events *ev);
 

@@ -187,6 +187,8 @@ int daemon_reload(struct daemon *d, char **ret_err)
 		r = install_config(d, cfg);
 		if (r == 0) {
 			log_info("configuration reloaded from '%s'", d->config_path);
+			/* The loop's thread owns the watch; cfg is d's now. */
+			daemon_events_add_roots(d->events, cfg);
 			daemon_queue_reconcile(d);	/* new roots are taken in at once */
 		}
 	}
