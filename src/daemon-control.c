@@ -4,7 +4,8 @@
  * control.h): read one request, check the caller, answer, close.
  *
  * Requests are served on the main loop, one at a time: each is short (a
- * reload parses a small file; a rescan is only queued).  A caller that does
+ * reload parses a small file; a rescan is only queued).  A sync waits for
+ * its events off the loop (daemon-sync.c), its connection held open.  A caller that does
  * not send its line within CONTROL_TIMEOUT_MS is dropped, so a stuck client
  * delays the watchdog by that much at most.
  */
@@ -169,6 +170,8 @@ static void answer(struct daemon *d, enum control_verb verb, const char *arg, FI
 	case CONTROL_RELOAD:
 		r = daemon_reload(d, &err);
 		break;
+	case CONTROL_SYNC:
+		break;	/* daemon_control_serve() hands it over */
 	case CONTROL_RESCAN:
 		if (arg && arg[0] != '/') {
 			fputs("ERR rescan: the path must be absolute\n", out);
@@ -216,8 +219,15 @@ void daemon_control_serve(struct daemon *d, int fd)
 	out = open_memstream(&reply, &rlen);
 	if (!out)
 		goto out;
-	if (control_parse(line, (size_t)len, &verb, &arg) < 0)
+	if (control_parse(line, (size_t)len, &verb, &arg) < 0) {
 		fputs("ERR unknown request\n", out);
+	} else if (verb == CONTROL_SYNC) {
+		/* Answered when its events are committed, from the loop. */
+		fclose(out);
+		free(reply);
+		daemon_sync_start(d, fd, arg);
+		return;
+	}
 	else if (control_verb_privileged(verb) && !control_may(fd, d->uid, d->group_ok, d->group))
 		fputs(d->group_ok ? "ERR permission denied (needs root or group " CONTROL_GROUP ")\n"
 				  : "ERR permission denied (needs root or the daemon's user)\n", out);
