@@ -94,10 +94,11 @@ static ssize_t read_answer(int fd, int timeout_ms, char *buf, size_t size)
 		n = recv(fd, buf + len, size - 1 - len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* Reset: the daemon died before it accepted the connection. */
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return -EPIPE;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
-			return -EPIPE;
 		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 		if (nl) {
