@@ -105,6 +105,8 @@ void daemon_cfg_put(struct daemon *d, struct daemon_cfg *c);
 void daemon_set_state(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Wake the main loop (any thread). */
 void daemon_wake(struct daemon *d);
+/** Queue the rescans the event source has due (@all: everything pending, settled or not). */
+void daemon_take_events(struct daemon *d, bool all);
 /** Reload the configuration: 0, or -errno with the reason in *ret_err (caller frees). */
 int daemon_reload(struct daemon *d, char **ret_err);
 

@@ -10,7 +10,8 @@
  * the root's directory comes out of the event source (which coalesces, so
  * it may come out early, with an older event: then the cookie's event has
  * been read with it), every event made before the request has been read
- * and its rescan queued.  A barrier job behind those rescans runs when
+ * and its rescan queued; the daemon does not wait out the settle time for
+ * that (daemon_events_flush()).  A barrier job behind those rescans runs when
  * they are committed (jobs run one at a time, in order), and the client
  * is answered.  The cookie lives microseconds, so no rescan finds it but
  * one racing the request, and the cookie's own event rescans the root's
@@ -178,15 +179,16 @@ void daemon_sync_start(struct daemon *d, int fd, const char *arg)
 		sync_free(s);
 		return;
 	}
-	start_roots(d, s);
-	if (!s->unseen && !(s->barrier = daemon_queue_barrier(d))) {
-		reply(fd, "ERR sync: out of memory\n");
-		sync_free(s);
-		return;
-	}
 	s->deadline = now_mono_ns() + SYNC_MAX_NS;
 	s->next = d->syncs;
 	d->syncs = s;
+	start_roots(d, s);
+	/* The cookies' events are queued: no need to wait out the settle time.
+	 * Out of memory for the barrier, the next events try again. */
+	if (s->unseen)
+		daemon_take_events(d, true);
+	else
+		daemon_sync_queue(d);
 }
 
 /* Did emitting @dir (@len bytes) read the cookie's event in @root? */

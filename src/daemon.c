@@ -413,11 +413,14 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
  * in one job, so that a directory or file moved between two of them keeps
  * its identity (the walk pairs them), subtrees each a job of its own.
  */
-static void take_events(struct daemon *d)
+void daemon_take_events(struct daemon *d, bool all)
 {
 	struct batch b = { .d = d };
 
-	daemon_events_process(d->events, now_mono_ns(), on_event, &b);
+	if (all)
+		daemon_events_flush(d->events, now_mono_ns(), on_event, &b);
+	else
+		daemon_events_process(d->events, now_mono_ns(), on_event, &b);
 	if (b.n && daemon_queue_rescans(d, b.paths, b.n) < 0)
 		b.failed = true;
 	else if (!b.n)
@@ -528,7 +531,7 @@ static void loop(struct daemon *d)
 		if (p[2].revents & POLLIN)
 			job_done(d);
 		if ((p[3].revents & POLLIN) || now_mono_ns() >= dl[2])
-			take_events(d);
+			daemon_take_events(d, false);
 	}
 }
 
