@@ -116,7 +116,7 @@ int sync_wait(const char *cmd, int timeout_ms)
 	int fd;
 
 	if (!path) {
-		log_warning("%s: --sync: no place for the control socket: answering from the index as it is", cmd);
+		log_warning("%s: --sync: out of memory: answering from the index as it is", cmd);
 		return 1;
 	}
 	fd = connect_to(path);
@@ -127,8 +127,8 @@ int sync_wait(const char *cmd, int timeout_ms)
 		return 1;
 	}
 	if (fd < 0) {
-		log_warning("%s: --sync: cannot reach fsindexd at '%s' (%s): answering from the index as it is",
-			    cmd, path, fsi_strerror(fd));
+		log_warning("%s: --sync: cannot reach fsindexd at '%s' (%s): "
+			    "answering from the index as it is", cmd, path, fsi_strerror(fd));
 		free(path);
 		return 1;
 	}
@@ -139,8 +139,8 @@ int sync_wait(const char *cmd, int timeout_ms)
 		return 0;
 	}
 	if (n == -ETIMEDOUT)
-		log_warning("%s: --sync: fsindexd did not confirm within %d.%03d s: the index may be behind",
-			    cmd, timeout_ms / 1000, timeout_ms % 1000);
+		log_warning("%s: --sync: fsindexd did not confirm within %d.%03d s: "
+			    "the index may be behind", cmd, timeout_ms / 1000, timeout_ms % 1000);
 	else if (n == -EPIPE)
 		log_warning("%s: --sync: fsindexd closed the connection without an answer: "
 			    "the index may be behind", cmd);
