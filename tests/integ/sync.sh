@@ -80,6 +80,14 @@ for mode in $modes; do
 		synced "$L/u$i" || miss=$((miss + 1))
 	done
 	is "$miss" 0 "$mode: 50 files, each found by the find --sync right after its creation"
+	miss=0
+	mkdir -p "$L/old/a/b"
+	synced "$L/old/a/b" || miss=1
+	for i in $(seq 20); do
+		echo "$i" >"$L/old/a/b/v$i"
+		synced "$L/old/a/b/v$i" || miss=$((miss + 1))
+	done
+	is "$miss" 0 "$mode: 20 files made two levels below the root (not where the cookie is): each found"
 	is "$(cat "$T/sync.err")" "" "$mode: ... with nothing on stderr"
 	rm "$L/u7"
 	FSI find --sync "$L/u7" >"$T/out" 2>&1
