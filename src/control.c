@@ -99,6 +99,7 @@ static const struct {
 	{ "status-json", CONTROL_STATUS_JSON, false },
 	{ "reload", CONTROL_RELOAD, false },
 	{ "rescan", CONTROL_RESCAN, true },
+	{ "sync", CONTROL_SYNC, true },
 };
 
 int control_parse(char *line, size_t len, enum control_verb *ret_verb, char **ret_arg)

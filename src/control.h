@@ -7,7 +7,7 @@
  * The protocol (a SOCK_STREAM AF_UNIX socket, one request per connection):
  *
  *   request  = VERB [" " ARG] "\n"        at most CONTROL_MAX_LINE bytes
- *   VERB     = "status" | "status-json" | "reload" | "rescan"
+ *   VERB     = "status" | "status-json" | "reload" | "rescan" | "sync"
  *   reply    = *( "+ " TEXT "\n" ) ( "OK\n" | "ERR " TEXT "\n" )
  *
  *   status       "+ " lines of a human-readable report (paths quoted as
@@ -17,9 +17,13 @@
  *                "OK", or "ERR" with the reason the old one is kept
  *   rescan PATH  queue a rescan of directory PATH (absolute, as the index
  *                spells it), or of every root without PATH; "OK" once queued
+ *   sync [PATH]  answer "OK" once every change made to the root covering
+ *                PATH (every root without PATH) before the request is in
+ *                the index: the daemon creates and removes a cookie file
+ *                in the root and waits for its event's rescan to commit
  *
- * The daemon closes the connection after the final line.  `status` and
- * `status-json` are anyone's; `rescan` and `reload` need uid 0, the
+ * The daemon closes the connection after the final line.  `status`,
+ * `status-json` and `sync` are anyone's; `rescan` and `reload` need uid 0, the
  * daemon's own uid, or (system daemon) membership of group CONTROL_GROUP.
  */
 #ifndef FSINDEX_CONTROL_H
@@ -40,6 +44,7 @@ enum control_verb {
 	CONTROL_STATUS_JSON,
 	CONTROL_RELOAD,
 	CONTROL_RESCAN,
+	CONTROL_SYNC,
 };
 
 /**

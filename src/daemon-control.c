@@ -4,9 +4,10 @@
  * control.h): read one request, check the caller, answer, close.
  *
  * Requests are served on the main loop, one at a time: each is short (a
- * reload parses a small file; a rescan is only queued).  A caller that does
- * not send its line within CONTROL_TIMEOUT_MS is dropped, so a stuck client
- * delays the watchdog by that much at most.
+ * reload parses a small file; a rescan is only queued; a sync waits for its
+ * events with its connection held, off the loop: daemon-sync.c).  A caller
+ * that does not send its line within CONTROL_TIMEOUT_MS is dropped, so a
+ * stuck client delays the watchdog by that much at most.
  */
 #include "daemon-priv.h"
 
@@ -169,6 +170,8 @@ static void answer(struct daemon *d, enum control_verb verb, const char *arg, FI
 	case CONTROL_RELOAD:
 		r = daemon_reload(d, &err);
 		break;
+	case CONTROL_SYNC:
+		break;	/* daemon_control_serve() hands it over */
 	case CONTROL_RESCAN:
 		if (arg && arg[0] != '/') {
 			fputs("ERR rescan: the path must be absolute\n", out);
@@ -208,15 +211,21 @@ void daemon_control_serve(struct daemon *d, int fd)
 	enum control_verb verb;
 	ssize_t len = read_line(fd, line);
 	FILE *out;
+	int r;
 
 	if (len < 0) {
 		log_debug("control: dropped a request: %s", fsi_strerror((int)len));
 		goto out;
 	}
+	r = control_parse(line, (size_t)len, &verb, &arg);
+	if (r == 0 && verb == CONTROL_SYNC) {
+		daemon_sync_start(d, fd, arg);	/* answered once its events are committed */
+		return;
+	}
 	out = open_memstream(&reply, &rlen);
 	if (!out)
 		goto out;
-	if (control_parse(line, (size_t)len, &verb, &arg) < 0)
+	if (r < 0)
 		fputs("ERR unknown request\n", out);
 	else if (control_verb_privileged(verb) && !control_may(fd, d->uid, d->group_ok, d->group))
 		fputs(d->group_ok ? "ERR permission denied (needs root or group " CONTROL_GROUP ")\n"

@@ -131,6 +131,32 @@ int daemon_events_process(struct daemon_events *ev, int64_t now_ns, daemon_event
 	return r < 0 ? r : f.emitted;
 }
 
+/*
+ * Settling only saves work: when a caller waits (`sync`), what is pending
+ * goes out now.  Each pass is told it is the first entry's deadline, so
+ * that entry is due and whatever arrives meanwhile is noted behind it; the
+ * passes end when nothing is left (or after FLUSH_PASSES, under a storm).
+ */
+#define FLUSH_PASSES 64
+
+int daemon_events_flush(struct daemon_events *ev, int64_t now_ns, daemon_event_fn *fn, void *ctx)
+{
+	struct forward f = { fn, ctx, 0 };
+	int64_t t;
+	int r;
+
+	if (!ev->watch)
+		return 0;
+	r = watch_process(ev->watch, now_ns, forward, &f);
+	for (int i = 0; r >= 0 && i < FLUSH_PASSES; i++) {
+		t = watch_next_deadline(ev->watch);
+		if (t < 0)
+			break;
+		r = watch_process(ev->watch, t > now_ns ? t : now_ns, forward, &f);
+	}
+	return r < 0 ? r : f.emitted;
+}
+
 int64_t daemon_events_deadline(const struct daemon_events *ev)
 {
 	int64_t t = ev->watch ? watch_next_deadline(ev->watch) : -1;

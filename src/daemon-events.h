@@ -48,6 +48,12 @@ int daemon_events_fd(const struct daemon_events *ev);
 int daemon_events_process(struct daemon_events *ev, int64_t now_ns, daemon_event_fn *fn,
 			  void *ctx);
 
+/**
+ * The same, but emitting every pending directory, settled or not: for a
+ * caller waiting on the events read so far.
+ */
+int daemon_events_flush(struct daemon_events *ev, int64_t now_ns, daemon_event_fn *fn, void *ctx);
+
 /** When daemon_events_process() next has something to emit (INT64_MAX: never). */
 int64_t daemon_events_deadline(const struct daemon_events *ev);
 

@@ -211,6 +211,15 @@ static void *job_thread(void *arg)
 		d->queue = job->next;
 		if (!d->queue)
 			d->queue_tail = &d->queue;
+		if (job->kind == DAEMON_JOB_BARRIER) {
+			/* Jobs run in order: every one queued before it is committed. */
+			d->barrier_done = job->seq;
+			pthread_mutex_unlock(&d->lock);
+			job_free(job);
+			daemon_wake(d);
+			pthread_mutex_lock(&d->lock);
+			continue;
+		}
 		d->busy = true;
 		pthread_mutex_unlock(&d->lock);
 
@@ -304,6 +313,21 @@ int daemon_queue_rescans(struct daemon *d, char **paths, size_t n)
 	push(d, job);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
+}
+
+uint64_t daemon_queue_barrier(struct daemon *d)
+{
+	struct daemon_job *job = calloc(1, sizeof(*job));
+	uint64_t seq = 0;
+
+	if (!job)
+		return 0;
+	job->kind = DAEMON_JOB_BARRIER;
+	pthread_mutex_lock(&d->lock);
+	seq = job->seq = ++d->barrier_seq;
+	push(d, job);
+	pthread_mutex_unlock(&d->lock);
+	return seq;
 }
 
 void daemon_jobs_stop(struct daemon *d)

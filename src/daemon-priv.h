@@ -42,6 +42,7 @@ struct daemon_root {
 enum daemon_job_kind {
 	DAEMON_JOB_RECONCILE,	/* scan_run() of every root, one at a time */
 	DAEMON_JOB_RESCAN,	/* rescan_paths() of one directory */
+	DAEMON_JOB_BARRIER,	/* nothing: every job queued before it is committed */
 };
 
 struct daemon_job {
@@ -51,7 +52,10 @@ struct daemon_job {
 				   directory moved between two of them keeps its identity */
 	size_t npaths;
 	unsigned flags;		/* RESCAN_* */
+	uint64_t seq;		/* DAEMON_JOB_BARRIER: its number, from 1 */
 };
+
+struct daemon_sync;
 
 struct daemon {
 	bool user;
@@ -84,7 +88,12 @@ struct daemon {
 	size_t nroots;
 	int64_t next_reconcile_ns;	/* INT64_MAX: none planned */
 	uint64_t events_seen, jobs_done;
+	uint64_t barrier_seq, barrier_done;	/* the last barrier queued, and run */
 	pthread_t thread;
+
+	/* The main loop's: `sync` requests waiting (daemon-sync.c). */
+	struct daemon_sync *syncs;
+	uint64_t sync_cookies;
 };
 
 /* daemon.c */
@@ -96,6 +105,8 @@ void daemon_cfg_put(struct daemon *d, struct daemon_cfg *c);
 void daemon_set_state(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Wake the main loop (any thread). */
 void daemon_wake(struct daemon *d);
+/** Queue the rescans the event source has due (@all: everything pending, settled or not). */
+void daemon_take_events(struct daemon *d, bool all);
 /** Reload the configuration: 0, or -errno with the reason in *ret_err (caller frees). */
 int daemon_reload(struct daemon *d, char **ret_err);
 
@@ -112,11 +123,27 @@ int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned
  * together, so a rename between two of them is a move.  0 or -ENOMEM.
  */
 int daemon_queue_rescans(struct daemon *d, char **paths, size_t n);
+/** Queue a barrier job; returns its number (0: out of memory). */
+uint64_t daemon_queue_barrier(struct daemon *d);
 /** Stop the job thread: the running job is cancelled (d->stop), the queue dropped. */
 void daemon_jobs_stop(struct daemon *d);
 
 /* daemon-control.c */
 /** Serve one connection accepted on the control socket, then close @fd. */
 void daemon_control_serve(struct daemon *d, int fd);
+
+/* daemon-sync.c: the `sync` request, all on the main loop. */
+/** Start serving `sync` on connection @fd (taken over) for @arg (NULL: every root). */
+void daemon_sync_start(struct daemon *d, int fd, const char *arg);
+/** Directory @dir was emitted by the event source with DAEMON_EVENT_* @flags. */
+void daemon_sync_event(struct daemon *d, const char *dir, size_t len, unsigned flags);
+/** After the events of one pass are queued: a barrier behind them for the syncs they complete. */
+void daemon_sync_queue(struct daemon *d);
+/** A job ended or @now_ns passed a deadline: answer what is done or too old. */
+void daemon_sync_answer(struct daemon *d, int64_t now_ns);
+/** The first sync's deadline (CLOCK_MONOTONIC ns), INT64_MAX for none. */
+int64_t daemon_sync_deadline(const struct daemon *d);
+/** Drop every waiting sync (their clients see the connection close). */
+void daemon_sync_free(struct daemon *d);
 
 #endif /* FSINDEX_DAEMON_PRIV_H */

@@ -9,6 +9,7 @@
  *   control   one request per connection (daemon-control.c)
  *   wake_fd   the job thread finished a job (eventfd)
  *   events    the watch module's descriptor (daemon-events.c), once it exists
+ *             (and the `sync` requests waiting for them: daemon-sync.c)
  *   timeout   the watchdog (every half of WATCHDOG_USEC) and the next reconcile
  *
  * Scans never run here but on the job thread (daemon-job.c), so a long scan
@@ -396,6 +397,7 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
 	pthread_mutex_lock(&d->lock);
 	d->events_seen++;
 	pthread_mutex_unlock(&d->lock);
+	daemon_sync_event(d, dir, len, flags);
 	if (flags & DAEMON_EVENT_OVERFLOW) {
 		daemon_queue_reconcile(d);
 	} else if (flags & DAEMON_EVENT_SUBTREE) {
@@ -413,11 +415,14 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
  * in one job, so that a directory or file moved between two of them keeps
  * its identity (the walk pairs them), subtrees each a job of its own.
  */
-static void take_events(struct daemon *d)
+void daemon_take_events(struct daemon *d, bool all)
 {
 	struct batch b = { .d = d };
 
-	daemon_events_process(d->events, now_mono_ns(), on_event, &b);
+	if (all)
+		daemon_events_flush(d->events, now_mono_ns(), on_event, &b);
+	else
+		daemon_events_process(d->events, now_mono_ns(), on_event, &b);
 	if (b.n && daemon_queue_rescans(d, b.paths, b.n) < 0)
 		b.failed = true;
 	else if (!b.n)
@@ -425,6 +430,7 @@ static void take_events(struct daemon *d)
 	/* Out of memory: what was lost is found by a reconcile. */
 	if (b.failed)
 		daemon_queue_reconcile(d);
+	daemon_sync_queue(d);	/* behind every job these events made */
 }
 
 /* After a job: say what we do now, plan the next reconcile. */
@@ -436,6 +442,7 @@ static void job_done(struct daemon *d)
 
 	if (read(d->wake_fd, &n, sizeof(n)) < 0)
 		return;
+	daemon_sync_answer(d, now_mono_ns());
 	pthread_mutex_lock(&d->lock);
 	idle = !d->busy && !d->queue;
 	nroots = d->nroots;
@@ -488,7 +495,7 @@ static int timeout_ms(int64_t now, const int64_t *deadlines, size_t n)
 
 static void loop(struct daemon *d)
 {
-	int64_t next_wd = INT64_MAX, dl[3], now;
+	int64_t next_wd = INT64_MAX, dl[4], now;
 	struct pollfd p[4];
 
 	if (d->watchdog_usec)
@@ -508,11 +515,14 @@ static void loop(struct daemon *d)
 		}
 		dl[0] = next_wd;
 		dl[2] = daemon_events_deadline(d->events);
+		dl[3] = daemon_sync_deadline(d);
+		if (now >= dl[3])
+			daemon_sync_answer(d, now);
 		p[0] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		p[2] = (struct pollfd){ .fd = d->wake_fd, .events = POLLIN };
 		p[3] = (struct pollfd){ .fd = daemon_events_fd(d->events), .events = POLLIN };
-		if (poll(p, 4, timeout_ms(now, dl, 3)) < 0 && errno != EINTR) {
+		if (poll(p, 4, timeout_ms(now, dl, 4)) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return;
 		}
@@ -523,7 +533,7 @@ static void loop(struct daemon *d)
 		if (p[2].revents & POLLIN)
 			job_done(d);
 		if ((p[3].revents & POLLIN) || now_mono_ns() >= dl[2])
-			take_events(d);
+			daemon_take_events(d, false);
 	}
 }
 
@@ -536,6 +546,7 @@ static int stop(struct daemon *d)
 	int r;
 
 	daemon_jobs_stop(d);
+	daemon_sync_free(d);
 	daemon_events_free(d->events);
 	r = engine_free(d->engine, &ws);
 	if (r < 0)

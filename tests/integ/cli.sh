@@ -95,7 +95,7 @@ sample() {
 	case $1 in
 	DIR) echo "$T/help-db" ;; N) echo 1 ;; MODE) echo auto ;; GLOB) echo x ;;
 	T) echo f ;; FORMAT) echo %p ;; HEX) echo 0123456789abcdef0123456789abcdef ;;
-	WHICH) echo first ;; *) echo "no-sample-for-$1" ;;
+	WHICH) echo first ;; SECONDS) echo 1 ;; *) echo "no-sample-for-$1" ;;
 	esac
 }
 # man_block START: the lines of the man text from the line START to the next

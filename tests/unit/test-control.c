@@ -56,6 +56,11 @@ static void test_parse(void)
 	ok(parse("statusx", &v, arg, sizeof(arg)) == -EINVAL, "a longer word is refused");
 	ok(parse("", &v, arg, sizeof(arg)) == -EINVAL, "an empty line is refused");
 	ok(control_parse(nul, sizeof(nul) - 1, &v, &a) == -EINVAL, "a NUL byte is refused");
+	ok(parse("sync", &v, arg, sizeof(arg)) == 0 && v == CONTROL_SYNC &&
+		   !strcmp(arg, "(none)"), "sync without a path");
+	ok(parse("sync /r/x", &v, arg, sizeof(arg)) == 0 && v == CONTROL_SYNC &&
+		   !strcmp(arg, "/r/x"), "sync with a path");
+	ok(!control_verb_privileged(CONTROL_SYNC), "sync is anyone's");
 	ok(control_verb_privileged(CONTROL_RELOAD) && control_verb_privileged(CONTROL_RESCAN) &&
 		   !control_verb_privileged(CONTROL_STATUS) &&
 		   !control_verb_privileged(CONTROL_STATUS_JSON),
