@@ -54,11 +54,39 @@ static void slow_file(void *ctx, unsigned worker, const char *root, const char *
 		nanosleep(&ts, NULL);
 }
 
-static void base_opts(struct daemon *d, struct scan_opts *o)
+/*
+ * scan_opts.fstypes_of for configuration @ctx: the exclude-fs of the root
+ * holding @path (the deepest, when roots nest), else [index]'s.
+ */
+static void root_fstypes(void *ctx, const char *path, char *const **ret, size_t *ret_n)
+{
+	const struct config *cfg = ctx;
+	const struct config_root *hit = NULL;
+	size_t best = 0;
+
+	for (size_t i = 0; i < cfg->nroots; i++) {
+		char *real = realpath(cfg->roots[i].path, NULL);
+		size_t len = real ? strlen(real) : 0;
+
+		if (real && len >= best && strncmp(path, real, len) == 0 &&
+		    (path[len] == '/' || path[len] == '\0' || len == 1)) {
+			hit = &cfg->roots[i];
+			best = len;
+		}
+		free(real);
+	}
+	*ret = hit ? hit->exclude_fs : cfg->exclude_fs;
+	*ret_n = hit ? hit->nexclude_fs : cfg->nexclude_fs;
+}
+
+/* Options every scan of the daemon's takes, with configuration @cfg (held meanwhile). */
+static void base_opts(struct daemon *d, const struct config *cfg, struct scan_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->on_error = entry_error;
 	o->cancel = &d->stop;
+	o->fstypes_of = root_fstypes;
+	o->fstypes_ctx = (void *)cfg;
 	if (d->file_delay_ms > 0) {
 		o->on_file = slow_file;
 		o->file_ctx = d;
@@ -80,8 +108,9 @@ static void record_root(struct daemon *d, const char *path, int64_t rt, int64_t 
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* One root of a reconcile; returns scan_run()'s result. */
-static int reconcile_root(struct daemon *d, const struct config_root *root)
+/* One root of a reconcile, with its configuration @cfg; returns scan_run()'s result. */
+static int reconcile_root(struct daemon *d, const struct config *cfg,
+			  const struct config_root *root)
 {
 	struct scan_result res = { 0 };
 	struct scan_opts o;
@@ -97,7 +126,7 @@ static int reconcile_root(struct daemon *d, const struct config_root *root)
 		log_warning("cannot scan root '%s': %s", q ? q : "?", fsi_strerror(r));
 		goto out;
 	}
-	base_opts(d, &o);
+	base_opts(d, cfg, &o);
 	o.walk_flags = (root->xdev ? WALK_XDEV : 0) | (root->hash ? WALK_HASH : 0);
 	o.excludes = root->excludes;
 	o.nexcludes = root->nexcludes;
@@ -127,7 +156,7 @@ static int run_reconcile(struct daemon *d)
 	d->reconcile_queued = false;
 	pthread_mutex_unlock(&d->lock);
 	for (size_t i = 0; i < c->cfg->nroots && r != -ECANCELED; i++)
-		r = reconcile_root(d, &c->cfg->roots[i]);
+		r = reconcile_root(d, c->cfg, &c->cfg->roots[i]);
 	pthread_mutex_lock(&d->lock);
 	if (c->cfg->reconcile)
 		d->next_reconcile_ns = now_mono_ns() + (int64_t)c->cfg->reconcile * 1000000000;
@@ -160,15 +189,20 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 {
 	struct scan_result res = { 0 };
 	struct scan_opts o;
+	struct daemon_cfg *c;
 	char *q = log_quote(job->paths[0], strlen(job->paths[0]));
 	size_t bad = 0;
 	int r;
+
+	pthread_mutex_lock(&d->lock);
+	c = daemon_cfg_get_locked(d);
+	pthread_mutex_unlock(&d->lock);
 
 	if (job->npaths > 1)
 		daemon_set_state(d, "rescanning %s and %zu more", q ? q : "?", job->npaths - 1);
 	else
 		daemon_set_state(d, "rescanning %s", q ? q : "?");
-	base_opts(d, &o);
+	base_opts(d, c->cfg, &o);
 	r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
 	while (r == -ENOENT && bad < job->npaths) {
 		climb(job, bad);
@@ -182,6 +216,7 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved",
 			  q ? q : "?", job->npaths, (unsigned long long)res.dirs + res.roots_walked,
 			  (unsigned long long)res.files, (unsigned long long)res.moved);
+	daemon_cfg_put(d, c);
 	free(q);
 	return r;
 }

@@ -353,12 +353,6 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 		free(err);
 		return r;
 	}
-	for (size_t i = 0; i < cfg->nroots; i++)
-		if (cfg->roots[i].nexclude_fs) {
-			log_notice("exclude-fs is not applied yet (the scan has no such filter); "
-				   "pseudo filesystems are still left out");
-			break;
-		}
 	r = setup_paths(d, o, cfg);
 	if (r == 0)
 		r = install_config(d, cfg);	/* takes cfg */

@@ -197,6 +197,7 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 			const struct scan_opts *opts, struct scan_result *res)
 {
 	struct store_batch *batch = NULL;
+	struct walk_filter filter;
 	struct store_job *job;
 	struct walk *walk;
 	int r = scan_walk_begin(e, opts, &job, &walk);
@@ -210,8 +211,9 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 			r = store_batch_put(batch, &v[i].record, false);
 		if (r == 0)
 			r = walk_add_root(walk, v[i].path, v[i].id, false, v[i].root_dev,
-					  walk_flags_of(&v[i]), v[i].root->excludes,
-					  v[i].root->nexcludes);
+					  walk_flags_of(&v[i]),
+					  scan_filter(opts, v[i].path, v[i].root->excludes,
+						      v[i].root->nexcludes, &filter));
 		res->roots_walked++;
 	}
 	/* The records reach the writer before the walk's. */

@@ -183,11 +183,23 @@ static bool same_excludes(char *const *a, size_t na, char *const *b, size_t nb)
 	return true;
 }
 
+/* As scan.h says. */
+const struct walk_filter *scan_filter(const struct scan_opts *opts, const char *path,
+				      char *const *excludes, size_t nexcludes,
+				      struct walk_filter *filter)
+{
+	*filter = (struct walk_filter){ .excludes = excludes, .nexcludes = nexcludes };
+	if (opts->fstypes_of)
+		opts->fstypes_of(opts->fstypes_ctx, path, &filter->fstypes, &filter->nfstypes);
+	return filter;
+}
+
 /* Record the root's options if they changed, and register it with the walk. */
 static int plan_root(struct store_reader *rd, struct store_batch *batch, struct walk *walk,
 		     const struct root_plan *p, const struct scan_opts *opts)
 {
 	struct root_lookup old = { .id = p->id };
+	struct walk_filter filter;
 	char *const *excl = opts->excludes;
 	size_t nexcl = opts->nexcludes;
 	unsigned walk_flags = opts->walk_flags;
@@ -221,7 +233,8 @@ static int plan_root(struct store_reader *rd, struct store_batch *batch, struct 
 		if (r < 0)
 			goto out;
 	}
-	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, walk_flags, excl, nexcl);
+	r = walk_add_root(walk, p->path, p->id, p->fresh, p->dev, walk_flags,
+			  scan_filter(opts, p->path, excl, nexcl, &filter));
 out:
 	store_root_clear(&old.root);
 	return r;

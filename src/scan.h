@@ -22,6 +22,13 @@ struct scan_opts {
 	char *const *excludes;		/* --exclude patterns */
 	size_t nexcludes;
 	bool set_excludes;		/* replace the stored excludes (else reuse them) */
+	/*
+	 * The filesystem types not entered below a walk from directory @path
+	 * (fsindexd's exclude-fs for the root holding it), valid until the scan
+	 * returns; NULL: none.
+	 */
+	void (*fstypes_of)(void *ctx, const char *path, char *const **ret, size_t *ret_n);
+	void *fstypes_ctx;
 	walk_error_fn *on_error;	/* per-entry errors; may be NULL */
 	walk_file_fn *on_file;		/* every regular file seen; may be NULL */
 	void *file_ctx;
@@ -78,6 +85,14 @@ int scan_walk_begin(struct engine *engine, const struct scan_opts *opts,
  */
 int scan_walk_end(struct walk *walk, struct store_job *job, int r, const struct scan_opts *opts,
 		  struct scan_result *res);
+
+/**
+ * Fill @filter for a walk from directory @path with @excludes and the
+ * filesystem types opts->fstypes_of names for it; returns @filter.
+ */
+const struct walk_filter *scan_filter(const struct scan_opts *opts, const char *path,
+				      char *const *excludes, size_t nexcludes,
+				      struct walk_filter *filter);
 
 /** Set @res's pool and read counters from @engine's (so far). */
 void scan_engine_stats(struct scan_result *res, struct engine *engine);

@@ -46,6 +46,8 @@ struct walk_root {
 	char **excludes;
 	size_t nexcludes;
 	bool path_excludes;		/* some pattern has a '/' */
+	char **fstypes;			/* mounts of these types are not entered */
+	size_t nfstypes;
 };
 
 struct walk_dir {
@@ -63,6 +65,7 @@ struct walk_dir {
 	bool settle : 1;		/* (re)written this scan and old enough to settle */
 	bool settle_when_hashed : 1;	/* listed cleanly: settle once its files are hashed */
 	bool deferred : 1;		/* parked arrivals or gone children: do not settle */
+	bool pruned : 1;		/* a mount of an excluded type: listed as empty */
 	uint16_t name_len;
 	uint16_t requeues;		/* times its open met EMFILE and it went back on the pool */
 	unsigned hashing;		/* its files being read (by the listing worker) */

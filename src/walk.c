@@ -78,6 +78,7 @@
 
 #include "engine.h"
 #include "fskind.h"
+#include "mountinfo.h"
 #include "ident.h"
 #include "moves.h"
 #include "ring.h"
@@ -90,6 +91,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -137,7 +139,7 @@ static struct walk_dir *dir_new(struct walk_root *root, struct walk_dir *parent,
 	atomic_init(&d->refs, 1);
 	d->fresh = fresh;
 	d->mtime_ok = d->settled = d->reuse = d->settle = d->settle_when_hashed = false;
-	d->deferred = false;
+	d->deferred = d->pruned = false;
 	d->hashing = 0;
 	d->requeues = 0;
 	fdcache_entry_init(&d->fdc);
@@ -627,7 +629,7 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		return r;
 
 	/* Its entries are the stored children: stat them, no listing. */
-	for (size_t i = 0; d->reuse && i < ww->nstored; i++) {
+	for (size_t i = 0; d->reuse && !d->pruned && i < ww->nstored; i++) {
 		const struct stored *st = &ww->stored[i];
 
 		r = visit_entry(w, ww, d, dfd, st->n.name, st->n.name_len, dirpath, dirpath_len);
@@ -638,7 +640,7 @@ static int list_dir(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		if (walk_stopping(w))
 			return 0;
 	}
-	while (!d->reuse) {
+	while (!d->reuse && !d->pruned) {
 		long nread = syscall(SYS_getdents64, dfd, ww->dents, DENTS_BUF);
 
 		if (nread == 0)
@@ -789,6 +791,39 @@ int walk_task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worke
 	return dfd;
 }
 
+/*
+ * Is the filesystem of @d (open as @dfd), a mount point, of a type its root
+ * excludes?  A root is walked whatever it lies on, but a directory walked as
+ * a root of its own (a rescan of one directory) is looked at when it lies on
+ * another filesystem than its root.  The engine's mount table knows the
+ * type; a mount it does not list (made since it was read) is looked up
+ * afresh.  An unknown type is not excluded.
+ */
+static bool fstype_excluded(struct walk *w, const struct walk_dir *d, int dfd)
+{
+	const struct mount_entry *e;
+	dev_t dev = (dev_t)d->dev;
+	char type[64];
+	struct stat st;
+
+	if (!d->root->nfstypes)
+		return false;
+	if (!d->parent) {
+		if (fstat(dfd, &st) < 0 || st.st_dev == (dev_t)d->root->dev)
+			return false;
+		dev = st.st_dev;
+	}
+	e = mount_table_find(engine_mounts(w->engine), dev);
+	if (e)
+		snprintf(type, sizeof(type), "%s", e->type);
+	else if (mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) < 0)
+		return false;
+	for (size_t i = 0; i < d->root->nfstypes; i++)
+		if (fnmatch(d->root->fstypes[i], type, 0) == 0)
+			return true;
+	return false;
+}
+
 static void task_list_dir(struct task *task, struct task_worker *tw)
 {
 	struct walk_dir *d = container_of(task, struct walk_dir, task);
@@ -817,6 +852,13 @@ static void task_list_dir(struct task *task, struct task_worker *tw)
 			goto out;
 		}
 		d->mtime_ok = kind == FSKIND_DIR_MTIME;
+		/*
+		 * A mount of a type the root excludes: listed as empty, so what was
+		 * stored below it goes, and never settled, so that a listing is not
+		 * reused once the type is no longer excluded.
+		 */
+		if (fstype_excluded(w, d, dfd))
+			d->pruned = d->deferred = true;
 	}
 
 	ww->nspawn = 0;
@@ -887,23 +929,46 @@ fail:
 	return r;
 }
 
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void root_free(struct walk_root *root)
 {
 	if (!root)
 		return;
-	for (size_t i = 0; i < root->nexcludes; i++)
-		free(root->excludes[i]);
-	free(root->excludes);
+	free_list(root->excludes, root->nexcludes);
+	free_list(root->fstypes, root->nfstypes);
 	free(root->path);
 	free(root);
 }
 
-int walk_add_root(struct walk *w, const char *path, uint64_t id, bool fresh, uint64_t dev,
-		  unsigned flags, char *const *excludes, size_t nexcludes)
+/* Copy @n strings of @src into *@dst (never NULL on success), counting them in *@ndst. */
+static int copy_list(char ***dst, size_t *ndst, char *const *src, size_t n)
 {
+	*dst = calloc(n ? n : 1, sizeof(char *));
+	if (!*dst)
+		return -ENOMEM;
+	for (*ndst = 0; *ndst < n; (*ndst)++) {
+		(*dst)[*ndst] = strdup(src[*ndst]);
+		if (!(*dst)[*ndst])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int walk_add_root(struct walk *w, const char *path, uint64_t id, bool fresh, uint64_t dev,
+		  unsigned flags, const struct walk_filter *filter)
+{
+	static const struct walk_filter none;
 	struct walk_root *root;
 	struct walk_dir *d;
 
+	if (!filter)
+		filter = &none;
 	root = calloc(1, sizeof(*root));
 	if (!root)
 		return -ENOMEM;
@@ -914,17 +979,13 @@ int walk_add_root(struct walk *w, const char *path, uint64_t id, bool fresh, uin
 		w->hashing = true;
 	root->path = strdup(path);
 	root->path_len = strlen(path);
-	root->excludes = calloc(nexcludes ? nexcludes : 1, sizeof(char *));
-	if (!root->path || !root->excludes)
+	if (!root->path ||
+	    copy_list(&root->excludes, &root->nexcludes, filter->excludes, filter->nexcludes) ||
+	    copy_list(&root->fstypes, &root->nfstypes, filter->fstypes, filter->nfstypes))
 		goto fail;
-	for (size_t i = 0; i < nexcludes; i++) {
-		root->excludes[i] = strdup(excludes[i]);
-		if (!root->excludes[i])
-			goto fail;
-		root->nexcludes++;
-		if (strchr(excludes[i], '/'))
+	for (size_t i = 0; i < root->nexcludes; i++)
+		if (strchr(root->excludes[i], '/'))
 			root->path_excludes = true;
-	}
 	d = dir_new(root, NULL, "", 0, id, dev, fresh);
 	if (!d)
 		goto fail;

@@ -117,13 +117,21 @@ void walk_fd_backoff(unsigned tries);
  */
 int walk_new(struct engine *engine, const struct walk_opts *opts, struct walk **ret_walk);
 
+/* What a root leaves out below it (globs; copied by walk_add_root()). */
+struct walk_filter {
+	char *const *excludes;		/* over names, or paths when a pattern has '/' */
+	size_t nexcludes;
+	char *const *fstypes;		/* over mount table types: a mount of one is not entered */
+	size_t nfstypes;
+};
+
 /**
  * Add root directory @path (absolute, no symlinks) whose node @id exists or
- * is queued already (@fresh: it has no stored children).  @excludes (globs,
- * copied) apply below it.  Returns 0 or -errno.
+ * is queued already (@fresh: it has no stored children).  @filter (may be
+ * NULL) applies below it.  Returns 0 or -errno.
  */
 int walk_add_root(struct walk *walk, const char *path, uint64_t id, bool fresh, uint64_t dev,
-		  unsigned flags, char *const *excludes, size_t nexcludes);
+		  unsigned flags, const struct walk_filter *filter);
 
 /**
  * Walk every root added, on the pool, and return when all is listed and
