@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walk-fsdev.c - the walk's side of filesystem identity (fsdev.h): the
+ * index's table as the walk began, and the filesystems the walk meets, one
+ * fstatfs(2) each.  Each worker remembers the last st_dev it asked about,
+ * so the lock is taken when a listing crosses to another filesystem, not
+ * per entry.
+ */
+#include "walk-priv.h"
+
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int walk_fsdev_load(struct walk *w)
+{
+	struct store_reader *rd;
+	int r;
+
+	r = pthread_mutex_init(&w->fs_mu, NULL);
+	if (r)
+		return -r;
+	r = store_reader_new(w->store, &rd);
+	if (r < 0)
+		return r;
+	r = store_load_fsdev(rd, &w->fsdevs);
+	store_reader_free(rd);
+	return r;
+}
+
+void walk_fsdev_free(struct walk *w)
+{
+	for (size_t i = 0; i < w->nfs_seen; i++)
+		free(w->fs_seen[i]);
+	free(w->fs_seen);
+	fsdev_table_clear(&w->fsdevs);
+	pthread_mutex_destroy(&w->fs_mu);
+}
+
+/*
+ * Queue @s for the index: its identity now carries @s->dev, and whichever
+ * other identity the table gave that number has no records under it any
+ * more that this walk could tell from the new one's.
+ */
+static int record_seen(struct walk *w, struct walk_worker *ww, const struct walk_fs_seen *s)
+{
+	int r;
+
+	for (size_t i = 0; i < w->fsdevs.n; i++) {
+		const struct fsdev_ent *e = &w->fsdevs.v[i];
+
+		if (e->dev != s->dev || !memcmp(&e->id, &s->id, sizeof(e->id)))
+			continue;
+		r = store_batch_fsdev(ww->batch, &e->id, 0, false);
+		if (r < 0)
+			return r;
+	}
+	return store_batch_fsdev(ww->batch, &s->id, s->dev, true);
+}
+
+/* Learn the filesystem at st_dev @cur, that of @name in @dfd (or of @dfd itself). */
+static struct walk_fs_seen *learn(struct walk *w, struct walk_worker *ww, int dfd,
+				  const char *name, bool is_dir_fs, uint64_t cur)
+{
+	struct walk_fs_seen *s = calloc(1, sizeof(*s));
+	int fd = dfd;
+
+	if (!s || GROW(w->fs_seen, w->fs_seen_cap, w->nfs_seen + 1)) {
+		free(s);
+		return NULL;
+	}
+	s->dev = cur;
+	if (!is_dir_fs)
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		s->has_id = fsdev_ident_fd(fd, &s->id) == 0;
+		if (fd != dfd)
+			close(fd);
+	}
+	if (s->has_id && record_seen(w, ww, s) < 0)
+		s->has_id = false;
+	w->fs_seen[w->nfs_seen++] = s;
+	return s;
+}
+
+static const struct walk_fs_seen *fs_of(struct walk *w, struct walk_worker *ww,
+					const struct walk_dir *d, int dfd, const char *name,
+					uint64_t cur)
+{
+	struct walk_fs_seen *s = NULL;
+
+	pthread_mutex_lock(&w->fs_mu);
+	for (size_t i = 0; i < w->nfs_seen && !s; i++)
+		if (w->fs_seen[i]->dev == cur)
+			s = w->fs_seen[i];
+	if (!s)
+		s = learn(w, ww, dfd, name, cur == d->dev, cur);
+	pthread_mutex_unlock(&w->fs_mu);
+	return s;
+}
+
+bool walk_same_fs(struct walk *w, struct walk_worker *ww, const struct walk_dir *d, int dfd,
+		  const char *name, uint64_t stored, uint64_t cur)
+{
+	if (!ww->fs_known || ww->fs_dev != cur) {
+		const struct walk_fs_seen *s = fs_of(w, ww, d, dfd, name, cur);
+
+		if (!s)
+			return stored == cur;
+		ww->fs_dev = cur;
+		ww->fs_id = s->has_id ? &s->id : NULL;
+		ww->fs_known = true;
+	}
+	return fsdev_same(&w->fsdevs, stored, cur, ww->fs_id);
+}
