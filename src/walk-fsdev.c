@@ -117,3 +117,17 @@ bool walk_same_fs(struct walk *w, struct walk_worker *ww, const struct walk_dir 
 	}
 	return fsdev_same(&w->fsdevs, stored, cur, ww->fs_id);
 }
+
+bool walk_dev_is_fs(struct walk *w, uint64_t dev)
+{
+	const struct fsdev_id *id = NULL;
+
+	if (!w->fsdevs.n)
+		return true;
+	pthread_mutex_lock(&w->fs_mu);
+	for (size_t i = 0; i < w->nfs_seen; i++)
+		if (w->fs_seen[i]->dev == dev && w->fs_seen[i]->has_id)
+			id = &w->fs_seen[i]->id;
+	pthread_mutex_unlock(&w->fs_mu);
+	return fsdev_same(&w->fsdevs, dev, dev, id);
+}

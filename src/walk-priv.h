@@ -248,6 +248,13 @@ void walk_fsdev_free(struct walk *w);
 bool walk_same_fs(struct walk *w, struct walk_worker *ww, const struct walk_dir *d, int dfd,
 		  const char *name, uint64_t stored, uint64_t cur);
 
+/*
+ * Are records stored under st_dev @dev those of the filesystem now at @dev
+ * (which the walk has met)?  Not when the table gives that number to
+ * another filesystem: a rename is paired by (dev, ino) only then.
+ */
+bool walk_dev_is_fs(struct walk *w, uint64_t dev);
+
 /* The state of the worker running on @tw, set up on first use (ww->error if that failed). */
 struct walk_worker *walk_worker_state(struct walk *w, struct task_worker *tw);
 
