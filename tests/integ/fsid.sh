@@ -99,6 +99,31 @@ scan_summary
 like "$(cat "$T/scan.err")" "hashed 0 files" "third scan reads nothing either"
 like "$(cat "$T/scan.err")" " 0 added, 0 changed" "third scan changes nothing"
 
+# Moved once more, taken in by `rescan` of a subdirectory, the root scanned
+# with -x: the root's new st_dev is the one -x keeps to.
+FSI scan -q -x "$mnt" || fail "scan -x"
+umount "$mnt" && unset '_mounts[${#_mounts[@]}-1]'
+detach "$dev2" || bail "cannot detach $dev2"
+attach "$T/dummy.img" || bail "cannot attach the dummy image twice"
+attach "$T/a.img" && dev2=$loop || bail "cannot attach the image a third time"
+mount "$dev2" "$mnt" || bail "cannot mount $dev2"
+_mounts+=("$mnt")
+diag "image on $dev2 now (st_dev $(stat -c %d "$mnt"))"
+mkdir "$mnt/d/e/sub"
+echo new >"$mnt/d/e/sub/added"
+FSI rescan -v "$mnt/d/e" >/dev/null 2>"$T/scan.err"
+is "$?" 0 "rescan after a second move exits 0"
+diag_file "$T/scan.err"
+like "$(cat "$T/scan.err")" "hashed 1 files" "rescan reads the new file only"
+like "$(cat "$T/scan.err")" " 2 added, [0-9]+ changed, 0 moved, 0 removed" \
+	"rescan adds the new directory and file"
+index_hashes >"$T/hashes4"
+xxh_oracle "$mnt" >"$T/xxh4"
+same_bytes "after the second move: hashes match xxh128sum" "$T/hashes4" "$T/xxh4"
+check_oracle "after the second move" "$mnt"
+rm -r "$mnt/d/e/sub"
+FSI scan -q "$mnt" || fail "scan after the second move"
+
 # Another filesystem on the same device and path: nothing of the old one is its.
 umount "$mnt" && unset '_mounts[${#_mounts[@]}-1]'
 detach "$dev2" || bail "cannot detach $dev2"
