@@ -48,18 +48,24 @@ void walk_fsdev_free(struct walk *w)
  */
 static int record_seen(struct walk *w, struct walk_worker *ww, const struct walk_fs_seen *s)
 {
+	bool known = false;
 	int r;
 
 	for (size_t i = 0; i < w->fsdevs.n; i++) {
 		const struct fsdev_ent *e = &w->fsdevs.v[i];
 
-		if (e->dev != s->dev || !memcmp(&e->id, &s->id, sizeof(e->id)))
+		if (!memcmp(&e->id, &s->id, sizeof(e->id))) {
+			known = e->dev == s->dev;
+			continue;
+		}
+		if (e->dev != s->dev)
 			continue;
 		r = store_batch_fsdev(ww->batch, &e->id, 0, false);
 		if (r < 0)
 			return r;
 	}
-	return store_batch_fsdev(ww->batch, &s->id, s->dev, true);
+	/* Nothing to write (no commit) when the table says it already. */
+	return known ? 0 : store_batch_fsdev(ww->batch, &s->id, s->dev, true);
 }
 
 /* Learn the filesystem at st_dev @cur, that of @name in @dfd (or of @dfd itself). */
