@@ -69,8 +69,8 @@ static int record_seen(struct walk *w, struct walk_worker *ww, const struct walk
 }
 
 /* Learn the filesystem at st_dev @cur, that of @name in @dfd (or of @dfd itself). */
-static struct walk_fs_seen *learn(struct walk *w, struct walk_worker *ww, int dfd,
-				  const char *name, bool is_dir_fs, uint64_t cur)
+static struct walk_fs_seen *learn(struct walk *w, int dfd, const char *name, bool is_dir_fs,
+				  uint64_t cur)
 {
 	struct walk_fs_seen *s = calloc(1, sizeof(*s));
 	int fd = dfd;
@@ -87,8 +87,6 @@ static struct walk_fs_seen *learn(struct walk *w, struct walk_worker *ww, int df
 		if (fd != dfd)
 			close(fd);
 	}
-	if (s->has_id && record_seen(w, ww, s) < 0)
-		s->has_id = false;
 	w->fs_seen[w->nfs_seen++] = s;
 	return s;
 }
@@ -98,14 +96,25 @@ static const struct walk_fs_seen *fs_of(struct walk *w, struct walk_worker *ww,
 					uint64_t cur)
 {
 	struct walk_fs_seen *s = NULL;
+	bool learnt = false;
 
 	pthread_mutex_lock(&w->fs_mu);
 	for (size_t i = 0; i < w->nfs_seen && !s; i++)
 		if (w->fs_seen[i]->dev == cur)
 			s = w->fs_seen[i];
-	if (!s)
-		s = learn(w, ww, dfd, name, cur == d->dev, cur);
+	if (!s) {
+		s = learn(w, dfd, name, cur == d->dev, cur);
+		learnt = s != NULL;
+	}
 	pthread_mutex_unlock(&w->fs_mu);
+	/*
+	 * Queued outside the lock (the queue may wait for the writer), once
+	 * per filesystem.  Matching asks the table as the walk began, so a
+	 * failure here only leaves the table as it was; an error of the
+	 * batch is met by the walk's next record anyway.
+	 */
+	if (learnt && s->has_id)
+		(void)record_seen(w, ww, s);
 	return s;
 }
 
