@@ -368,7 +368,8 @@ int store_batch_put_root(struct store_batch *batch, const struct store_root *roo
 
 /**
  * Record that the filesystem @id's records carry device number @dev (@set),
- * or forget @id.  As store_batch_put().
+ * or forget @id (@dev, the number it had, is not stored).  @dev is never 0
+ * (no filesystem is mounted on device 0:0): -EINVAL.  As store_batch_put().
  */
 int store_batch_fsdev(struct store_batch *batch, const struct fsdev_id *id, uint64_t dev,
 		      bool set);

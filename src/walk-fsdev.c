@@ -60,7 +60,7 @@ static int record_seen(struct walk *w, struct walk_worker *ww, const struct walk
 		}
 		if (e->dev != s->dev)
 			continue;
-		r = store_batch_fsdev(ww->batch, &e->id, 0, false);
+		r = store_batch_fsdev(ww->batch, &e->id, e->dev, false);
 		if (r < 0)
 			return r;
 	}

@@ -147,4 +147,9 @@ check_oracle "new filesystem" "$mnt"
 index_hashes >"$T/hashes3"
 xxh_oracle "$mnt" >"$T/xxh3"
 same_bytes "new filesystem: hashes match xxh128sum" "$T/hashes3" "$T/xxh3"
+# The table now gives the number to the new filesystem: nothing to read again.
+scan_summary
+like "$(cat "$T/scan.err")" "hashed 0 files" "the new filesystem scanned again: nothing read"
+like "$(cat "$T/scan.err")" " 0 added, 0 changed, 0 moved, 0 removed" \
+	"...and nothing changed"
 done_testing
