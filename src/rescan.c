@@ -17,6 +17,7 @@
 #include "rescan.h"
 
 #include "engine.h"
+#include "fsdev.h"
 #include "ident.h"
 #include "node.h"
 #include "store.h"
@@ -24,6 +25,7 @@
 #include "walk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +37,7 @@
 struct roots {
 	struct store_root *v;
 	size_t n, cap;
+	struct fsdev_table fsdevs;	/* the index's filesystem table (fsdev.h) */
 };
 
 struct target {
@@ -53,6 +56,7 @@ static void roots_clear(struct roots *rs)
 	for (size_t i = 0; i < rs->n; i++)
 		store_root_clear(&rs->v[i]);
 	free(rs->v);
+	fsdev_table_clear(&rs->fsdevs);
 }
 
 /* Keep a copy of @root: the reader's copy is borrowed for the call only. */
@@ -104,17 +108,20 @@ static int find_root(struct store_reader *rd, const struct roots *rs, uint64_t i
  * same device?  If so, and @t is given, @t's record is @n with the
  * directory's fresh metadata.
  */
-static bool still_there(const char *path, size_t len, const struct node *n, struct target *t)
+static bool still_there(const char *path, size_t len, const struct node *n,
+			const struct fsdev_table *fsdevs, struct target *t)
 {
 	int fd = ident_open_dir(path, len, NULL);
-	struct ident id;
+	struct fsdev_id fs;
 	struct stat st;
-	bool same;
+	bool same, has_fs;
 
 	if (fd < 0)
 		return false;
-	ident_from_node(&id, n);
-	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && ident_same_inode(&id, &st);
+	has_fs = fsdev_ident_fd(fd, &fs) == 0;
+	/* Its filesystem may be at another st_dev now: the table says. */
+	same = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t)st.st_ino == n->ino &&
+	       fsdev_same(fsdevs, n->dev, st.st_dev, has_fs ? &fs : NULL);
 	close(fd);
 	if (same && t) {
 		ident_node_from_stat(&t->record, &st);
@@ -127,6 +134,25 @@ static bool still_there(const char *path, size_t len, const struct node *n, stru
 		t->have_record = true;
 	}
 	return same;
+}
+
+/*
+ * The root's filesystem as it is mounted now: its st_dev may have changed
+ * since its record was written (fsdev.h), and -x compares with this one.
+ * The stored number stays when the root cannot be looked at.
+ */
+static int root_dev_now(struct store_reader *rd, struct target *t)
+{
+	struct stat st;
+	char *path;
+	int len = store_node_path_alloc(rd, t->root->id, &path);
+
+	if (len < 0)
+		return len;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		t->root_dev = st.st_dev;
+	free(path);
+	return 0;
 }
 
 /*
@@ -148,11 +174,14 @@ static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id,
 	r = find_root(rd, rs, id, &t->root, &t->root_dev);
 	if (r < 0)
 		return r;
+	r = root_dev_now(rd, t);
+	if (r < 0)
+		return r;
 	for (;;) {
 		len = store_node_path_alloc(rd, id, &t->path);
 		if (len < 0)
 			return len;
-		if (still_there(t->path, (size_t)len, &n, t) || id == t->root->id)
+		if (still_there(t->path, (size_t)len, &n, &rs->fsdevs, t) || id == t->root->id)
 			break;
 		/* Gone, replaced or renamed away: its parent's listing takes that in. */
 		free(t->path);
@@ -232,6 +261,8 @@ static int resolve_all(struct engine *e, const uint64_t *ids, size_t n, bool one
 
 	if (r == 0)
 		r = store_foreach_root(rd, keep_root, rs);
+	if (r == 0)
+		r = store_load_fsdev(rd, &rs->fsdevs);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		r = resolve(rd, rs, ids[i], one_level, &v[i]);
 		if (r < 0 && ret_bad)

@@ -10,9 +10,12 @@
  *   OP_ROOT               u64 id, u32 len, root record of len bytes
  *   OP_SETTLE             u64 id, u8 1 to set NODE_F_SETTLED, 0 to clear it
  *   OP_MOVE               as OP_PUT
+ *   OP_FSDEV              u64 device number, 16-byte identity (fsdev.h),
+ *                         u8 1 to record it, 0 to forget the identity
  */
 #include "store-priv.h"
 
+#include "fsdev.h"
 #include "node.h"
 #include "util.h"
 
@@ -26,7 +29,7 @@
 
 enum {
 	OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_MOVE = 'M', OP_DEL = 'D', OP_ROOT = 'R',
-	OP_SETTLE = 'S',
+	OP_SETTLE = 'S', OP_FSDEV = 'V',
 };
 
 /*
@@ -482,6 +485,29 @@ static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 	return 0;
 }
 
+/* meta "fsdv" + identity -> u64 device number (fsdev.h), or no such key. */
+static int apply_fsdev(struct store_writer *w, uint64_t dev, const unsigned char *id, bool set)
+{
+	unsigned char k[4 + FSDEV_ID_SIZE], v[8];
+	MDB_val key, val;
+	int rc;
+
+	memcpy(k, "fsdv", 4);
+	memcpy(k + 4, id, FSDEV_ID_SIZE);
+	key = val_of(k, sizeof(k));
+	put_be64(v, dev);
+	val = val_of(v, sizeof(v));
+	rc = set ? mdb_put(w->txn, w->store->dbi_meta, &key, &val, 0)
+		 : mdb_del(w->txn, w->store->dbi_meta, &key, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	w->txn_work++;
+	w->txn_puts++;
+	return 0;
+}
+
 /* Apply the op at pos; *ret_len is its encoded length. */
 int store_apply_op(struct store_writer *w, size_t *ret_len)
 {
@@ -506,6 +532,9 @@ int store_apply_op(struct store_writer *w, size_t *ret_len)
 	case OP_SETTLE:
 		*ret_len = 10;
 		return apply_settle(w, id, p[9]);
+	case OP_FSDEV:
+		*ret_len = 10 + FSDEV_ID_SIZE;
+		return apply_fsdev(w, id, p + 9, p[9 + FSDEV_ID_SIZE]);
 	default:
 		assert(!"unknown op");
 		return -EINVAL;
@@ -590,6 +619,18 @@ int store_batch_settle(struct store_batch *b, uint64_t id, bool settled)
 	if (r < 0)
 		return r;
 	p[0] = settled;
+	return store_batch_added(b);
+}
+
+int store_batch_fsdev(struct store_batch *b, const struct fsdev_id *id, uint64_t dev, bool set)
+{
+	unsigned char *p;
+	int r = batch_op(b, OP_FSDEV, dev, 10 + FSDEV_ID_SIZE, &p);
+
+	if (r < 0)
+		return r;
+	memcpy(p, id->b, FSDEV_ID_SIZE);
+	p[FSDEV_ID_SIZE] = set;
 	return store_batch_added(b);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "store-priv.h"
 
+#include "fsdev.h"
 #include "node.h"
 #include "util.h"
 
@@ -435,6 +436,21 @@ int store_foreach_root(struct store_reader *rd, store_root_fn *fn, void *ctx)
 	struct root_walk rw = {fn, ctx};
 
 	return walk_keys(rd, rd->store->dbi_meta, "root", 4, 4, root_step, &rw);
+}
+
+static int fsdev_step(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct fsdev_id id;
+
+	if (key->mv_size != 4 + FSDEV_ID_SIZE || val->mv_size != 8)
+		return -EBADMSG;
+	memcpy(id.b, (const char *)key->mv_data + 4, FSDEV_ID_SIZE);
+	return fsdev_table_set(ctx, &id, get_be64(val->mv_data));
+}
+
+int store_load_fsdev(struct store_reader *rd, struct fsdev_table *t)
+{
+	return walk_keys(rd, rd->store->dbi_meta, "fsdv", 4, 4, fsdev_step, t);
 }
 
 int store_root_copy(struct store_root *dst, const struct store_root *src)

@@ -221,10 +221,16 @@ typedef int store_child_fn(void *ctx, const struct store_child *child);
 int store_foreach_child(struct store_reader *reader, uint64_t parent, store_child_fn *fn,
 			void *ctx);
 
+struct fsdev_id;
+struct fsdev_table;
+
 typedef int store_root_fn(void *ctx, const struct store_root *root);
 
 /** Call @fn for each root (borrowed for the call).  As store_foreach_child(). */
 int store_foreach_root(struct store_reader *reader, store_root_fn *fn, void *ctx);
+
+/** Add the index's filesystem table (fsdev.h; none in an older index) to @t.  0 or -errno. */
+int store_load_fsdev(struct store_reader *reader, struct fsdev_table *t);
 
 /**
  * Copy root @src (borrowed from a store_root_fn, say) into @dst, which gets
@@ -359,6 +365,14 @@ int store_batch_settle(struct store_batch *batch, uint64_t id, bool settled);
 
 /** Record root @root (replacing an older record of the same id). */
 int store_batch_put_root(struct store_batch *batch, const struct store_root *root);
+
+/**
+ * Record that the filesystem @id's records carry device number @dev (@set),
+ * or forget @id (@dev, the number it had, is not stored).  @dev is never 0
+ * (no filesystem is mounted on device 0:0): -EINVAL.  As store_batch_put().
+ */
+int store_batch_fsdev(struct store_batch *batch, const struct fsdev_id *id, uint64_t dev,
+		      bool set);
 
 /** Hand what is buffered to the writer now.  Returns 0 or the job's error. */
 int store_batch_flush(struct store_batch *batch);

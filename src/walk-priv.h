@@ -13,9 +13,11 @@
 
 #include "cancel.h"
 #include "fdcache.h"
+#include "fsdev.h"
 #include "node.h"
 #include "task.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -86,6 +88,7 @@ enum walk_id {
 	ID_NEW,		/* nothing stored is it: a fresh id */
 	ID_REPLACED,	/* another inode under a stored name: that id, rewritten */
 	ID_MOVED,	/* a stored entry of the same inode, under another name or parent */
+	ID_RELABEL,	/* its name's stored entry, same inode of a filesystem now at another st_dev */
 };
 
 /* A listed directory or regular file whose stored identity is not settled yet. */
@@ -109,6 +112,9 @@ struct arrivals {
 
 /* Per-worker scratch state, reused from one directory to the next. */
 struct walk_worker {
+	uint64_t fs_dev;		/* the last st_dev walk_fs_of() answered for, */
+	const struct fsdev_id *fs_id;	/* ...and its identity (NULL: none) */
+	bool fs_known;
 	struct ring *ring;		/* content reads, WALK_HASH only */
 	struct walk_hash_req *free_reqs;
 	struct store_reader *reader;
@@ -159,6 +165,14 @@ struct walk {
 	struct moves *gone;		/* vanished entries, by (dev, ino) */
 	atomic_int fatal;		/* first fatal error (negative) */
 	struct walk_stats stats;
+	struct fsdev_table fsdevs;	/* the index's, as the walk began */
+	pthread_mutex_t fs_mu;		/* guards fs_seen */
+	struct walk_fs_seen {
+		uint64_t dev;
+		bool has_id;
+		struct fsdev_id id;
+	} **fs_seen;			/* filesystems met, by current st_dev; stable addresses */
+	size_t nfs_seen, fs_seen_cap;
 };
 
 static inline void walk_stat_inc(atomic_uint_fast64_t *c)
@@ -221,6 +235,28 @@ int walk_queue_record(struct store_batch *batch, const struct node *n, enum walk
 int walk_take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, int dfd,
 		    const char *dirpath, size_t dirpath_len, struct node *n,
 		    const struct node *old, enum walk_id how);
+
+/* ---- filesystem identity (walk-fsdev.c) -------------------------------- */
+
+/* Read the index's filesystem table into @w (walk_new()).  0 or -errno. */
+int walk_fsdev_load(struct walk *w);
+void walk_fsdev_free(struct walk *w);
+
+/*
+ * Are records stored under st_dev @stored those of entry @name of @d (open
+ * as @dfd), now at @cur?  The first time the walk meets @cur, learn its
+ * filesystem's identity and queue it for the index's table.  Errors (of
+ * fstatfs or the queue) are taken as "no identity".
+ */
+bool walk_same_fs(struct walk *w, struct walk_worker *ww, const struct walk_dir *d, int dfd,
+		  const char *name, uint64_t stored, uint64_t cur);
+
+/*
+ * Are records stored under st_dev @dev those of the filesystem now at @dev
+ * (which the walk has met)?  Not when the table gives that number to
+ * another filesystem: a rename is paired by (dev, ino) only then.
+ */
+bool walk_dev_is_fs(struct walk *w, uint64_t dev);
 
 /* The state of the worker running on @tw, set up on first use (ww->error if that failed). */
 struct walk_worker *walk_worker_state(struct walk *w, struct task_worker *tw);

@@ -125,7 +125,7 @@ static int take_moved_or_new(struct walk *w, struct walk_worker *ww, struct walk
 {
 	struct node old;
 
-	if (moves_take(w->gone, n->dev, n->ino, n->mode & S_IFMT, &old))
+	if (walk_dev_is_fs(w, n->dev) && moves_take(w->gone, n->dev, n->ino, n->mode & S_IFMT, &old))
 		return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, n, &old, ID_MOVED);
 	return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, n, NULL, ID_NEW);
 }
@@ -210,7 +210,8 @@ int walk_settle_arrivals(struct walk *w, struct walk_worker *ww, struct walk_dir
 			if (a->n.name)
 				continue;	/* taken in already */
 			if (pass == 0) {
-				old = nunseen ? unseen_find(ww, nunseen, &a->n) : NULL;
+				old = nunseen && walk_dev_is_fs(w, a->n.dev)
+					? unseen_find(ww, nunseen, &a->n) : NULL;
 				how = ID_MOVED;
 			} else if (pass == 1) {
 				old = a->same ? &ww->stored[a->same - 1] : NULL;

@@ -478,6 +478,16 @@ int walk_take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		if (changed)
 			walk_stat_inc(&w->stats.changed);
 		break;
+	case ID_RELABEL:
+		/* Rewritten under the new st_dev, its hashes kept if nothing else moved. */
+		n->id = old->id;
+		changed = true;
+		content_changed = !node_stat_equal(n, old) || (old->flags & NODE_F_CHAIN);
+		if (content_changed)
+			walk_stat_inc(&w->stats.changed);
+		else
+			walk_keep_hashes(n, old);
+		break;
 	case ID_REPLACED:
 		n->id = old->id;
 		changed = content_changed = true;
@@ -585,9 +595,16 @@ static int visit_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *
 		walk_stat_inc(&w->stats.files);
 
 	old = find_stored(ww, name, len);
-	if (old && old->n.dev == n.dev && old->n.ino == n.ino) {
+	if (walk_same_fs(w, ww, d, dfd, name, old ? old->n.dev : n.dev, n.dev) && old &&
+	    old->n.ino == n.ino) {
+		struct node o = old->n;
+
 		old->seen = true;
-		return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &old->n, ID_SAME);
+		if (o.dev == n.dev)
+			return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &o, ID_SAME);
+		/* The same file, its filesystem at another st_dev now (fsdev.h). */
+		o.dev = n.dev;
+		return walk_take_entry(w, ww, d, dfd, dirpath, dirpath_len, &n, &o, ID_RELABEL);
 	}
 	if ((S_ISDIR(n.mode) || S_ISREG(n.mode)) && walk_may_pair(w, d))
 		return walk_add_arrival(ww, &n, name, len, old);
@@ -922,6 +939,9 @@ int walk_new(struct engine *engine, const struct walk_opts *opts, struct walk **
 	r = moves_new(&w->gone);
 	if (r < 0)
 		goto fail;
+	r = walk_fsdev_load(w);
+	if (r < 0)
+		goto fail;
 	*ret_walk = w;
 	return 0;
 fail:
@@ -1096,6 +1116,7 @@ void walk_free(struct walk *w)
 		free(w->workers);
 	}
 	moves_free(w->gone);
+	walk_fsdev_free(w);
 	fdcache_free(w->fds);
 	engine_fds_give(w->engine, w->fds_taken);
 	task_group_free(w->group);

@@ -28,6 +28,7 @@ mount mount
 umount mount
 losetup mount
 filefrag e2fsprogs
+mkfs.ext4 e2fsprogs
 strace strace
 jdupes jdupes
 jq jq

@@ -13,6 +13,7 @@
  * store.c; it runs after the store is closed (LMDB forbids opening one
  * environment twice in a process while one handle does I/O).
  */
+#include "fsdev.h"
 #include "store.h"
 
 #include "engine.h"
@@ -1118,6 +1119,50 @@ static void test_no_empty_commit(void)
 	store_info(s, &after);
 	ok(r == 0 && after.last_txnid == before.last_txnid,
 	   "deleting what is not there changes nothing on disk");
+	store_close(s);
+}
+
+/* The filesystem table (fsdev.h): recorded, replaced, forgotten, read back. */
+static void test_fsdev_table(void)
+{
+	struct fsdev_table t = {0};
+	struct fsdev_id a, b;
+	struct store_reader *rd;
+	struct session ss;
+	struct store *s;
+	int r;
+
+	memset(a.b, 'a', sizeof(a.b));
+	memset(b.b, 'b', sizeof(b.b));
+	s = open_locked(tpath("fsdev"));
+	if (!s)
+		return;
+	store_reader_new(s, &rd);
+	ok(store_load_fsdev(rd, &t) == 0 && t.n == 0, "a new index has no filesystem table");
+	store_reader_free(rd);
+
+	r = begin(s, NULL, &ss);
+	r = r ?: store_batch_fsdev(ss.b, &a, 0x10001, true);
+	r = r ?: store_batch_fsdev(ss.b, &b, 0x10002, true);
+	r = r ?: store_batch_fsdev(ss.b, &a, 0x10003, true);
+	r = r ?: end(&ss, NULL);
+	store_reader_new(s, &rd);
+	ok(r == 0 && store_load_fsdev(rd, &t) == 0 && t.n == 2 &&
+		   !memcmp(&t.v[0].id, &a, sizeof(a)) && t.v[0].dev == 0x10003 &&
+		   !memcmp(&t.v[1].id, &b, sizeof(b)) && t.v[1].dev == 0x10002,
+	   "two filesystems read back, the later number of the first");
+	store_reader_free(rd);
+	fsdev_table_clear(&t);
+
+	r = begin(s, NULL, &ss);
+	r = r ?: store_batch_fsdev(ss.b, &b, 0x10002, false);
+	r = r ?: store_batch_fsdev(ss.b, &b, 0x10002, false);
+	r = r ?: end(&ss, NULL);
+	store_reader_new(s, &rd);
+	ok(r == 0 && store_load_fsdev(rd, &t) == 0 && t.n == 1 && t.v[0].dev == 0x10003,
+	   "a forgotten filesystem is gone (forgetting it twice is no error)");
+	store_reader_free(rd);
+	fsdev_table_clear(&t);
 	store_close(s);
 }
 
@@ -2275,6 +2320,7 @@ int main(void)
 	test_open();
 	test_round_trip();
 	test_no_empty_commit();
+	test_fsdev_table();
 	test_replace();
 	test_move();
 	test_delete();
