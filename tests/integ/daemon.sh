@@ -28,16 +28,6 @@ CONF=$T/fsindex.conf
 # The minimal file of fsindex.conf(5).
 printf '[index]\nroots = %s %s\ndb = %s\n' "$R1" "$R2" "$DB" >"$CONF"
 
-# wait_for FILE REGEX [SECS]: until a line of FILE matches (default 10 s).
-wait_for() {
-	local n=$((${3:-10} * 20))
-	while [ $n -gt 0 ]; do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		n=$((n - 1))
-	done
-	return 1
-}
 # count FILE REGEX: matching lines.
 count() {
 	grep -cE -- "$2" "$1" 2>/dev/null
@@ -57,10 +47,6 @@ start_daemon() {
 wait_for_sock() {
 	local n=100
 	while [ ! -S "$1" ] && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
-}
-# index_has PATH: fsindex find lists PATH exactly.
-index_has() {
-	FSI find "$1" 2>/dev/null | grep -qxF -- "$1"
 }
 # ready_after_reload: a READY=1 line after the last RELOADING=1 one.
 ready_after_reload() {
@@ -227,24 +213,6 @@ is "$rc" 0 "...and the daemon stops with exit 0"
 
 # ---- live updates --------------------------------------------------------------------
 
-# poll_until DESC CMD...: CMD succeeds within 20 s (events settle in 200 ms).
-poll_until() {
-	local desc=$1 n=400
-	shift
-	until "$@" >/dev/null 2>&1; do
-		n=$((n - 1))
-		if [ $n -eq 0 ]; then
-			fail "$desc"
-			diag "still not true after 20 s: $*"
-			return 1
-		fi
-		sleep 0.05
-	done
-	pass "$desc"
-}
-index_lacks() {
-	! index_has "$1"
-}
 # same_as_find ROOT: the index's paths under ROOT are find's.
 same_as_find() {
 	cmp -s <(find -P "$1" -print0 | sort -z) <(FSI find -0 "$1" | sort -z)

@@ -33,31 +33,6 @@ write_conf() { # write_conf [exclude-fs value]
 	printf '[index]\nroots = %s\n' "$R" >"$CONF"
 	[ $# -gt 0 ] && printf 'exclude-fs = %s\n' "$1" >>"$CONF"
 }
-wait_for() {
-	local n=$((${3:-10} * 20))
-	while [ $n -gt 0 ]; do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		n=$((n - 1))
-	done
-	return 1
-}
-index_has() {
-	FSI find "$1" 2>/dev/null | grep -qxF -- "$1"
-}
-index_lacks() {
-	! index_has "$1"
-}
-poll_until() { # poll_until DESC CMD...: up to 20 s
-	local desc=$1 n=400
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ $n -eq 0 ] && { fail "$desc"; return 1; }
-		sleep 0.05
-	done
-	pass "$desc"
-}
 # same_as_pruned: the index under $R is find's, with what lies in $R/r left out.
 same_as_pruned() {
 	cmp -s <(find -P "$R" -path "$R/r/*" -prune -o -print0 | sort -z) \

@@ -664,3 +664,38 @@ strace_content_files() {
 nul_list() {
 	tr '\0' '\n' <"$1" | cat -v
 }
+
+# ---- a running fsindexd (daemon.sh, sync.sh, excludefs.sh) ----------------------
+
+# wait_for FILE REGEX [SECS]: until a line of FILE matches (default 20 s).
+wait_for() {
+	local n=$((${3:-20} * 20))
+	while [ $n -gt 0 ]; do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+		n=$((n - 1))
+	done
+	return 1
+}
+# index_has PATH / index_lacks PATH: fsindex find lists PATH exactly / does not.
+index_has() {
+	FSI find "$1" 2>/dev/null | grep -qxF -- "$1"
+}
+index_lacks() {
+	! index_has "$1"
+}
+# poll_until DESC CMD...: CMD succeeds within 20 s (events settle in 200 ms).
+poll_until() {
+	local desc=$1 n=400
+	shift
+	until "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		if [ $n -eq 0 ]; then
+			fail "$desc"
+			diag "still not true after 20 s: $*"
+			return 1
+		fi
+		sleep 0.05
+	done
+	pass "$desc"
+}

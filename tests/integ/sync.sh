@@ -24,16 +24,6 @@ export XDG_RUNTIME_DIR=$T/run
 SOCK=$T/run/fsindex/control
 unset NOTIFY_SOCKET
 
-# wait_for FILE REGEX: until a line of FILE matches (20 s at most).
-wait_for() {
-	local n=400
-	while [ $n -gt 0 ]; do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		n=$((n - 1))
-	done
-	return 1
-}
 # start MODE ROOT: fsindexd --user over ROOT with FSINDEXD_WATCH=MODE; sets $dpid.
 start() {
 	printf '[index]\nroots = %s\n' "$2" >"$T/$1.conf"
