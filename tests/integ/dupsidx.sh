@@ -9,7 +9,7 @@
 # (hashed on the fly) and writes nothing to the index; a PATH the index does
 # not hold is an error (exit 2); plain dups --sync is a usage error.  With
 # fsindexd holding the index (a scan is refused), --indexed still answers,
-# and --sync sees a duplicate made just before.
+# and --sync sees a duplicate made just before.  --link acts on a group.
 
 . "$(dirname "$0")/lib.sh" 2>/dev/null || . "$top_srcdir/tests/integ/lib.sh" || exit 99
 
@@ -143,5 +143,11 @@ ok "--sync: a copy made just before is in a group" cmp -s "$T/got" "$T/oracle2"
 cmp -s "$T/got" "$T/oracle2" || { diag_file "$T/got"; diag_file "$T/err"; }
 kill -TERM "$dpid" 2>/dev/null
 wait_timeout "$dpid" 10
+
+# ---- an action: dupact.c verifies each file before it changes it -----------------
+
+run_fsi "$T/out" "$T/err" dups --indexed --link "$R/d"
+is "$rc" 0 "dups --indexed --link exits 0"
+is "$(stat -c %i "$R"/d/t* | sort -u | wc -l)" 1 "--link: the three copies are one inode now"
 
 done_testing
