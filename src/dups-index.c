@@ -2,7 +2,8 @@
 /*
  * dups-index.c - the candidates of `dups --indexed`, read from the index
  * (no walk of the disk, no scan lock) and checked against the disk by one
- * lstat each: a record the disk no longer matches is never trusted.
+ * lstat of each file that shares its size: a record the disk no longer
+ * matches is never trusted.
  */
 #include "dups-index.h"
 
@@ -34,7 +35,33 @@ struct ctx {
 	size_t cap;
 	struct kid *kids;	/* a stack: each level's children after its parent's */
 	size_t nkids, capkids;
+	bool counting;		/* the first pass: only gather sizes[] */
+	uint64_t *sizes;	/* every file's size, sorted after the first pass */
+	size_t nsizes, capsizes;
 };
+
+static int cmp_u64(const void *va, const void *vb)
+{
+	uint64_t a = *(const uint64_t *)va, b = *(const uint64_t *)vb;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Does another file of the index share @size?  Only those can be in a group. */
+static bool size_shared(const struct ctx *x, uint64_t size)
+{
+	size_t lo = 0, hi = x->nsizes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->sizes[mid] < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo + 1 < x->nsizes && x->sizes[lo] == size && x->sizes[lo + 1] == size;
+}
 
 static int add_kid(void *vctx, const struct store_child *c)
 {
@@ -55,12 +82,23 @@ static int take_file(struct ctx *x, size_t dlen, struct node *n)
 	struct stat st;
 	size_t len = dlen + 1 + n->name_len;
 
+	if (x->counting) {
+		if (GROW(x->sizes, x->capsizes, x->nsizes + 1))
+			return -ENOMEM;
+		x->sizes[x->nsizes++] = n->size;
+		return 0;
+	}
+	x->st->files++;
+	/* Alone in its size it is never read nor reported: no need to look. */
+	if (!size_shared(x, n->size)) {
+		dups_collect(x->col, 0, x->root, x->path, dlen, n);
+		return 0;
+	}
 	if (GROW(x->path, x->cap, len + 1))
 		return -ENOMEM;
 	x->path[dlen] = '/';
 	memcpy(x->path + dlen + 1, n->name, n->name_len);
 	x->path[len] = '\0';
-	x->st->files++;
 	ident_from_node(&id, n);
 	errno = 0;
 	if (lstat(x->path, &st) < 0 || !ident_same_content(&id, &st)) {
@@ -155,15 +193,23 @@ static int one_path(struct ctx *x, const char *path, bool *missing)
 int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
 			 struct dups_collector *col, struct dups_index_stats *st)
 {
-	struct ctx x = { .col = col, .st = st };
+	struct ctx x = { .col = col, .st = st, .counting = true };
 	bool missing = false;
 	int r = store_reader_new(store, &x.rd);
 
+	/* Twice over the index: the sizes first, so only candidates are lstat'ed. */
 	for (size_t i = 0; i < npaths && r >= 0; i++)
 		r = one_path(&x, paths[i], &missing);
+	if (r >= 0 && !missing) {
+		qsort(x.sizes, x.nsizes, sizeof(*x.sizes), cmp_u64);
+		x.counting = false;
+		for (size_t i = 0; i < npaths && r >= 0; i++)
+			r = one_path(&x, paths[i], &missing);
+	}
 	store_reader_free(x.rd);
 	free(x.path);
 	free(x.kids);
+	free(x.sizes);
 	if (r >= 0 && missing)
 		r = -ENOENT;
 	return r;
