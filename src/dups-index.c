@@ -2,7 +2,7 @@
 /*
  * dups-index.c - the candidates of `dups --indexed`, read from the index
  * (no walk of the disk, no scan lock) and checked against the disk by one
- * lstat of each file that shares its size: a record the disk no longer
+ * fstatat (no symlink followed) of each file that shares its size: a record the disk no longer
  * matches is never trusted.
  */
 #include "dups-index.h"
@@ -18,7 +18,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* One child of a directory, copied out: the reader's names do not outlive a move. */
 struct kid {
@@ -33,6 +35,7 @@ struct ctx {
 	struct dups_index_stats *st;
 	char *path;		/* the directory being listed, grown as needed */
 	size_t cap;
+	int dfd;		/* that directory, opened at its first lstat; or -1 */
 	struct kid *kids;	/* a stack: each level's children after its parent's */
 	size_t nkids, capkids;
 	bool counting;		/* the first pass: only gather sizes[] */
@@ -101,7 +104,11 @@ static int take_file(struct ctx *x, size_t dlen, struct node *n)
 	x->path[len] = '\0';
 	ident_from_node(&id, n);
 	errno = 0;
-	if (lstat(x->path, &st) < 0 || !ident_same_content(&id, &st)) {
+	if (x->dfd < 0)
+		x->dfd = dlen ? ident_open_dir(x->path, dlen, NULL) : ident_open_dir("/", 1, NULL);
+	if (x->dfd < 0 ? (errno = -x->dfd, true)
+		       : fstatat(x->dfd, x->path + dlen + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			 !ident_same_content(&id, &st)) {
 		bool gone = errno == ENOENT;
 		char *q = log_quote(x->path, len);
 
@@ -127,9 +134,11 @@ static int take_file(struct ctx *x, size_t dlen, struct node *n)
 static int walk_dir(struct ctx *x, uint64_t dir, size_t dlen)
 {
 	size_t base = x->nkids, end;
+	int dfd = x->dfd;	/* the parent's, back when this one is done */
 	struct node n;
 	int r;
 
+	x->dfd = -1;
 	r = store_foreach_child(x->rd, dir, add_kid, x);
 	end = x->nkids;
 	for (size_t i = base; i < end && r >= 0; i++) {
@@ -159,6 +168,9 @@ static int walk_dir(struct ctx *x, uint64_t dir, size_t dlen)
 		x->path[dlen] = '\0';
 	}
 	x->nkids = base;
+	if (x->dfd >= 0)
+		close(x->dfd);
+	x->dfd = dfd;
 	return r;
 }
 
@@ -193,7 +205,7 @@ static int one_path(struct ctx *x, const char *path, bool *missing)
 int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
 			 struct dups_collector *col, struct dups_index_stats *st)
 {
-	struct ctx x = { .col = col, .st = st, .counting = true };
+	struct ctx x = { .col = col, .st = st, .dfd = -1, .counting = true };
 	bool missing = false;
 	int r = store_reader_new(store, &x.rd);
 
