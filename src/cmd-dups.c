@@ -545,7 +545,7 @@ static int search_indexed(struct dups_cli *cli, struct store *store, char **path
 		return EXIT_FATAL;
 	}
 	if (ist.changed && !cli->common.quiet)
-		log_info("%llu of %llu indexed files left out: changed since they were indexed",
+		log_info("%llu of %llu indexed files left out: changed or gone since they were indexed",
 			 (unsigned long long)ist.changed, (unsigned long long)ist.files);
 	t1 = now_mono_ns();
 	r = engine_new(store, &eo, &engine, &sh);

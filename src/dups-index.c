@@ -35,7 +35,7 @@ struct ctx {
 	struct dups_index_stats *st;
 	char *path;		/* the directory being listed, grown as needed */
 	size_t cap;
-	int dfd;		/* that directory, opened at its first lstat; or -1 */
+	int dfd;		/* that directory, opened at its first fstatat; or -1 */
 	struct kid *kids;	/* a stack: each level's children after its parent's */
 	size_t nkids, capkids;
 	bool counting;		/* the first pass: only gather sizes[] */
@@ -209,7 +209,7 @@ int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
 	bool missing = false;
 	int r = store_reader_new(store, &x.rd);
 
-	/* Twice over the index: the sizes first, so only candidates are lstat'ed. */
+	/* Twice over the index: the sizes first, so only candidates are looked at. */
 	for (size_t i = 0; i < npaths && r >= 0; i++)
 		r = one_path(&x, paths[i], &missing);
 	if (r >= 0 && !missing) {

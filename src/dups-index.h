@@ -21,11 +21,12 @@ struct dups_index_stats {
 /**
  * Hand every regular file the index (@store, opened read-only) holds below
  * each of @paths (absolute, real; the collector's roots) to @col, as a scan
- * would have.  Each file that shares its size with another is lstat'ed
+ * would have.  Each file that shares its size with another is looked at
  * first: one whose (dev, ino, size, mtime) differ from the record is left
  * out with a note on stderr; one whose ctime differs or whose record is
- * racy loses its stored hashes, so they are computed again.  Returns 0, -ENOENT after naming each PATH the index does
- * not hold, or another negative error.
+ * racy loses its stored hashes, so they are computed again.  Returns 0,
+ * -ENOENT after naming each PATH the index does not hold (or that is not a
+ * directory there), or another negative error.
  */
 int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
 			 struct dups_collector *col, struct dups_index_stats *st);
