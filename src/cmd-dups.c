@@ -10,6 +10,7 @@
 #include "dupact.h"
 #include "engine.h"
 #include "dups.h"
+#include "dups-index.h"
 #include "errors.h"
 #include "log.h"
 #include "output.h"
@@ -17,6 +18,7 @@
 #include "ring.h"
 #include "scan.h"
 #include "store.h"
+#include "sync.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -162,6 +164,8 @@ static void remove_index_dir(const char *dir)
 struct dups_cli {
 	struct cli_common common;
 	bool no_index, summary, all_names, action, dry_run;
+	bool indexed, sync;	/* --indexed: no scan, the index as it is; --sync first */
+	int sync_ms;
 	bool report_failed;	/* stdout (or stderr) refused a line: acting stopped */
 	enum output_mode mode;
 	struct dups_opts opts;
@@ -171,6 +175,7 @@ struct dups_cli {
 enum {
 	OPT_NO_INDEX = CLI_OPT_OWN, OPT_MIN_SIZE, OPT_EMPTY, OPT_VERIFY, OPT_ALL_NAMES,
 	OPT_JSON, OPT_SUMMARY, OPT_LINK, OPT_REFLINK, OPT_DELETE, OPT_KEEP, OPT_DRY_RUN,
+	OPT_INDEXED, OPT_SYNC, OPT_SYNC_TIMEOUT,
 };
 
 static const struct cli_option dups_options[] = {
@@ -196,6 +201,14 @@ static const struct cli_option dups_options[] = {
 	  "the file kept: first (default), oldest or newest", CLI_DUPS },
 	{ "--dry-run", NULL, OPT_DRY_RUN, NULL,
 	  "show what --link, --reflink or --delete would do", CLI_DUPS },
+	{ "--indexed", NULL, OPT_INDEXED, NULL,
+	  "no scan: the files the index holds below each PATH\n"
+	  "(read-only, works while fsindexd runs)", CLI_DUPS },
+	{ "--sync", NULL, OPT_SYNC, NULL,
+	  "with --indexed, first wait until fsindexd has indexed\n"
+	  "every change made before the call", CLI_DUPS },
+	{ "--sync-timeout", NULL, OPT_SYNC_TIMEOUT, " SECONDS",
+	  "--sync, waiting at most SECONDS (default 10)", CLI_DUPS },
 };
 
 static const struct cli_command dups_cmd = {
@@ -272,6 +285,17 @@ static int own_option(struct dups_cli *cli, const struct cli_parser *p, int c,
 	case OPT_DRY_RUN:
 		cli->dry_run = true;
 		break;
+	case OPT_INDEXED:
+		cli->indexed = true;
+		break;
+	case OPT_SYNC:
+		cli->sync = true;
+		break;
+	case OPT_SYNC_TIMEOUT:
+		if (sync_parse_timeout(optarg, &cli->sync_ms) < 0)
+			return -EINVAL;
+		cli->sync = true;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -282,7 +306,7 @@ static int own_option(struct dups_cli *cli, const struct cli_parser *p, int c,
 static int parse(struct dups_cli *cli, int argc, char **argv)
 {
 	/* Options of one set exclude each other; see cli_excl_add(). */
-	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 };
+	struct cli_excl output = { 0 }, action = { 0 }, location = { 0 }, source = { 0 };
 	struct cli_parser p;
 	bool keep = false;
 	int c, r;
@@ -292,6 +316,8 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 	while ((c = cli_getopt(&p, argc, argv)) != -1) {
 		if (c == CLI_OPT_DB || c == OPT_NO_INDEX)
 			cli_excl_add(&location, c, p.spelt);
+		if (c == OPT_NO_INDEX || c == OPT_INDEXED)
+			cli_excl_add(&source, c, p.spelt);
 		r = cli_common_option(&p, c, &cli->common);
 		if (r == 0)
 			r = own_option(cli, &p, c, &output, &action, &keep);
@@ -299,7 +325,8 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 			return r;
 	}
 	if (cli_excl_check(&output, "dups") < 0 || cli_excl_check(&action, "dups") < 0 ||
-	    cli_excl_check(&location, "dups") < 0 || cli_common_finish(&p, &cli->common) < 0)
+	    cli_excl_check(&location, "dups") < 0 || cli_excl_check(&source, "dups") < 0 ||
+	    cli_common_finish(&p, &cli->common) < 0)
 		return -EINVAL;
 	/* Without an action they would silently do nothing. */
 	if (!cli->action && (keep || cli->dry_run)) {
@@ -307,11 +334,16 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 			  keep ? "--keep" : "--dry-run");
 		return -EINVAL;
 	}
+	/* A scan looks at the disk itself: there is nothing to wait for. */
+	if (cli->sync && !cli->indexed) {
+		log_error("dups: --sync needs --indexed (without it dups scans the trees itself)");
+		return -EINVAL;
+	}
 	if (optind == argc) {
 		log_error("dups: no PATH given");
 		return -EINVAL;
 	}
-	cli->opts.record = !cli->no_index;
+	cli->opts.record = !cli->no_index && !cli->indexed;
 	cli->act.dry_run = cli->dry_run;
 	return 0;
 }
@@ -487,6 +519,53 @@ static int search(struct dups_cli *cli, struct store *store, char **paths, size_
 	return r;
 }
 
+/*
+ * --indexed: the candidates from the index @store (read-only) instead of a
+ * scan, then the same search, on an engine without a writer: nothing is
+ * written back.  Returns 0, EXIT_FATAL (reported) or a negative error.
+ */
+static int search_indexed(struct dups_cli *cli, struct store *store, char **paths,
+			  size_t npaths, struct dups_collector *col, struct dups_result *res)
+{
+	struct engine_opts eo = {
+		.jobs = cli->common.jobs, .io_mode = cli->common.io, .cancel = &dups_cancel,
+	};
+	struct engine_fd_shortage sh = { 0 };
+	struct dups_index_stats ist = { 0 };
+	struct dups_progress dprog = { 0 };
+	struct engine *engine = NULL;
+	int64_t t0 = now_mono_ns(), t1;
+	int r, fr;
+
+	r = dups_collect_indexed(store, paths, npaths, col, &ist);
+	if (r == -ENOENT)
+		return EXIT_FATAL; /* reported */
+	if (r < 0) {
+		log_error("cannot read index: %s", fsi_strerror(r));
+		return EXIT_FATAL;
+	}
+	if (ist.changed && !cli->common.quiet)
+		log_info("%llu of %llu indexed files left out: changed or gone since they were indexed",
+			 (unsigned long long)ist.changed, (unsigned long long)ist.files);
+	t1 = now_mono_ns();
+	r = engine_new(store, &eo, &engine, &sh);
+	if (r == -EMFILE && sh.needed)
+		cli_fd_shortage("dups", sh.limit, sh.used, sh.needed);
+	else if (r < 0)
+		log_error("dups failed: %s", fsi_strerror(r));
+	if (r < 0)
+		return EXIT_FATAL;
+	hook_up(cli, &dprog);
+	r = dups_run(engine, col, &cli->opts, res);
+	fr = engine_free(engine, NULL);
+	if (r >= 0)
+		r = fr;
+	if (r == 0 && cli->common.verbose)
+		log_info("index %.3f s, duplicate search %.3f s", (double)(t1 - t0) / 1e9,
+			 (double)(now_mono_ns() - t1) / 1e9);
+	return r;
+}
+
 /* Report the groups found (and act on them); returns the exit status. */
 static int report(struct dups_cli *cli, const struct dups_result *res)
 {
@@ -520,7 +599,7 @@ static int report(struct dups_cli *cli, const struct dups_result *res)
 
 int cmd_dups(int argc, char **argv)
 {
-	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
+	struct dups_cli cli = { .mode = OUTPUT_PLAIN, .sync_ms = SYNC_DEFAULT_TIMEOUT_MS };
 	struct dups_result res = { 0 };
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL;
@@ -541,8 +620,15 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
-	if (open_index(&cli, &db, &store) < 0)
+	if (cli.indexed && cli.sync)
+		sync_wait("dups", cli.sync_ms);
+	if (cli.indexed) {
+		db = cli_db_path(cli.common.db);
+		if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
+			goto out;
+	} else if (open_index(&cli, &db, &store) < 0) {
 		goto out;
+	}
 	/* Before any thread starts: they inherit the blocked signals. */
 	r = cancel_on_signals(&dups_cancel);
 	if (r < 0) {
@@ -551,7 +637,10 @@ int cmd_dups(int argc, char **argv)
 	}
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
-	r = search(&cli, store, paths, npaths, col, &res);
+	if (cli.indexed)
+		r = search_indexed(&cli, store, paths, npaths, col, &res);
+	else
+		r = search(&cli, store, paths, npaths, col, &res);
 	if (r == 0)
 		r = report(&cli, &res);
 	if (r >= 0) {
