@@ -74,7 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$mnt" "$run" "$res"
 mountpoint -q "$mnt" && umount "$mnt"
-mount -t tmpfs -o size=$((nfiles / 1000 + 512))m,nr_inodes=$((nfiles * 3 + 100000)) \
+mount -t tmpfs -o size=$((nfiles * 8 / 1024 + 512))m,nr_inodes=$((nfiles * 3 + 100000)) \
 	fsindex-bench "$mnt"
 exec {sleepfd}<> <(:)
 nap() { read -r -t "$1" -u $sleepfd _ || true; }
