@@ -105,8 +105,14 @@ start_daemon() {
 	pids+=("$dpid")
 }
 stop_daemon() {
-	kill -TERM "$dpid" "$nlpid" 2>/dev/null || true
-	wait "$dpid" "$nlpid" 2>/dev/null || true
+	kill -TERM "$dpid" 2>/dev/null || true
+	wait "$dpid" 2>/dev/null || true
+	kill -TERM "$nlpid" 2>/dev/null || true
+	wait "$nlpid" 2>/dev/null || true
+	# kept for a look at what the daemon did (STATUS= lines, its log)
+	{ echo "== $t_exec"; cat "$run/notify"; } >>"$res/notify.log"
+	cat "$run/daemon.err" >>"$res/daemon.log" 2>/dev/null || true
+	: >"$run/daemon.err"
 	rm -f "$run/notify.sock"
 }
 # wait_notify REGEX SECS: ms from t_exec to the first notify line matching.
