@@ -227,6 +227,25 @@ storm() {
 	R[$m,storm_rss]=$(mib "$(sort -n "$res/$m.storm.rss" | tail -n 1)")
 }
 
+# settle: seconds after the storm until the daemon said "watching" and then
+# nothing for 3 s (bounded: 300 s).
+settle() {
+	local t0 last=-1 size quiet=0 n=0
+	t0=$(now)
+	while [ $n -lt 3000 ]; do
+		size=$(wc -c <"$run/notify")
+		if [ "$size" = "$last" ] && [[ $(tail -n 1 "$run/notify") == *watching* ]]; then
+			quiet=$((quiet + 1))
+			[ $quiet -ge 30 ] && break
+		else
+			quiet=0 last=$size
+		fi
+		nap 0.1
+		n=$((n + 1))
+	done
+	awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a - 3 }'
+}
+
 # ---- one mode ---------------------------------------------------------------
 
 run_mode() {
@@ -258,8 +277,8 @@ run_mode() {
 	say "$m: storm (cp -a, rm -rf of $sub_entries entries)"
 	storm "$m"
 
-	say "$m: idle ${idle_s} s"
-	nap 3
+	say "$m: settle, then idle ${idle_s} s"
+	R[$m,settle]=$(settle)
 	c0=$(cpu_ticks) w0=$(wakeups)
 	nap "$idle_s"
 	R[$m,idle_cpu]=$(awk -v a="$c0" -v b="$(cpu_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
@@ -333,6 +352,7 @@ read -r load1 load5 _ </proc/loadavg
 	row "storm: ratio to a fresh scan of the subtree ($scan_sub s)" '$(awk -v a=${R[$m,storm_after]} -v b=$scan_sub "BEGIN{printf \"%.1fx\", a/b}")' "≤ 2x"
 	row "storm: rm -rf seen after it ended" '${R[$m,storm_rm]} s (rm took ${R[$m,storm_rmcmd]} s)' ""
 	row "storm: daemon CPU / peak RssAnon" '${R[$m,storm_cpu]} s / ${R[$m,storm_rss]} MiB' ""
+	row "storm: busy after rm -rf was seen (until quiet 3 s)" '${R[$m,settle]} s' ""
 	row "idle ${idle_s} s: CPU / wake-ups" '${R[$m,idle_cpu]} s / ${R[$m,idle_wake]}' "0"
 	row "RssAnon watching / at the end" '${R[$m,rss_watch]} / ${R[$m,rss_end]} MiB' "< 64 MiB at 1M files"
 	row "restart: READY / reconcile done" '${R[$m,ready]} ms / ${R[$m,reconciled]} ms' "READY ≤ 1 s"
