@@ -42,7 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WATCH_DEFAULT_SETTLE_NS (200 * 1000 * 1000)
+#define WATCH_DEFAULT_SETTLE_NS (50 * 1000 * 1000)
 #define WATCH_DEFAULT_BURST 1000
 
 static uint64_t hash_path(const char *s, size_t len)

@@ -684,7 +684,7 @@ index_has() {
 index_lacks() {
 	! index_has "$1"
 }
-# poll_until DESC CMD...: CMD succeeds within 20 s (events settle in 200 ms).
+# poll_until DESC CMD...: CMD succeeds within 20 s (events settle in 50 ms).
 poll_until() {
 	local desc=$1 n=400
 	shift
