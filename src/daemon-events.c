@@ -85,9 +85,7 @@ int daemon_events_new(const struct config *cfg, struct daemon_events **ret)
 		log_warning("cannot watch for changes (%s): periodic reconciles only",
 			    fsi_strerror(r));
 		ev->watch = NULL;
-		return 0;
 	}
-	daemon_events_add_roots(ev, cfg);
 	return 0;
 }
 

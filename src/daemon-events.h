@@ -25,15 +25,17 @@ enum {
 typedef void daemon_event_fn(void *ctx, const char *dir, size_t len, unsigned flags);
 
 /**
- * Start watching the roots of @cfg (borrowed for the call).  A root that
- * cannot be watched is left to periodic reconciles.  *ret is the caller's
- * (daemon_events_free()).  Returns 0 or a negative error.
+ * Make the event source for the roots of @cfg (borrowed for the call), none
+ * watched yet: daemon_events_add_roots() places the watches, after READY=1
+ * (one inotify watch per directory takes seconds on a big tree).  *ret is
+ * the caller's (daemon_events_free()).  Returns 0 or a negative error.
  */
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret);
 
 /**
- * Watch the roots of @cfg not watched yet (after a reload; the roots
- * already watched are kept).  Nothing when the daemon watches nothing.
+ * Watch the roots of @cfg not watched yet (at start, and after a reload:
+ * the roots already watched are kept).  A root that cannot be watched is
+ * left to periodic reconciles.  Nothing when the daemon watches nothing.
  */
 void daemon_events_add_roots(struct daemon_events *ev, const struct config *cfg);
 

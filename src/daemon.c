@@ -592,9 +592,13 @@ int daemon_run(const struct daemon_opts *o)
 		d.watchdog_usec = 0;
 	log_info("index '%s' open, %zu roots; control socket %s", d.db, d.nroots,
 		 d.socket_path ? d.socket_path : "from systemd");
+	/* Queries answer from the last commit as soon as the index is open. */
+	sd_notify(0, "READY=1");
+	/* Watches first, so that nothing the reconcile has listed goes unseen. */
+	daemon_set_state(&d, "placing watches");
+	daemon_events_add_roots(d.events, d.cfg->cfg);
 	daemon_set_state(&d, "reconciling");
 	daemon_queue_reconcile(&d);	/* start-up always reconciles */
-	sd_notify(0, "READY=1");
 	loop(&d);
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	r = stop(&d);
