@@ -18,7 +18,13 @@
  * directory again, after that one: the index has no cookie when "OK" goes.
  *
  * A root with no watch (periodic reconciles only) gets a reconcile, with
- * the barrier behind it.  A sync not done in SYNC_MAX_NS is answered ERR.
+ * the barrier behind it.  A root the daemon may not write to (the installed
+ * unit's ProtectSystem=strict and ProtectHome=read-only make every root
+ * read-only to it) gets no cookie: Linux queues a file event in the
+ * modifying call itself, so the client's changes are in the queues when it
+ * sends the request, and the flush reads the queues to the end before the
+ * barrier is queued.  The cookie only proves that where it can be made.
+ * A sync not done in SYNC_MAX_NS is answered ERR.
  */
 #include "daemon-priv.h"
 
@@ -62,6 +68,12 @@ static void sync_free(struct daemon_sync *s)
 	free(s);
 }
 
+/* Is cookie()'s error @r that of a directory the daemon may not write to? */
+static bool read_only(int r)
+{
+	return r == -EROFS || r == -EACCES || r == -EPERM;
+}
+
 /* Create and remove the cookie in @dir: 0, or -errno (no event to wait for). */
 static int cookie(struct daemon *d, const char *dir)
 {
@@ -74,7 +86,10 @@ static int cookie(struct daemon *d, const char *dir)
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
-		log_warning("sync: cannot create '%s': %s", p, fsi_strerror(r));
+		if (read_only(r))
+			log_debug("sync: no cookie in '%s': %s", dir, fsi_strerror(r));
+		else
+			log_warning("sync: cannot create '%s': %s", p, fsi_strerror(r));
 	} else {
 		close(fd);
 		if (unlink(p) < 0)
@@ -131,19 +146,26 @@ out:
 	return r;
 }
 
-/* Make the cookies; a root without a watch (or a cookie) gets a reconcile. */
+/*
+ * Make the cookies.  A root without a watch, or whose cookie failed but for
+ * want of write access, gets a reconcile; one read-only to the daemon relies
+ * on the flush alone (see the top of the file).
+ */
 static void start_roots(struct daemon *d, struct daemon_sync *s)
 {
 	bool reconcile = false;
 	char *real, *t;
+	int r = 0;
 
 	s->unseen = s->ndirs;
 	for (size_t i = s->ndirs; i-- > 0;) {
 		real = realpath(s->dirs[i], NULL);
 		if (!real || strcmp(daemon_events_mode(d->events, s->dirs[i]), "periodic") == 0 ||
-		    cookie(d, real) < 0) {
+		    (r = cookie(d, real)) < 0) {
 			free(real);
-			reconcile = true;
+			if (!real || !read_only(r))
+				reconcile = true;
+			r = 0;
 			/* Seen: swap it past the end of the unseen ones. */
 			t = s->dirs[i];
 			s->dirs[i] = s->dirs[--s->unseen];
@@ -183,12 +205,13 @@ void daemon_sync_start(struct daemon *d, int fd, const char *arg)
 	s->next = d->syncs;
 	d->syncs = s;
 	start_roots(d, s);
-	/* The cookies' events are queued: no need to wait out the settle time.
-	 * Out of memory for the barrier, the next events try again. */
-	if (s->unseen)
-		daemon_take_events(d, true);
-	else
-		daemon_sync_queue(d);
+	/*
+	 * The client's events and the cookies' are queued: read the queues to
+	 * the end now, not after the settle time.  With every root seen, the
+	 * barrier goes behind the rescans this makes (daemon_sync_queue(); out
+	 * of memory for it, the next events try again).
+	 */
+	daemon_take_events(d, true);
 }
 
 /* Did emitting @dir (@len bytes) read the cookie's event in @root? */

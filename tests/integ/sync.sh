@@ -24,13 +24,15 @@ export XDG_RUNTIME_DIR=$T/run
 SOCK=$T/run/fsindex/control
 unset NOTIFY_SOCKET
 
-# start MODE ROOT: fsindexd --user over ROOT with FSINDEXD_WATCH=MODE; sets $dpid.
+# start MODE ROOT [TAG]: fsindexd --user over ROOT with FSINDEXD_WATCH=MODE,
+# its log in $T/TAG.err (TAG defaults to MODE); sets $dpid.
 start() {
-	printf '[index]\nroots = %s\n' "$2" >"$T/$1.conf"
-	FSINDEXD_WATCH=$1 "$FSINDEXD" --user --config "$T/$1.conf" --db "$DB" 2>"$T/$1.err" &
+	local tag=${3:-$1}
+	printf '[index]\nroots = %s\n' "$2" >"$T/$tag.conf"
+	FSINDEXD_WATCH=$1 "$FSINDEXD" --user --config "$T/$tag.conf" --db "$DB" 2>"$T/$tag.err" &
 	dpid=$!
 	track_pid $dpid
-	wait_for "$T/$1.err" "scanned '$2'" || diag "no start-up reconcile of $2"
+	wait_for "$T/$tag.err" "scanned '$2'" || diag "no start-up reconcile of $2"
 }
 stop() {
 	kill -TERM "$dpid" 2>/dev/null
@@ -124,6 +126,39 @@ for mode in $modes; do
 	like "$(cat "$T/err")" "closed the connection without an answer" "$mode: ... with a warning"
 	wait "$dpid" 2>/dev/null
 done
+
+# ---- a root read-only to the daemon (the installed unit's ProtectSystem=strict) ------
+
+# The daemon watches a read-only bind mount of a tree changed through its
+# writable path: no cookie can be made there, and none is needed.
+if is_root; then
+	db_kept=$DB	# the sections below use the last mode's index
+	W=$T/rw
+	RO=$T/ro
+	mkdir -p "$W/d" "$RO"
+	if mount --bind "$W" "$RO" 2>/dev/null && mount -o remount,bind,ro "$RO" 2>/dev/null; then
+		_mounts+=("$RO")
+		for mode in fanotify inotify; do
+			DB=$T/db-ro-$mode
+			start "$mode" "$RO" "ro-$mode"
+			: >"$T/sync.err"
+			miss=0
+			for i in $(seq 20); do
+				echo "$i" >"$W/d/$mode$i"
+				synced "$RO/d/$mode$i" || miss=$((miss + 1))
+			done
+			is "$miss" 0 "read-only root, $mode: 20 files made through the writable path, each found by find --sync"
+			unlike "$(cat "$T/ro-$mode.err" "$T/sync.err")" "warning|cannot create" \
+				"...with no warning from the daemon or the client"
+			ok "...and no reconcile for the syncs (one scan only)" \
+				test "$(grep -c "scanned '$RO'" "$T/ro-$mode.err")" -eq 1
+			stop
+		done
+	else
+		skip "read-only root: cannot make a read-only bind mount"
+	fi
+	DB=$db_kept
+fi
 
 # ---- no daemon ----------------------------------------------------------------------
 
