@@ -121,6 +121,18 @@ ok "...and one in a new directory" index_has "$R/c/newdir/n"
 nsp_run rm "$R/a/b/g"
 nsp_retry 30 index_lacks "$R/a/b/g"
 ok "a deleted file disappears" index_lacks "$R/a/b/g"
+# find --sync under the hardened unit: the roots are read-only to the daemon
+# (ProtectSystem=strict), so no cookie; every file made just before is seen.
+miss=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	nsp_run sh -c "echo $i >$R/c/sync$i && fsindex find --sync --db /var/lib/fsindex $R/c/sync$i" \
+		2>>"$T/sync.err" | grep -qxF "$R/c/sync$i" || miss=$((miss + 1))
+done
+is "$miss" 0 "find --sync sees each of 10 files made just before it, with no polling"
+unlike "$(cat "$T/sync.err")" "warning" "...the client warns of nothing"
+nok "...nor does the daemon (no cookie tried)" journal_has fsindexd.service "sync: cannot create"
+is "$(nsp_run journalctl -b -q --no-pager -u fsindexd.service | grep -c "scanned '$R'")" 1 \
+	"...and no reconcile per sync (the start-up one only)"
 is "$(nsp_run systemctl show -P NRestarts fsindexd.service)" 0 "no restart so far"
 
 # ---- 4. reload -----------------------------------------------------------------
