@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "log.h"
 #include "ring.h"
+#include "sync.h"
 #include "store.h"
 
 #include <assert.h>
@@ -38,6 +39,12 @@ const struct cli_option cli_shared_options[] = {
 	{ "--quiet", "-q", 'q', NULL, "no summary of the work on stderr", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--verbose", "-v", 'v', NULL,
 	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+	{ "--sync", NULL, CLI_OPT_SYNC, NULL,
+	  "first wait until fsindexd has indexed every change\nmade before the call "
+	  "(dups: with --indexed)", CLI_FIND | CLI_DUPS },
+	{ "--sync-timeout", NULL, CLI_OPT_SYNC_TIMEOUT, " SECONDS",
+	  "--sync, waiting at most SECONDS (default 10),\nthen warning and answering anyway",
+	  CLI_FIND | CLI_DUPS },
 	{ "--help", "-h", 'h', NULL, "show this help and exit",
 	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 };
@@ -136,6 +143,14 @@ int cli_common_option(struct cli_parser *p, int key, struct cli_common *c)
 			log_error("invalid --io '%s' (expected auto, uring or sync)", optarg);
 			return -EINVAL;
 		}
+		return 1;
+	case CLI_OPT_SYNC_TIMEOUT:
+		if (sync_parse_timeout(optarg, &c->sync_ms) < 0)
+			return -EINVAL;
+		c->sync = true;	/* a timeout asks for the sync */
+		return 1;
+	case CLI_OPT_SYNC:
+		c->sync = true;
 		return 1;
 	case 'q':
 		cli_excl_add(&c->verbosity, key, p->spelt);

@@ -68,6 +68,8 @@ enum cli_cmd_bit {
 enum {
 	CLI_OPT_DB = 256,
 	CLI_OPT_IO,
+	CLI_OPT_SYNC,
+	CLI_OPT_SYNC_TIMEOUT,
 	CLI_OPT_OWN = 300,
 };
 
@@ -142,6 +144,8 @@ struct cli_common {
 	enum ring_mode io;	/* --io: RING_AUTO unless given */
 	bool quiet;		/* -q */
 	unsigned verbose;	/* how many -v */
+	bool sync;		/* --sync, or --sync-timeout given (find, dups) */
+	int sync_ms;		/* --sync-timeout; 0: sync_wait()'s default */
 	struct cli_excl verbosity;	/* -q against -v */
 };
 

@@ -164,8 +164,7 @@ static void remove_index_dir(const char *dir)
 struct dups_cli {
 	struct cli_common common;
 	bool no_index, summary, all_names, action, dry_run;
-	bool indexed, sync;	/* --indexed: no scan, the index as it is; --sync first */
-	int sync_ms;
+	bool indexed;		/* --indexed: no scan, the index as it is */
 	bool report_failed;	/* stdout (or stderr) refused a line: acting stopped */
 	enum output_mode mode;
 	struct dups_opts opts;
@@ -175,7 +174,7 @@ struct dups_cli {
 enum {
 	OPT_NO_INDEX = CLI_OPT_OWN, OPT_MIN_SIZE, OPT_EMPTY, OPT_VERIFY, OPT_ALL_NAMES,
 	OPT_JSON, OPT_SUMMARY, OPT_LINK, OPT_REFLINK, OPT_DELETE, OPT_KEEP, OPT_DRY_RUN,
-	OPT_INDEXED, OPT_SYNC, OPT_SYNC_TIMEOUT,
+	OPT_INDEXED,
 };
 
 static const struct cli_option dups_options[] = {
@@ -204,11 +203,6 @@ static const struct cli_option dups_options[] = {
 	{ "--indexed", NULL, OPT_INDEXED, NULL,
 	  "no scan: the files the index holds below each PATH\n"
 	  "(read-only, works while fsindexd runs)", CLI_DUPS },
-	{ "--sync", NULL, OPT_SYNC, NULL,
-	  "with --indexed, first wait until fsindexd has indexed\n"
-	  "every change made before the call", CLI_DUPS },
-	{ "--sync-timeout", NULL, OPT_SYNC_TIMEOUT, " SECONDS",
-	  "--sync, waiting at most SECONDS (default 10)", CLI_DUPS },
 };
 
 static const struct cli_command dups_cmd = {
@@ -288,14 +282,6 @@ static int own_option(struct dups_cli *cli, const struct cli_parser *p, int c,
 	case OPT_INDEXED:
 		cli->indexed = true;
 		break;
-	case OPT_SYNC:
-		cli->sync = true;
-		break;
-	case OPT_SYNC_TIMEOUT:
-		if (sync_parse_timeout(optarg, &cli->sync_ms) < 0)
-			return -EINVAL;
-		cli->sync = true;
-		break;
 	default:
 		return -EINVAL;
 	}
@@ -335,7 +321,7 @@ static int parse(struct dups_cli *cli, int argc, char **argv)
 		return -EINVAL;
 	}
 	/* A scan looks at the disk itself: there is nothing to wait for. */
-	if (cli->sync && !cli->indexed) {
+	if (cli->common.sync && !cli->indexed) {
 		log_error("dups: --sync needs --indexed (without it dups scans the trees itself)");
 		return -EINVAL;
 	}
@@ -599,7 +585,7 @@ static int report(struct dups_cli *cli, const struct dups_result *res)
 
 int cmd_dups(int argc, char **argv)
 {
-	struct dups_cli cli = { .mode = OUTPUT_PLAIN, .sync_ms = SYNC_DEFAULT_TIMEOUT_MS };
+	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
 	struct dups_result res = { 0 };
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL;
@@ -620,8 +606,8 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
-	if (cli.indexed && cli.sync)
-		sync_wait("dups", cli.sync_ms);
+	if (cli.indexed && cli.common.sync)
+		sync_wait("dups", cli.common.sync_ms);
 	if (cli.indexed) {
 		db = cli_db_path(cli.common.db);
 		if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)

@@ -83,7 +83,7 @@ static int parse_types(const char *arg, unsigned *mask)
 
 enum {
 	OPT_NAME = CLI_OPT_OWN, OPT_REGEX, OPT_TYPE, OPT_COUNT, OPT_LIMIT, OPT_PRINTF, OPT_JSON,
-	OPT_HASH, OPT_SYNC, OPT_SYNC_TIMEOUT,
+	OPT_HASH,
 };
 
 static const struct cli_option find_options[] = {
@@ -103,10 +103,6 @@ static const struct cli_option find_options[] = {
 	  "one JSON object per entry: path, type, size, mtime, hash", CLI_FIND },
 	{ "--hash", NULL, OPT_HASH, " HEX",
 	  "only files whose stored XXH3-128 (scan --hash) is HEX", CLI_FIND },
-	{ "--sync", NULL, OPT_SYNC, NULL,
-	  "first wait until fsindexd has indexed every change\nmade before the call", CLI_FIND },
-	{ "--sync-timeout", NULL, OPT_SYNC_TIMEOUT, " SECONDS",
-	  "--sync, waiting at most SECONDS (default 10),\nthen warning and answering anyway", CLI_FIND },
 };
 
 static const struct cli_command find_cmd = {
@@ -127,8 +123,6 @@ struct find_cli {
 	struct cli_common common;
 	unsigned flags, types;	/* QUERY_*; find_type_bit()s, 0 for all */
 	const char *printf_fmt;
-	bool sync;
-	int sync_ms;
 };
 
 /* The options into @cli and @fc; returns 0, CLI_HELP_SHOWN or -EINVAL. */
@@ -187,14 +181,6 @@ static int parse(int argc, char **argv, struct find_cli *cli, struct find_ctx *f
 			}
 			fc->by_hash = true;
 			break;
-		case OPT_SYNC:
-			cli->sync = true;
-			break;
-		case OPT_SYNC_TIMEOUT:
-			if (sync_parse_timeout(optarg, &cli->sync_ms) < 0)
-				return -EINVAL;
-			cli->sync = true;
-			break;
 		default:
 			return -EINVAL;
 		}
@@ -207,7 +193,7 @@ static int parse(int argc, char **argv, struct find_cli *cli, struct find_ctx *f
 int cmd_find(int argc, char **argv)
 {
 	struct find_ctx fc = { .terminator = '\n' };
-	struct find_cli cli = { .sync_ms = SYNC_DEFAULT_TIMEOUT_MS };
+	struct find_cli cli = { 0 };
 	struct query *query = NULL;
 	struct store *store = NULL;
 	char *db = NULL, *err = NULL;
@@ -231,8 +217,8 @@ int cmd_find(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli.sync)
-		sync_wait("find", cli.sync_ms);
+	if (cli.common.sync)
+		sync_wait("find", cli.common.sync_ms);
 	db = cli_db_path(cli.common.db);
 	if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
 		goto out;

@@ -115,6 +115,9 @@ int sync_wait(const char *cmd, int timeout_ms)
 	ssize_t n;
 	int fd;
 
+	if (timeout_ms <= 0)
+		timeout_ms = SYNC_DEFAULT_TIMEOUT_MS;
+
 	if (!path) {
 		log_warning("%s: --sync: out of memory: answering from the index as it is", cmd);
 		return 1;

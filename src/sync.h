@@ -11,7 +11,7 @@
 
 /**
  * Ask the daemon to sync every root and wait for its answer, at most
- * @timeout_ms.  The per-user daemon's socket ($XDG_RUNTIME_DIR/fsindex/
+ * @timeout_ms (0: SYNC_DEFAULT_TIMEOUT_MS).  The per-user daemon's socket ($XDG_RUNTIME_DIR/fsindex/
  * control) is asked when it exists, else the system one.  Never fails: no
  * daemon is a note on stderr, a timeout, a refusal or a daemon gone
  * mid-wait a warning, and the caller answers from the index as it is.

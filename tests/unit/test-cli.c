@@ -203,6 +203,8 @@ static void test_who_takes_what(void)
 		{ "--io", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--quiet", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--verbose", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
+		{ "--sync", CLI_FIND | CLI_DUPS },
+		{ "--sync-timeout", CLI_FIND | CLI_DUPS },
 		{ "--help", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 	};
 	bool same = cli_nshared_options == ARRAY_SIZE(want);
@@ -210,7 +212,8 @@ static void test_who_takes_what(void)
 	for (size_t i = 0; same && i < ARRAY_SIZE(want); i++)
 		same = !strcmp(cli_shared_options[i].name, want[i].name) &&
 		       cli_shared_options[i].cmds == want[i].cmds;
-	ok(same, "the shared options: --db (all), -j, --io, -q, -v (scan, rescan, dups), -h (all)");
+	ok(same, "the shared options: --db (all), -j, --io, -q, -v (scan, rescan, dups), "
+	   "--sync, --sync-timeout (find, dups), -h (all)");
 }
 
 /* --help lists exactly the options getopt takes, each once, in one column. */
@@ -253,10 +256,14 @@ static void test_help(void)
 				once &= strstr(dd + n, o->name) == NULL;
 				/* "  -x, " or six spaces, the name, the argument, then spaces. */
 				left = 6 + n + (o->arg ? strlen(o->arg) : 0);
+				aligned &= (size_t)(dd - line) == 6;
+				/* Too long for the column: its text is the next line's. */
+				if (!line[left] && col)
+					continue;
 				text = left + strspn(line + left, " ");
 				if (!col)
 					col = text;
-				aligned &= text == col && (size_t)(dd - line) == 6;
+				aligned &= text == col;
 			}
 		}
 		ok(listed == p.nopts && found == p.nopts && once,
