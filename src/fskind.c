@@ -74,7 +74,6 @@ static unsigned type_flags(long f_type)
 
 enum fskind fskind_of(int fd, dev_t dev, const struct mount_table *mounts)
 {
-	const struct mount_entry *e;
 	struct statfs sfs;
 	unsigned flags;
 	char type[16];
@@ -94,12 +93,7 @@ enum fskind fskind_of(int fd, dev_t dev, const struct mount_table *mounts)
 	 * is taken for tmpfs, as a build chroot's root on tmpfs is; a devtmpfs
 	 * mounted inside, as /dev is, has its line.
 	 */
-	e = mounts ? mount_table_find(mounts, dev) : NULL;
-	if (e)
-		return strcmp(e->type, "devtmpfs") == 0 ? FSKIND_PSEUDO : FSKIND_DIR_MTIME;
-	/* Not in the table given (mounted since it was read?): ask the kernel's. */
-	if (mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) == 0 &&
-	    strcmp(type, "devtmpfs") == 0)
+	if (mount_type(mounts, dev, type, sizeof(type)) == 0 && strcmp(type, "devtmpfs") == 0)
 		return FSKIND_PSEUDO;
 	return FSKIND_DIR_MTIME;
 }

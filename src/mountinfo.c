@@ -154,6 +154,17 @@ const struct mount_entry *mount_table_find(const struct mount_table *table, dev_
 	return NULL;
 }
 
+int mount_type(const struct mount_table *table, dev_t dev, char *type, size_t size)
+{
+	const struct mount_entry *e = table ? mount_table_find(table, dev) : NULL;
+
+	if (!e)
+		return mountinfo_fstype("/proc/self/mountinfo", dev, type, size);
+	if (size)
+		snprintf(type, size, "%s", e->type);
+	return 0;
+}
+
 int mountinfo_fstype(const char *path, dev_t dev, char *type, size_t size)
 {
 	struct mount_table *t;

@@ -55,4 +55,11 @@ const struct mount_entry *mount_table_find(const struct mount_table *table, dev_
  */
 int mountinfo_fstype(const char *path, dev_t dev, char *type, size_t size);
 
+/**
+ * As mountinfo_fstype(), looking in @table (may be NULL) first, and in
+ * /proc/self/mountinfo afresh when it does not list @dev (mounted since it
+ * was read).
+ */
+int mount_type(const struct mount_table *table, dev_t dev, char *type, size_t size);
+
 #endif

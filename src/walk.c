@@ -91,7 +91,6 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -812,13 +811,10 @@ int walk_task_dir_open(struct walk *w, struct walk_worker *ww, struct task_worke
  * Is the filesystem of @d (open as @dfd), a mount point, of a type its root
  * excludes?  A root is walked whatever it lies on, but a directory walked as
  * a root of its own (a rescan of one directory) is looked at when it lies on
- * another filesystem than its root.  The engine's mount table knows the
- * type; a mount it does not list (made since it was read) is looked up
- * afresh.  An unknown type is not excluded.
+ * another filesystem than its root.  An unknown type is not excluded.
  */
 static bool fstype_excluded(struct walk *w, const struct walk_dir *d, int dfd)
 {
-	const struct mount_entry *e;
 	dev_t dev = (dev_t)d->dev;
 	char type[64];
 	struct stat st;
@@ -830,10 +826,7 @@ static bool fstype_excluded(struct walk *w, const struct walk_dir *d, int dfd)
 			return false;
 		dev = st.st_dev;
 	}
-	e = mount_table_find(engine_mounts(w->engine), dev);
-	if (e)
-		snprintf(type, sizeof(type), "%s", e->type);
-	else if (mountinfo_fstype("/proc/self/mountinfo", dev, type, sizeof(type)) < 0)
+	if (mount_type(engine_mounts(w->engine), dev, type, sizeof(type)) < 0)
 		return false;
 	for (size_t i = 0; i < d->root->nfstypes; i++)
 		if (fnmatch(d->root->fstypes[i], type, 0) == 0)
