@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
-#define ENV_MAXDBS 8	   /* four now, five in older indexes, room for `gram` and more */
+#define ENV_MAXDBS 8	   /* five now, six in older indexes, room for more */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
 #define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 
@@ -167,6 +167,9 @@ int store_upgrade(struct store *s)
 	MDB_txn *txn;
 	int r;
 
+	r = store_names_upgrade(s);
+	if (r < 0)
+		return r;
 	if (s->has_features && !s->has_size)
 		return 0;
 	r = store_txn_begin(s, 0, &txn, false);
@@ -222,6 +225,11 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 	if (rc && rc != MDB_NOTFOUND)
 		return lmdb_foreign(rc) ? STORE_E_FOREIGN : store_lmdb_err(rc);
 	s->has_size = rc == 0;
+	/* The name index: in a new index (created here) and in upgraded ones. */
+	rc = mdb_dbi_open(txn, "gram", dbflags, &s->dbi_gram);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_foreign(rc) ? STORE_E_FOREIGN : store_lmdb_err(rc);
+	s->has_gram = rc == 0;
 	return 0;
 }
 

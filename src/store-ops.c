@@ -155,12 +155,15 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
 
 int store_keys_put(struct store_writer *w)
 {
-	return keyset_put(w, &w->hashes);
+	int rc = keyset_put(w, &w->hashes);
+
+	return rc ? rc : store_names_put(w);
 }
 
 void store_keys_drop(struct store_writer *w)
 {
 	w->hashes.n = 0;
+	store_names_drop(&w->grams);
 }
 
 static int node_key_get(struct store_writer *w, uint64_t id, unsigned char *buf, struct node *ret)
@@ -230,6 +233,8 @@ static int del_node(struct store_writer *w, uint64_t id)
 	rc = del_child_key(w, &n);
 	if (!rc && n.hash_state == NODE_HASH_FULL)
 		rc = del_hash_key(w, &n);
+	if (!rc)
+		rc = store_names_change(w, id, n.name, n.name_len, false);
 	if (rc)
 		return rc;
 	put_be64(k, id);
@@ -370,6 +375,7 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE];
 	struct node n, old;
 	MDB_val key, val;
+	bool renamed;
 	int rc;
 
 	if (w->debug_txn_full && w->txn_puts >= w->debug_txn_full)
@@ -378,10 +384,14 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	if (rc < 0)
 		return rc;
 
+	renamed = true;
 	if (!fresh) {
 		rc = node_key_get(w, id, oldbuf, &old);
 		if (rc && rc != MDB_NOTFOUND)
 			return rc;
+		renamed = rc || old.name_len != n.name_len || memcmp(old.name, n.name, n.name_len);
+		if (!rc && renamed)
+			rc = store_names_change(w, id, old.name, old.name_len, false);
 		if (!rc && S_ISDIR(old.mode) && !S_ISDIR(n.mode))
 			rc = del_tree(w, id, false);
 		if (!rc && op == OP_MOVE && old.parent != n.parent)
@@ -426,6 +436,8 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 		put_be64(k + 16, id);
 		rc = keyset_add(&w->hashes, k);
 	}
+	if (!rc && renamed)
+		rc = store_names_change(w, id, n.name, n.name_len, true);
 	if (rc)
 		return rc;
 	w->txn_work++;

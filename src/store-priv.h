@@ -49,9 +49,9 @@
 enum { FEAT_INCOMPAT, FEAT_RO_COMPAT, FEAT_COMPAT, FEAT_SETS };
 #define FEATURES_SIZE (4 * FEAT_SETS)
 #define STORE_FEAT_INCOMPAT_KNOWN 0u
-#define STORE_FEAT_RO_COMPAT_KNOWN 0u
+#define STORE_FEAT_RO_COMPAT_KNOWN STORE_FEAT_RO_COMPAT_NAMES
 #define STORE_FEAT_INCOMPAT_WRITE 0u
-#define STORE_FEAT_RO_COMPAT_WRITE 0u
+#define STORE_FEAT_RO_COMPAT_WRITE STORE_FEAT_RO_COMPAT_NAMES
 #define STORE_FEAT_COMPAT_WRITE 0u
 
 /* The grow gate (store-writer.c says why it is not a pthread rwlock). */
@@ -67,6 +67,8 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta;
 	MDB_dbi dbi_size; /* an older version's `size`, to drop; with has_size */
+	MDB_dbi dbi_gram; /* the name index (store-names.c); with has_gram */
+	bool has_gram;
 	unsigned flags; /* STORE_* */
 	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
@@ -158,6 +160,22 @@ struct keyset {
 	size_t n, cap;
 };
 
+/* Name index changes of one txn (store-names.c): (trigram, id, add or delete, order). */
+struct gram_op {
+	unsigned char tri[3];
+	unsigned char add;
+	uint32_t seq;
+	uint64_t id;
+};
+
+struct gram_ops {
+	struct gram_op *v;
+	size_t n, cap;
+	uint32_t seq;
+	uint64_t *ids; /* scratch for merging a block */
+	size_t ids_cap;
+};
+
 struct store_writer {
 	struct store *store;
 	pthread_t thread;
@@ -205,6 +223,7 @@ struct store_writer {
 	uint64_t *stack; /* subtree deletes */
 	size_t stack_cap;
 	struct keyset hashes; /* index keys put at commit */
+	struct gram_ops grams; /* name index changes, merged at commit */
 	struct store_write_stats stats;
 };
 
@@ -247,5 +266,31 @@ void store_keys_drop(struct store_writer *w);
  * is one allocation the caller frees.  Returns 0, -EBADMSG or -ENOMEM.
  */
 int store_root_decode(const unsigned char *p, size_t len, uint64_t id, struct store_root *ret);
+
+/* ---- the name index (store-names.c) ------------------------------------ */
+
+/* Queue the trigrams of @name (node @id) for adding (@add) or deleting at commit. */
+int store_names_change(struct store_writer *w, uint64_t id, const char *name, size_t len,
+		       bool add);
+
+/* Merge the queued changes into `gram`.  Returns 0 or LMDB's code. */
+int store_names_put(struct store_writer *w);
+
+/* Forget them (the txn is aborted). */
+void store_names_drop(struct gram_ops *g);
+
+/*
+ * Build the name index of an index that has none (STORE_FEAT_RO_COMPAT_NAMES
+ * not recorded), in transactions of its own, and record the feature last.
+ * Only for the holder of the scan lock, before the writer starts.  0 or -errno.
+ */
+int store_names_upgrade(struct store *s);
+
+/*
+ * Decode the block of `gram` key @key (trigram, first id) and value @val,
+ * appending its ids to *ids (growing it).  Returns 0, -EBADMSG or -ENOMEM.
+ */
+int store_names_decode(const MDB_val *key, const MDB_val *val, uint64_t **ids, size_t *n,
+		       size_t *cap);
 
 #endif /* FSINDEX_STORE_PRIV_H */

@@ -499,3 +499,35 @@ int store_foreach_hash(struct store_reader *rd, const uint8_t full[16],
 
 	return walk_keys(rd, rd->store->dbi_hash, full, 16, 16, hash_step, &hw);
 }
+
+int store_name_ids(struct store_reader *rd, const unsigned char tri[3], uint64_t **ids, size_t *n,
+		   size_t *cap)
+{
+	unsigned char k[11];
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc, r = 0;
+
+	if (!store_has_name_index(rd->store))
+		return -ENOENT;
+	r = reader_use(rd);
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(rd->txn, rd->store->dbi_gram, &cur);
+	if (rc)
+		return store_lmdb_err(rc);
+	memcpy(k, tri, 3);
+	memset(k + 3, 0, 8);
+	key = val_of(k, sizeof(k));
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	while (!rc && key.mv_size == sizeof(k) && !memcmp(key.mv_data, tri, 3)) {
+		r = store_names_decode(&key, &val, ids, n, cap);
+		if (r < 0)
+			break;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (r < 0)
+		return r;
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_err(rc);
+}

@@ -8,6 +8,8 @@
  *   node   id -> encoded struct node (node.h)
  *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
  *   hash   (XXH3-128, id) -> empty      files with a full hash (find --hash)
+ *   gram   (trigram, first id) -> ids   the name index (src/store-names.c),
+ *                                       with STORE_FEAT_RO_COMPAT_NAMES
  *   meta   "magic" -> "fsindex", "schema" -> u32 1,
  *          "features" -> u32 incompat, u32 ro_compat, u32 compat,
  *          "root" + id -> encoded struct store_root
@@ -25,8 +27,10 @@
  *   compat     nothing goes wrong: the bit is ignored.
  * An index without "features" was written before they existed; it is read
  * as it is, and the first writer (store_writer_start()) upgrades it in
- * place, in a transaction of its own: it records the features.  No bit is
- * defined yet.
+ * place, in a transaction of its own: it records the features.  Bits:
+ *   ro_compat 0x1 NAMES  `gram` indexes every node's name by trigrams; a
+ *              writer that does not maintain it would leave it stale.  An
+ *              index without it gets it built by its first writer.
  *
  * Nothing is kept that nothing reads: older indexes also held `size`, (size,
  * id) -> empty for every regular file, meant for duplicate candidates, which
@@ -50,6 +54,7 @@
 #include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 1
+#define STORE_FEAT_RO_COMPAT_NAMES 0x1u /* `gram`, the name index */
 
 /* The store's own errors besides plain -errno; fsi_strerror() (errors.h) has their messages. */
 #define STORE_E_FOREIGN (-EMEDIUMTYPE)		/* not an fsindex index, or corrupt */
@@ -249,6 +254,22 @@ void store_root_clear(struct store_root *root);
  */
 int store_foreach_hash(struct store_reader *reader, const uint8_t full[16],
 		       int (*fn)(void *ctx, uint64_t id), void *ctx);
+
+/**
+ * Does the index hold a name index (`gram`, kept exact by every writer) that
+ * store_name_ids() can read?  Not in an index from before it, until its
+ * first writer builds it.
+ */
+bool store_has_name_index(const struct store *store);
+
+/**
+ * Append to *@ids (an array of *@cap, grown as needed; the caller's, free())
+ * the ids of the nodes whose name, ASCII-folded to lower case, contains the
+ * 3 bytes @tri (lower case already), in ascending order; *@n counts them.
+ * Returns 0 or a negative error.
+ */
+int store_name_ids(struct store_reader *reader, const unsigned char tri[3], uint64_t **ids,
+		   size_t *n, size_t *cap);
 
 /* ---- writing ---------------------------------------------------------- */
 
