@@ -612,6 +612,10 @@ struct ere {
 	uint32_t *idle, nidle;
 	/* Scratch for closures, each of nst entries. */
 	uint32_t *mark, gen, *stack, *buf, *seeds;
+	/* Strings every match contains, folded (ere_literal()). */
+	unsigned char lits[3][ERE_LIT_MAX];
+	uint8_t lit_len[3];
+	unsigned nlits;
 };
 
 static uint32_t new_state(struct ere *re, enum state_kind kind, uint32_t out, uint32_t out1,
@@ -723,6 +727,210 @@ void ere_free(struct ere *re)
 	free(re);
 }
 
+/* ---- required literals --------------------------------------------------- */
+
+/*
+ * Strings that every match of a subtree contains, for the name index
+ * (find-names.c), ASCII-folded so that one answer serves -i as well.  The
+ * classic reduction (as in trigram code search): for each node, whether it
+ * matches exactly one string, else a prefix every match starts with, a
+ * suffix every match ends with, and the longest string found so far that
+ * every match holds somewhere.  A concatenation joins the left suffix to the
+ * right prefix; an alternation keeps only what both sides share at their
+ * ends; a repetition of at least one keeps its operand's; `x?`, `x*` and
+ * sets of more than one folded byte know nothing.  Strings are cut to
+ * ERE_LIT_MAX bytes, always to a part of what they were, so every answer
+ * stays a substring of every match: less knowledge, never a wrong one.
+ */
+struct lit {
+	unsigned char s[ERE_LIT_MAX];
+	uint8_t len;
+};
+
+struct litinfo {
+	bool exact;		/* every match is e */
+	struct lit e, pre, suf, req;
+};
+
+/* The byte every member of set @set folds to, or -1. */
+static int set_byte(const struct bset *set)
+{
+	int c = -1;
+
+	for (unsigned b = 0; b < 256; b++) {
+		if (!bset_has(set, b))
+			continue;
+		if (c >= 0 && c != lower((unsigned char)b))
+			return -1;
+		c = lower((unsigned char)b);
+	}
+	return c;
+}
+
+/* @a then @b, keeping the first (@tail false) or last ERE_LIT_MAX bytes. */
+static struct lit lit_join(const struct lit *a, const struct lit *b, bool tail)
+{
+	struct lit r;
+	size_t n = (size_t)a->len + b->len, skip = n > ERE_LIT_MAX && tail ? n - ERE_LIT_MAX : 0;
+	size_t k = 0;
+
+	for (size_t i = skip; i < n && k < ERE_LIT_MAX; i++)
+		r.s[k++] = i < a->len ? a->s[i] : b->s[i - a->len];
+	r.len = (uint8_t)k;
+	return r;
+}
+
+/* The part of @a and @b where one ends and the other starts, at most ERE_LIT_MAX bytes. */
+static struct lit lit_seam(const struct lit *a, const struct lit *b)
+{
+	struct lit x = *a, y = *b;
+	size_t half = ERE_LIT_MAX / 2;
+
+	if ((size_t)x.len + y.len > ERE_LIT_MAX) {
+		size_t ka = x.len < half ? x.len : (y.len < half ? (size_t)ERE_LIT_MAX - y.len : half);
+
+		memmove(x.s, x.s + (x.len - ka), ka);
+		x.len = (uint8_t)ka;
+		y.len = (uint8_t)(ERE_LIT_MAX - ka < y.len ? ERE_LIT_MAX - ka : y.len);
+	}
+	return lit_join(&x, &y, false);
+}
+
+static const struct lit *lit_longer(const struct lit *a, const struct lit *b)
+{
+	return b->len > a->len ? b : a;
+}
+
+/* Fill in pre, suf and req of an exact @i: all of them are e. */
+static void lit_exact(struct litinfo *i)
+{
+	i->pre = i->suf = i->req = i->e;
+}
+
+static void lits_cat(const struct litinfo *a, const struct litinfo *b, struct litinfo *r)
+{
+	struct lit seam;
+
+	if (a->exact && b->exact && (size_t)a->e.len + b->e.len <= ERE_LIT_MAX) {
+		r->exact = true;
+		r->e = lit_join(&a->e, &b->e, false);
+		lit_exact(r);
+		return;
+	}
+	r->exact = false;
+	r->pre = a->exact ? lit_join(&a->e, &b->pre, false) : a->pre;
+	r->suf = b->exact ? lit_join(&a->suf, &b->e, true) : b->suf;
+	seam = lit_seam(&a->suf, &b->pre);
+	r->req = *lit_longer(lit_longer(&a->req, &b->req), lit_longer(&seam, lit_longer(&r->pre,
+											&r->suf)));
+}
+
+static void lits_alt(const struct litinfo *a, const struct litinfo *b, struct litinfo *r)
+{
+	size_t n = 0;
+
+	if (a->exact && b->exact && a->e.len == b->e.len && !memcmp(a->e.s, b->e.s, a->e.len)) {
+		*r = *a;
+		return;
+	}
+	r->exact = false;
+	while (n < a->pre.len && n < b->pre.len && a->pre.s[n] == b->pre.s[n])
+		n++;
+	r->pre = a->pre;
+	r->pre.len = (uint8_t)n;
+	for (n = 0; n < a->suf.len && n < b->suf.len &&
+		    a->suf.s[a->suf.len - 1 - n] == b->suf.s[b->suf.len - 1 - n];
+	     n++)
+		;
+	memcpy(r->suf.s, a->suf.s + a->suf.len - n, n);
+	r->suf.len = (uint8_t)n;
+	r->req = *lit_longer(&r->pre, &r->suf);
+}
+
+/* What node @n's matches all contain (recursion as deep as emit()'s). */
+static void lits_of(const struct node *nodes, const struct bset *sets, uint32_t n,
+		    struct litinfo *r)
+{
+	const struct node *nd = &nodes[n];
+	struct litinfo a, b;
+	int c;
+
+	memset(r, 0, sizeof(*r));
+	switch (nd->kind) {
+	case N_EMPTY:
+	case N_BOL:
+	case N_EOL:
+		r->exact = true;
+		return;
+	case N_SET:
+		c = set_byte(&sets[nd->set]);
+		if (c >= 0) {
+			r->exact = true;
+			r->e.s[0] = (unsigned char)c;
+			r->e.len = 1;
+			lit_exact(r);
+		}
+		return;
+	case N_CAT:
+		lits_of(nodes, sets, nd->a, &a);
+		lits_of(nodes, sets, nd->b, &b);
+		lits_cat(&a, &b, r);
+		return;
+	case N_ALT:
+		lits_of(nodes, sets, nd->a, &a);
+		lits_of(nodes, sets, nd->b, &b);
+		lits_alt(&a, &b, r);
+		return;
+	case N_REP:
+		if (nd->min == 0)
+			return;
+		lits_of(nodes, sets, nd->a, &a);
+		r->pre = a.pre;
+		r->suf = a.suf;
+		r->req = a.req;
+		if (nd->min >= 2) {
+			struct lit seam = lit_seam(&a.suf, &a.pre);
+
+			r->req = *lit_longer(&r->req, &seam);
+		}
+		return;
+	}
+}
+
+/* Keep what the whole pattern's matches contain in re->lits. */
+static void find_literals(struct ere *re, const struct node *nodes, uint32_t root)
+{
+	struct litinfo i;
+	const struct lit *cand[3];
+
+	lits_of(nodes, re->sets, root, &i);
+	cand[0] = &i.req;
+	cand[1] = &i.pre;
+	cand[2] = &i.suf;
+	for (int k = 0; k < 3; k++) {
+		bool dup = false;
+
+		for (unsigned j = 0; j < re->nlits; j++)
+			dup |= re->lit_len[j] == cand[k]->len &&
+			       !memcmp(re->lits[j], cand[k]->s, cand[k]->len);
+		if (!cand[k]->len || dup)
+			continue;
+		memcpy(re->lits[re->nlits], cand[k]->s, cand[k]->len);
+		re->lit_len[re->nlits++] = cand[k]->len;
+	}
+}
+
+size_t ere_nliterals(const struct ere *re)
+{
+	return re->nlits;
+}
+
+const char *ere_literal(const struct ere *re, size_t i, size_t *ret_len)
+{
+	*ret_len = re->lit_len[i];
+	return (const char *)re->lits[i];
+}
+
 int ere_new(const char *pattern, unsigned flags, struct ere **ret_re, const char **ret_why)
 {
 	struct parser ps = { .p = (const unsigned char *)pattern, .icase = flags & ERE_ICASE };
@@ -799,6 +1007,7 @@ int ere_new(const char *pattern, unsigned flags, struct ere **ret_re, const char
 			goto out_free;
 		memcpy(re->idle, re->buf, re->nidle * sizeof(*re->idle));
 	}
+	find_literals(re, ps.nodes, root);
 	free(ps.nodes);
 	*ret_re = re;
 	return 0;

@@ -51,4 +51,19 @@ void ere_free(struct ere *re);
  */
 bool ere_match(struct ere *re, const char *s, size_t len);
 
+/* The longest required literal ere_literal() gives. */
+#define ERE_LIT_MAX 32
+
+/** How many strings ere_literal() has for @re (0 to 3). */
+size_t ere_nliterals(const struct ere *re);
+
+/**
+ * The @i-th string (of ere_nliterals()) that every match of @re contains,
+ * ASCII-folded to lower case (compare folding the subject, even without
+ * ERE_ICASE), @ret_len bytes, not NUL-terminated; borrowed from @re.
+ * Anchors and the unanchored search do not matter: the string is somewhere
+ * in every subject that matches.
+ */
+const char *ere_literal(const struct ere *re, size_t i, size_t *ret_len);
+
 #endif /* FSINDEX_ERE_H */

@@ -18,6 +18,7 @@
  */
 #include "find.h"
 
+#include "find-names.h"
 #include "node.h"
 #include "query.h"
 #include "store.h"
@@ -469,8 +470,13 @@ int find_run(struct store *store, const struct query *query, unsigned type_mask,
 		.fn = fn,
 		.ctx = ctx,
 	};
+	bool used;
 	int r;
 
+	/* A literal narrows by the name index, when there is one (find-names.c). */
+	r = find_names_run(store, query, type_mask, fn, ctx, &used);
+	if (r < 0 || used)
+		return r;
 	r = store_reader_new(store, &f.rd);
 	if (r < 0)
 		return r;

@@ -363,3 +363,102 @@ bool query_match(const struct query *query, const char *path, size_t len, size_t
 		uselocale(old);
 	return matched;
 }
+
+unsigned query_flags(const struct query *query)
+{
+	return query->flags;
+}
+
+/*
+ * The end of the bracket expression that opens at @p (a '['), as fnmatch()
+ * reads it, or NULL when there is none (then the '[' is a literal byte).
+ */
+static const char *bracket_end(const char *p)
+{
+	p++;
+	if (*p == '!' || *p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	for (; *p; p++) {
+		if (*p == ']')
+			return p;
+		if (*p == '\\' && p[1]) {
+			p++;
+		} else if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+			const char *q = p + 2;
+
+			while (*q && !(q[0] == p[1] && q[1] == ']'))
+				q++;
+			if (!*q)
+				return NULL;
+			p = q + 1;
+		}
+	}
+	return NULL;
+}
+
+/* The runs of literal bytes of glob @g, each to @fn; @buf holds strlen(@g) bytes. */
+static int glob_literals(const char *g, char *buf, query_lit_fn *fn, void *ctx)
+{
+	size_t n = 0;
+	int r = 0;
+
+	for (const char *p = g; *p && !r; p++) {
+		const char *end;
+
+		if (*p == '\\' && p[1]) {
+			buf[n++] = *++p;
+			continue;
+		}
+		if (*p != '*' && *p != '?' && *p != '[') {
+			buf[n++] = *p;
+			continue;
+		}
+		if (n)
+			r = fn(ctx, buf, n);
+		n = 0;
+		if (*p != '[')
+			continue;
+		/* Unsure how fnmatch() reads the rest: claim nothing of it. */
+		if (!(end = bracket_end(p)))
+			return r;
+		p = end;
+	}
+	if (!r && n)
+		r = fn(ctx, buf, n);
+	return r;
+}
+
+int query_foreach_literal(const struct query *query, query_lit_fn *fn, void *ctx)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < query->npats && !r; i++) {
+		const struct query_pat *pat = &query->pats[i];
+		size_t len;
+		char *buf;
+
+		switch (pat->kind) {
+		case PAT_SUBSTR:
+			if (pat->len)
+				r = fn(ctx, pat->str, pat->len);
+			break;
+		case PAT_GLOB:
+			buf = malloc(pat->len + 1);
+			if (!buf)
+				return -ENOMEM;
+			r = glob_literals(pat->str, buf, fn, ctx);
+			free(buf);
+			break;
+		case PAT_REGEX:
+			for (size_t k = 0; k < ere_nliterals(pat->re) && !r; k++) {
+				const char *lit = ere_literal(pat->re, k, &len);
+
+				r = fn(ctx, lit, len);
+			}
+			break;
+		}
+	}
+	return r;
+}

@@ -48,4 +48,20 @@ bool query_match(const struct query *query, const char *path, size_t len, size_t
 /** Does @pattern contain a glob wildcard (`*`, `?` or `[`)? */
 bool query_is_glob(const char *pattern);
 
+/** The QUERY_* flags @query was compiled with. */
+unsigned query_flags(const struct query *query);
+
+typedef int query_lit_fn(void *ctx, const char *s, size_t len);
+
+/**
+ * Call @fn for strings that every path (with QUERY_NAME: every last
+ * component) @query matches contains, ASCII case aside (compare them
+ * folded): the needle of a substring, the runs of literal bytes of a glob,
+ * what every match of a regex holds (ere_literal()).  Any of them alone
+ * narrows the candidates; none at all (say, for `*.?`) means there is
+ * nothing to narrow by.  @s is borrowed for the call.  Returns 0, @fn's
+ * nonzero return, or -ENOMEM.
+ */
+int query_foreach_literal(const struct query *query, query_lit_fn *fn, void *ctx);
+
 #endif /* FSINDEX_QUERY_H */
