@@ -46,6 +46,8 @@ check_fixture() {
 }
 
 check_fixture "the schema-1 index, read as it is"
+FSINDEX_DEBUG_NAMEINDEX=trace FSI find docs >"$T/ni.out" 2>"$T/ni.err"
+is "$(grep -c 'name index' "$T/ni.err")" 0 "a find on the old index is a full pass (it has no name index)"
 ha=$(xxh128sum <"$FIXTURE_ROOT/docs/a.txt")
 printf '%s\n' "$FIXTURE_ROOT/docs/a.txt" "$FIXTURE_ROOT/docs/deep/er/copy-of-a.txt" >"$T/fh.exp"
 FSI find --hash "${ha%% *}" >"$T/fh.got"
@@ -66,13 +68,27 @@ is "$(dbs)" "child hash meta node size " "the old index has its \`size\` databas
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan of the old index's root exits 0" || diag_file "$T/err"
 check_fixture "after a rescan (excludes and --hash remembered)"
-is "$(features)" 000000000000000000000000 "the rescan upgraded it in place: it records its features"
-is "$(dbs)" "child hash meta node " "... and dropped \`size\`, which nothing reads"
+is "$(features)" 000000000000000100000000 "the rescan upgraded it in place: it records its features (ro_compat NAMES)"
+is "$(dbs)" "child gram hash meta node " "... built the name index \`gram\` and dropped \`size\`, which nothing reads"
+# The name index built by the upgrade answers as the full pass does.
+for p in docs '*.bin' x10000 'new?line' LLLLLLLL DOCS; do
+	for o in "" -i --name; do
+		FSINDEX_DEBUG_NAMEINDEX=off FSI find $o -- "$p" >"$T/np.full"
+		FSINDEX_DEBUG_NAMEINDEX=trace FSI find $o -- "$p" >"$T/np.idx" 2>"$T/np.err"
+		grep -q 'name index:' "$T/np.err" && cmp -s "$T/np.full" "$T/np.idx" ||
+			{ echo "$p $o" >>"$T/np.bad"; diag_file "$T/np.err"; }
+	done
+done
+is "$(cat "$T/np.bad" 2>/dev/null)" "" "after the upgrade, the name index answers 18 finds as the full pass does"
 printf 'new\n' >"$FIXTURE_ROOT/docs/added"
 rm -- "$FIXTURE_ROOT/docs/a.txt"
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan after changes exits 0" || diag_file "$T/err"
 check_fixture "after changes and a rescan"
+is "$(FSINDEX_DEBUG_NAMEINDEX=trace FSI find added 2>&1)" \
+	"fsindex: name index: 1 candidates for 'added'"$'\n'"$FIXTURE_ROOT/docs/added" \
+	"a name added by a later rescan is in the name index"
+is "$(FSI find a.txt)" "$FIXTURE_ROOT/docs/deep/er/copy-of-a.txt" "... and a removed one is not"
 FSI dups -q "$FIXTURE_ROOT" >"$T/dups"
 is "$?" 0 "dups over the upgraded index finds duplicates"
 printf '%s\n' "$FIXTURE_ROOT/media/x10000-copy.bin" "$FIXTURE_ROOT/media/x10000.bin" >"$T/dups.exp"
