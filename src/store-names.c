@@ -67,10 +67,9 @@ static int ops_add(struct gram_ops *g, uint64_t id, const char *name, size_t len
 	for (size_t i = 0; i + 3 <= len; i++) {
 		struct gram_op *op = &g->v[g->n++];
 
-		op->tri[0] = fold((unsigned char)name[i]);
-		op->tri[1] = fold((unsigned char)name[i + 1]);
-		op->tri[2] = fold((unsigned char)name[i + 2]);
-		op->add = add;
+		op->tri = (uint32_t)fold((unsigned char)name[i]) << 24 |
+			  (uint32_t)fold((unsigned char)name[i + 1]) << 16 |
+			  (uint32_t)fold((unsigned char)name[i + 2]) << 8 | add;
 		op->seq = g->seq++;
 		op->id = id;
 	}
@@ -88,13 +87,30 @@ void store_names_drop(struct gram_ops *g)
 	g->seq = 0;
 }
 
+static inline bool op_add(const struct gram_op *op)
+{
+	return op->tri & 1;
+}
+
+static inline bool same_tri(const struct gram_op *a, const struct gram_op *b)
+{
+	return (a->tri ^ b->tri) >> 8 == 0;
+}
+
+static void tri_bytes(const struct gram_op *op, unsigned char *tri)
+{
+	tri[0] = (unsigned char)(op->tri >> 24);
+	tri[1] = (unsigned char)(op->tri >> 16);
+	tri[2] = (unsigned char)(op->tri >> 8);
+}
+
+/* By trigram, id, then the order the changes were made in (integers: this sort is hot). */
 static int op_cmp(const void *a, const void *b)
 {
 	const struct gram_op *x = a, *y = b;
-	int c = memcmp(x->tri, y->tri, 3);
 
-	if (c)
-		return c;
+	if (x->tri >> 8 != y->tri >> 8)
+		return x->tri >> 8 < y->tri >> 8 ? -1 : 1;
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -250,9 +266,9 @@ static size_t merge(struct gram_ops *g, size_t nold, const struct gram_op *ops, 
 			j++;
 		if (i < nold && old[i] == ops[j].id)
 			i++;
-		else if (ops[j].add && i < nold)
+		else if (op_add(&ops[j]) && i < nold)
 			*ret_appended = false;
-		if (ops[j].add)
+		if (op_add(&ops[j]))
 			out[m++] = ops[j].id;
 		j++;
 	}
@@ -263,17 +279,18 @@ static size_t merge(struct gram_ops *g, size_t nold, const struct gram_op *ops, 
 static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram_ops *g,
 			 const struct gram_op *ops, size_t n)
 {
-	unsigned char k[GRAM_KEY];
+	unsigned char k[GRAM_KEY], tri[3];
 	size_t i = 0;
 	int rc;
 
+	tri_bytes(ops, tri);
 	while (i < n) {
 		uint64_t first = 0, limit;
 		size_t j = i, nold = 0, m;
 		bool found, appended;
 		MDB_val key;
 
-		rc = find_block(cur, ops[i].tri, ops[i].id, g, &nold, &found, &first, &limit);
+		rc = find_block(cur, tri, ops[i].id, g, &nold, &found, &first, &limit);
 		if (rc)
 			return rc;
 		while (j < n && ops[j].id < limit)
@@ -282,7 +299,7 @@ static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram
 			return -ENOMEM;
 		m = merge(g, nold, ops + i, j - i, &appended);
 		if (found) {
-			memcpy(k, ops[i].tri, 3);
+			memcpy(k, tri, 3);
 			put_be64(k + 3, first);
 			key = val_of(k, GRAM_KEY);
 			rc = mdb_del(txn, dbi, &key, NULL);
@@ -290,7 +307,7 @@ static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram
 				return rc;
 		}
 		if (m) {
-			rc = put_blocks(txn, dbi, ops[i].tri, g->ids + nold, m, appended);
+			rc = put_blocks(txn, dbi, tri, g->ids + nold, m, appended);
 			if (rc)
 				return rc;
 		}
@@ -299,21 +316,64 @@ static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram
 	return 0;
 }
 
+/*
+ * Sort the changes by trigram, then id, then order made.  They are queued
+ * in order made (seq), so a stable radix sort on the trigram's three bytes
+ * leaves each trigram's changes in seq order, which for a scan is nearly
+ * id order too: a group is sorted again only when it is not.  A qsort() of
+ * the whole queue cost a fresh scan a tenth of its time.
+ */
+static int ops_sort(struct gram_ops *g)
+{
+	size_t count[256];
+
+	if (GROW(g->tmp, g->tmp_cap, g->n) < 0)
+		return -ENOMEM;
+	for (unsigned shift = 8; shift <= 24; shift += 8) {
+		struct gram_op *t;
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < g->n; i++)
+			count[g->v[i].tri >> shift & 0xff]++;
+		for (unsigned b = 0; b < 256; b++) {
+			size_t c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < g->n; i++)
+			g->tmp[count[g->v[i].tri >> shift & 0xff]++] = g->v[i];
+		t = g->v, g->v = g->tmp, g->tmp = t;
+		sum = g->cap, g->cap = g->tmp_cap, g->tmp_cap = sum;
+	}
+	for (size_t i = 0, j; i < g->n; i = j) {
+		bool sorted = true;
+
+		for (j = i + 1; j < g->n && same_tri(&g->v[j], &g->v[i]); j++)
+			sorted &= g->v[j - 1].id <= g->v[j].id;
+		if (!sorted)
+			qsort(g->v + i, j - i, sizeof(*g->v), op_cmp);
+	}
+	return 0;
+}
+
 /* Merge every queued change of @g into @dbi.  Returns 0 or LMDB's code. */
 static int ops_put(MDB_txn *txn, MDB_dbi dbi, struct gram_ops *g)
 {
-	MDB_cursor *cur;
+	MDB_cursor *cur = NULL;
 	size_t i = 0;
 	int rc;
 
 	if (g->n == 0)
 		return 0;
-	qsort(g->v, g->n, sizeof(*g->v), op_cmp);
-	rc = mdb_cursor_open(txn, dbi, &cur);
+	rc = ops_sort(g);
+	if (!rc)
+		rc = mdb_cursor_open(txn, dbi, &cur);
 	while (!rc && i < g->n) {
 		size_t j = i + 1;
 
-		while (j < g->n && !memcmp(g->v[j].tri, g->v[i].tri, 3))
+		while (j < g->n && same_tri(&g->v[j], &g->v[i]))
 			j++;
 		rc = merge_trigram(txn, dbi, cur, g, g->v + i, j - i);
 		i = j;
@@ -444,6 +504,7 @@ int store_names_upgrade(struct store *s)
 	while (!done && r == 0)
 		r = backfill_step(s, &g, &from, &done);
 	free(g.v);
+	free(g.tmp);
 	free(g.ids);
 	if (r < 0) {
 		s->features[FEAT_RO_COMPAT] &= ~STORE_FEAT_RO_COMPAT_NAMES;

@@ -162,15 +162,14 @@ struct keyset {
 
 /* Name index changes of one txn (store-names.c): (trigram, id, add or delete, order). */
 struct gram_op {
-	unsigned char tri[3];
-	unsigned char add;
+	uint32_t tri; /* the 3 bytes big-endian, then (low byte) 1 to add, 0 to delete */
 	uint32_t seq;
 	uint64_t id;
 };
 
 struct gram_ops {
-	struct gram_op *v;
-	size_t n, cap;
+	struct gram_op *v, *tmp; /* tmp: the radix sort's other half */
+	size_t n, cap, tmp_cap;
 	uint32_t seq;
 	uint64_t *ids; /* scratch for merging a block */
 	size_t ids_cap;

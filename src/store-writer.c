@@ -692,6 +692,7 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 	free(w->stack);
 	free(w->hashes.keys);
 	free(w->grams.v);
+	free(w->grams.tmp);
 	free(w->grams.ids);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_work);
