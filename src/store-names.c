@@ -159,9 +159,9 @@ int store_names_decode(const MDB_val *key, const MDB_val *val, uint64_t **ids, s
 	return 0;
 }
 
-/* Write ids[0..n) as one block of trigram @tri. */
-static int put_block(MDB_txn *txn, MDB_dbi dbi, const unsigned char *tri, const uint64_t *ids,
-		     size_t n)
+/* Write ids[0..n) as one block of trigram @tri; over the block @cur is on, if not NULL. */
+static int put_block(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, const unsigned char *tri,
+		     const uint64_t *ids, size_t n)
 {
 	unsigned char k[GRAM_KEY], v[BLOCK_IDS * 10];
 	size_t len = 0;
@@ -173,7 +173,7 @@ static int put_block(MDB_txn *txn, MDB_dbi dbi, const unsigned char *tri, const 
 		len += put_varint(v + len, ids[i] - ids[i - 1]);
 	key = val_of(k, GRAM_KEY);
 	val = val_of(v, len);
-	return mdb_put(txn, dbi, &key, &val, 0);
+	return cur ? mdb_cursor_put(cur, &key, &val, MDB_CURRENT) : mdb_put(txn, dbi, &key, &val, 0);
 }
 
 /* Write the merged ids of a block as blocks: halves after an insert inside, else full ones. */
@@ -184,7 +184,7 @@ static int put_blocks(MDB_txn *txn, MDB_dbi dbi, const unsigned char *tri, const
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !rc; i += step)
-		rc = put_block(txn, dbi, tri, ids + i, n - i < step ? n - i : step);
+		rc = put_block(txn, dbi, NULL, tri, ids + i, n - i < step ? n - i : step);
 	return rc;
 }
 
@@ -197,7 +197,8 @@ static bool key_is(const MDB_val *key, const unsigned char *tri)
  * The block that id @id of trigram @tri belongs in: the last one whose
  * first id is <= @id, else the trigram's first.  *ret_first is its first id
  * (*ret_found false: the trigram has no block), *ret_limit the next block's
- * first id (UINT64_MAX: none).  Its ids are appended to g->ids.
+ * first id (UINT64_MAX: none).  Its ids are appended to g->ids, and @cur is
+ * left on it, so that it is rewritten without another search.
  */
 static int find_block(MDB_cursor *cur, const unsigned char *tri, uint64_t id, struct gram_ops *g,
 		      size_t *nids, bool *ret_found, uint64_t *ret_first, uint64_t *ret_limit)
@@ -241,7 +242,12 @@ static int find_block(MDB_cursor *cur, const unsigned char *tri, uint64_t id, st
 		return rc;
 	*ret_limit = !rc && key_is(&key, tri) ? get_be64((unsigned char *)key.mv_data + 3)
 					     : UINT64_MAX;
-	return 0;
+	if (rc == 0)
+		return mdb_cursor_get(cur, &key, &val, MDB_PREV);
+	/* The last key of all: find it again rather than step back from the end. */
+	put_be64(k + 3, *ret_first);
+	key = val_of(k, GRAM_KEY);
+	return mdb_cursor_get(cur, &key, &val, MDB_SET);
 }
 
 /*
@@ -279,7 +285,7 @@ static size_t merge(struct gram_ops *g, size_t nold, const struct gram_op *ops, 
 static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram_ops *g,
 			 const struct gram_op *ops, size_t n)
 {
-	unsigned char k[GRAM_KEY], tri[3];
+	unsigned char tri[3];
 	size_t i = 0;
 	int rc;
 
@@ -288,7 +294,6 @@ static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram
 		uint64_t first = 0, limit;
 		size_t j = i, nold = 0, m;
 		bool found, appended;
-		MDB_val key;
 
 		rc = find_block(cur, tri, ops[i].id, g, &nold, &found, &first, &limit);
 		if (rc)
@@ -298,19 +303,16 @@ static int merge_trigram(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *cur, struct gram
 		if (GROW(g->ids, g->ids_cap, 2 * nold + (j - i)) < 0)
 			return -ENOMEM;
 		m = merge(g, nold, ops + i, j - i, &appended);
-		if (found) {
-			memcpy(k, tri, 3);
-			put_be64(k + 3, first);
-			key = val_of(k, GRAM_KEY);
-			rc = mdb_del(txn, dbi, &key, NULL);
-			if (rc)
-				return rc;
+		if (found && m && m <= BLOCK_IDS && g->ids[nold] == first) {
+			/* Same key: the value is replaced where the cursor is. */
+			rc = put_block(txn, dbi, cur, tri, g->ids + nold, m);
+		} else {
+			rc = found ? mdb_cursor_del(cur, 0) : 0;
+			if (!rc && m)
+				rc = put_blocks(txn, dbi, tri, g->ids + nold, m, appended);
 		}
-		if (m) {
-			rc = put_blocks(txn, dbi, tri, g->ids + nold, m, appended);
-			if (rc)
-				return rc;
-		}
+		if (rc)
+			return rc;
 		i = j;
 	}
 	return 0;
