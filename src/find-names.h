@@ -14,11 +14,13 @@
  * As find_run(), same entries in the same order, but visiting only the
  * candidates the name index gives for a literal of @query (and, unless
  * QUERY_NAME, the subtrees of candidate directories).  When that is not
- * possible (no name index, no literal of 3 bytes within one path component,
- * FSINDEX_DEBUG_NAMEINDEX=off), returns 0 with *ret_used false, having
- * called nothing: the caller does the full pass.  Otherwise *ret_used is
- * true and the return is find_run()'s.  FSINDEX_DEBUG_NAMEINDEX=trace logs
- * at notice level which literal chose how many candidates.
+ * possible or not worth it (no name index, no literal of 3 bytes within one
+ * path component, more candidates than a pass would cost), returns 0 with
+ * *ret_used false, having called nothing: the caller does the full pass.
+ * Otherwise *ret_used is true and the return is find_run()'s.
+ * FSINDEX_DEBUG_NAMEINDEX, a list of words: "off" never uses the index,
+ * "force" uses it however many the candidates, "trace" logs at notice level
+ * which literal chose how many candidates.
  */
 int find_names_run(struct store *store, const struct query *query, unsigned type_mask,
 		   find_fn *fn, void *ctx, bool *ret_used);

@@ -79,7 +79,7 @@ for i in "${!names[@]}"; do
 	nf=$("$FSINDEX" find --db "$db" --count "${o[@]}" -- "$p" || true)
 	np=$(plocate -d "$pdb" -c "${o[@]}" -- "$p" || true)
 	used=$(FSINDEX_DEBUG_NAMEINDEX=trace "$FSINDEX" find --db "$db" --count "${o[@]}" -- "$p" 2>&1 >/dev/null |
-		grep -c 'name index' || true)
+		grep -c '^fsindex: name index: ' || true)
 	[ "$nf" = "$np" ] || notes+=("${names[$i]}: fsindex counts $nf, plocate $np")
 	via=$([ "$used" -gt 0 ] && echo "name index" || echo "full pass")
 	# hyperfine -N splits its command as a shell would: quote the pattern.

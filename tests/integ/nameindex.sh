@@ -34,7 +34,7 @@ same_answer() {
 	local desc=$1
 	shift
 	FSINDEX_DEBUG_NAMEINDEX=off FSI find "$@" >"$T/sa.full" 2>&1
-	FSINDEX_DEBUG_NAMEINDEX=trace FSI find "$@" >"$T/sa.idx" 2>"$T/sa.err"
+	FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find "$@" >"$T/sa.idx" 2>"$T/sa.err"
 	if grep -q '^fsindex: name index: ' "$T/sa.err" && cmp -s "$T/sa.full" "$T/sa.idx" &&
 		[ -s "$T/sa.full" ]; then
 		pass "$desc"
@@ -53,9 +53,14 @@ same_answer "--name with a substring" --name od5
 same_answer "--type d with a substring" --type d src
 same_answer "a byte above 0x7f in a name" $'n\xe9q'
 same_answer "a newline in a name" $'n\nq'
-FSINDEX_DEBUG_NAMEINDEX=trace FSI find --regex '^/.*[0-9]$' >/dev/null 2>"$T/nolit.err"
+FSINDEX_DEBUG_NAMEINDEX=trace FSI find mod >"$T/many.out" 2>"$T/many.err"
+FSINDEX_DEBUG_NAMEINDEX=off FSI find mod >"$T/many.full"
+like "$(cat "$T/many.err")" "name index not used: 120 candidates for 'mod' of [0-9]+ entries" \
+	"candidates over a sixteenth of the entries: the full pass instead"
+ok "... which lists the same" cmp -s "$T/many.out" "$T/many.full"
+FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find --regex '^/.*[0-9]$' >/dev/null 2>"$T/nolit.err"
 is "$(grep -c 'name index' "$T/nolit.err")" 0 "a regex without a literal is a full pass"
-FSINDEX_DEBUG_NAMEINDEX=trace FSI find ab >/dev/null 2>"$T/short.err"
+FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find ab >/dev/null 2>"$T/short.err"
 is "$(grep -c 'name index' "$T/short.err")" 0 "a pattern shorter than a trigram is a full pass"
 
 # own_pattern NAME: a --name pattern that matches NAME (a glob escaped when it has a wildcard).
@@ -75,7 +80,7 @@ check_names() {
 		[ ${#name} -ge 3 ] || continue
 		pat=$(own_pattern "$name"; printf x)
 		pat=${pat%x}
-		FSINDEX_DEBUG_NAMEINDEX=trace FSI find --name -0 -- "$pat" >"$T/cn.out" 2>"$T/cn.err"
+		FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find --name -0 -- "$pat" >"$T/cn.out" 2>"$T/cn.err"
 		grep -q '^fsindex: name index: ' "$T/cn.err" || { printf '%q (no index)\n' "$p"; continue; }
 		if tr '\0' '\n' <"$T/cn.out" | grep -qxF -- "$p"; then
 			[ "$2" = 1 ] || printf '%q (found)\n' "$p"
@@ -132,13 +137,13 @@ wait_for "$T/d.notify" 'STATUS=watching 1 root' || { diag_file "$T/d.err"; bail 
 # by_index NAME PATH: find NAME answers from the index and lists exactly PATH.
 by_index() {
 	local out
-	out=$(FSINDEX_DEBUG_NAMEINDEX=trace FSI find -- "$1" 2>&1) || return 1
+	out=$(FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find -- "$1" 2>&1) || return 1
 	[ "$out" = "fsindex: name index: 1 candidates for '$3'"$'\n'"$2" ]
 }
 # gone NAME: find NAME (through the index) lists nothing.
 gone() {
 	local out
-	out=$(FSINDEX_DEBUG_NAMEINDEX=trace FSI find -- "$1" 2>&1)
+	out=$(FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find -- "$1" 2>&1)
 	[ "$out" = "fsindex: name index: 0 candidates for '$2'" ]
 }
 : >"$L/created-live-xyzzy"

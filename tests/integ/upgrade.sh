@@ -46,7 +46,7 @@ check_fixture() {
 }
 
 check_fixture "the schema-1 index, read as it is"
-FSINDEX_DEBUG_NAMEINDEX=trace FSI find docs >"$T/ni.out" 2>"$T/ni.err"
+FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find docs >"$T/ni.out" 2>"$T/ni.err"
 is "$(grep -c 'name index' "$T/ni.err")" 0 "a find on the old index is a full pass (it has no name index)"
 ha=$(xxh128sum <"$FIXTURE_ROOT/docs/a.txt")
 printf '%s\n' "$FIXTURE_ROOT/docs/a.txt" "$FIXTURE_ROOT/docs/deep/er/copy-of-a.txt" >"$T/fh.exp"
@@ -74,7 +74,7 @@ is "$(dbs)" "child gram hash meta node " "... built the name index \`gram\` and 
 for p in docs '*.bin' x10000 'new?line' LLLLLLLL DOCS; do
 	for o in "" -i --name; do
 		FSINDEX_DEBUG_NAMEINDEX=off FSI find $o -- "$p" >"$T/np.full"
-		FSINDEX_DEBUG_NAMEINDEX=trace FSI find $o -- "$p" >"$T/np.idx" 2>"$T/np.err"
+		FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find $o -- "$p" >"$T/np.idx" 2>"$T/np.err"
 		grep -q 'name index:' "$T/np.err" && cmp -s "$T/np.full" "$T/np.idx" ||
 			{ echo "$p $o" >>"$T/np.bad"; diag_file "$T/np.err"; }
 	done
@@ -85,7 +85,7 @@ rm -- "$FIXTURE_ROOT/docs/a.txt"
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan after changes exits 0" || diag_file "$T/err"
 check_fixture "after changes and a rescan"
-is "$(FSINDEX_DEBUG_NAMEINDEX=trace FSI find added 2>&1)" \
+is "$(FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find added 2>&1)" \
 	"fsindex: name index: 1 candidates for 'added'"$'\n'"$FIXTURE_ROOT/docs/added" \
 	"a name added by a later rescan is in the name index"
 is "$(FSI find a.txt)" "$FIXTURE_ROOT/docs/deep/er/copy-of-a.txt" "... and a removed one is not"

@@ -339,8 +339,9 @@ static long compare_patterns(struct store *s, unsigned count, const char *when)
 		full.len = idx.len = 0;
 		setenv("FSINDEX_DEBUG_NAMEINDEX", "off", 1);
 		r1 = find_run(s, q, mask, collect, &full);
-		unsetenv("FSINDEX_DEBUG_NAMEINDEX");
+		setenv("FSINDEX_DEBUG_NAMEINDEX", "force", 1);
 		r2 = find_names_run(s, q, mask, collect, &idx, &used);
+		unsetenv("FSINDEX_DEBUG_NAMEINDEX");
 		query_free(q);
 		if (!used)
 			continue;
@@ -458,7 +459,9 @@ static int found_by_name(struct store *s, uint64_t id, const char *name, bool wa
 
 	if (!q)
 		return 1;
+	setenv("FSINDEX_DEBUG_NAMEINDEX", "force", 1);
 	r = find_names_run(s, q, 0, collect, &o, &used);
+	unsetenv("FSINDEX_DEBUG_NAMEINDEX");
 	query_free(q);
 	free(o.buf);
 	if (r < 0 || !used || o.hit != want) {
