@@ -52,6 +52,7 @@
 #define GRAM_KEY 11	     /* trigram + u64 first id */
 #define BLOCK_IDS 128	     /* ids a block: ~150-400 bytes, many blocks a page */
 #define BACKFILL_NODES 50000 /* nodes a backfill txn: as many as a scan's txn */
+#define OPS_FLUSH (1u << 18)  /* queued changes merged before commit: 4 MiB, twice */
 
 static inline unsigned char fold(unsigned char c)
 {
@@ -76,9 +77,20 @@ static int ops_add(struct gram_ops *g, uint64_t id, const char *name, size_t len
 	return 0;
 }
 
+static int ops_put(MDB_txn *txn, MDB_dbi dbi, struct gram_ops *g);
+
+/*
+ * Queue; past OPS_FLUSH changes, merge what is queued now (still in the
+ * txn, so still all or nothing), which bounds the queue's memory: a txn of
+ * 50,000 long names would queue millions.
+ */
 int store_names_change(struct store_writer *w, uint64_t id, const char *name, size_t len, bool add)
 {
-	return ops_add(&w->grams, id, name, len, add);
+	int r = ops_add(&w->grams, id, name, len, add);
+
+	if (r == 0 && w->grams.n >= OPS_FLUSH)
+		r = ops_put(w->txn, w->store->dbi_gram, &w->grams);
+	return r;
 }
 
 void store_names_drop(struct gram_ops *g)
