@@ -69,7 +69,7 @@ upper=$(printf '%s' "$rare" | tr a-z A-Z)
 common=lib
 names=("rare substring" "common substring" "glob" "regex with a literal" "regex without one" "-i")
 opts=("" "" "" --regex --regex -i)
-pats=("$rare" "$common" '*/src*/*test*.c' 'data[a-z]*_[0-9a-z]+\.json$' '_[0-9][a-z]\.c$' "$upper")
+pats=("$rare" "$common" '*/data*/*.json' 'data[a-z]*_[0-9a-z]+\.json$' '_[0-9][a-z0-9]*\.c$' "$upper")
 
 wait_idle
 F=$(printf '%q' "$FSINDEX") D=$(printf '%q' "$db") P=$(printf '%q' "$pdb")
