@@ -13,6 +13,7 @@
 #include "tap.h"
 
 #include "find-names.h"
+#include "ere.h"
 #include "find.h"
 #include "node.h"
 #include "query.h"
@@ -609,12 +610,50 @@ static int build(struct store *s, bool edits)
 	return r ? r : r2;
 }
 
+/* Does @re's literal list (ere_literal()) hold @want, and nothing else when @only? */
+static bool has_lit(const char *pattern, unsigned flags, const char *want, bool only)
+{
+	struct ere *re;
+	bool found = false;
+	size_t n;
+
+	if (ere_new(pattern, flags, &re, NULL) < 0)
+		return false;
+	n = ere_nliterals(re);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const char *l = ere_literal(re, i, &len);
+
+		found |= len == strlen(want) && !memcmp(l, want, len);
+	}
+	ere_free(re);
+	return found && (!only || n == 1);
+}
+
+static void test_ere_literals(void)
+{
+	struct ere *re;
+
+	ok(has_lit("abc", 0, "abc", true) && has_lit("^/a/Bc$", 0, "/a/bc", true),
+	   "ere literals: a plain string, anchors aside, folded");
+	ok(has_lit("x(abc|abd)y", 0, "xab", false) && !has_lit("x(abc|abd)y", 0, "xabc", false),
+	   "ere literals: an alternation keeps what both sides share");
+	ok(has_lit("foo[0-9]+bar", 0, "foo", false) && has_lit("foo[0-9]+bar", 0, "bar", false),
+	   "ere literals: a set splits a literal");
+	ok(has_lit("(ab){2,}", 0, "abab", false) && has_lit("q(xyz)+", ERE_ICASE, "qxyz", false),
+	   "ere literals: a repetition of at least one keeps its operand's");
+	ok(ere_new("(abc)?d*[xy]", 0, &re, NULL) == 0 && ere_nliterals(re) == 0,
+	   "ere literals: none when every part is optional or a set");
+	ere_free(re);
+}
+
 int main(void)
 {
 	struct store *s = NULL;
 	long via;
 
-	plan(9);
+	plan(14);
+	test_ere_literals();
 	if (!mkdtemp(tmpdir))
 		skip_all("no temporary directory");
 	ok(store_open(tmpdir, STORE_LOCK, &s) == 0, "a new index");
