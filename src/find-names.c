@@ -532,7 +532,8 @@ static int visit_hits(struct names *nm)
 	const struct hit *dir = NULL; /* the last candidate directory walked */
 	int r = 0;
 
-	qsort_r(nm->v, nm->n, sizeof(*nm->v), hit_cmp, nm->paths);
+	if (nm->n)
+		qsort_r(nm->v, nm->n, sizeof(*nm->v), hit_cmp, nm->paths);
 	for (size_t i = 0; i < nm->n && r == 0; i++) {
 		const struct hit *h = &nm->v[i];
 

@@ -347,7 +347,8 @@ static long compare_patterns(struct store *s, unsigned count, const char *when)
 		if (!used)
 			continue;
 		via_index++;
-		if (r1 != 0 || r2 != 0 || full.len != idx.len || memcmp(full.buf, idx.buf, full.len)) {
+		if (r1 != 0 || r2 != 0 || full.len != idx.len ||
+		    (full.len && memcmp(full.buf, idx.buf, full.len))) {
 			if (bad++ < 5)
 				diag("%s: pattern '%s' flags %#x mask %#x: full pass %zu bytes (%d), "
 				     "index %zu bytes (%d)",
