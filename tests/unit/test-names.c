@@ -26,8 +26,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Overridable (-D) for longer runs by hand; the seed by TEST_NAMES_SEED. */
+#ifndef NNODES
 #define NNODES 1200
+#endif
+#ifndef NEDITS
 #define NEDITS 400
+#endif
 #define NAME_MAXLEN 10
 
 struct mnode {
@@ -653,6 +658,8 @@ int main(void)
 	struct store *s = NULL;
 	long via;
 
+	if (getenv("TEST_NAMES_SEED"))
+		rng = strtoull(getenv("TEST_NAMES_SEED"), NULL, 0) | 1;
 	plan(14);
 	test_ere_literals();
 	if (!mkdtemp(tmpdir))
