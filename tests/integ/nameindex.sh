@@ -56,7 +56,7 @@ same_answer "a newline in a name" $'n\nq'
 FSINDEX_DEBUG_NAMEINDEX=trace FSI find mod >"$T/many.out" 2>"$T/many.err"
 FSINDEX_DEBUG_NAMEINDEX=off FSI find mod >"$T/many.full"
 like "$(cat "$T/many.err")" "name index not used: 120 candidates for 'mod' of [0-9]+ entries" \
-	"candidates over a sixteenth of the entries: the full pass instead"
+	"candidates over a twenty-fourth of the entries: the full pass instead"
 ok "... which lists the same" cmp -s "$T/many.out" "$T/many.full"
 FSINDEX_DEBUG_NAMEINDEX=force,trace FSI find --regex '^/.*[0-9]$' >/dev/null 2>"$T/nolit.err"
 is "$(grep -c 'name index' "$T/nolit.err")" 0 "a regex without a literal is a full pass"
