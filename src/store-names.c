@@ -366,8 +366,21 @@ static int ops_sort(struct gram_ops *g)
 
 		for (j = i + 1; j < g->n && same_tri(&g->v[j], &g->v[i]); j++)
 			sorted &= g->v[j - 1].id <= g->v[j].id;
-		if (!sorted)
+		if (sorted)
+			continue;
+		if (j - i > 16) {
 			qsort(g->v + i, j - i, sizeof(*g->v), op_cmp);
+			continue;
+		}
+		/* Short and nearly in order (two walkers' id runs interleaved): insertion. */
+		for (size_t a = i + 1; a < j; a++) {
+			struct gram_op op = g->v[a];
+			size_t b = a;
+
+			for (; b > i && op_cmp(&g->v[b - 1], &op) > 0; b--)
+				g->v[b] = g->v[b - 1];
+			g->v[b] = op;
+		}
 	}
 	return 0;
 }
