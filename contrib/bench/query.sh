@@ -42,7 +42,7 @@ done
 
 check_paths
 notes=()
-deps hyperfine:hyperfine updatedb:plocate plocate:plocate
+deps hyperfine:hyperfine updatedb:plocate plocate:plocate mdb_stat:lmdb-utils
 mkdir -p "$work/results-query"
 T=$(tree "query-$nfiles" --meta "$nfiles" 3)
 db=$work/query-db-$nfiles pdb=$work/query-plocate-$nfiles.db
