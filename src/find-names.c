@@ -88,6 +88,9 @@ struct level {
 	size_t path_len;
 };
 
+struct names;
+static void names_destroy(struct names *nm);
+
 struct names {
 	struct store_reader *rd;
 	const struct query *query;
@@ -549,6 +552,24 @@ static int visit_hits(struct names *nm)
 			r = walk_below(nm, h->id, h->len);
 		}
 	}
+	return r;
+}
+
+int find_names_walk(struct store_reader *rd, const struct query *query, unsigned type_mask,
+		    uint64_t id, const char *path, size_t len, find_fn *fn, void *ctx)
+{
+	struct names nm = {.rd = rd, .query = query, .type_mask = type_mask, .fn = fn, .ctx = ctx};
+	int r = -ENOMEM;
+
+	nm.path = malloc(len + 1);
+	if (nm.path) {
+		nm.path_cap = len + 1;
+		memcpy(nm.path, path, len);
+		nm.path[len] = '\0';
+		r = walk_below(&nm, id, len == 1 ? 0 : len);
+	}
+	nm.rd = NULL; /* the caller's */
+	names_destroy(&nm);
 	return r;
 }
 

@@ -25,4 +25,13 @@
 int find_names_run(struct store *store, const struct query *query, unsigned type_mask,
 		   find_fn *fn, void *ctx, bool *ret_used);
 
+/**
+ * Visit everything below directory @id, whose path is @path (@len bytes),
+ * as find_run() would, with @rd (borrowed: its snapshot) and @query (may be
+ * NULL), calling @fn for each match.  For the parallel pass (find-par.c).
+ * Returns 0, @fn's positive value or a negative error.
+ */
+int find_names_walk(struct store_reader *rd, const struct query *query, unsigned type_mask,
+		    uint64_t id, const char *path, size_t len, find_fn *fn, void *ctx);
+
 #endif /* FSINDEX_FIND_NAMES_H */

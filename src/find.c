@@ -19,6 +19,7 @@
 #include "find.h"
 
 #include "find-names.h"
+#include "find-par.h"
 #include "node.h"
 #include "query.h"
 #include "store.h"
@@ -475,6 +476,10 @@ int find_run(struct store *store, const struct query *query, unsigned type_mask,
 
 	/* A literal narrows by the name index, when there is one (find-names.c). */
 	r = find_names_run(store, query, type_mask, fn, ctx, &used);
+	if (r < 0 || used)
+		return r;
+	/* Else the pass, over several workers when it is worth it (find-par.c). */
+	r = find_par_run(store, query, type_mask, fn, ctx, &used);
 	if (r < 0 || used)
 		return r;
 	r = store_reader_new(store, &f.rd);

@@ -166,7 +166,8 @@ static int compile_regex(struct query_pat *pat, const char *pattern, unsigned fl
 	if (r < 0)
 		return r;
 	pat->kind = PAT_REGEX;
-	return 0;
+	pat->str = strdup(pattern); /* for query_dup() */
+	return pat->str ? 0 : -ENOMEM;
 }
 
 static int compile_one(struct query_pat *pat, const char *pattern, unsigned flags,
@@ -362,6 +363,26 @@ bool query_match(const struct query *query, const char *path, size_t len, size_t
 	if (old)
 		uselocale(old);
 	return matched;
+}
+
+int query_dup(const struct query *query, struct query **ret_query)
+{
+	const char **pv = malloc((query->npats ? query->npats : 1) * sizeof(*pv));
+	int r;
+
+	if (!pv)
+		return -ENOMEM;
+	/* In evaluation order already, which query_new() keeps; a folded needle folds alike. */
+	for (size_t i = 0; i < query->npats; i++)
+		pv[i] = query->pats[i].str;
+	r = query_new(pv, query->npats, query->flags, ret_query, NULL);
+	free(pv);
+	return r;
+}
+
+size_t query_npatterns(const struct query *query)
+{
+	return query->npats;
 }
 
 unsigned query_flags(const struct query *query)

@@ -48,6 +48,16 @@ bool query_match(const struct query *query, const char *path, size_t len, size_t
 /** Does @pattern contain a glob wildcard (`*`, `?` or `[`)? */
 bool query_is_glob(const char *pattern);
 
+/**
+ * A copy of @query with state of its own (a regex's DFA cache, which a
+ * query shares between threads behind a mutex): one per thread matching at
+ * once.  *ret_query is the caller's (query_free()).  Returns 0 or -ENOMEM.
+ */
+int query_dup(const struct query *query, struct query **ret_query);
+
+/** How many patterns @query has. */
+size_t query_npatterns(const struct query *query);
+
 /** The QUERY_* flags @query was compiled with. */
 unsigned query_flags(const struct query *query);
 

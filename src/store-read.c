@@ -531,3 +531,35 @@ int store_name_ids(struct store_reader *rd, const unsigned char tri[3], uint64_t
 		return r;
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_err(rc);
 }
+
+/*
+ * As reader_use(), for a thread that may hold other snapshots: remapping
+ * would wait for them to end (the grow gate), so MDB_MAP_RESIZED is -EAGAIN.
+ */
+static int reader_use_held(struct store_reader *rd)
+{
+	struct store *s = rd->store;
+	int rc;
+
+	if (rd->active)
+		return 0;
+	store_gate_enter(&s->gate);
+	rc = rd->txn ? mdb_txn_renew(rd->txn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->txn);
+	if (rc) {
+		store_gate_leave(&s->gate);
+		return rc == MDB_MAP_RESIZED ? -EAGAIN : store_lmdb_err(rc);
+	}
+	rd->active = true;
+	rd->gen++;
+	return 0;
+}
+
+int store_reader_txnid(struct store_reader *rd, bool others_held, uint64_t *ret_id)
+{
+	int r = others_held ? reader_use_held(rd) : reader_use(rd);
+
+	if (r < 0)
+		return r;
+	*ret_id = (uint64_t)mdb_txn_id(rd->txn);
+	return 0;
+}

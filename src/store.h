@@ -271,6 +271,15 @@ bool store_has_name_index(const struct store *store);
 int store_name_ids(struct store_reader *reader, const unsigned char tri[3], uint64_t **ids,
 		   size_t *n, size_t *cap);
 
+/**
+ * The id of the commit @reader's snapshot shows (taking a snapshot if it
+ * holds none): two readers with the same id see the same index.  With
+ * @others_held (the calling thread holds other snapshots), a snapshot that
+ * would first need the map remapped is -EAGAIN instead (remapping waits for
+ * every snapshot to end): pause them all and try again.  0 or an error.
+ */
+int store_reader_txnid(struct store_reader *reader, bool others_held, uint64_t *ret_id);
+
 /* ---- writing ---------------------------------------------------------- */
 
 struct store_writer_opts {

@@ -13,6 +13,7 @@
 #include "tap.h"
 
 #include "find-names.h"
+#include "find-par.h"
 #include "ere.h"
 #include "find.h"
 #include "node.h"
@@ -320,9 +321,9 @@ static unsigned rand_pattern(char *p)
  * Run @count random queries both ways; the outputs must be the same.
  * Returns the number through the index, or -1 after a difference.
  */
-static long compare_patterns(struct store *s, unsigned count, const char *when)
+static long compare_patterns(struct store *s, unsigned count, const char *when, long *ret_par)
 {
-	struct out full = {0}, idx = {0};
+	struct out full = {0}, idx = {0}, par = {0};
 	long via_index = 0, bad = 0;
 
 	for (unsigned i = 0; i < count; i++) {
@@ -342,9 +343,21 @@ static long compare_patterns(struct store *s, unsigned count, const char *when)
 			mask = find_type_bit(rn(2) ? 'f' : 'd');
 		if (query_new(pv, np, flags, &q, NULL) < 0)
 			continue;
-		full.len = idx.len = 0;
+		full.len = idx.len = par.len = 0;
 		setenv("FSINDEX_DEBUG_NAMEINDEX", "off", 1);
+		setenv("FSINDEX_DEBUG_PARALLEL", "off", 1);
 		r1 = find_run(s, q, mask, collect, &full);
+		/* A pool a query: every fifth pattern keeps the test short. */
+		setenv("FSINDEX_DEBUG_PARALLEL", i % 5 ? "off" : "force", 1);
+		r2 = find_par_run(s, q, mask, collect, &par, &used);
+		if (used && (r2 != r1 || par.len != full.len ||
+			     (full.len && memcmp(full.buf, par.buf, full.len)))) {
+			if (bad++ < 5)
+				diag("%s: pattern '%s' flags %#x mask %#x: the parallel pass differs",
+				     when, pats[0], flags, mask);
+		}
+		*ret_par += used;
+		unsetenv("FSINDEX_DEBUG_PARALLEL");
 		setenv("FSINDEX_DEBUG_NAMEINDEX", "force", 1);
 		r2 = find_names_run(s, q, mask, collect, &idx, &used);
 		unsetenv("FSINDEX_DEBUG_NAMEINDEX");
@@ -362,6 +375,7 @@ static long compare_patterns(struct store *s, unsigned count, const char *when)
 	}
 	free(full.buf);
 	free(idx.buf);
+	free(par.buf);
 	return bad ? -1 : via_index;
 }
 
@@ -656,7 +670,7 @@ static void test_ere_literals(void)
 int main(void)
 {
 	struct store *s = NULL;
-	long via;
+	long via, par = 0;
 
 	if (getenv("TEST_NAMES_SEED"))
 		rng = strtoull(getenv("TEST_NAMES_SEED"), NULL, 0) | 1;
@@ -671,14 +685,20 @@ int main(void)
 	ok(build(s, false) == 0, "%d nodes with random names put", NNODES);
 	ok(check_exact(s) == 0, "every trigram lists exactly the nodes whose names hold it");
 
-	via = compare_patterns(s, 2000, "built");
-	ok(via > 500, "2000 random patterns: index and full pass agree (%ld through the index)", via);
+	via = compare_patterns(s, 2000, "built", &par);
+	ok(via > 500 && par > 300,
+	   "2000 random patterns: index, parallel and full pass agree (%ld through the index, "
+	   "%ld in parallel)",
+	   via, par);
 
 	ok(build(s, true) == 0, "%d random renames, moves, replacements, deletes, additions", NEDITS);
 	ok(check_exact(s) == 0, "after the edits, every trigram is still exact");
 	ok(check_own_names(s) == 0, "every name is found by a pattern of its own, no removed one is");
-	via = compare_patterns(s, 1500, "edited");
-	ok(via > 300, "1500 more random patterns agree after the edits (%ld through the index)", via);
+	par = 0;
+	via = compare_patterns(s, 1500, "edited", &par);
+	ok(via > 300 && par > 200,
+	   "1500 more random patterns agree after the edits (%ld through the index, %ld in parallel)",
+	   via, par);
 
 	store_close(s);
 	{
