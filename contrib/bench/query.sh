@@ -1,9 +1,10 @@
 #!/bin/bash
 # query.sh — `fsindex find` against `plocate` on the same generated tree:
 # a rare substring, a common one (10%+ of the entries), a glob, a regex with
-# a literal, a regex without one, -i; with the name index and with the full
-# pass (FSINDEX_DEBUG_NAMEINDEX=off); index size and build time against
-# plocate's updatedb.
+# a literal, a regex without one, -i; with the name index, with the full
+# pass (FSINDEX_DEBUG_NAMEINDEX=off, on a task pool) and with the full pass
+# on one thread (FSINDEX_DEBUG_PARALLEL=off too); index size and build time
+# against plocate's updatedb.
 #
 # usage: query.sh [--files N] [--dir WORKDIR] [--runs N] [--idle-wait S] [--out FILE]
 #
@@ -86,6 +87,8 @@ for i in "${!names[@]}"; do
 	hf+=(-n "fsindex: ${names[$i]} \`$p\` ($nf hits; $via)" "$F find --db $D --count ${o[*]} -- '$p'")
 	[ "$used" -gt 0 ] && hf+=(-n "fsindex full pass: ${names[$i]}"
 		"env FSINDEX_DEBUG_NAMEINDEX=off $F find --db $D --count ${o[*]} -- '$p'")
+	hf+=(-n "fsindex full pass on one thread: ${names[$i]}"
+		"env FSINDEX_DEBUG_NAMEINDEX=off FSINDEX_DEBUG_PARALLEL=off $F find --db $D --count ${o[*]} -- '$p'")
 	hf+=(-n "plocate: ${names[$i]} ($np hits)" "plocate -d $P -c ${o[*]} -- '$p'")
 done
 notes+=("the common substring \`$common\` is in $("$FSINDEX" find --db "$db" --count "$common") of $entries paths")
