@@ -12,9 +12,10 @@
 /**
  * As find_run()'s full pass, same entries in the same order, with the
  * matching of subtrees spread over one worker per CPU (at most 8).  Not for
- * a query without patterns, a small index (under 50,000 entries), one CPU,
- * or FSINDEX_DEBUG_PARALLEL=off ("force" uses it for any index with a
- * pattern): then returns 0 with *ret_used false, having called nothing.
+ * a query without patterns, a small index (under 50,000 entries), fewer
+ * than 4 CPUs, or FSINDEX_DEBUG_PARALLEL=off ("force" uses it for any index
+ * with a pattern, on 2 workers at least): then returns 0 with *ret_used
+ * false, having called nothing.
  * Also when the workers' readers cannot be put on one commit in a few tries.
  * Otherwise *ret_used is true and the return is find_run()'s.
  */
