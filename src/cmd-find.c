@@ -7,20 +7,24 @@
 
 #include "cli.h"
 #include "errors.h"
+#include "find-sources.h"
 #include "find.h"
 #include "hash.h"
 #include "log.h"
 #include "node.h"
 #include "output.h"
+#include "pathset.h"
 #include "query.h"
 #include "store.h"
 #include "sync.h"
+#include "visible.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct find_ctx {
 	bool count_only, json, by_hash;
@@ -30,7 +34,43 @@ struct find_ctx {
 	uint64_t matches;
 	struct output_format *fmt;
 	int error;
+	/* Of the index being read: */
+	struct visible *visible;	/* NULL: show everything */
+	const struct find_sources *sources;
+	struct pathset *seen;		/* what the first of two indexes reported */
+	bool second;			/* reading the second: skip what is seen */
 };
+
+/*
+ * May the user learn what the index knows of @e's content?  In another's
+ * index, only of a file the user may read: a stored hash of one they may
+ * not would tell which of their own files it equals.
+ */
+static bool content_known(const struct find_ctx *fc, const struct find_entry *e)
+{
+	return !fc->visible || access(e->path, R_OK) == 0;
+}
+
+/* Is @e hidden from the user, or reported already from the other index? */
+static bool skip(struct find_ctx *fc, const struct find_entry *e)
+{
+	int r;
+
+	if (fc->visible && !visible_entry(fc->visible, e->path, e->len, e->name_off))
+		return true;
+	if (fc->by_hash && !content_known(fc, e))
+		return true;
+	if (!fc->seen)
+		return false;
+	if (fc->second)
+		return pathset_has(fc->seen, e->path, e->len);
+	if (find_sources_overlap(fc->sources, e->path, e->len)) {
+		r = pathset_add(fc->seen, e->path, e->len);
+		if (r < 0)
+			fc->error = r;
+	}
+	return false;
+}
 
 static int on_match(void *ctx, const struct find_entry *e)
 {
@@ -39,12 +79,19 @@ static int on_match(void *ctx, const struct find_entry *e)
 
 	struct node n;
 
+	if (skip(fc, e))
+		return 0;
+	if (fc->error)
+		return fc->error;
+
 	if (fc->json || (fc->fmt && output_format_needs_node(fc->fmt))) {
 		r = store_get_node(e->reader, e->id, &n);
 		if (r < 0) {
 			fc->error = r;
 			return r;
 		}
+		if (fc->json && n.hash_state != NODE_HASH_NONE && !content_known(fc, e))
+			n.hash_state = NODE_HASH_NONE;
 	}
 	if (!fc->count_only) {
 		if (fc->json) {
@@ -190,13 +237,22 @@ static int parse(int argc, char **argv, struct find_cli *cli, struct find_ctx *f
 	return 0;
 }
 
+/* One index's matches to on_match(): 0, > 0 (--limit reached) or an error. */
+static int run(struct store *store, const struct query *query, const struct find_cli *cli,
+	       struct find_ctx *fc)
+{
+	if (fc->by_hash)
+		return find_by_hash(store, fc->hash.b, query, cli->types, on_match, fc);
+	return find_run(store, query, cli->types, on_match, fc);
+}
+
 int cmd_find(int argc, char **argv)
 {
 	struct find_ctx fc = { .terminator = '\n' };
 	struct find_cli cli = { 0 };
+	struct find_sources sources = { 0 };
 	struct query *query = NULL;
-	struct store *store = NULL;
-	char *db = NULL, *err = NULL;
+	char *err = NULL;
 	int r, status = EXIT_FATAL;
 
 	r = parse(argc, argv, &cli, &fc);
@@ -219,15 +275,21 @@ int cmd_find(int argc, char **argv)
 	}
 	if (cli.common.sync)
 		sync_wait("find", cli.common.sync_ms);
-	db = cli_db_path(cli.common.db);
-	if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
+	if (find_sources_open(cli.common.db, &sources) < 0)
 		goto out;
+	if (sources.n == 2 && pathset_new(&fc.seen) < 0) {
+		log_error("%s", fsi_strerror(-ENOMEM));
+		goto out;
+	}
 
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
-	if (fc.by_hash)
-		r = find_by_hash(store, fc.hash.b, query, cli.types, on_match, &fc);
-	else
-		r = find_run(store, query, cli.types, on_match, &fc);
+	fc.sources = &sources;
+	r = 0;
+	for (size_t i = 0; i < sources.n && r == 0 && !fc.error; i++) {
+		fc.visible = sources.src[i].visible;
+		fc.second = i > 0;
+		r = run(sources.src[i].store, query, &cli, &fc);
+	}
 	if (fflush(stdout) != 0 && !fc.error)
 		fc.error = -errno;
 	if (fc.error == -EPIPE) {
@@ -247,10 +309,10 @@ out:
 		log_error("cannot write output: %s", strerror(errno));
 		status = EXIT_FATAL;
 	}
-	store_close(store);
+	find_sources_close(&sources);
+	pathset_free(fc.seen);
 	output_format_free(fc.fmt);
 	query_free(query);
 	free(err);
-	free(db);
 	return status;
 }

@@ -185,6 +185,31 @@ static void climb(struct daemon_job *job, size_t i)
 	job->paths[i] = job->paths[--job->npaths];
 }
 
+/*
+ * Say what a rescan does, naming the root it is under, never the directory:
+ * `fsindex status` and the unit's Status= are for everyone to read, and a
+ * path below a root may be a name only its owner may see (visible.h).
+ */
+static void rescan_state(struct daemon *d, const struct daemon_job *job)
+{
+	const char *root = NULL;
+	char *q;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->nroots && !root; i++) {
+		size_t n = strlen(d->roots[i].path);
+
+		if (strncmp(job->paths[0], d->roots[i].path, n) == 0 &&
+		    (n == 1 || job->paths[0][n] == '/' || job->paths[0][n] == '\0'))
+			root = d->roots[i].path;
+	}
+	q = root ? log_quote(root, strlen(root)) : NULL;
+	pthread_mutex_unlock(&d->lock);
+	daemon_set_state(d, "rescanning %zu %s under %s", job->npaths,
+			 job->npaths == 1 ? "directory" : "directories", q ? q : "the roots");
+	free(q);
+}
+
 static int run_rescan(struct daemon *d, struct daemon_job *job)
 {
 	struct scan_result res = { 0 };
@@ -198,10 +223,7 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 	c = daemon_cfg_get_locked(d);
 	pthread_mutex_unlock(&d->lock);
 
-	if (job->npaths > 1)
-		daemon_set_state(d, "rescanning %s and %zu more", q ? q : "?", job->npaths - 1);
-	else
-		daemon_set_state(d, "rescanning %s", q ? q : "?");
+	rescan_state(d, job);
 	base_opts(d, c->cfg, &o);
 	r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
 	while (r == -ENOENT && bad < job->npaths) {

@@ -335,7 +335,7 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 {
 	struct config *cfg = NULL;
 	char *err = NULL;
-	const char *delay = getenv("FSINDEXD_TEST_FILE_DELAY_MS");
+	const char *delay = secure_getenv("FSINDEXD_TEST_FILE_DELAY_MS");
 	int r;
 
 	if (o->config) {

@@ -17,6 +17,7 @@
 
 #include "lmdbcheck.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #include <assert.h>
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -475,7 +475,7 @@ static int mkdir_parents(const char *path)
  */
 static size_t initial_mapsize(off_t file_size, bool rdonly)
 {
-	const char *env = getenv("FSINDEX_DEBUG_MAPSIZE");
+	const char *env = secure_getenv("FSINDEX_DEBUG_MAPSIZE");
 	size_t size = (size_t)file_size;
 
 	if (!rdonly)
@@ -580,7 +580,7 @@ static int check_dir(struct store *s)
 
 	if (fstat(s->dir_fd, &st) < 0)
 		return -errno;
-	ours = st.st_uid == geteuid() && !getauxval(AT_SECURE);
+	ours = st.st_uid == geteuid() && !privs_elevated();
 	if (st.st_uid != 0 && !ours) {
 		log_debug("%s: owned by uid %u", s->dir, (unsigned)st.st_uid);
 		return STORE_E_UNSAFE;
@@ -704,6 +704,24 @@ static int reopen_rw(struct store *s, off_t size)
 	return r;
 }
 
+/*
+ * A directory with the setgid bit is shared with its group (the system
+ * index: root:fsindex 2750, made by fsindex.tmpfiles), whose members read
+ * the index: the group may read the data file and must be able to write
+ * the lock file, where every reader registers.  The files inherit the
+ * directory's group; their modes are set here, whatever the umask.
+ */
+static void share_with_group(const struct store *s, const char *data, const char *lock)
+{
+	struct stat st;
+
+	if (fstat(s->dir_fd, &st) < 0 || !(st.st_mode & S_ISGID))
+		return;
+	if (fchmodat(s->dir_fd, data, 0640, 0) < 0 || fchmodat(s->dir_fd, lock, 0660, 0) < 0)
+		log_warning("%s: cannot share the index with group %u: %s", s->dir,
+			    (unsigned)st.st_gid, strerror(errno));
+}
+
 /* Make sure a data file is there (unless STORE_RDONLY), then probe and open it. */
 static int open_env(struct store *s)
 {
@@ -735,6 +753,8 @@ static int open_env(struct store *s)
 	r = probe(s, data, st.st_size, lmdb_lock, lock_present);
 	if (r == 0 && !(s->flags & STORE_RDONLY))
 		r = reopen_rw(s, st.st_size);
+	if (r == 0 && !(s->flags & STORE_RDONLY))
+		share_with_group(s, data, lmdb_lock);
 out:
 	free(lmdb_lock);
 	return r;
