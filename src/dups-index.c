@@ -108,6 +108,11 @@ static int take_file(struct ctx *x, size_t dlen, struct node *n)
 	errno = 0;
 	if (x->dfd < 0)
 		x->dfd = dlen ? ident_open_dir(x->path, dlen, NULL) : ident_open_dir("/", 1, NULL);
+	if (x->visible && x->dfd >= 0 && faccessat(x->dfd, x->path + dlen + 1, R_OK, 0) < 0) {
+		/* Not the user's to read: its stored hash is not theirs to compare. */
+		x->path[dlen] = '\0';
+		return 0;
+	}
 	if (x->dfd < 0 ? (errno = -x->dfd, true)
 		       : fstatat(x->dfd, x->path + dlen + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			 !ident_same_content(&id, &st)) {
