@@ -37,9 +37,14 @@ static int add(struct find_sources *fs, char *path)
 	return 0;
 }
 
+struct overlap_ctx {
+	struct find_sources *fs;
+	struct store_reader *rd;
+};
+
 static int keep_root_path(void *ctx, const struct store_root *root)
 {
-	struct { struct find_sources *fs; struct store_reader *rd; } *c = ctx;
+	struct overlap_ctx *c = ctx;
 	char **v, *path;
 	int r;
 
@@ -59,7 +64,7 @@ static int keep_root_path(void *ctx, const struct store_root *root)
 /* The roots of src[1], under which src[0]'s reports are remembered. */
 static int load_overlap(struct find_sources *fs)
 {
-	struct { struct find_sources *fs; struct store_reader *rd; } c = { fs, NULL };
+	struct overlap_ctx c = { fs, NULL };
 	int r;
 
 	r = store_reader_new(fs->src[1].store, &c.rd);
