@@ -250,6 +250,21 @@ same_as "--exists with --size" --exists --size -1025 -- -size -1025c
 FSI find -0 --exists "$R/dup/sub" >"$T/got"
 is "$(count0 "$T/got")" 0 "--exists: nothing under a deleted directory"
 
+# Paths longer than PATH_MAX: lstat'd a few directories at a time.
+D=$T/deep
+mk_deep_tree "$D" || bail "cannot build the deep tree"
+D=$(realpath -- "$D")
+scan_ok "scan a tree deeper than PATH_MAX" "$D"
+find "$D" -name half-way -delete
+FSI find -0 --exists --under "$D" | sort -z >"$T/got"
+find -P "$D" -print0 | sort -z >"$T/exp"
+same_bytes "--exists below PATH_MAX and past it ($(count0 "$T/exp"); half-way deleted)" "$T/got" "$T/exp"
+ok "... the bottom file, past PATH_MAX, is there" grep -qz '/bottom$' "$T/got"
+d=$(find "$D" -name bottom -printf %h)
+FSI find -0 --under "$d" | sort -z >"$T/got"
+find -P "$D" \( -path "$d" -o -path "$d/*" \) -print0 | sort -z >"$T/exp"
+same_bytes "--under a directory whose path is past PATH_MAX" "$T/got" "$T/exp"
+
 # ---- bad arguments ------------------------------------------------------------------
 
 bad() {	# bad DESC WORD ARGS...: exit 2, and stderr names WORD
