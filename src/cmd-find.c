@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-find.c - `fsindex find`: options, output, exit status.  Answers from
- * the index only; the disk is never looked at.
+ * the index only; the disk is looked at for --exists (each match) and for
+ * the file a --newer/--older names, nothing else.
+ *
+ * Each match goes through on_match(): --under's prefix (with --hash), the
+ * node read when a filter or the output needs it (filter_needs_node(),
+ * output_format_needs_node(), -l, --json, --sort by size or mtime), the
+ * filters, then either the output or, with --sort, the sort buffer that
+ * print_sorted() empties after the pass.
  */
 #include "cmd.h"
 
@@ -284,7 +291,7 @@ static int parse_listing(int c, struct find_cli *cli)
 }
 
 /* The options into @cli and @fc; returns 0, CLI_HELP_SHOWN or -EINVAL. */
-/* Which of @cli's options exclude each other, as the notes of --help say. */
+/* Options that need another: --reverse orders only what --sort orders. */
 static int check_combinations(const struct find_cli *cli)
 {
 	if (cli->reverse && !cli->sort) {
