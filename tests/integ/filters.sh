@@ -192,6 +192,29 @@ run_fsi "$T/out" "$T/err" find --under "$T/ref"
 is "$rc" 2 "--under a file outside the roots: exit 2"
 like "$(cat "$T/err")" "not in the index" "... 'not in the index'"
 
+# --under reads only its subtree.  In a copy of the index, the node record of
+# one file outside it is removed (mdb_dump, drop it, mdb_load): a pass that
+# reads that node fails, so one that does not fail has not read it.
+holed=$T/db-holed
+mkdir -p "$holed"
+mdb_dump -a "$DB" | perl -ne '
+	if (/^database=(\S+)/) { $db = $1 }
+	if ($db eq "node" && /^ ([0-9a-f]+)$/) {
+		push @rec, $_;
+		next if @rec < 2;
+		print @rec unless pack("H*", $1) =~ /alone-link/;	# the name is in the record
+		@rec = ();
+		next;
+	}
+	print' >"$T/holed.dump" && mdb_load -f "$T/holed.dump" "$holed" 2>/dev/null
+DB=$holed run_fsi "$T/out" "$T/err" find --size +0
+is "$rc" 2 "a full pass with --size over the holed index: exit 2 (it meets the missing node)"
+DB=$holed run_fsi "$T/out" "$T/err" find -0 --size +0 --under "$R/sz"
+is "$rc" 0 "--under with --size over the same index: exit 0, the hole is not read"
+sort -z "$T/out" >"$T/got"
+find -P "$R/sz" -size +0c -print0 | sort -z >"$T/exp"
+same_bytes "... and the subtree's answer is find's" "$T/got" "$T/exp"
+
 # ---- -l ------------------------------------------------------------------------------
 
 LFMT='%M %n %u %g %s %TY-%Tm-%Td %TH:%TM %p\0'
