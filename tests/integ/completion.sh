@@ -6,8 +6,8 @@
 # COMP_CWORD set, _fsindex run, COMPREPLY checked.  Subcommands, each
 # command's options against its own --help, the values of --type, --sort,
 # --io and --keep (split at '=' as readline does, and whole), directories
-# for scan and --under.  The zsh one is only parsed (zsh -n) when zsh is
-# installed.
+# for scan and --under.  With zsh installed, the zsh one is driven the same
+# way through zsh's pseudo-terminal module.
 
 . "${top_srcdir:-.}/tests/integ/lib.sh"
 
@@ -56,10 +56,45 @@ is "$(comp fsindex find --under "$T/cd/")" "$(lines "$T/cd/alpha" "$T/cd/beta")"
 is "$(comp fsindex find --newer "$T/cd/af")" "$T/cd/afile" "find --newer <TAB>: files"
 is "$(comp fsindex find x)" "" "find PATTERN<TAB>: no file names for a pattern"
 
+# zsh: an interactive zsh on a pseudo-terminal (zpty) with the completion on
+# its fpath; each line is typed with a TAB, then ^X runs a widget that
+# appends the edited line to a file: what the completion made of it.
+cat >"$T/zc.zsh" <<'ZSH'
+zmodload zsh/zpty || exit 77
+dir=$1 out=$2
+shift 2
+: >$out
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=($dir \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z "dump() { print -r -- \"\$BUFFER\" >>$out; BUFFER=; }; zle -N dump; bindkey '^X' dump"
+n=0
+for line in "$@"; do
+	zpty -w -n z "$line"$'\t\x18'
+	n=$((n + 1))
+	# Until the widget has run (at most 30 s), draining the terminal.
+	for i in {1..300}; do
+		[[ $(wc -l <$out) -ge $n ]] && break
+		zpty -r -t z junk
+		sleep 0.1
+	done
+done
+zpty -d z
+ZSH
 if command -v zsh >/dev/null 2>&1; then
 	ok "the zsh completion parses (zsh -n)" zsh -n "$top_srcdir/contrib/completion/_fsindex"
+	mkdir -p "$T/zfunc" "$T/zbin" && cp "$top_srcdir/contrib/completion/_fsindex" "$T/zfunc/" &&
+		ln -s "$FSINDEX" "$T/zbin/fsindex"
+	cases=('fsindex sc' 'fsindex find --sort=mt' 'fsindex dups --keep=ne' 'fsindex scan --io=ur'
+		'fsindex find --cou' 'fsindex find -i --na' 'fsindex find foo --rev' 'fsindex find --und'
+		"fsindex find --under $T/cd/al" 'fsindex st')
+	PATH=$T/zbin:$PATH timeout -k 5 120 zsh -f "$T/zc.zsh" "$T/zfunc" "$T/zc.out" "${cases[@]}"
+	printf '%s\n' 'fsindex scan ' 'fsindex find --sort=mtime ' 'fsindex dups --keep=newest ' \
+		'fsindex scan --io=uring ' 'fsindex find --count ' 'fsindex find -i --name ' \
+		'fsindex find foo --reverse ' 'fsindex find --under=' "fsindex find --under $T/cd/alpha/" \
+		'fsindex status ' >"$T/zc.exp"
+	ok "zsh: commands, options, --sort/--keep/--io values, directories" diff "$T/zc.exp" "$T/zc.out"
 else
-	skip "no zsh" 1
+	skip "no zsh" 2
 fi
 
 done_testing
