@@ -169,10 +169,15 @@ int filter_parse_date(const char *s, struct filter_time *ret, const char **ret_w
 	    fixed_digits(&s, 2, &tm.tm_mon) < 0 || *s++ != '-' ||
 	    fixed_digits(&s, 2, &tm.tm_mday) < 0)
 		goto bad;
-	if ((*s == ' ' || *s == 'T') && parse_clock((s++, &s), &tm, &nsec) < 0)
-		goto bad;
-	if (*s == 'Z')
-		utc = true, s++;
+	if (*s == ' ' || *s == 'T') {
+		s++;
+		if (parse_clock(&s, &tm, &nsec) < 0)
+			goto bad;
+	}
+	if (*s == 'Z') {
+		utc = true;
+		s++;
+	}
 	if (*s)
 		goto bad;
 	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
