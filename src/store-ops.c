@@ -552,7 +552,7 @@ static int batch_put_op(struct store_batch *b, const struct node *n, unsigned ch
 		return r;
 	if (!n->id || n->id == n->parent)
 		return -EINVAL;
-	r = store_batch_reserve(b, 11 + NODE_HDR_SIZE + (size_t)n->name_len);
+	r = store_batch_reserve(b, 11 + NODE_COMPACT_MAX);
 	if (r < 0)
 		return r;
 	p = b->buf->data + b->buf->len;

@@ -48,9 +48,11 @@
  */
 enum { FEAT_INCOMPAT, FEAT_RO_COMPAT, FEAT_COMPAT, FEAT_SETS };
 #define FEATURES_SIZE (4 * FEAT_SETS)
-#define STORE_FEAT_INCOMPAT_KNOWN 0u
+/* Node records are compact (node.h) and live in `cnode`; without it, fixed ones in `node`. */
+#define STORE_FEAT_INCOMPAT_COMPACT 0x1u
+#define STORE_FEAT_INCOMPAT_KNOWN STORE_FEAT_INCOMPAT_COMPACT
 #define STORE_FEAT_RO_COMPAT_KNOWN 0u
-#define STORE_FEAT_INCOMPAT_WRITE 0u
+#define STORE_FEAT_INCOMPAT_WRITE STORE_FEAT_INCOMPAT_COMPACT
 #define STORE_FEAT_RO_COMPAT_WRITE 0u
 #define STORE_FEAT_COMPAT_WRITE 0u
 
@@ -65,8 +67,9 @@ struct grow_gate {
 
 struct store {
 	MDB_env *env;
-	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta;
+	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta; /* dbi_node: `cnode`, or `node` */
 	MDB_dbi dbi_size; /* an older version's `size`, to drop; with has_size */
+	MDB_dbi dbi_compact; /* `cnode` while store_upgrade() makes it the node database */
 	unsigned flags; /* STORE_* */
 	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
@@ -98,6 +101,28 @@ int store_lmdb_err(int rc);
  * current index.  Returns 0 or -errno.
  */
 int store_upgrade(struct store *s);
+
+/*
+ * Rewrite an index without STORE_FEAT_INCOMPAT_COMPACT into compact records
+ * (store-compact.c), before store_upgrade() records the features.  Only for
+ * the holder of the scan lock, before the writer starts.  Returns 0 or -errno.
+ */
+int store_compact_upgrade(struct store *s);
+
+/* Does @s hold compact node records? */
+static inline bool store_is_compact(const struct store *s)
+{
+	return s->features[FEAT_INCOMPAT] & STORE_FEAT_INCOMPAT_COMPACT;
+}
+
+/* Decode a record of @s's node database, in whichever encoding it holds. */
+static inline int store_node_decode(const struct store *s, const void *buf, size_t len,
+				    uint64_t id, struct node *ret)
+{
+	if (store_is_compact(s))
+		return node_decode(buf, len, id, ret);
+	return node_decode_v1(buf, len, id, ret);
+}
 
 static inline MDB_val val_of(const void *p, size_t len)
 {

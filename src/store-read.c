@@ -87,7 +87,7 @@ int store_get_node(struct store_reader *rd, uint64_t id, struct node *ret)
 	r = store_lmdb_err(mdb_get(rd->txn, rd->store->dbi_node, &key, &val));
 	if (r < 0)
 		return r;
-	return node_decode(val.mv_data, val.mv_size, id, ret);
+	return store_node_decode(rd->store, val.mv_data, val.mv_size, id, ret);
 }
 
 static int req_cmp(const void *a, const void *b)
@@ -123,7 +123,8 @@ int store_get_nodes(struct store_reader *rd, struct store_node_req *reqs, size_t
 			key = val_of(k, 8);
 			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
 		}
-		if (!rc && (r = node_decode(val.mv_data, val.mv_size, reqs[i].id, reqs[i].node)) < 0)
+		if (!rc && (r = store_node_decode(rd->store, val.mv_data, val.mv_size, reqs[i].id,
+						 reqs[i].node)) < 0)
 			break;
 	}
 	if (cur)

@@ -257,7 +257,7 @@ static long check_index(const char *path)
 		return -1;
 	}
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-	if (mdb_dbi_open(txn, "node", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
+	if (mdb_dbi_open(txn, "cnode", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
 	    mdb_dbi_open(txn, "hash", 0, &dh)) {
 		bad = "missing database";
 		goto out;
@@ -1820,6 +1820,42 @@ static const char *get_features(const char *dir)
 	return hex;
 }
 
+/*
+ * Turn the index in @dir into what versions before compact records wrote:
+ * its `cnode` records rewritten fixed into `node` (as node_decode_v1() reads
+ * them), `cnode` dropped.
+ */
+static void make_fixed(const char *dir)
+{
+	unsigned char rec[NODE_HDR_SIZE + NODE_NAME_MAX];
+	MDB_dbi dc, dn;
+	MDB_cursor *cur;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_val k, v;
+	struct node n;
+
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "cnode", 0, &dc);
+	mdb_dbi_open(txn, "node", MDB_CREATE, &dn);
+	mdb_cursor_open(txn, dc, &cur);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (node_decode(v.mv_data, v.mv_size, get_be64(k.mv_data), &n) == 0) {
+			MDB_val v1 = {(size_t)node_encode_v1(&n, rec, sizeof(rec)), rec};
+
+			mdb_put(txn, dn, &k, &v1, 0);
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_drop(txn, dc, 1);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
 /* Give the index in @dir a `size` database as older versions kept: (size, id) of file 2. */
 static void add_size_db(const char *dir)
 {
@@ -1916,13 +1952,14 @@ static void test_features(void)
 	put(&ss, mkfile(2, 1, "f", 10), true);
 	r = end(&ss, NULL);
 	store_close(s);
-	ok(r == 0 && !strcmp(get_features(dir), "000000000000000000000000"),
-	   "a new index records its features (none set): %s", get_features(dir));
+	ok(r == 0 && !strcmp(get_features(dir), "000000010000000000000000"),
+	   "a new index records its features (compact records): %s", get_features(dir));
 
 	ok(!has_size_db(dir), "a new index has no `size` database");
 
 	/* An index from before features, with `size`: read as it is, upgraded by a writer. */
 	set_features(dir, 0, 0, 0, 0);
+	make_fixed(dir);
 	add_size_db(dir);
 	ok(opens_unchanged(dir, data, STORE_RDONLY, 2) && !strcmp(get_features(dir), ""),
 	   "a pre-features index is read as it is: data file unchanged, no features");
@@ -1936,9 +1973,10 @@ static void test_features(void)
 	r = r ?: end(&ss, NULL);
 	store_info(s, &after);
 	store_close(s);
-	ok(r == 0 && after.last_txnid == before.last_txnid + 1 &&
-		   !strcmp(get_features(dir), "000000000000000000000000") && !has_size_db(dir),
-	   "the first writer upgrades it in one commit of its own: features %s, `size` dropped",
+	ok(r == 0 && after.last_txnid == before.last_txnid + 2 &&
+		   !strcmp(get_features(dir), "000000010000000000000000") && !has_size_db(dir),
+	   "the first writer upgrades it in two commits of its own (records copied compact, "
+	   "then `node` and `size` dropped): features %s",
 	   get_features(dir));
 	s = open_locked(dir);
 	store_info(s, &before);
@@ -1959,18 +1997,18 @@ static void test_features(void)
 	       STORE_E_SCHEMA);
 
 	/* An unknown ro_compat bit: readers may, writers may not. */
-	set_features(dir, 0, 1u << 5, 0, 12);
+	set_features(dir, 1, 1u << 5, 0, 12);
 	ok(opens_and_reads(dir, STORE_RDONLY, 2),
 	   "an unknown ro_compat feature: the index opens read-only and reads");
 	refuse("an unknown ro_compat feature, for writing", dir, data, lock, 0,
 	       STORE_E_RO_FEATURE);
 	refuse("an unknown ro_compat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
 	       STORE_E_RO_FEATURE);
-	ok(!strcmp(get_features(dir), "000000000000002000000000"),
+	ok(!strcmp(get_features(dir), "000000010000002000000000"),
 	   "the writer refused left the features as they were");
 
 	/* An unknown compat bit: nothing changes, and a writer keeps the bit. */
-	set_features(dir, 0, 0, 1u << 7, 12);
+	set_features(dir, 1, 0, 1u << 7, 12);
 	s = open_locked(dir);
 	r = s ? begin(s, NULL, &ss) : -1;
 	if (r == 0) {
@@ -1979,20 +2017,20 @@ static void test_features(void)
 	}
 	store_close(s);
 	ok(r == 0 && opens_and_reads(dir, STORE_RDONLY, 3) &&
-		   !strcmp(get_features(dir), "000000000000000000000080"),
+		   !strcmp(get_features(dir), "000000010000000000000080"),
 	   "an unknown compat feature: written to, and the bit kept (%s)", get_features(dir));
 	add_size_db(dir);
 	s = open_locked(dir);
 	r = s ? begin(s, NULL, &ss) : -1;
 	r = r ?: end(&ss, NULL);
 	store_close(s);
-	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000000000000000000080"),
+	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000010000000000000080"),
 	   "a `size` beside features is dropped too, the features kept as they were");
 
 	/* Features in a layout we cannot read. */
-	set_features(dir, 0, 0, 0, 8);
+	set_features(dir, 1, 0, 0, 8);
 	refuse("features of another size", dir, data, lock, STORE_RDONLY, STORE_E_SCHEMA);
-	set_features(dir, 0, 0, 0, 12);
+	set_features(dir, 1, 0, 0, 12);
 	ok(opens_and_reads(dir, 0, 3), "put right, the index opens again");
 	ok(check_index(dir) == 3, "the databases agree");
 	ok(!strcmp(fsi_strerror(STORE_E_RO_FEATURE),
