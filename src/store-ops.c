@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #define DEL_DEPTH_MAX (1u << 22) /* deeper than any real tree: a cycle */
 
@@ -153,14 +154,210 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
 	return rc;
 }
 
+/*
+ * Fresh puts, in key order at commit.  A scan's workers queue their
+ * entries interleaved, and a directory's in the order getdents64 returns
+ * them, so `node` and `child` received keys all over their last pages and
+ * LMDB split each full page in half: they ended up ~75% and ~57% full.
+ * Put in key order, nearly every key is the last of its page, and LMDB then
+ * leaves the full page full and starts the next one.
+ *
+ * Only fresh puts wait (a new id, nothing of the old tree read or changed),
+ * and only while nothing can tell: any other op puts what is pending first,
+ * as a delete does for the hash keys, and so does a fresh put whose name is
+ * already taken, in `child` or among the pending (a table of their hashes;
+ * a false hit only puts early), so that del_tree() of the node it replaces
+ * sees everything in op order.
+ */
+static uint64_t fresh_hash(uint64_t parent, const char *name, size_t len)
+{
+	uint64_t h = XXH3_64bits_withSeed(name, len, parent);
+
+	return h ? h : 1;
+}
+
+/* Room in both tables for one more pending put.  Returns 0 or -ENOMEM. */
+static int fresh_room(struct freshset *fs)
+{
+	size_t ns = fs->nslots ? 2 * fs->nslots : 1024;
+	struct fresh_slot *t[2];
+
+	if (2 * (fs->n + 1) <= fs->nslots)
+		return 0;
+	t[0] = calloc(ns, sizeof(*t[0]));
+	t[1] = calloc(ns, sizeof(*t[1]));
+	if (!t[0] || !t[1]) {
+		free(t[0]);
+		free(t[1]);
+		return -ENOMEM;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct fresh_slot *old = k ? fs->ids : fs->names;
+
+		for (size_t j = 0; j < fs->nslots; j++) {
+			size_t i;
+
+			if (!old[j].key)
+				continue;
+			for (i = old[j].key & (ns - 1); t[k][i].key; i = (i + 1) & (ns - 1))
+				;
+			t[k][i] = old[j];
+		}
+		free(old);
+	}
+	fs->names = t[0];
+	fs->ids = t[1];
+	fs->nslots = ns;
+	return 0;
+}
+
+/* The slot of @key in @t: where it is, or the free one where it would go. */
+static struct fresh_slot *fresh_slot(struct fresh_slot *t, size_t nslots, uint64_t key)
+{
+	size_t i;
+
+	for (i = key & (nslots - 1); t[i].key && t[i].key != key; i = (i + 1) & (nslots - 1))
+		;
+	return &t[i];
+}
+
+/* The pending put of node @id, or NULL. */
+static struct fresh_put *fresh_find(struct freshset *fs, uint64_t id)
+{
+	struct fresh_slot *sl;
+
+	if (!fs->n)
+		return NULL;
+	sl = fresh_slot(fs->ids, fs->nslots, id);
+	return sl->key ? &fs->v[sl->i] : NULL;
+}
+
+static int fresh_by_id(const void *a, const void *b)
+{
+	const struct fresh_put *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* child's key order: parent, then name bytes, a prefix first; then op order. */
+static int fresh_by_name(const void *a, const void *b)
+{
+	const struct fresh_put *x = a, *y = b;
+	int c;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+	if (c)
+		return c;
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void fresh_clear(struct freshset *fs)
+{
+	if (fs->n) {
+		memset(fs->names, 0, fs->nslots * sizeof(*fs->names));
+		memset(fs->ids, 0, fs->nslots * sizeof(*fs->ids));
+	}
+	fs->n = 0;
+}
+
+/* Put the pending fresh records, `node` then `child`.  Returns 0 or LMDB's code. */
+static int fresh_put_all(struct store_writer *w)
+{
+	struct freshset *fs = &w->fresh;
+	unsigned char k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE], rec[NODE_COMPACT_MAX];
+	MDB_val key, val;
+	int rc = 0;
+
+	if (fs->n == 0)
+		return 0;
+	qsort(fs->v, fs->n, sizeof(*fs->v), fresh_by_id);
+	for (size_t i = 0; i < fs->n && !rc; i++) {
+		const struct fresh_put *f = &fs->v[i];
+
+		put_be64(k, f->id);
+		key = val_of(k, 8);
+		val = val_of(f->rec, f->len);
+		if (f->settle) {
+			/* The flags are the compact record's first byte (node.h). */
+			memcpy(rec, f->rec, f->len);
+			rec[0] = f->settle > 0 ? rec[0] | NODE_F_SETTLED : rec[0] & ~NODE_F_SETTLED;
+			val = val_of(rec, f->len);
+		}
+		rc = mdb_put(w->txn, w->store->dbi_node, &key, &val, 0);
+	}
+	qsort(fs->v, fs->n, sizeof(*fs->v), fresh_by_name);
+	for (size_t i = 0; i < fs->n && !rc; i++) {
+		const struct fresh_put *f = &fs->v[i];
+
+		put_be64(cval, f->id);
+		cval[8] = f->type;
+		cval[9] = f->flags;
+		key = val_of(k, child_key(k, f->parent, f->name, f->name_len));
+		val = val_of(cval, CHILD_VAL_SIZE);
+		rc = mdb_put(w->txn, w->store->dbi_child, &key, &val, 0);
+	}
+	fresh_clear(fs);
+	return rc;
+}
+
+/*
+ * Keep the fresh put of @n (record @rec of @len bytes) for the commit, if
+ * nothing can tell.  Returns 1 if kept, 0 if it is to be put now (after
+ * what is pending), or a negative error.
+ */
+static int fresh_defer(struct store_writer *w, const struct node *n, const unsigned char *rec,
+		       size_t len)
+{
+	struct freshset *fs = &w->fresh;
+	unsigned char k[CHILD_KEY_MAX];
+	struct fresh_slot *sl;
+	MDB_val key, val;
+	int rc;
+
+	key = val_of(k, child_key(k, n->parent, n->name, n->name_len));
+	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
+	if (rc != MDB_NOTFOUND)
+		return rc ? rc : 0; /* the name is taken: replace its holder now */
+	if (GROW(fs->v, fs->cap, fs->n + 1) < 0 || fresh_room(fs) < 0)
+		return -ENOMEM;
+	sl = fresh_slot(fs->names, fs->nslots, fresh_hash(n->parent, n->name, n->name_len));
+	if (sl->key)
+		return 0; /* a pending put has the name (or may have) */
+	sl->key = fresh_hash(n->parent, n->name, n->name_len);
+	*fresh_slot(fs->ids, fs->nslots, n->id) = (struct fresh_slot){.key = n->id, .i = fs->n};
+	fs->v[fs->n] = (struct fresh_put){
+		.id = n->id, .parent = n->parent, .seq = fs->n, .rec = rec, .name = n->name,
+		.len = (uint16_t)len, .name_len = n->name_len,
+		.type = (unsigned char)node_type_char(n->mode),
+		.flags = n->flags & NODE_F_CHILD_MASK, .settle = 0,
+	};
+	fs->n++;
+	return 1;
+}
+
 int store_keys_put(struct store_writer *w)
 {
-	return keyset_put(w, &w->hashes);
+	int rc = fresh_put_all(w);
+
+	return rc ? rc : keyset_put(w, &w->hashes);
 }
 
 void store_keys_drop(struct store_writer *w)
 {
 	w->hashes.n = 0;
+	fresh_clear(&w->fresh);
+}
+
+void store_keys_free(struct store_writer *w)
+{
+	free(w->fresh.v);
+	free(w->fresh.names);
+	free(w->fresh.ids);
+	w->fresh = (struct freshset){0};
 }
 
 static int node_key_get(struct store_writer *w, uint64_t id, unsigned char *buf, struct node *ret)
@@ -378,7 +575,13 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	if (rc < 0)
 		return rc;
 
-	if (!fresh) {
+	if (fresh) {
+		rc = fresh_defer(w, &n, rec, len);
+		if (rc < 0 || (rc == 0 && (rc = fresh_put_all(w))))
+			return rc;
+		if (rc == 1)
+			goto done; /* put at commit */
+	} else {
 		rc = node_key_get(w, id, oldbuf, &old);
 		if (rc && rc != MDB_NOTFOUND)
 			return rc;
@@ -421,13 +624,16 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	key = val_of(k, 8);
 	val = val_of(rec, len);
 	rc = mdb_put(w->txn, s->dbi_node, &key, &val, 0);
-	if (!rc && n.hash_state == NODE_HASH_FULL) {
+	if (rc)
+		return rc;
+done:
+	if (n.hash_state == NODE_HASH_FULL) {
 		memcpy(k, n.full, 16);
 		put_be64(k + 16, id);
 		rc = keyset_add(&w->hashes, k);
+		if (rc)
+			return rc;
 	}
-	if (rc)
-		return rc;
 	w->txn_work++;
 	w->txn_puts++;
 	return 0;
@@ -457,11 +663,19 @@ static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *
 static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 {
 	unsigned char buf[NODE_REC_MAX], rec[NODE_REC_MAX], k[8]; /* n.name points into buf */
+	struct fresh_put *f;
 	MDB_val key, val;
 	struct node n;
 	uint8_t flags;
 	int rc, len;
 
+	f = fresh_find(&w->fresh, id);
+	if (f) {
+		f->settle = settled ? 1 : -1;
+		w->txn_work++;
+		w->txn_puts++;
+		return 0;
+	}
 	rc = node_key_get(w, id, buf, &n);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* removed since: nothing to settle */
@@ -514,7 +728,15 @@ int store_apply_op(struct store_writer *w, size_t *ret_len)
 	const unsigned char *p = w->pos_buf->data + w->pos_off;
 	uint64_t id = get_be64(p + 1);
 	size_t len;
+	int rc;
 
+	/*
+	 * Ops that read or change `node` or `child` beyond a record of their
+	 * own see what is pending; OP_SETTLE finds a pending record itself, and
+	 * the others touch only `meta`.
+	 */
+	if ((p[0] == OP_PUT || p[0] == OP_MOVE || p[0] == OP_DEL) && (rc = fresh_put_all(w)))
+		return rc;
 	switch (p[0]) {
 	case OP_PUT:
 	case OP_PUT_FRESH:

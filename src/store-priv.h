@@ -183,6 +183,34 @@ struct keyset {
 	size_t n, cap;
 };
 
+/*
+ * Fresh puts whose records go in at commit, in key order (store-ops.c says
+ * why).  Records and names point into the wbufs the writer holds until then.
+ */
+struct fresh_put {
+	uint64_t id, parent, seq;
+	const unsigned char *rec;
+	const char *name;
+	uint16_t len, name_len;
+	unsigned char type, flags;
+	signed char settle; /* an OP_SETTLE since: 1 set NODE_F_SETTLED, -1 clear it, 0 none */
+};
+
+/* A slot of struct freshset's tables: a key (0: free) and an index into v. */
+struct fresh_slot {
+	uint64_t key;
+	size_t i;
+};
+
+struct freshset {
+	struct fresh_put *v;
+	size_t n, cap;
+	/* Open addressing, each a power of two of at least 2 * n slots (0 before the first). */
+	struct fresh_slot *names; /* hashes of pending (parent, name) */
+	struct fresh_slot *ids;	  /* pending ids */
+	size_t nslots;
+};
+
 struct store_writer {
 	struct store *store;
 	pthread_t thread;
@@ -230,6 +258,7 @@ struct store_writer {
 	uint64_t *stack; /* subtree deletes */
 	size_t stack_cap;
 	struct keyset hashes; /* index keys put at commit */
+	struct freshset fresh; /* node and child records put at commit */
 	struct store_write_stats stats;
 };
 
@@ -266,6 +295,9 @@ int store_keys_put(struct store_writer *w);
 
 /* Forget them (the txn is aborted). */
 void store_keys_drop(struct store_writer *w);
+
+/* Free what the deferred puts hold (the writer is done). */
+void store_keys_free(struct store_writer *w);
 
 /*
  * Decode a root record @p of @len bytes for root @id into *ret; ret->excludes
