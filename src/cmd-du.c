@@ -34,6 +34,8 @@ static const struct cli_option du_options[] = {
 	  CLI_DU },
 	{ "--apparent-size", NULL, OPT_APPARENT, NULL,
 	  "count st_size instead of the blocks allocated", CLI_DU },
+	{ "--count-links", "-l", 'l', NULL,
+	  "count a file with several links at each of them", CLI_DU },
 	{ "--null", "-0", '0', NULL, "end each line with NUL instead of newline", CLI_DU },
 	{ "--json", NULL, OPT_JSON, NULL, "one JSON object per line: path, size (bytes), depth",
 	  CLI_DU },
@@ -178,6 +180,9 @@ static int parse(int argc, char **argv, struct cli_common *common, struct du_ctx
 			break;
 		case OPT_APPARENT:
 			o->apparent = true;
+			break;
+		case 'l':
+			o->count_links = true;
 			break;
 		case '0':
 			c->terminator = '\0';

@@ -145,16 +145,20 @@ static int link_seen(struct du *du, uint64_t dev, uint64_t ino)
 	return 0;
 }
 
-/* What @n adds: 0 for a link to a file already counted. */
+/*
+ * What @n adds into *ret.  Returns 0, or 1 (and 0 bytes) for a directory or
+ * a link to a file already counted, or -ENOMEM.
+ */
 static int entry_bytes(struct du *du, const struct node *n, uint64_t *ret)
 {
 	int r;
 
-	if (!S_ISDIR(n->mode) && n->nlink > 1) {
+	/* Directories too: a PATH inside another one given before counts nothing again. */
+	if (S_ISDIR(n->mode) || (n->nlink > 1 && !du->opts.count_links)) {
 		r = link_seen(du, n->dev, n->ino);
 		if (r != 0) {
 			*ret = 0;
-			return r < 0 ? r : 0;
+			return r < 0 ? r : 1;
 		}
 	}
 	if (du->opts.apparent)
@@ -238,7 +242,7 @@ static int enter(struct du *du, struct du_frame *f, uint64_t id)
 		r = entry_bytes(du, n, &bytes);
 		if (r < 0)
 			return r;
-		if (S_ISDIR(n->mode))
+		if (S_ISDIR(n->mode) && r == 0)
 			f->subs[f->nsubs++] = (struct du_sub){.id = n->id, .bytes = bytes,
 							      .name_off = off, .name_len = len};
 		else
@@ -317,7 +321,11 @@ int du_path(struct du *du, const char *abs_path, const char *shown, du_fn *fn, v
 		r = store_get_node(du->reader, id, &top);
 	if (r == 0)
 		r = entry_bytes(du, &top, &bytes);
-	if (r == 0)
+	if (r == 1 && S_ISDIR(top.mode)) {
+		*ret_total = 0; /* inside a PATH counted before: du skips it */
+		return 0;
+	}
+	if (r >= 0)
 		r = path_append(du, 0, shown, strlen(shown), &len);
 	if (r < 0)
 		return r;

@@ -15,6 +15,7 @@ struct du;
 struct du_opts {
 	unsigned max_depth;	/* report directories this far below a path (UINT_MAX: all) */
 	bool apparent;		/* st_size instead of st_blocks * 512 */
+	bool count_links;	/* a file with several links counts at each (du -l) */
 };
 
 /**
@@ -39,7 +40,7 @@ void du_free(struct du *du);
  * Count the subtree at @abs_path (absolute, as the index spells paths),
  * reporting it under the name @shown.  A file with several links is counted
  * once for the whole du, at the first place met, as du(1) does (by device
- * and inode).  *ret_total gets the path's total.  Returns 0, -ENOENT if the
+ * and inode), unless count_links.  *ret_total gets the path's total.  Returns 0, -ENOENT if the
  * path is not in the index, @fn's nonzero return, or an error.
  */
 int du_path(struct du *du, const char *abs_path, const char *shown, du_fn *fn, void *ctx,

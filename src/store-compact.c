@@ -25,13 +25,32 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 /*
  * Records copied per transaction.  A record of ~50 bytes puts ~80 on a page,
  * so this dirties ~2,500 pages, far below LMDB's limit of 131,072.
  */
 #define COPY_CHUNK 200000
+
+/*
+ * Test hooks: FSINDEX_DEBUG_UPGRADE_CHUNK=N copies N records per transaction,
+ * FSINDEX_DEBUG_UPGRADE_KILL=K dies of SIGKILL once K transactions of the
+ * copy are committed (0: before the first), so a test can stop it anywhere.
+ */
+static long debug_env(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	return *end || n < 0 ? dflt : n;
+}
 
 /* Double the map, with no transaction of ours open (the writer's grow_map()). */
 static int grow(struct store *s)
@@ -49,7 +68,7 @@ static int grow(struct store *s)
 }
 
 /* Copy from @src the records after the last one in @dst, at most COPY_CHUNK of them. */
-static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, bool *ret_done)
+static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, unsigned chunk, bool *ret_done)
 {
 	unsigned char k[8], rec[NODE_COMPACT_MAX];
 	MDB_cursor *in = NULL, *out = NULL;
@@ -69,7 +88,7 @@ static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, bool *ret_done)
 		if (rc == 0 || rc == MDB_NOTFOUND)
 			rc = mdb_cursor_get(in, &key, &val, MDB_SET_RANGE);
 	}
-	for (unsigned i = 0; !rc && i < COPY_CHUNK; i++) {
+	for (unsigned i = 0; !rc && i < chunk; i++) {
 		struct node n;
 
 		if (key.mv_size != 8) {
@@ -98,7 +117,8 @@ static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, bool *ret_done)
 }
 
 /* One transaction of the copy; @first empties what an interrupted upgrade left. */
-static int copy_step(struct store *s, bool first, MDB_dbi *ret_dbi, bool *ret_done)
+static int copy_step(struct store *s, bool first, unsigned chunk, MDB_dbi *ret_dbi,
+		     bool *ret_done)
 {
 	MDB_txn *txn;
 	MDB_dbi dbi;
@@ -111,7 +131,7 @@ static int copy_step(struct store *s, bool first, MDB_dbi *ret_dbi, bool *ret_do
 	if (!rc && first)
 		rc = mdb_drop(txn, dbi, 0);
 	if (!rc)
-		rc = copy_records(txn, s->dbi_node, dbi, ret_done);
+		rc = copy_records(txn, s->dbi_node, dbi, chunk, ret_done);
 	if (!rc)
 		rc = mdb_txn_commit(txn);
 	else
@@ -130,13 +150,17 @@ static int copy_step(struct store *s, bool first, MDB_dbi *ret_dbi, bool *ret_do
 
 int store_compact_upgrade(struct store *s)
 {
+	long chunk = debug_env("FSINDEX_DEBUG_UPGRADE_CHUNK", COPY_CHUNK);
+	long kill_at = debug_env("FSINDEX_DEBUG_UPGRADE_KILL", -1);
 	bool done = false, first = true;
 	uint64_t steps = 0;
 	MDB_dbi dbi = 0;
 	int r;
 
 	while (!done) {
-		r = copy_step(s, first, &dbi, &done);
+		if (kill_at >= 0 && steps == (uint64_t)kill_at)
+			raise(SIGKILL);
+		r = copy_step(s, first, chunk ? (unsigned)chunk : 1, &dbi, &done);
 		if (r == -EAGAIN)
 			continue; /* the map grew: that chunk again */
 		if (r < 0)
@@ -144,6 +168,8 @@ int store_compact_upgrade(struct store *s)
 		first = false;
 		steps++;
 	}
+	if (kill_at >= 0 && steps == (uint64_t)kill_at)
+		raise(SIGKILL); /* all copied, `node` not yet dropped */
 	s->dbi_compact = dbi;
 	log_debug("%s: node records rewritten compact in %llu transactions", s->path,
 		  (unsigned long long)steps);
