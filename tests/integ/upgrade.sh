@@ -76,8 +76,8 @@ for k in 0 1 $((steps / 2)) "$steps"; do
 	cp -- "$fixture" "$C/data.mdb" && chmod 0600 "$C/data.mdb" && rm -f -- "$C/lock.mdb"
 	# A subshell, so bash's "Killed" does not land in the log.
 	(FSINDEX_DEBUG_UPGRADE_CHUNK=3 FSINDEX_DEBUG_UPGRADE_KILL=$k \
-		timeout 60 "$FSINDEX" scan -q --db "$C" "$FIXTURE_ROOT" >/dev/null 2>&1) 2>/dev/null
-	got=$?
+		timeout 60 "$FSINDEX" scan -q --db "$C" "$FIXTURE_ROOT"; echo $? >"$T/rc") >/dev/null 2>&1
+	got=$(cat "$T/rc")
 	[ "$got" = 137 ] || bad="$bad k=$k:exit-$got"
 	exp_paths >"$T/exp.paths"
 	"$FSINDEX" find --db "$C" -0 >"$T/got.paths" 2>/dev/null || bad="$bad k=$k:find"
