@@ -263,7 +263,7 @@ int node_encode(const struct node *n, void *buf, size_t bufsz)
 	p = put_varint(p, zigzag((uint64_t)n->mtime_sec));
 	p = put_varint(p, n->mtime_nsec);
 	p = put_varint(p, zigzag((uint64_t)n->ctime_sec - (uint64_t)n->mtime_sec));
-	p = put_varint(p, n->ctime_nsec);
+	p = put_varint(p, zigzag((uint64_t)n->ctime_nsec - n->mtime_nsec));
 	if (n->hash_state >= NODE_HASH_HEAD)
 		p = (unsigned char *)memcpy(p, n->head, 16) + 16;
 	if (n->hash_state >= NODE_HASH_PARTIAL)
@@ -282,7 +282,7 @@ int node_encode(const struct node *n, void *buf, size_t bufsz)
 /* The varint fields of a compact record, after its first byte. */
 static bool decode_fields(const unsigned char **pp, const unsigned char *end, struct node *n)
 {
-	uint64_t v, blocks, mtime, ctime;
+	uint64_t v, blocks, mtime, ctime, cnsec;
 
 	if (!get_varint(pp, end, &v))
 		return false;
@@ -292,8 +292,15 @@ static bool decode_fields(const unsigned char **pp, const unsigned char *end, st
 	    !get_u32(pp, end, &n->uid) || !get_u32(pp, end, &n->gid) ||
 	    !get_varint(pp, end, &n->size) || !get_varint(pp, end, &blocks) ||
 	    !get_varint(pp, end, &mtime) || !get_u32(pp, end, &n->mtime_nsec) ||
-	    !get_varint(pp, end, &ctime) || !get_u32(pp, end, &n->ctime_nsec))
+	    !get_varint(pp, end, &ctime) || !get_varint(pp, end, &cnsec))
 		return false;
+	/* Both in 0..999,999,999, so the difference fits 31 bits and its zigzag 32. */
+	if (cnsec > UINT32_MAX)
+		return false;
+	cnsec = n->mtime_nsec + unzigzag(cnsec);
+	if (cnsec > 999999999)
+		return false; /* negative ones wrapped past it too */
+	n->ctime_nsec = (uint32_t)cnsec;
 	n->blocks = blocks_base(n->size) + unzigzag(blocks);
 	n->mtime_sec = (int64_t)unzigzag(mtime);
 	n->ctime_sec = (int64_t)((uint64_t)n->mtime_sec + unzigzag(ctime));

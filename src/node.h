@@ -20,7 +20,7 @@
  *      v  zigzag(mtime seconds since the epoch)
  *      v  mtime nanoseconds (0..999,999,999)
  *      v  zigzag(ctime seconds - mtime seconds)  usually small
- *      v  ctime nanoseconds
+ *      v  zigzag(ctime nanoseconds - mtime nanoseconds)  0 when the times agree
  *     16  XXH3-128 of the first 4 KiB     hash state HEAD and up only
  *     16  XXH3-128 of the last 4 KiB      PARTIAL and up only
  *     16  XXH3-128 of the whole content   FULL only
