@@ -5,7 +5,8 @@
  * only one that includes <lmdb.h>.
  *
  * Schema 1 (named databases, integers big-endian so keys sort):
- *   node   id -> encoded struct node (node.h)
+ *   cnode  id -> compact struct node (node.h), with STORE_FEAT_INCOMPAT 0x1;
+ *   node   id -> fixed struct node (node.h), in indexes without it
  *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
  *   hash   (XXH3-128, id) -> empty      files with a full hash (find --hash)
  *   meta   "magic" -> "fsindex", "schema" -> u32 1,
@@ -25,8 +26,15 @@
  *   compat     nothing goes wrong: the bit is ignored.
  * An index without "features" was written before they existed; it is read
  * as it is, and the first writer (store_writer_start()) upgrades it in
- * place, in a transaction of its own: it records the features.  No bit is
- * defined yet.
+ * place, in a transaction of its own: it records the features.  Bits:
+ *   incompat 0x1  compact records (STORE_FEAT_INCOMPAT_COMPACT): node records
+ *                 of variable-length integers, hashes only where they exist
+ *                 and st_blocks, in `cnode`.  An index without it keeps fixed
+ *                 ones in `node`: read as it is, and rewritten by the first
+ *                 writer (store-compact.c: copied into `cnode` in
+ *                 transactions of their own, then `node` dropped and the
+ *                 bit recorded in one more, so a crash leaves one or the
+ *                 other whole).
  *
  * Nothing is kept that nothing reads: older indexes also held `size`, (size,
  * id) -> empty for every regular file, meant for duplicate candidates, which
