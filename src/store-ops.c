@@ -257,7 +257,17 @@ static int fresh_by_name(const void *a, const void *b)
 
 static void fresh_clear(struct freshset *fs)
 {
-	if (fs->n) {
+	if (fs->n && fs->nslots > 1024 && fs->n * 16 < fs->nslots) {
+		/*
+		 * Tables grown for a big transaction, and a few puts in them (a
+		 * daemon's fresh put between others): start small again rather
+		 * than clear megabytes before each op.
+		 */
+		free(fs->names);
+		free(fs->ids);
+		fs->names = fs->ids = NULL;
+		fs->nslots = 0;
+	} else if (fs->n) {
 		memset(fs->names, 0, fs->nslots * sizeof(*fs->names));
 		memset(fs->ids, 0, fs->nslots * sizeof(*fs->ids));
 	}
