@@ -176,60 +176,81 @@ static uint64_t fresh_hash(uint64_t parent, const char *name, size_t len)
 	return h ? h : 1;
 }
 
+/*
+ * A key's first slot in a table of @nslots: the key mixed first, since ids
+ * come in runs and linear probing would pile a run that wrapped around the
+ * table into one long cluster.
+ */
+static size_t fresh_home(uint64_t key, size_t nslots)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & (nslots - 1);
+}
+
+/* Where @fp (names) or @idx + 1 (ids) goes in table @t of @nslots, first free from @key's home. */
+static void fresh_insert(uint32_t *t, size_t nslots, uint64_t key, uint32_t v)
+{
+	size_t i;
+
+	for (i = fresh_home(key, nslots); t[i]; i = (i + 1) & (nslots - 1))
+		;
+	t[i] = v;
+}
+
+/* A name hash's fingerprint in `names`: nonzero; two equal ones only put early. */
+static uint32_t fresh_fp(uint64_t h)
+{
+	uint32_t fp = (uint32_t)(h >> 32);
+
+	return fp ? fp : 1;
+}
+
 /* Room in both tables for one more pending put.  Returns 0 or -ENOMEM. */
 static int fresh_room(struct freshset *fs)
 {
 	size_t ns = fs->nslots ? 2 * fs->nslots : 1024;
-	struct fresh_slot *t[2];
+	uint32_t *names, *ids;
 
 	if (2 * (fs->n + 1) <= fs->nslots)
 		return 0;
-	t[0] = calloc(ns, sizeof(*t[0]));
-	t[1] = calloc(ns, sizeof(*t[1]));
-	if (!t[0] || !t[1]) {
-		free(t[0]);
-		free(t[1]);
+	names = calloc(ns, sizeof(*names));
+	ids = calloc(ns, sizeof(*ids));
+	if (!names || !ids) {
+		free(names);
+		free(ids);
 		return -ENOMEM;
 	}
-	for (int k = 0; k < 2; k++) {
-		struct fresh_slot *old = k ? fs->ids : fs->names;
-
-		for (size_t j = 0; j < fs->nslots; j++) {
-			size_t i;
-
-			if (!old[j].key)
-				continue;
-			for (i = old[j].key & (ns - 1); t[k][i].key; i = (i + 1) & (ns - 1))
-				;
-			t[k][i] = old[j];
-		}
-		free(old);
+	for (size_t j = 0; j < fs->n; j++) {
+		fresh_insert(names, ns, fs->v[j].nhash, fresh_fp(fs->v[j].nhash));
+		fresh_insert(ids, ns, fs->v[j].id, (uint32_t)j + 1);
 	}
-	fs->names = t[0];
-	fs->ids = t[1];
+	free(fs->names);
+	free(fs->ids);
+	fs->names = names;
+	fs->ids = ids;
 	fs->nslots = ns;
 	return 0;
 }
 
-/* The slot of @key in @t: where it is, or the free one where it would go. */
-static struct fresh_slot *fresh_slot(struct fresh_slot *t, size_t nslots, uint64_t key)
+/* Is a pending put's name (perhaps) the one hashed to @h? */
+static bool fresh_has_name(const struct freshset *fs, uint64_t h)
 {
-	size_t i;
+	uint32_t fp = fresh_fp(h);
 
-	for (i = key & (nslots - 1); t[i].key && t[i].key != key; i = (i + 1) & (nslots - 1))
-		;
-	return &t[i];
+	for (size_t i = fresh_home(h, fs->nslots); fs->names[i]; i = (i + 1) & (fs->nslots - 1))
+		if (fs->names[i] == fp)
+			return true;
+	return false;
 }
 
 /* The pending put of node @id, or NULL. */
 static struct fresh_put *fresh_find(struct freshset *fs, uint64_t id)
 {
-	struct fresh_slot *sl;
-
 	if (!fs->n)
 		return NULL;
-	sl = fresh_slot(fs->ids, fs->nslots, id);
-	return sl->key ? &fs->v[sl->i] : NULL;
+	for (size_t i = fresh_home(id, fs->nslots); fs->ids[i]; i = (i + 1) & (fs->nslots - 1))
+		if (fs->v[fs->ids[i] - 1].id == id)
+			return &fs->v[fs->ids[i] - 1];
+	return NULL;
 }
 
 static int fresh_by_id(const void *a, const void *b)
@@ -324,8 +345,8 @@ static int fresh_defer(struct store_writer *w, const struct node *n, const unsig
 {
 	struct freshset *fs = &w->fresh;
 	unsigned char k[CHILD_KEY_MAX];
-	struct fresh_slot *sl;
 	MDB_val key, val;
+	uint64_t h;
 	int rc;
 
 	key = val_of(k, child_key(k, n->parent, n->name, n->name_len));
@@ -334,13 +355,14 @@ static int fresh_defer(struct store_writer *w, const struct node *n, const unsig
 		return rc ? rc : 0; /* the name is taken: replace its holder now */
 	if (GROW(fs->v, fs->cap, fs->n + 1) < 0 || fresh_room(fs) < 0)
 		return -ENOMEM;
-	sl = fresh_slot(fs->names, fs->nslots, fresh_hash(n->parent, n->name, n->name_len));
-	if (sl->key)
+	h = fresh_hash(n->parent, n->name, n->name_len);
+	if (fresh_has_name(fs, h))
 		return 0; /* a pending put has the name (or may have) */
-	sl->key = fresh_hash(n->parent, n->name, n->name_len);
-	*fresh_slot(fs->ids, fs->nslots, n->id) = (struct fresh_slot){.key = n->id, .i = fs->n};
+	fresh_insert(fs->names, fs->nslots, h, fresh_fp(h));
+	fresh_insert(fs->ids, fs->nslots, n->id, (uint32_t)fs->n + 1);
 	fs->v[fs->n] = (struct fresh_put){
-		.id = n->id, .parent = n->parent, .seq = fs->n, .rec = rec, .name = n->name,
+		.id = n->id, .parent = n->parent, .seq = fs->n, .nhash = h, .rec = rec,
+		.name = n->name,
 		.len = (uint16_t)len, .name_len = n->name_len,
 		.type = (unsigned char)node_type_char(n->mode),
 		.flags = n->flags & NODE_F_CHILD_MASK, .settle = 0,

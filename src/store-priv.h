@@ -189,6 +189,7 @@ struct keyset {
  */
 struct fresh_put {
 	uint64_t id, parent, seq;
+	uint64_t nhash; /* of (parent, name) */
 	const unsigned char *rec;
 	const char *name;
 	uint16_t len, name_len;
@@ -196,18 +197,15 @@ struct fresh_put {
 	signed char settle; /* an OP_SETTLE since: 1 set NODE_F_SETTLED, -1 clear it, 0 none */
 };
 
-/* A slot of struct freshset's tables: a key (0: free) and an index into v. */
-struct fresh_slot {
-	uint64_t key;
-	size_t i;
-};
-
 struct freshset {
 	struct fresh_put *v;
 	size_t n, cap;
-	/* Open addressing, each a power of two of at least 2 * n slots (0 before the first). */
-	struct fresh_slot *names; /* hashes of pending (parent, name) */
-	struct fresh_slot *ids;	  /* pending ids */
+	/*
+	 * Open addressing, each a power of two of at least 2 * n slots (0
+	 * before the first), 0 for a free slot: fingerprints of pending names,
+	 * and 1 + the index in v of each pending id.
+	 */
+	uint32_t *names, *ids;
 	size_t nslots;
 };
 

@@ -641,6 +641,67 @@ static void test_replace(void)
 	ok(check_index(tpath("repl")) == 6, "the databases agree after replaces (hash too)");
 }
 
+/*
+ * Fresh puts wait for the commit (store-ops.c); within one transaction the
+ * result must still be what the ops say in their order: a second fresh put
+ * of a pending name replaces the first (subtree and all), a settle of a
+ * pending directory sticks, a delete sees what is pending, and many fresh
+ * records (several growths of the tables) all land.
+ */
+static void test_fresh_deferred(void)
+{
+	struct store_writer_opts o = {.txn_records = 1000000, .txn_ns = 60 * 1000000000LL};
+	struct store_reader *rd;
+	struct store_child c;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	char name[32];
+	bool all = true;
+	int r;
+
+	s = open_locked(tpath("fresh"));
+	if (!s)
+		return;
+	r = begin(s, &o, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkdir_node(3, 2, "x"), true);	 /* a directory "x" ... */
+	put(&ss, mkfile(4, 3, "in-x", 7), true); /* ... with a file in it */
+	put(&ss, mkfile(5, 2, "x", 9), true);	 /* replaced by a file "x" */
+	if (!r && store_batch_settle(ss.b, 2, true) < 0)
+		r = -EIO;
+	put(&ss, mkfile(6, 2, "gone", 1), true);
+	del(&ss, 6);
+	put(&ss, mkfile(7, 2, "after-del", 1), true);
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "f%05u", (i * 7919) % 5000);
+		put(&ss, mkfile(100 + i, 2, name, i), true);
+	}
+	r = r ?: end(&ss, NULL);
+	ok(r == 0, "fresh puts in one transaction commit");
+
+	store_reader_new(s, &rd);
+	ok(store_lookup(rd, 2, "x", 1, &c) == 0 && c.id == 5 && c.type == 'f' && !has_node(rd, 3) &&
+		   !has_node(rd, 4),
+	   "a fresh put of a pending name replaces the pending node and its subtree");
+	ok(store_get_node(rd, 2, &n) == 0 && (n.flags & NODE_F_SETTLED),
+	   "a settle of a pending directory is kept");
+	ok(!has_node(rd, 6) && store_lookup(rd, 2, "gone", 4, &c) == -ENOENT &&
+		   store_lookup(rd, 2, "after-del", 9, &c) == 0 && c.id == 7,
+	   "a delete sees the pending put before it, not the one after");
+	for (unsigned i = 0; i < 5000 && all; i++) {
+		snprintf(name, sizeof(name), "f%05u", (i * 7919) % 5000);
+		all = store_lookup(rd, 2, name, strlen(name), &c) == 0 && c.id == 100 + i &&
+		      store_get_node(rd, 100 + i, &n) == 0 && n.size == i;
+	}
+	ok(all, "5,000 fresh records put in key order at commit are all there");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("fresh")) == 5004, "the databases agree (%ld nodes)",
+	   check_index(tpath("fresh")));
+}
+
 static void move(struct session *ss, struct node n)
 {
 	int r = store_batch_move(ss->b, &n);
@@ -2360,6 +2421,7 @@ int main(void)
 	test_no_empty_commit();
 	test_fsdev_table();
 	test_replace();
+	test_fresh_deferred();
 	test_move();
 	test_delete();
 	test_delete_yields();
