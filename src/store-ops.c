@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #define DEL_DEPTH_MAX (1u << 22) /* deeper than any real tree: a cycle */
 
@@ -163,99 +162,20 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
  * leaves the full page full and starts the next one.
  *
  * Only fresh puts wait (a new id, nothing of the old tree read or changed),
- * and only while nothing can tell: any other op puts what is pending first,
- * as a delete does for the hash keys, and so does a fresh put whose name is
- * already taken, in `child` or among the pending (a table of their hashes;
- * a false hit only puts early), so that del_tree() of the node it replaces
- * sees everything in op order.
+ * and only while nothing can tell.  OP_PUT, OP_MOVE and OP_DEL read the
+ * tree: what is pending goes in first (as a delete does for the hash keys).
+ * A fresh put whose name is taken in `child` replaces its holder now, after
+ * what is pending.  An OP_SETTLE of a node not in `node` may be of a pending
+ * one: it waits too, and is applied to the record as it goes in.  Two
+ * pending puts of one name (a file made and replaced within a commit) are
+ * found next to each other once sorted: as in op order, the later one wins,
+ * and the earlier one is dropped with every pending node below it (a new
+ * node has no other children).  No table is kept per put: at ~50,000 puts
+ * a transaction, its random probes cost more than the sorts.
  */
-static uint64_t fresh_hash(uint64_t parent, const char *name, size_t len)
-{
-	uint64_t h = XXH3_64bits_withSeed(name, len, parent);
-
-	return h ? h : 1;
-}
-
-/*
- * A key's first slot in a table of @nslots: the key mixed first, since ids
- * come in runs and linear probing would pile a run that wrapped around the
- * table into one long cluster.
- */
-static size_t fresh_home(uint64_t key, size_t nslots)
-{
-	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & (nslots - 1);
-}
-
-/* Where @fp (names) or @idx + 1 (ids) goes in table @t of @nslots, first free from @key's home. */
-static void fresh_insert(uint32_t *t, size_t nslots, uint64_t key, uint32_t v)
-{
-	size_t i;
-
-	for (i = fresh_home(key, nslots); t[i]; i = (i + 1) & (nslots - 1))
-		;
-	t[i] = v;
-}
-
-/* A name hash's fingerprint in `names`: nonzero; two equal ones only put early. */
-static uint32_t fresh_fp(uint64_t h)
-{
-	uint32_t fp = (uint32_t)(h >> 32);
-
-	return fp ? fp : 1;
-}
-
-/* Room in both tables for one more pending put.  Returns 0 or -ENOMEM. */
-static int fresh_room(struct freshset *fs)
-{
-	size_t ns = fs->nslots ? 2 * fs->nslots : 1024;
-	uint32_t *names, *ids;
-
-	if (2 * (fs->n + 1) <= fs->nslots)
-		return 0;
-	names = calloc(ns, sizeof(*names));
-	ids = calloc(ns, sizeof(*ids));
-	if (!names || !ids) {
-		free(names);
-		free(ids);
-		return -ENOMEM;
-	}
-	for (size_t j = 0; j < fs->n; j++) {
-		fresh_insert(names, ns, fs->v[j].nhash, fresh_fp(fs->v[j].nhash));
-		fresh_insert(ids, ns, fs->v[j].id, (uint32_t)j + 1);
-	}
-	free(fs->names);
-	free(fs->ids);
-	fs->names = names;
-	fs->ids = ids;
-	fs->nslots = ns;
-	return 0;
-}
-
-/* Is a pending put's name (perhaps) the one hashed to @h? */
-static bool fresh_has_name(const struct freshset *fs, uint64_t h)
-{
-	uint32_t fp = fresh_fp(h);
-
-	for (size_t i = fresh_home(h, fs->nslots); fs->names[i]; i = (i + 1) & (fs->nslots - 1))
-		if (fs->names[i] == fp)
-			return true;
-	return false;
-}
-
-/* The pending put of node @id, or NULL. */
-static struct fresh_put *fresh_find(struct freshset *fs, uint64_t id)
-{
-	if (!fs->n)
-		return NULL;
-	for (size_t i = fresh_home(id, fs->nslots); fs->ids[i]; i = (i + 1) & (fs->nslots - 1))
-		if (fs->v[fs->ids[i] - 1].id == id)
-			return &fs->v[fs->ids[i] - 1];
-	return NULL;
-}
-
 static int fresh_by_id(const void *a, const void *b)
 {
-	const struct fresh_put *x = a, *y = b;
+	const struct fresh_put *x = *(struct fresh_put *const *)a, *y = *(struct fresh_put *const *)b;
 
 	return x->id < y->id ? -1 : x->id > y->id;
 }
@@ -263,7 +183,7 @@ static int fresh_by_id(const void *a, const void *b)
 /* child's key order: parent, then name bytes, a prefix first; then op order. */
 static int fresh_by_name(const void *a, const void *b)
 {
-	const struct fresh_put *x = a, *y = b;
+	const struct fresh_put *x = *(struct fresh_put *const *)a, *y = *(struct fresh_put *const *)b;
 	int c;
 
 	if (x->parent != y->parent)
@@ -276,26 +196,70 @@ static int fresh_by_name(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static void fresh_clear(struct freshset *fs)
+static bool same_name(const struct fresh_put *x, const struct fresh_put *y)
 {
-	if (fs->n && fs->nslots > 1024 && fs->n * 16 < fs->nslots) {
-		/*
-		 * Tables grown for a big transaction, and a few puts in them (a
-		 * daemon's fresh put between others): start small again rather
-		 * than clear megabytes before each op.
-		 */
-		free(fs->names);
-		free(fs->ids);
-		fs->names = fs->ids = NULL;
-		fs->nslots = 0;
-	} else if (fs->n) {
-		memset(fs->names, 0, fs->nslots * sizeof(*fs->names));
-		memset(fs->ids, 0, fs->nslots * sizeof(*fs->ids));
-	}
-	fs->n = 0;
+	return x->parent == y->parent && x->name_len == y->name_len &&
+	       !memcmp(x->name, y->name, x->name_len);
 }
 
-/* Put the pending fresh records, `node` then `child`.  Returns 0 or LMDB's code. */
+/* The pending put of @id in fs->by_id (sorted), or NULL. */
+static struct fresh_put *fresh_find(struct freshset *fs, uint64_t id)
+{
+	size_t lo = 0, hi = fs->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fs->by_id[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < fs->n && fs->by_id[lo]->id == id ? fs->by_id[lo] : NULL;
+}
+
+/*
+ * Sort the pending puts both ways, drop the ones a later put of the same
+ * name replaced (and what is below them), apply the waiting settles.
+ */
+static int fresh_sort(struct freshset *fs)
+{
+	bool dropped = false;
+
+	if (GROW(fs->by_id, fs->cap_id, fs->n) < 0 || GROW(fs->by_name, fs->cap_name, fs->n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < fs->n; i++)
+		fs->by_id[i] = fs->by_name[i] = &fs->v[i];
+	qsort(fs->by_name, fs->n, sizeof(*fs->by_name), fresh_by_name);
+	for (size_t i = 0; i + 1 < fs->n; i++) {
+		if (same_name(fs->by_name[i], fs->by_name[i + 1])) {
+			fs->by_name[i]->dead = true;
+			dropped = true;
+		}
+	}
+	qsort(fs->by_id, fs->n, sizeof(*fs->by_id), fresh_by_id);
+	/* A parent's id is below its children's: one pass in id order reaches them all. */
+	for (size_t i = 0; dropped && i < fs->n; i++) {
+		struct fresh_put *p = fresh_find(fs, fs->by_id[i]->parent);
+
+		if (p && p->dead)
+			fs->by_id[i]->dead = true;
+	}
+	for (size_t i = 0; i < fs->nsettles; i++) {
+		struct fresh_put *f = fresh_find(fs, fs->settles[i].id);
+
+		if (f)
+			f->settle = fs->settles[i].settle;
+	}
+	return 0;
+}
+
+static void fresh_clear(struct freshset *fs)
+{
+	fs->n = fs->nsettles = 0;
+}
+
+/* Put the pending fresh records: `node`, `child`, hash keys.  Returns 0 or LMDB's code. */
 static int fresh_put_all(struct store_writer *w)
 {
 	struct freshset *fs = &w->fresh;
@@ -305,10 +269,13 @@ static int fresh_put_all(struct store_writer *w)
 
 	if (fs->n == 0)
 		return 0;
-	qsort(fs->v, fs->n, sizeof(*fs->v), fresh_by_id);
+	rc = fresh_sort(fs);
 	for (size_t i = 0; i < fs->n && !rc; i++) {
-		const struct fresh_put *f = &fs->v[i];
+		const struct fresh_put *f = fs->by_id[i];
+		struct node n;
 
+		if (f->dead)
+			continue;
 		put_be64(k, f->id);
 		key = val_of(k, 8);
 		val = val_of(f->rec, f->len);
@@ -319,11 +286,18 @@ static int fresh_put_all(struct store_writer *w)
 			val = val_of(rec, f->len);
 		}
 		rc = mdb_put(w->txn, w->store->dbi_node, &key, &val, 0);
+		if (!rc && f->rec[0] >> 5 == NODE_HASH_FULL &&
+		    (rc = node_decode(f->rec, f->len, f->id, &n)) == 0) {
+			memcpy(k, n.full, 16);
+			put_be64(k + 16, f->id);
+			rc = keyset_add(&w->hashes, k);
+		}
 	}
-	qsort(fs->v, fs->n, sizeof(*fs->v), fresh_by_name);
 	for (size_t i = 0; i < fs->n && !rc; i++) {
-		const struct fresh_put *f = &fs->v[i];
+		const struct fresh_put *f = fs->by_name[i];
 
+		if (f->dead)
+			continue;
 		put_be64(cval, f->id);
 		cval[8] = f->type;
 		cval[9] = f->flags;
@@ -346,29 +320,31 @@ static int fresh_defer(struct store_writer *w, const struct node *n, const unsig
 	struct freshset *fs = &w->fresh;
 	unsigned char k[CHILD_KEY_MAX];
 	MDB_val key, val;
-	uint64_t h;
 	int rc;
 
 	key = val_of(k, child_key(k, n->parent, n->name, n->name_len));
 	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
 	if (rc != MDB_NOTFOUND)
 		return rc ? rc : 0; /* the name is taken: replace its holder now */
-	if (GROW(fs->v, fs->cap, fs->n + 1) < 0 || fresh_room(fs) < 0)
+	if (GROW(fs->v, fs->cap, fs->n + 1) < 0)
 		return -ENOMEM;
-	h = fresh_hash(n->parent, n->name, n->name_len);
-	if (fresh_has_name(fs, h))
-		return 0; /* a pending put has the name (or may have) */
-	fresh_insert(fs->names, fs->nslots, h, fresh_fp(h));
-	fresh_insert(fs->ids, fs->nslots, n->id, (uint32_t)fs->n + 1);
 	fs->v[fs->n] = (struct fresh_put){
-		.id = n->id, .parent = n->parent, .seq = fs->n, .nhash = h, .rec = rec,
-		.name = n->name,
+		.id = n->id, .parent = n->parent, .seq = fs->n, .rec = rec, .name = n->name,
 		.len = (uint16_t)len, .name_len = n->name_len,
 		.type = (unsigned char)node_type_char(n->mode),
-		.flags = n->flags & NODE_F_CHILD_MASK, .settle = 0,
+		.flags = n->flags & NODE_F_CHILD_MASK,
 	};
 	fs->n++;
 	return 1;
+}
+
+/* Keep a settle of @id, which `node` does not hold, for a pending put it may be of. */
+static int fresh_settle(struct freshset *fs, uint64_t id, bool settled)
+{
+	if (GROW(fs->settles, fs->cap_settles, fs->nsettles + 1) < 0)
+		return -ENOMEM;
+	fs->settles[fs->nsettles++] = (struct fresh_settle){.id = id, .settle = settled ? 1 : -1};
+	return 0;
 }
 
 int store_keys_put(struct store_writer *w)
@@ -387,8 +363,9 @@ void store_keys_drop(struct store_writer *w)
 void store_keys_free(struct store_writer *w)
 {
 	free(w->fresh.v);
-	free(w->fresh.names);
-	free(w->fresh.ids);
+	free(w->fresh.by_id);
+	free(w->fresh.by_name);
+	free(w->fresh.settles);
 	w->fresh = (struct freshset){0};
 }
 
@@ -611,8 +588,11 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 		rc = fresh_defer(w, &n, rec, len);
 		if (rc < 0 || (rc == 0 && (rc = fresh_put_all(w))))
 			return rc;
-		if (rc == 1)
-			goto done; /* put at commit */
+		if (rc == 1) {
+			w->txn_work++; /* put at commit, its hash key too */
+			w->txn_puts++;
+			return 0;
+		}
 	} else {
 		rc = node_key_get(w, id, oldbuf, &old);
 		if (rc && rc != MDB_NOTFOUND)
@@ -658,7 +638,6 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	rc = mdb_put(w->txn, s->dbi_node, &key, &val, 0);
 	if (rc)
 		return rc;
-done:
 	if (n.hash_state == NODE_HASH_FULL) {
 		memcpy(k, n.full, 16);
 		put_be64(k + 16, id);
@@ -695,22 +674,19 @@ static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *
 static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 {
 	unsigned char buf[NODE_REC_MAX], rec[NODE_REC_MAX], k[8]; /* n.name points into buf */
-	struct fresh_put *f;
 	MDB_val key, val;
 	struct node n;
 	uint8_t flags;
 	int rc, len;
 
-	f = fresh_find(&w->fresh, id);
-	if (f) {
-		f->settle = settled ? 1 : -1;
-		w->txn_work++;
-		w->txn_puts++;
-		return 0;
-	}
 	rc = node_key_get(w, id, buf, &n);
-	if (rc == MDB_NOTFOUND)
-		return 0; /* removed since: nothing to settle */
+	if (rc == MDB_NOTFOUND) {
+		/* Removed since (nothing to settle), or its put is pending. */
+		rc = w->fresh.n ? fresh_settle(&w->fresh, id, settled) : 0;
+		if (rc == 0)
+			w->txn_work++;
+		return rc;
+	}
 	if (rc)
 		return rc;
 	flags = settled ? n.flags | NODE_F_SETTLED : n.flags & ~NODE_F_SETTLED;

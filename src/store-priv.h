@@ -189,24 +189,27 @@ struct keyset {
  */
 struct fresh_put {
 	uint64_t id, parent, seq;
-	uint64_t nhash; /* of (parent, name) */
 	const unsigned char *rec;
 	const char *name;
 	uint16_t len, name_len;
 	unsigned char type, flags;
 	signed char settle; /* an OP_SETTLE since: 1 set NODE_F_SETTLED, -1 clear it, 0 none */
+	bool dead;	    /* replaced by a later pending put of its name, or below one */
+};
+
+/* An OP_SETTLE of a node that may be pending. */
+struct fresh_settle {
+	uint64_t id;
+	signed char settle;
 };
 
 struct freshset {
 	struct fresh_put *v;
 	size_t n, cap;
-	/*
-	 * Open addressing, each a power of two of at least 2 * n slots (0
-	 * before the first), 0 for a free slot: fingerprints of pending names,
-	 * and 1 + the index in v of each pending id.
-	 */
-	uint32_t *names, *ids;
-	size_t nslots;
+	struct fresh_put **by_id, **by_name; /* v sorted, at commit (pointers: cheap to move) */
+	size_t cap_id, cap_name;
+	struct fresh_settle *settles; /* in op order */
+	size_t nsettles, cap_settles;
 };
 
 struct store_writer {
