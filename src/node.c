@@ -339,3 +339,32 @@ int node_decode(const void *buf, size_t len, uint64_t id, struct node *ret)
 	*ret = n;
 	return 0;
 }
+
+/* ---- compact `child` values --------------------------------------------- */
+
+static const char child_types[] = "fdlpscb?";
+
+size_t node_child_encode(uint64_t id, char type, uint8_t flags, void *buf)
+{
+	const char *t = type ? strchr(child_types, type) : NULL;
+	unsigned char *p = buf;
+
+	p[0] = (unsigned char)((t ? t - child_types : 7) << 2 | (flags & NODE_F_CHILD_MASK));
+	return (size_t)(put_varint(p + 1, id) - p);
+}
+
+int node_child_decode(const void *buf, size_t len, uint64_t *ret_id, char *ret_type,
+		      uint8_t *ret_flags)
+{
+	const unsigned char *p = buf, *q = p + 1;
+	uint64_t id;
+
+	if (len < 2 || len > NODE_CHILD_VAL_MAX || (p[0] & ~(7u << 2 | NODE_F_CHILD_MASK)))
+		return -EBADMSG;
+	if (!get_varint(&q, p + len, &id) || q != p + len || !id)
+		return -EBADMSG;
+	*ret_id = id;
+	*ret_type = child_types[p[0] >> 2];
+	*ret_flags = p[0] & NODE_F_CHILD_MASK;
+	return 0;
+}

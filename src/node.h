@@ -156,6 +156,25 @@ int node_encode(const struct node *n, void *buf, size_t bufsz);
  */
 int node_decode(const void *buf, size_t len, uint64_t id, struct node *ret);
 
+/* The longest compact `child` value: a byte of type and flags, a varint id. */
+#define NODE_CHILD_VAL_MAX 11
+
+/**
+ * Encode the compact `child` value of an entry: its type (node_type_char())
+ * and flags (NODE_F_CHILD_MASK of them) in one byte, type index << 2 |
+ * flags, then its id as a varint.  @buf has NODE_CHILD_VAL_MAX bytes.
+ * Returns the length.
+ */
+size_t node_child_encode(uint64_t id, char type, uint8_t flags, void *buf);
+
+/**
+ * Decode a compact `child` value of @len bytes into *ret_id, *ret_type and
+ * *ret_flags (written only on success).  Returns 0, or -EBADMSG for a
+ * value node_child_encode() would not write.
+ */
+int node_child_decode(const void *buf, size_t len, uint64_t *ret_id, char *ret_type,
+		      uint8_t *ret_flags);
+
 /**
  * Encode @n as a fixed record of the first indexes (what older versions
  * wrote; for tests and tools).  Returns the length or -EINVAL.

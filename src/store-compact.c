@@ -3,14 +3,15 @@
  * store-compact.c - the upgrade of an index of fixed node records (node.h)
  * to compact ones: STORE_FEAT_INCOMPAT_COMPACT.
  *
- * The compact records go into a database of their own, `cnode`, while the
- * fixed ones stay in `node` and remain what every reader reads: ids are
- * copied in key order with MDB_APPEND (so `cnode`'s pages are filled to the
- * brim), a bounded number per write transaction (an index of millions of
- * entries does not fit LMDB's dirty-page limit in one).  Only then does
- * store_upgrade() drop `node` and record the feature, in one transaction,
- * so a crash at any point leaves either the old index whole (and a `cnode`
- * nobody reads, emptied when the next writer starts over) or the new one.
+ * The compact records go into databases of their own, `cnode` and `cchild`
+ * (compact `child` values), while the fixed ones stay in `node` and `child`
+ * and remain what every reader reads: keys are copied in order with
+ * MDB_APPEND (so the new pages are filled to the brim), a bounded number per
+ * write transaction (an index of millions of entries does not fit LMDB's
+ * dirty-page limit in one).  Only then does store_upgrade() drop `node` and
+ * `child` and record the feature, in one transaction, so a crash at any
+ * point leaves either the old index whole (and copies nobody reads, emptied
+ * when the next writer starts over) or the new one.
  * Nothing else writes meanwhile: the caller holds the scan lock and its
  * writer has not started.
  *
@@ -67,39 +68,66 @@ static int grow(struct store *s)
 	return rc;
 }
 
-/* Copy from @src the records after the last one in @dst, at most COPY_CHUNK of them. */
-static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, unsigned chunk, bool *ret_done)
+/* A fixed record @val under @key as a compact one in @out; its length or -EBADMSG. */
+static int convert_node(const MDB_val *key, const MDB_val *val, unsigned char *out, size_t size)
 {
-	unsigned char k[8], rec[NODE_COMPACT_MAX];
+	struct node n;
+	int r;
+
+	if (key->mv_size != 8)
+		return -EBADMSG;
+	r = node_decode_v1(val->mv_data, val->mv_size, get_be64(key->mv_data), &n);
+	if (r >= 0)
+		r = node_encode(&n, out, size);
+	if (r < 0)
+		log_debug("node %llu: cannot convert its record", (unsigned long long)n.id);
+	return r;
+}
+
+/* A fixed `child` value as a compact one. */
+static int convert_child(const MDB_val *key, const MDB_val *val, unsigned char *out, size_t size)
+{
+	const unsigned char *v = val->mv_data;
+
+	if (val->mv_size != CHILD_VAL_SIZE || size < CHILD_VAL_MAX || !get_be64(v))
+		return -EBADMSG;
+	return (int)node_child_encode(get_be64(v), (char)v[8], v[9] & NODE_F_CHILD_MASK, out);
+}
+
+typedef int convert_fn(const MDB_val *key, const MDB_val *val, unsigned char *out, size_t size);
+
+/* Copy from @src the records after the last one in @dst, at most @chunk of them. */
+static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, convert_fn *convert,
+			unsigned chunk, bool *ret_done)
+{
+	unsigned char k[CHILD_KEY_MAX], rec[NODE_COMPACT_MAX];
 	MDB_cursor *in = NULL, *out = NULL;
 	MDB_val key, val;
-	uint64_t next = 0;
 	int rc, r;
 
 	rc = mdb_cursor_open(txn, src, &in);
 	if (!rc)
 		rc = mdb_cursor_open(txn, dst, &out);
 	if (!rc) {
+		/* After the last key copied: the same key, then one step on. */
 		rc = mdb_cursor_get(out, &key, &val, MDB_LAST);
-		if (!rc && key.mv_size == 8)
-			next = get_be64(key.mv_data) + 1;
-		put_be64(k, next);
-		key = val_of(k, 8);
-		if (rc == 0 || rc == MDB_NOTFOUND)
+		if (rc == 0 && key.mv_size <= sizeof(k)) {
+			size_t len = key.mv_size;
+
+			memcpy(k, key.mv_data, len);
+			key = val_of(k, len);
 			rc = mdb_cursor_get(in, &key, &val, MDB_SET_RANGE);
+			if (rc == 0 && key.mv_size == len && !memcmp(key.mv_data, k, len))
+				rc = mdb_cursor_get(in, &key, &val, MDB_NEXT);
+		} else if (rc == MDB_NOTFOUND) {
+			rc = mdb_cursor_get(in, &key, &val, MDB_FIRST);
+		} else if (rc == 0) {
+			rc = -EBADMSG;
+		}
 	}
 	for (unsigned i = 0; !rc && i < chunk; i++) {
-		struct node n;
-
-		if (key.mv_size != 8) {
-			rc = -EBADMSG;
-			break;
-		}
-		r = node_decode_v1(val.mv_data, val.mv_size, get_be64(key.mv_data), &n);
-		if (r >= 0)
-			r = node_encode(&n, rec, sizeof(rec));
+		r = convert(&key, &val, rec, sizeof(rec));
 		if (r < 0) {
-			log_debug("node %llu: cannot convert its record", (unsigned long long)n.id);
 			rc = r;
 			break;
 		}
@@ -117,8 +145,14 @@ static int copy_records(MDB_txn *txn, MDB_dbi src, MDB_dbi dst, unsigned chunk, 
 }
 
 /* One transaction of the copy; @first empties what an interrupted upgrade left. */
-static int copy_step(struct store *s, bool first, unsigned chunk, MDB_dbi *ret_dbi,
-		     bool *ret_done)
+/* What the upgrade copies: from, to, how. */
+struct copy_job {
+	const char *to;
+	convert_fn *convert;
+};
+
+static int copy_step(struct store *s, const struct copy_job *job, MDB_dbi from, bool first,
+		     unsigned chunk, MDB_dbi *ret_dbi, bool *ret_done)
 {
 	MDB_txn *txn;
 	MDB_dbi dbi;
@@ -127,11 +161,11 @@ static int copy_step(struct store *s, bool first, unsigned chunk, MDB_dbi *ret_d
 	r = store_txn_begin(s, 0, &txn, false);
 	if (r < 0)
 		return r;
-	rc = mdb_dbi_open(txn, "cnode", MDB_CREATE, &dbi);
+	rc = mdb_dbi_open(txn, job->to, MDB_CREATE, &dbi);
 	if (!rc && first)
 		rc = mdb_drop(txn, dbi, 0);
 	if (!rc)
-		rc = copy_records(txn, s->dbi_node, dbi, chunk, ret_done);
+		rc = copy_records(txn, from, dbi, job->convert, chunk, ret_done);
 	if (!rc)
 		rc = mdb_txn_commit(txn);
 	else
@@ -150,28 +184,37 @@ static int copy_step(struct store *s, bool first, unsigned chunk, MDB_dbi *ret_d
 
 int store_compact_upgrade(struct store *s)
 {
+	static const struct copy_job jobs[] = {
+		{"cnode", convert_node},
+		{"cchild", convert_child},
+	};
 	long chunk = debug_env("FSINDEX_DEBUG_UPGRADE_CHUNK", COPY_CHUNK);
 	long kill_at = debug_env("FSINDEX_DEBUG_UPGRADE_KILL", -1);
-	bool done = false, first = true;
+	MDB_dbi from[2] = {s->dbi_node, s->dbi_child}, to[2] = {0, 0};
 	uint64_t steps = 0;
-	MDB_dbi dbi = 0;
 	int r;
 
-	while (!done) {
-		if (kill_at >= 0 && steps == (uint64_t)kill_at)
-			raise(SIGKILL);
-		r = copy_step(s, first, chunk ? (unsigned)chunk : 1, &dbi, &done);
-		if (r == -EAGAIN)
-			continue; /* the map grew: that chunk again */
-		if (r < 0)
-			return r;
-		first = false;
-		steps++;
+	for (int j = 0; j < 2; j++) {
+		bool done = false, first = true;
+
+		while (!done) {
+			if (kill_at >= 0 && steps == (uint64_t)kill_at)
+				raise(SIGKILL);
+			r = copy_step(s, &jobs[j], from[j], first, chunk ? (unsigned)chunk : 1,
+				      &to[j], &done);
+			if (r == -EAGAIN)
+				continue; /* the map grew: that chunk again */
+			if (r < 0)
+				return r;
+			first = false;
+			steps++;
+		}
 	}
 	if (kill_at >= 0 && steps == (uint64_t)kill_at)
-		raise(SIGKILL); /* all copied, `node` not yet dropped */
-	s->dbi_compact = dbi;
-	log_debug("%s: node records rewritten compact in %llu transactions", s->path,
+		raise(SIGKILL); /* all copied, `node` and `child` not yet dropped */
+	s->dbi_compact = to[0];
+	s->dbi_compact_child = to[1];
+	log_debug("%s: records rewritten compact in %llu transactions", s->path,
 		  (unsigned long long)steps);
 	return 0;
 }

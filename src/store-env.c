@@ -171,7 +171,7 @@ int store_upgrade(struct store *s)
 	if (s->has_features && !s->has_size && compact)
 		return 0;
 	if (!compact) {
-		/* Copies in transactions of its own; `node` goes below, with the features. */
+		/* Copies in transactions of its own; `node`, `child` go below, with the features. */
 		r = store_compact_upgrade(s);
 		if (r < 0)
 			goto fail;
@@ -182,6 +182,8 @@ int store_upgrade(struct store *s)
 	r = 0;
 	if (!compact)
 		r = store_lmdb_err(mdb_drop(txn, s->dbi_node, 1));
+	if (!compact && r == 0)
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_child, 1));
 	if (r == 0 && (!s->has_features || !compact))
 		r = store_lmdb_err(put_features(txn, s->dbi_meta));
 	if (r == 0 && s->has_size) {
@@ -200,8 +202,10 @@ fail:
 		atomic_compare_exchange_strong(&s->write_error, &none, r);
 		return r;
 	}
-	if (!compact)
+	if (!compact) {
 		s->dbi_node = s->dbi_compact;
+		s->dbi_child = s->dbi_compact_child;
+	}
 	if (!s->has_features || !compact) {
 		s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
 		s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
@@ -219,7 +223,7 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 		const char *name;
 		MDB_dbi *dbi;
 	} dbs[] = {
-		{store_is_compact(s) ? "cnode" : "node", &s->dbi_node}, {"child", &s->dbi_child},
+		{store_is_compact(s) ? "cnode" : "node", &s->dbi_node}, {store_is_compact(s) ? "cchild" : "child", &s->dbi_child},
 		{"hash", &s->dbi_hash}, {"meta", &s->dbi_meta},
 	};
 	int rc;

@@ -263,7 +263,7 @@ static void fresh_clear(struct freshset *fs)
 static int fresh_put_all(struct store_writer *w)
 {
 	struct freshset *fs = &w->fresh;
-	unsigned char k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE], rec[NODE_COMPACT_MAX];
+	unsigned char k[CHILD_KEY_MAX], cval[CHILD_VAL_MAX], rec[NODE_COMPACT_MAX];
 	MDB_val key, val;
 	int rc = 0;
 
@@ -298,11 +298,8 @@ static int fresh_put_all(struct store_writer *w)
 
 		if (f->dead)
 			continue;
-		put_be64(cval, f->id);
-		cval[8] = f->type;
-		cval[9] = f->flags;
 		key = val_of(k, child_key(k, f->parent, f->name, f->name_len));
-		val = val_of(cval, CHILD_VAL_SIZE);
+		val = val_of(cval, node_child_encode(f->id, (char)f->type, f->flags, cval));
 		rc = mdb_put(w->txn, w->store->dbi_child, &key, &val, 0);
 	}
 	fresh_clear(fs);
@@ -418,7 +415,7 @@ static int del_child_key(struct store_writer *w, const struct node *n)
 	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
 	if (rc)
 		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (val.mv_size == CHILD_VAL_SIZE && get_be64(val.mv_data) != n->id)
+	if (store_child_id(w->store, val.mv_data, val.mv_size) != n->id)
 		return 0;
 	return mdb_del(w->txn, w->store->dbi_child, &key, NULL);
 }
@@ -456,8 +453,7 @@ static int check_child(struct store_writer *w, MDB_cursor *cur, uint64_t parent,
 	uint64_t id = 0;
 	int rc;
 
-	if (val->mv_size == CHILD_VAL_SIZE)
-		id = get_be64(val->mv_data);
+	id = store_child_id(w->store, val->mv_data, val->mv_size);
 	if (id && id != parent) {
 		rc = node_key_get(w, id, buf, &n);
 		if (rc && rc != MDB_NOTFOUND)
@@ -573,7 +569,8 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 {
 	bool fresh = op == OP_PUT_FRESH;
 	struct store *s = w->store;
-	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE];
+	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_MAX];
+	size_t cval_len;
 	struct node n, old;
 	MDB_val key, val;
 	int rc;
@@ -612,21 +609,19 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	}
 
 	/* The name: if another node holds it, that one was replaced on disk. */
-	put_be64(cval, id);
-	cval[8] = (unsigned char)node_type_char(n.mode);
-	cval[9] = n.flags & NODE_F_CHILD_MASK;
+	cval_len = node_child_encode(id, node_type_char(n.mode), n.flags & NODE_F_CHILD_MASK, cval);
 	key = val_of(k, child_key(k, n.parent, n.name, n.name_len));
-	val = val_of(cval, CHILD_VAL_SIZE);
+	val = val_of(cval, cval_len);
 	rc = mdb_put(w->txn, s->dbi_child, &key, &val, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
-		uint64_t other = val.mv_size == CHILD_VAL_SIZE ? get_be64(val.mv_data) : 0;
+		uint64_t other = store_child_id(s, val.mv_data, val.mv_size);
 
 		if (other && other != id && op != OP_MOVE) {
 			rc = del_tree(w, other, true);
 			if (rc)
 				return rc;
 		}
-		val = val_of(cval, CHILD_VAL_SIZE);
+		val = val_of(cval, cval_len);
 		rc = mdb_put(w->txn, s->dbi_child, &key, &val, 0);
 	}
 	if (rc)

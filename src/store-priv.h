@@ -32,7 +32,8 @@
 #include <string.h>
 
 #define CHILD_KEY_MAX (8 + NODE_NAME_MAX)
-#define CHILD_VAL_SIZE 10 /* u64 id, type char, flags */
+#define CHILD_VAL_SIZE 10 /* fixed (before compact records): u64 id, type char, flags */
+#define CHILD_VAL_MAX NODE_CHILD_VAL_MAX /* what writers put: node_child_encode() */
 
 /* store_apply_op() asks the driver to commit and apply the same op again. */
 #define STEP_YIELD 0x7fffffff
@@ -48,7 +49,11 @@
  */
 enum { FEAT_INCOMPAT, FEAT_RO_COMPAT, FEAT_COMPAT, FEAT_SETS };
 #define FEATURES_SIZE (4 * FEAT_SETS)
-/* Node records are compact (node.h) and live in `cnode`; without it, fixed ones in `node`. */
+/*
+ * Node records are compact (node.h) and live in `cnode`, `child` values too
+ * (node_child_encode()) in `cchild`; without it, fixed ones in `node` and
+ * `child`.
+ */
 #define STORE_FEAT_INCOMPAT_COMPACT 0x1u
 #define STORE_FEAT_INCOMPAT_KNOWN STORE_FEAT_INCOMPAT_COMPACT
 #define STORE_FEAT_RO_COMPAT_KNOWN 0u
@@ -69,7 +74,8 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta; /* dbi_node: `cnode`, or `node` */
 	MDB_dbi dbi_size; /* an older version's `size`, to drop; with has_size */
-	MDB_dbi dbi_compact; /* `cnode` while store_upgrade() makes it the node database */
+	MDB_dbi dbi_compact, dbi_compact_child; /* `cnode`, `cchild` while store_upgrade()
+						   makes them the node and child databases */
 	unsigned flags; /* STORE_* */
 	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
@@ -122,6 +128,35 @@ static inline int store_node_decode(const struct store *s, const void *buf, size
 	if (store_is_compact(s))
 		return node_decode(buf, len, id, ret);
 	return node_decode_v1(buf, len, id, ret);
+}
+
+/*
+ * Decode the `child` value @val of @s (compact or fixed) into *ret_id,
+ * *ret_type, *ret_flags.  Returns 0 or -EBADMSG.
+ */
+static inline int store_child_decode(const struct store *s, const void *v, size_t len,
+				     uint64_t *ret_id, char *ret_type, uint8_t *ret_flags)
+{
+	const unsigned char *p = v;
+
+	if (store_is_compact(s))
+		return node_child_decode(v, len, ret_id, ret_type, ret_flags);
+	if (len != CHILD_VAL_SIZE)
+		return -EBADMSG;
+	*ret_id = get_be64(p);
+	*ret_type = (char)p[8];
+	*ret_flags = p[9];
+	return 0;
+}
+
+/* The id a `child` value of @s names, or 0 if it cannot be decoded. */
+static inline uint64_t store_child_id(const struct store *s, const void *v, size_t len)
+{
+	uint64_t id;
+	uint8_t flags;
+	char type;
+
+	return store_child_decode(s, v, len, &id, &type, &flags) ? 0 : id;
 }
 
 static inline MDB_val val_of(const void *p, size_t len)

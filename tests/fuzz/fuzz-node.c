@@ -45,6 +45,16 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (len < 0 || (size_t)len != size || memcmp(out, copy, size) != 0)
 			abort();
 	}
+	{
+		unsigned char cv[NODE_CHILD_VAL_MAX];
+		uint64_t id;
+		uint8_t flags;
+		char type;
+
+		if (node_child_decode(copy, size, &id, &type, &flags) == 0 &&
+		    (node_child_encode(id, type, flags, cv) != size || memcmp(cv, copy, size)))
+			abort();
+	}
 	if (node_decode_v1(copy, size, 42, &n) == 0) {
 		len = node_encode_v1(&n, out, sizeof(out));
 		if (len < 0 || (size_t)len != size || memcmp(out, copy, size) != 0)

@@ -63,16 +63,19 @@ is "$(dbs)" "child hash meta node size " "the old index has its \`size\` databas
 
 # ---- an upgrade killed at any point leaves a readable index -------------------
 
-# The upgrade copies the records compact in transactions of its own, then
-# drops `node` with the features in one more: kill -9 it after each copy
-# transaction (FSINDEX_DEBUG_UPGRADE_CHUNK=3 records each) and before the
-# last one; each time, the old index answers as before and is still old.
+# The upgrade copies `node` and then `child` compact in transactions of its
+# own, then drops both with the features in one more: kill -9 it before the
+# first copy transaction (FSINDEX_DEBUG_UPGRADE_CHUNK=3 records each), after
+# the first, once `node` is copied, and before the last one; each time, the
+# old index answers as before and is still old.
 nodes=$(mdb_stat -s node "$DB" | sed -n 's/^ *Entries: //p')
-steps=$(((nodes + 2) / 3))
+children=$(mdb_stat -s child "$DB" | sed -n 's/^ *Entries: //p')
+half=$(((nodes + 2) / 3))
+steps=$((half + (children + 2) / 3))
 C=$T/crash
 mkdir -p "$C"
 bad=
-for k in 0 1 $((steps / 2)) "$steps"; do
+for k in 0 1 "$half" $((half + 1)) "$steps"; do
 	cp -- "$fixture" "$C/data.mdb" && chmod 0600 "$C/data.mdb" && rm -f -- "$C/lock.mdb"
 	# A subshell, so bash's "Killed" does not land in the log.
 	(FSINDEX_DEBUG_UPGRADE_CHUNK=3 FSINDEX_DEBUG_UPGRADE_KILL=$k \
@@ -84,11 +87,11 @@ for k in 0 1 $((steps / 2)) "$steps"; do
 	cmp -s "$T/got.paths" "$T/exp.paths" || bad="$bad k=$k:paths"
 	[ -z "$(mdb_dump -s meta "$C" | grep -x ' 6665617475726573')" ] || bad="$bad k=$k:features"
 done
-is "${bad:-none}" none "killed after 0, 1, $((steps / 2)) and all $steps copy transactions: still the old index, whole"
+is "${bad:-none}" none "killed after 0, 1, $half, $((half + 1)) and all $steps copy transactions: still the old index, whole"
 FSINDEX_DEBUG_UPGRADE_CHUNK=3 timeout 60 "$FSINDEX" scan -q --db "$C" "$FIXTURE_ROOT" >"$T/out" 2>&1
 is "$?" 0 "the next scan upgrades it (chunks of 3)" || diag_file "$T/out"
 is "$(mdb_stat -a "$C" | sed -n 's/^Status of //p' | grep -vx 'Main DB' | sort | tr '\n' ' ')" \
-	"child cnode hash meta " "... into compact records, \`node\` dropped"
+	"cchild cnode hash meta " "... into compact records, \`node\` and \`child\` dropped"
 "$FSINDEX" find --db "$C" -0 >"$T/got.paths"
 same_bytes "... holding every path" "$T/got.paths" "$T/exp.paths"
 
@@ -98,7 +101,7 @@ run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan of the old index's root exits 0" || diag_file "$T/err"
 check_fixture "after a rescan (excludes and --hash remembered)"
 is "$(features)" 000000010000000000000000 "the rescan upgraded it in place: it records its features (compact records)"
-is "$(dbs)" "child cnode hash meta " "... rewrote \`node\` compact into \`cnode\` and dropped \`size\`, which nothing reads"
+is "$(dbs)" "cchild cnode hash meta " "... rewrote \`node\` and \`child\` compact into \`cnode\` and \`cchild\` and dropped \`size\`, which nothing reads"
 printf 'new\n' >"$FIXTURE_ROOT/docs/added"
 rm -- "$FIXTURE_ROOT/docs/a.txt"
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"

@@ -396,6 +396,47 @@ static void test_compact(void)
 		"(%d of 20000 decoded)", decoded);
 }
 
+/* The compact `child` value: round trips, its size, rejections. */
+static void test_child_value(void)
+{
+	static const char types[] = "fdlpscb?";
+	unsigned char buf[NODE_CHILD_VAL_MAX + 4];
+	uint64_t id;
+	uint8_t flags;
+	char type;
+	bool all = true;
+	size_t len;
+
+	for (size_t t = 0; t < 8; t++) {
+		for (uint8_t f = 0; f <= NODE_F_CHILD_MASK; f++) {
+			uint64_t ids[] = {1, 127, 128, 100000, UINT64_MAX};
+
+			for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+				len = node_child_encode(ids[i], types[t], f, buf);
+				if (node_child_decode(buf, len, &id, &type, &flags) || id != ids[i] ||
+				    type != types[t] || flags != f)
+					all = false;
+			}
+		}
+	}
+	ok(all, "child value: every type, flags and id round-trip");
+	ok(node_child_encode(100000, 'f', 0, buf) == 4, "child value: id 100,000 takes 4 bytes");
+	ok(node_child_encode(UINT64_MAX, 'd', 3, buf) == NODE_CHILD_VAL_MAX,
+	   "child value: the largest id takes NODE_CHILD_VAL_MAX");
+	len = node_child_encode(300, 'f', 1, buf);
+	ok(node_child_decode(buf, len - 1, &id, &type, &flags) == -EBADMSG,
+	   "child value: cut short is -EBADMSG");
+	buf[len] = 0;
+	ok(node_child_decode(buf, len + 1, &id, &type, &flags) == -EBADMSG,
+	   "child value: a trailing byte is -EBADMSG");
+	buf[0] |= 0x20;
+	ok(node_child_decode(buf, len, &id, &type, &flags) == -EBADMSG,
+	   "child value: a bit past type and flags is -EBADMSG");
+	buf[0] = 0;
+	buf[1] = 0;
+	ok(node_child_decode(buf, 2, &id, &type, &flags) == -EBADMSG, "child value: id 0 is -EBADMSG");
+}
+
 int main(void)
 {
 	plan_lazy();
@@ -405,5 +446,6 @@ int main(void)
 	test_type_char();
 	test_stat_equal();
 	test_compact();
+	test_child_value();
 	return done_testing();
 }

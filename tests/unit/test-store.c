@@ -245,6 +245,9 @@ static long check_index(const char *path)
 	long nodes = 0, fulls = 0, count;
 	const char *bad = NULL;
 	unsigned char key[24 + NODE_NAME_MAX];
+	uint64_t cid;
+	uint8_t cflags;
+	char ctype;
 	int rc;
 
 	stat(path, &st);
@@ -257,7 +260,7 @@ static long check_index(const char *path)
 		return -1;
 	}
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-	if (mdb_dbi_open(txn, "cnode", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
+	if (mdb_dbi_open(txn, "cnode", 0, &dn) || mdb_dbi_open(txn, "cchild", 0, &dc) ||
 	    mdb_dbi_open(txn, "hash", 0, &dh)) {
 		bad = "missing database";
 		goto out;
@@ -287,10 +290,10 @@ static long check_index(const char *path)
 		put_be64(key, n.parent);
 		memcpy(key + 8, n.name, n.name_len);
 		k2 = (MDB_val){8u + n.name_len, key};
-		if (mdb_get(txn, dc, &k2, &v2) || v2.mv_size != 10 ||
-		    get_be64(v2.mv_data) != n.id ||
-		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
-		    ((unsigned char *)v2.mv_data)[9] != (n.flags & NODE_F_CHILD_MASK))
+		if (mdb_get(txn, dc, &k2, &v2) ||
+		    node_child_decode(v2.mv_data, v2.mv_size, &cid, &ctype, &cflags) ||
+		    cid != n.id || ctype != node_type_char(n.mode) ||
+		    cflags != (n.flags & NODE_F_CHILD_MASK))
 			bad = "node not named by its child entry";
 		if (n.hash_state == NODE_HASH_FULL) {
 			fulls++;
@@ -315,11 +318,11 @@ static long check_index(const char *path)
 		MDB_val k2, v2;
 
 		count++;
-		if (v.mv_size != 10) {
+		if (node_child_decode(v.mv_data, v.mv_size, &cid, &ctype, &cflags)) {
 			bad = "bad child value";
 			break;
 		}
-		put_be64(key, get_be64(v.mv_data));
+		put_be64(key, cid);
 		k2 = (MDB_val){8, key};
 		if (mdb_get(txn, dn, &k2, &v2) ||
 		    node_decode(v2.mv_data, v2.mv_size, get_be64(key), &n) ||
@@ -842,22 +845,19 @@ static void test_delete(void)
 /* Put a raw child entry (@parent, @name) -> @id behind the store's back. */
 static void inject_child(const char *dir, uint64_t parent, const char *name, uint64_t id)
 {
-	unsigned char k[64], v[10];
+	unsigned char k[64], v[NODE_CHILD_VAL_MAX];
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val key = {8 + strlen(name), k}, val = {10, v};
+	MDB_val key = {8 + strlen(name), k}, val = {node_child_encode(id, 'f', 0, v), v};
 
 	put_be64(k, parent);
 	memcpy(k + 8, name, strlen(name));
-	put_be64(v, id);
-	v[8] = 'f';
-	v[9] = 0;
 	mdb_env_create(&env);
 	mdb_env_set_maxdbs(env, 8);
 	mdb_env_open(env, dir, 0, 0600);
 	mdb_txn_begin(env, NULL, 0, &txn);
-	mdb_dbi_open(txn, "child", 0, &dbi);
+	mdb_dbi_open(txn, "cchild", 0, &dbi);
 	mdb_put(txn, dbi, &key, &val, 0);
 	mdb_txn_commit(txn);
 	mdb_env_close(env);
@@ -1884,7 +1884,7 @@ static const char *get_features(const char *dir)
 /*
  * Turn the index in @dir into what versions before compact records wrote:
  * its `cnode` records rewritten fixed into `node` (as node_decode_v1() reads
- * them), `cnode` dropped.
+ * them), its `cchild` values into `child`, `cnode` and `cchild` dropped.
  */
 static void make_fixed(const char *dir)
 {
@@ -1908,6 +1908,26 @@ static void make_fixed(const char *dir)
 		if (node_decode(v.mv_data, v.mv_size, get_be64(k.mv_data), &n) == 0) {
 			MDB_val v1 = {(size_t)node_encode_v1(&n, rec, sizeof(rec)), rec};
 
+			mdb_put(txn, dn, &k, &v1, 0);
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_drop(txn, dc, 1);
+	mdb_dbi_open(txn, "cchild", 0, &dc);
+	mdb_dbi_open(txn, "child", MDB_CREATE, &dn);
+	mdb_cursor_open(txn, dc, &cur);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t id;
+		uint8_t flags;
+		char type;
+
+		if (node_child_decode(v.mv_data, v.mv_size, &id, &type, &flags) == 0) {
+			MDB_val v1 = {10, rec};
+
+			put_be64(rec, id);
+			rec[8] = (unsigned char)type;
+			rec[9] = flags;
 			mdb_put(txn, dn, &k, &v1, 0);
 		}
 	}
@@ -2034,10 +2054,10 @@ static void test_features(void)
 	r = r ?: end(&ss, NULL);
 	store_info(s, &after);
 	store_close(s);
-	ok(r == 0 && after.last_txnid == before.last_txnid + 2 &&
+	ok(r == 0 && after.last_txnid == before.last_txnid + 3 &&
 		   !strcmp(get_features(dir), "000000010000000000000000") && !has_size_db(dir),
-	   "the first writer upgrades it in two commits of its own (records copied compact, "
-	   "then `node` and `size` dropped): features %s",
+	   "the first writer upgrades it in three commits of its own (records and child "
+	   "values copied compact, then `node`, `child` and `size` dropped): features %s",
 	   get_features(dir));
 	s = open_locked(dir);
 	store_info(s, &before);
