@@ -178,7 +178,7 @@ static int collect_kid(void *ctx, const struct store_child *c)
 	    GROW(du->kid_names, du->cap_names, du->names_len + c->name_len) < 0)
 		return -ENOMEM;
 	du->kids[du->nkids] = *c;
-	du->kids[du->nkids].name = NULL; /* the name is at names_len; see below */
+	du->kids[du->nkids].name = NULL; /* borrowed: the copy is at names_len in kid_names */
 	memcpy(du->kid_names + du->names_len, c->name, c->name_len);
 	du->names_len += c->name_len;
 	du->nkids++;
@@ -321,8 +321,8 @@ int du_path(struct du *du, const char *abs_path, const char *shown, du_fn *fn, v
 		r = store_get_node(du->reader, id, &top);
 	if (r == 0)
 		r = entry_bytes(du, &top, &bytes);
-	if (r == 1 && S_ISDIR(top.mode)) {
-		*ret_total = 0; /* inside a PATH counted before: du skips it */
+	if (r == 1) {
+		*ret_total = 0; /* counted before (inside an earlier PATH, or a link): du skips it */
 		return 0;
 	}
 	if (r >= 0)

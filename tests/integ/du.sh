@@ -82,6 +82,9 @@ is "$(FSI du -d0 "$R" | cut -f2)" "$R" "an absolute path is printed as given"
 is "$(cd "$R/data" && FSI du -d0 | cut -f2)" "." "no PATH: the current directory, as ."
 is "$(FSI du tree/data/x/f7 | tr '\t' ' ')" "$(du -B1 tree/data/x/f7 | tr '\t' ' ')" \
 	"a file as PATH: its own size"
+is "$(FSI du tree/hl/one/big tree/top-link | tr '\t' ' ')" \
+	"$(du -B1 tree/hl/one/big tree/top-link | tr '\t' ' ')" \
+	"two links to one file as PATHs: the second is not listed, as with du"
 
 # ---- output forms ------------------------------------------------------------
 
