@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
-#define ENV_MAXDBS 8	   /* four now, five in older indexes, room for `gram` and more */
+#define ENV_MAXDBS 12 /* four now; node, child, size too while an older index is upgraded; `gram` */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
 #define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 
