@@ -32,7 +32,7 @@
 const struct cli_option cli_shared_options[] = {
 	{ "--db", NULL, CLI_OPT_DB, " DIR",
 	  "index location (default: $FSINDEX_DB, else\n$XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)",
-	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--jobs", "-j", 'j', " N", "worker threads (default: online CPUs)", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--io", NULL, CLI_OPT_IO, "=MODE",
 	  "how content is read: auto (io_uring if it works,\nelse pread), uring, sync (default auto)",
@@ -42,10 +42,10 @@ const struct cli_option cli_shared_options[] = {
 	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--sync", NULL, CLI_OPT_SYNC, NULL,
 	  "first wait until fsindexd has indexed every change\nmade before the call "
-	  "(dups: with --indexed)", CLI_FIND | CLI_DUPS },
+	  "(dups: with --indexed)", CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--sync-timeout", NULL, CLI_OPT_SYNC_TIMEOUT, " SECONDS",
 	  "--sync, waiting at most SECONDS (default 10),\nthen warning and answering anyway",
-	  CLI_FIND | CLI_DUPS },
+	  CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--help", "-h", 'h', NULL, "show this help and exit",
 	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 };

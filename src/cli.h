@@ -59,6 +59,7 @@ enum cli_cmd_bit {
 	CLI_RESCAN = 1 << 3,
 	CLI_STATUS = 1 << 4,
 	CLI_RELOAD = 1 << 5,
+	CLI_DU = 1 << 6,
 };
 
 /*

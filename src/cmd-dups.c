@@ -511,34 +511,6 @@ static int search(struct dups_cli *cli, struct store *store, char **paths, size_
  * scan, then the same search, on an engine without a writer: nothing is
  * written back.  Returns 0, EXIT_FATAL (reported) or a negative error.
  */
-/* Does the index of @src hold every one of @paths? */
-static bool holds_all(const struct find_source *src, char **paths, size_t n)
-{
-	struct store_reader *rd;
-	uint64_t id;
-	bool all = true;
-
-	if (store_reader_new(src->store, &rd) < 0)
-		return false;
-	for (size_t i = 0; i < n && all; i++)
-		all = store_resolve_path(rd, paths[i], &id) == 0;
-	store_reader_free(rd);
-	return all;
-}
-
-/*
- * Which index --indexed reads: the only one, or of the user's and the
- * system's the first that holds every PATH (the user's when neither does,
- * which then names the PATHs it lacks).
- */
-static const struct find_source *pick_source(const struct find_sources *fs, char **paths,
-					     size_t n)
-{
-	if (fs->n == 2 && !holds_all(&fs->src[0], paths, n) && holds_all(&fs->src[1], paths, n))
-		return &fs->src[1];
-	return &fs->src[0];
-}
-
 static int search_indexed(struct dups_cli *cli, const struct find_source *src, char **paths,
 			  size_t npaths, struct dups_collector *col, struct dups_result *res)
 {
@@ -643,7 +615,7 @@ int cmd_dups(int argc, char **argv)
 	if (cli.indexed) {
 		if (find_sources_open(cli.common.db, &sources) < 0)
 			goto out;
-		src = pick_source(&sources, paths, npaths);
+		src = find_sources_pick(&sources, paths, npaths);
 	} else if (open_index(&cli, &db, &store) < 0) {
 		goto out;
 	}

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 /* Open @path into the next source; 0, or the error (no message). */
@@ -156,4 +157,27 @@ bool find_sources_overlap(const struct find_sources *fs, const char *path, size_
 			return true;
 	}
 	return false;
+}
+
+/* Does the index of @src hold every one of @paths? */
+static bool holds_all(const struct find_source *src, char *const *paths, size_t n)
+{
+	struct store_reader *rd;
+	uint64_t id;
+	bool all = true;
+
+	if (store_reader_new(src->store, &rd) < 0)
+		return false;
+	for (size_t i = 0; i < n && all; i++)
+		all = store_resolve_path(rd, paths[i], &id) == 0;
+	store_reader_free(rd);
+	return all;
+}
+
+const struct find_source *find_sources_pick(const struct find_sources *fs, char *const *paths,
+					    size_t n)
+{
+	if (fs->n == 2 && !holds_all(&fs->src[0], paths, n) && holds_all(&fs->src[1], paths, n))
+		return &fs->src[1];
+	return &fs->src[0];
 }

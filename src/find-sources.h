@@ -40,6 +40,15 @@ int find_sources_open(const char *option, struct find_sources *ret);
 void find_sources_close(struct find_sources *fs);
 
 /**
+ * For a command that reads one index about @paths (absolute, as the index
+ * spells them): the only one, or of the user's and the system's the first
+ * that holds every one of them (the user's when neither does, which then
+ * names the paths it lacks).  Borrowed from @fs.
+ */
+const struct find_source *find_sources_pick(const struct find_sources *fs, char *const *paths,
+					    size_t n);
+
+/**
  * Is @path (@len bytes) one that src[1] may report too (under one of its
  * roots)?  Then src[0]'s report of it is to be remembered, and src[1]'s
  * skipped.

@@ -99,6 +99,7 @@ static void usage(void)
 	       "  dups PATH...      find duplicate files below each PATH\n"
 	       "  status            show what the daemon fsindexd is doing\n"
 	       "  reload            make fsindexd re-read its configuration\n"
+	       "  du [PATH]...      disk usage per directory, from the index\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
 		{ "rescan", cmd_rescan },
 		{ "find", cmd_find },
 		{ "dups", cmd_dups },
+		{ "du", cmd_du },
 		{ "status", cmd_status },
 		{ "reload", cmd_reload },
 	};

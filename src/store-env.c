@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
-#define ENV_MAXDBS 8	   /* four now, five in older indexes, room for `gram` and more */
+#define ENV_MAXDBS 12 /* four now; node, child, size too while an older index is upgraded; `gram` */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
 #define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 
@@ -164,15 +164,28 @@ static int put_features(MDB_txn *txn, MDB_dbi meta)
 
 int store_upgrade(struct store *s)
 {
+	bool compact = store_is_compact(s);
 	MDB_txn *txn;
 	int r;
 
-	if (s->has_features && !s->has_size)
+	if (s->has_features && !s->has_size && compact)
 		return 0;
+	if (!compact) {
+		/* Copies in transactions of its own; `node`, `child` go below, with the features. */
+		r = store_compact_upgrade(s);
+		if (r < 0)
+			goto fail;
+	}
 	r = store_txn_begin(s, 0, &txn, false);
 	if (r < 0)
-		return r;
-	r = s->has_features ? 0 : store_lmdb_err(put_features(txn, s->dbi_meta));
+		goto fail;
+	r = 0;
+	if (!compact)
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_node, 1));
+	if (!compact && r == 0)
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_child, 1));
+	if (r == 0 && (!s->has_features || !compact))
+		r = store_lmdb_err(put_features(txn, s->dbi_meta));
 	if (r == 0 && s->has_size) {
 		r = store_lmdb_err(mdb_drop(txn, s->dbi_size, 1));
 		s->has_size = r < 0; /* dropping closes the handle, whatever comes next */
@@ -182,13 +195,18 @@ int store_upgrade(struct store *s)
 	else
 		mdb_txn_abort(txn);
 	store_gate_leave(&s->gate);
+fail:
 	if (r < 0) {
 		int none = 0;
 
 		atomic_compare_exchange_strong(&s->write_error, &none, r);
 		return r;
 	}
-	if (!s->has_features) {
+	if (!compact) {
+		s->dbi_node = s->dbi_compact;
+		s->dbi_child = s->dbi_compact_child;
+	}
+	if (!s->has_features || !compact) {
 		s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
 		s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
 		s->features[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE;
@@ -205,7 +223,7 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 		const char *name;
 		MDB_dbi *dbi;
 	} dbs[] = {
-		{"node", &s->dbi_node}, {"child", &s->dbi_child},
+		{store_is_compact(s) ? "cnode" : "node", &s->dbi_node}, {store_is_compact(s) ? "cchild" : "child", &s->dbi_child},
 		{"hash", &s->dbi_hash}, {"meta", &s->dbi_meta},
 	};
 	int rc;
@@ -315,6 +333,7 @@ static int write_schema(const char *path)
 	MDB_txn *txn;
 	int rc, r;
 
+	dbs.features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE; /* which databases to make */
 	rc = mdb_env_create(&env);
 	if (rc)
 		return store_lmdb_err(rc);

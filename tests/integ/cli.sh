@@ -114,7 +114,7 @@ has_word() {	# has_word FILE WORD: WORD in FILE, not as part of a longer option
 }
 if [ -f "$T/man.txt" ]; then
 	man_tags "Common options" >"$T/man.common"
-	for sub in scan rescan find dups status reload; do
+	for sub in scan rescan find dups status reload du; do
 		help_opts "$sub" >"$T/opts.$sub"
 		n=$(wc -l <"$T/opts.$sub")
 		case $sub in status | reload) min=1 ;; *) min=3 ;; esac	# the daemon's clients: few

@@ -168,6 +168,18 @@ is "$(sysns "$SG" find --db "$SYS" --empty --type d | grep -c xempty)" 1 "(it is
 out=$(as "$UA" "$SG" find --db "$SYS" --under "$HB" 2>&1)
 is "$?:$out" "0:$HB" "find --under bob's home: the directory she sees, nothing in it"
 
+# ---- du ------------------------------------------------------------------------------
+
+for opt in "" --apparent-size; do
+	# du(1) goes in readdir order, fsindex du by name: compare sorted.
+	is "$(as "$UA" "$SG" du --db "$SYS" $opt "$TREE" | sort)" \
+		"$(setpriv --reuid="$UA" --regid="$(id -g "$UA")" --init-groups -- \
+			du -B1 $opt "$TREE" 2>/dev/null | sort)" \
+		"fsindex du ${opt:+$opt }as $UA: what du(1) run by her counts, directory by directory"
+done
+unlike "$(as "$UA" "$SG" du --db "$SYS" "$HB" 2>&1)" "inner" "... and nothing below bob's home is named"
+is "$(sysns "$SG" du --db "$SYS" -d 0 "$TREE")" "$(du -B1 -s "$TREE")" "(root's is du's of everything)"
+
 # ---- dups --indexed ---------------------------------------------------------------
 
 as "$UA" "$SG" dups --indexed --db "$SYS" "$TREE" >"$T/dups" 2>"$T/dups.err"
