@@ -87,14 +87,30 @@ static int split_path(const char *path, struct split *s)
 	return 0;
 }
 
+/* The first path a merged chain passed through in rename @from, or NULL. */
+static const char *first_via(const char *from)
+{
+	const char *to = from + strlen(from) + 1, *via = to + strlen(to) + 1;
+
+	return *via ? via : NULL;
+}
+
+static const char *next_via(const char *via)
+{
+	via += strlen(via) + 1;
+	return *via ? via : NULL;
+}
+
 int daemon_rename_add(char ***v, size_t *n, size_t *cap, const char *from, size_t len)
 {
-	size_t tlen = strlen(from + len + 1);
+	const char *end = from + len + 1;
 	char *p;
 
-	if (GROW(*v, *cap, *n + 1) < 0 || !(p = malloc(len + tlen + 2)))
+	while (*end)
+		end += strlen(end) + 1;	/* the new path, then the ones passed through */
+	if (GROW(*v, *cap, *n + 1) < 0 || !(p = malloc((size_t)(end - from) + 1)))
 		return -ENOMEM;
-	memcpy(p, from, len + tlen + 2);
+	memcpy(p, from, (size_t)(end - from) + 1);
 	(*v)[(*n)++] = p;
 	return 0;
 }
@@ -308,6 +324,31 @@ static int queue_move(struct ren *rn, struct node *x, const struct split *o, con
 }
 
 /*
+ * A chain merged by the event source ("mv a b; mv b c": a to c through b)
+ * holds if no name it passed through held anything in the index: else one
+ * was overwritten on the way (its entry is gone), or swapped, not moved on.
+ */
+static const char *check_vias(struct ren *rn, const char *from)
+{
+	for (const char *via = first_via(from); via; via = next_via(via)) {
+		struct store_child c;
+		struct split v;
+		char *dir;
+		int r;
+
+		if (split_path(via, &v) < 0 || !(dir = strndup(via, v.dir_len)))
+			return "a path without a name";
+		r = store_resolve_path(rn->rd, dir, &v.dir_id);
+		free(dir);
+		if (r < 0)
+			return "a directory it passed through is not in the index";
+		if (store_lookup(rn->rd, v.dir_id, v.name, v.name_len, &c) == 0)
+			return "a name it passed through held another entry";
+	}
+	return NULL;
+}
+
+/*
  * Apply the rename @from -> @to: NULL when done (or nothing to do), else
  * why it was not (*ret_r: an error of memory or of the index, else 0).
  */
@@ -339,10 +380,12 @@ static const char *try_one(struct ren *rn, const char *from, const char *to, int
 	x.name = NULL; /* borrowed from the reader, which moves on */
 	if (x.flags & NODE_F_CHAIN)
 		return "it leads to a root";
-	if (store_lookup(rn->rd, n.dir_id, n.name, n.name_len, &c) == 0)
-		return c.id == x.id ? NULL : "the new name held another entry (overwritten)";
 	if (!same_node(rn, n.path, n.len, &x, &st))
 		return "the new path is another entry now";
+	if ((why = check_vias(rn, from)))
+		return why;
+	if (store_lookup(rn->rd, n.dir_id, n.name, n.name_len, &c) == 0)
+		return c.id == x.id ? NULL : "the new name held another entry (overwritten)";
 	if (!same_file(&x, &st))
 		return "a file changed since, or with other links";
 	root = root_of(rn, o.dir_id, 0);
@@ -393,6 +436,9 @@ static int fall_back(struct daemon_job *job, const char *from, const char *to, c
 		r = add_path(job, from, o.dir_len);
 	if (r == 0 && split_path(to, &n) == 0)
 		r = add_path(job, to, n.dir_len);
+	for (const char *via = first_via(from); r == 0 && via; via = next_via(via))
+		if (split_path(via, &o) == 0)
+			r = add_path(job, via, o.dir_len);
 	return r;
 }
 

@@ -37,10 +37,15 @@ struct watch_pend {
 	int64_t deadline;
 };
 
-/* A rename waiting to be emitted: "from\0to\0" in one allocation. */
+/*
+ * A rename waiting to be emitted: "from\0to\0", then the names it passed
+ * through when a chain was merged ("via\0" each), then "\0"; one allocation.
+ */
 struct watch_ren {
 	char *from;
 	size_t from_len, to_len;
+	size_t size;	  /* of the whole allocation */
+	unsigned nvia;
 	int64_t deadline; /* no later than its directories' */
 };
 

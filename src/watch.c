@@ -239,10 +239,11 @@ static bool at_or_below(const char *path, size_t len, const char *top, size_t tl
 /*
  * Directory @from was renamed to @to: pending directories at and below it
  * are rescanned at their new paths (an event read before the rename named
- * the old one).  Skipped when too many wait: then as before renames existed.
+ * the old one), after the rename: *@deadline is lowered to theirs.  Skipped
+ * when too many wait: then as before renames existed.
  */
 static int move_pending(struct watch *w, const char *from, size_t flen, const char *to,
-			size_t tlen)
+			size_t tlen, int64_t *deadline)
 {
 	bool moved = false;
 
@@ -263,6 +264,8 @@ static int move_pending(struct watch *w, const char *from, size_t flen, const ch
 		p->path = np;
 		p->len = tlen + p->len - flen;
 		moved = true;
+		if (p->deadline < *deadline)
+			*deadline = p->deadline;
 	}
 	/* Rebuilding at the same size cannot fail. */
 	return moved ? slots_rebuild(w, 0) : 0;
@@ -282,29 +285,47 @@ static int64_t ren_deadline(const struct watch *w, const char *a, size_t alen, c
 	return t;
 }
 
-/* Queue the rename @from -> @to (taken over: "from\0to\0"), merging a chain. */
+/* Merged chains keep at most this many names passed through. */
+#define WATCH_MAX_VIA 8
+
+/*
+ * Queue the rename @from -> @to (taken over: "from\0to\0\0", @size bytes).
+ * "mv a b; mv b c" is one rename, a to c, where a's was (it happened first),
+ * passing through b: the caller checks that b held nothing before (else a
+ * name was overwritten, or b was swapped, not moved on).
+ */
 static int ren_add(struct watch *w, char *from, size_t flen, size_t tlen, int64_t deadline)
 {
 	const char *to = from + flen + 1;
 
-	/* "mv a b; mv b c": one rename, a to c, where a's was (it happened first). */
 	for (size_t i = w->nren; i-- > 0;) {
 		struct watch_ren *r = &w->ren[i];
-		char *m;
+		size_t rest, size;
+		char *m, *p;
 
 		if (r->to_len != flen || memcmp(r->from + r->from_len + 1, from, flen) != 0)
 			continue;
-		m = malloc(r->from_len + 1 + tlen + 1);
+		if (r->nvia >= WATCH_MAX_VIA)
+			break;
+		/* from, the new to, the old vias, the old to (= this from), the end. */
+		rest = r->size - (r->from_len + 1) - (r->to_len + 1);
+		size = r->from_len + 1 + tlen + 1 + rest + flen + 1;
+		m = malloc(size);
 		if (!m) {
 			free(from);
 			return -ENOMEM;
 		}
-		memcpy(m, r->from, r->from_len + 1);
-		memcpy(m + r->from_len + 1, to, tlen + 1);
+		p = mempcpy(m, r->from, r->from_len + 1);
+		p = mempcpy(p, to, tlen + 1);
+		p = mempcpy(p, r->from + r->from_len + 1 + r->to_len + 1, rest - 1);
+		p = mempcpy(p, from, flen + 1);
+		*p = '\0';
 		free(r->from);
 		free(from);
 		r->from = m;
 		r->to_len = tlen;
+		r->size = size;
+		r->nvia++;
 		if (deadline < r->deadline)
 			r->deadline = deadline;
 		return 0;
@@ -313,8 +334,11 @@ static int ren_add(struct watch *w, char *from, size_t flen, size_t tlen, int64_
 		free(from);
 		return -ENOMEM;
 	}
-	w->ren[w->nren++] =
-		(struct watch_ren){.from = from, .from_len = flen, .to_len = tlen, .deadline = deadline};
+	w->ren[w->nren++] = (struct watch_ren){.from = from,
+					       .from_len = flen,
+					       .to_len = tlen,
+					       .size = flen + tlen + 3,
+					       .deadline = deadline};
 	return 0;
 }
 
@@ -344,6 +368,7 @@ int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char
 	ssize_t ro, rn;
 	size_t flen, tlen;
 	char *from, *to, *both;
+	int64_t deadline;
 	int r;
 
 	while (olen > 1 && odir[olen - 1] == '/')
@@ -356,7 +381,7 @@ int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char
 		return rename_as_rescans(w, odir, olen, ndir, nlen, nname, is_dir && ro != rn);
 	from = join(odir, olen, oname, &flen);
 	to = join(ndir, nlen, nname, &tlen);
-	both = from && to ? malloc(flen + tlen + 2) : NULL;
+	both = from && to ? malloc(flen + tlen + 3) : NULL;
 	if (!both) {
 		free(from);
 		free(to);
@@ -364,18 +389,20 @@ int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char
 	}
 	memcpy(both, from, flen + 1);
 	memcpy(both + flen + 1, to, tlen + 1);
+	both[flen + tlen + 2] = '\0';
 	free(from);
 	free(to);
 	r = note(w, odir, olen, 0, true, false);
 	if (r == 0)
 		r = note(w, ndir, nlen, 0, true, false);
+	deadline = ren_deadline(w, odir, olen, ndir, nlen);
 	if (r == 0 && is_dir)
-		r = move_pending(w, both, flen, both + flen + 1, tlen);
+		r = move_pending(w, both, flen, both + flen + 1, tlen, &deadline);
 	if (r < 0) {
 		free(both);
 		return r;
 	}
-	return ren_add(w, both, flen, tlen, ren_deadline(w, odir, olen, ndir, nlen));
+	return ren_add(w, both, flen, tlen, deadline);
 }
 
 void watch_note_roots(struct watch *w, bool (*pick)(const struct watch_root *r))

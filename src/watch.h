@@ -23,7 +23,7 @@
  * only if something else happened there too.  The caller applies the rename
  * or, when it cannot, rescans both directories itself.  A rename is emitted
  * no later than its directories, and renames in the order they happened;
- * "mv a b; mv b c" within a window is one rename, a to c.  Anything else
+ * "mv a b; mv b c" within a window is one rename, a to c, through b.  Anything else
  * about a rename (into or out of a root, across roots, a queue full of
  * renames) is emitted as today, as rescans of the directories.
  * inotify costs one watch and one path per directory; watch_add_root() walks
@@ -64,7 +64,9 @@ enum watch_flags {
  * @flags is a set of enum watch_flags (0: rescan @dir one level).
  * With WATCH_RENAME (alone), @dir is the old path of an entry (file or
  * directory) and the new one follows it: the NUL-terminated string at
- * @dir + @len + 1.  Both lie in one root.
+ * @dir + @len + 1.  Both lie in one root.  After it come the paths a merged
+ * chain passed through ("mv a b; mv b c": b), each NUL-terminated, then an
+ * empty string.  The chain holds only if those names held nothing before.
  */
 typedef void watch_emit_fn(void *ctx, const char *dir, size_t len, unsigned flags);
 

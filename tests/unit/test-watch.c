@@ -54,7 +54,12 @@ static void on_emit(void *ctx, const char *dir, size_t len, unsigned flags)
 	}
 	if (getenv("WATCH_TEST_VERBOSE"))
 		diag("emit %s %u", dir, flags);
-	if (e->n < MAX_EMIT) {
+	if (e->n < MAX_EMIT && (flags & WATCH_RENAME)) {
+		/* A rename: "old>new". */
+		if (asprintf(&e->path[e->n], "%s>%s", dir, dir + len + 1) < 0)
+			e->path[e->n] = NULL;
+		e->flags[e->n++] = flags;
+	} else if (e->n < MAX_EMIT) {
 		e->path[e->n] = strndup(dir, len);
 		e->flags[e->n++] = flags;
 	}
@@ -272,8 +277,22 @@ static void test_renames(enum watch_mode mode)
 	rename(at("src/f"), at("dst/f"));
 	rename(at("src/sub"), at("dst/sub"));
 	drain(w, &e);
-	ok(emitted(&e, at("src"), 0) && emitted(&e, at("dst"), 0),
-	   "%s: rename: src and dst emitted", m);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("src/f"), at("dst/f"));
+	ok(emitted(&e, cmd, WATCH_RENAME), "%s: a file's rename is emitted as one", m);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("src/sub"), at("dst/sub"));
+	ok(emitted(&e, cmd, WATCH_RENAME), "%s: a directory's rename is emitted as one", m);
+	ok(!emitted(&e, at("src"), 0) && !emitted(&e, at("dst"), 0) && e.n == 2,
+	   "%s: ...and their directories are not rescanned for them (%zu emitted)", m, e.n);
+	clear(&e);
+
+	/* A chain within the window is one rename; a create beside it is rescanned. */
+	rename(at("dst/f"), at("dst/g"));
+	rename(at("dst/g"), at("src/h"));
+	put(at("dst/new"), "n");
+	drain(w, &e);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("dst/f"), at("src/h"));
+	ok(emitted(&e, cmd, WATCH_RENAME) && emitted(&e, at("dst"), 0) && !emitted(&e, at("src"), 0),
+	   "%s: mv f g; mv g h: one rename, f to h; dst rescanned for its new file", m);
 	clear(&e);
 
 	/* The moved directory's events carry its new path. */
