@@ -381,6 +381,8 @@ struct batch {
 	size_t n, cap;
 	char **renames;
 	size_t nren, ren_cap;
+	char **subtrees;	/* when there are renames: queued after them */
+	size_t nsub, sub_cap;
 	bool failed;
 };
 
@@ -401,6 +403,13 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
 	daemon_sync_event(d, dir, len, flags);
 	if (flags & DAEMON_EVENT_OVERFLOW) {
 		daemon_queue_reconcile(d);
+	} else if ((flags & DAEMON_EVENT_SUBTREE) && b->nren) {
+		/* Renames come first; a subtree below one is to be walked where it went. */
+		if (GROW(b->subtrees, b->sub_cap, b->nsub + 1) ||
+		    !(b->subtrees[b->nsub] = strndup(dir, len)))
+			b->failed = true;
+		else
+			b->nsub++;
 	} else if (flags & DAEMON_EVENT_SUBTREE) {
 		if (daemon_queue_rescan(d, dir, len, 0) < 0)
 			daemon_queue_reconcile(d);
@@ -432,6 +441,12 @@ void daemon_take_events(struct daemon *d, bool all)
 		b.failed = true;
 	else if (!b.n)
 		free(b.paths);
+	for (size_t i = 0; i < b.nsub; i++) {
+		if (daemon_queue_rescan(d, b.subtrees[i], strlen(b.subtrees[i]), 0) < 0)
+			b.failed = true;
+		free(b.subtrees[i]);
+	}
+	free(b.subtrees);
 	/* Out of memory: what was lost is found by a reconcile. */
 	if (b.failed)
 		daemon_queue_reconcile(d);

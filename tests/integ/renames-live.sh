@@ -6,8 +6,8 @@
 # falls back to rescanning both directories when anything does not match.
 # Under inotify and under fanotify: a file, a directory of 10k+ entries,
 # across directories, onto an existing name, a fast chain, a swap
-# (RENAME_EXCHANGE), a directory renamed with a new file in it, out of the
-# root and back in.  After each the index must equal find(1) over the root,
+# (RENAME_EXCHANGE), a directory renamed with a new file or tree in it, out
+# of the root and back in.  After each the index must equal find(1) over the root,
 # inode numbers and types included; the daemon's debug log must say the
 # rename was applied in place ("renamed ... (one record)") where it can be,
 # and that no rescan ran for it, so a silent fallback fails the test.
@@ -152,6 +152,13 @@ for mode in inotify fanotify; do
 	converge "$mode: a new file, then its directory renamed"
 	ok "$mode: ...the rename applied in place" \
 		grep -qF "renamed '$L/q' to '$L/q2' in the index (one record)" <(log_since "$n")
+
+	# The same with a new directory in it, whose tree is walked where it went.
+	n=$(mark)
+	mkdir -p "$L/q2/newdir/deeper" && echo x >"$L/q2/newdir/deeper/x" && mv "$L/q2" "$L/q3"
+	converge "$mode: a new tree, then its parent renamed"
+	ok "$mode: ...the rename applied in place" \
+		grep -qF "renamed '$L/q2' to '$L/q3' in the index (one record)" <(log_since "$n")
 
 	# mv a b, then a new a.
 	n=$(mark)
