@@ -9,8 +9,9 @@
  * paths of the directory and of everything below it are rewritten.  Such a
  * pair, of a file or a directory, is noted as a rename (watch_note_rename()).
  * A MOVED_FROM left without its MOVED_TO once the queue is drained went out
- * of sight: its directory is noted, and a directory's watches are removed.  A MOVED_TO without its MOVED_FROM, and a
- * new directory, are walked for watches and queued for a subtree rescan,
+ * of sight: its directory is noted, and a directory's watches are removed.
+ * A MOVED_TO without its MOVED_FROM, and a new directory, are walked for
+ * watches and queued for a subtree rescan,
  * since they may have been filled before their watches existed (the rescan
  * comes a settle window after the watches, so it sees all of it).
  *
