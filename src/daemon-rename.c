@@ -518,7 +518,9 @@ int daemon_apply_renames(struct daemon *d, struct daemon_job *job)
 	pthread_mutex_lock(&d->lock);
 	d->renames_applied += done;
 	d->renames_rescanned += left;
+	log_debug("renames: %zu applied in the index, %zu left to rescans (since start: %llu, %llu)",
+		  done, left, (unsigned long long)d->renames_applied,
+		  (unsigned long long)d->renames_rescanned);
 	pthread_mutex_unlock(&d->lock);
-	log_debug("renames: %zu applied in the index, %zu left to rescans", done, left);
 	return i < job->nrenames ? -ECANCELED : 0;
 }
