@@ -314,6 +314,8 @@ static int queue_move(struct ren *rn, struct node *x, const struct split *o, con
 	/* Listed once more by the next reconcile, which settles it again (as rescan.c). */
 	if (S_ISDIR(x->mode))
 		x->flags &= ~NODE_F_SETTLED;
+	/* A batch call may wait on the writer, which may wait on our snapshot to grow the map. */
+	store_reader_pause(rn->rd);
 	r = store_batch_move(rn->batch, x);
 	if (r == 0)
 		r = add_key(rn, o);
@@ -367,7 +369,8 @@ static const char *try_one(struct ren *rn, const char *from, const char *to, int
 	if ((why = find_dir(rn, &o)) || (why = find_dir(rn, &n)))
 		return why;
 	/* It may depend on a rename not committed yet: commit, look again. */
-	if (rn->nkeys && (rn->moved_dir || touched(rn, &o) || touched(rn, &n))) {
+	if (rn->nkeys &&
+	    (rn->moved_dir || touched(rn, &o) || touched(rn, &n) || first_via(from))) {
 		*ret_r = commit(rn);
 		if (*ret_r < 0)
 			return "the index cannot be written";
