@@ -398,11 +398,16 @@ int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char
 	deadline = ren_deadline(w, odir, olen, ndir, nlen);
 	if (r == 0 && is_dir)
 		r = move_pending(w, both, flen, both + flen + 1, tlen, &deadline);
-	if (r < 0) {
+	if (r == 0)
+		r = ren_add(w, both, flen, tlen, deadline); /* takes both */
+	else
 		free(both);
-		return r;
+	if (r < 0) {
+		/* Not queued as a rename: its directories are rescanned after all. */
+		watch_note(w, odir, olen, 0, false);
+		watch_note(w, ndir, nlen, 0, false);
 	}
-	return ren_add(w, both, flen, tlen, deadline);
+	return r;
 }
 
 void watch_note_roots(struct watch *w, bool (*pick)(const struct watch_root *r))
