@@ -5,7 +5,8 @@
 # (fanotify FAN_RENAME, an inotify cookie pair) as one record moved, and
 # falls back to rescanning both directories when anything does not match.
 # Under inotify and under fanotify: a file, a directory of 10k+ entries,
-# across directories, onto an existing name, a fast chain, a swap
+# across directories, onto an existing name, a fast chain (also through a
+# name that was taken), a swap
 # (RENAME_EXCHANGE), a directory renamed with a new file or tree in it, out
 # of the root and back in.  After each the index must equal find(1) over the root,
 # inode numbers and types included; the daemon's debug log must say the
@@ -134,6 +135,16 @@ for mode in inotify fanotify; do
 	ok "$mode: ...applied in place" grep -qF "to '$L/p2/c' in the index (one record)" \
 		<(log_since "$n")
 	nok "$mode: ...with no rescan" grep -qE "rescanned|not applied" <(log_since "$n")
+
+	# A chain through a name that was taken: b's old entry went, so no chain.
+	echo a >"$L/a" && echo b >"$L/b"
+	poll_until "$mode: two new files are indexed" index_has "$L/b"
+	sleep 0.3
+	n=$(mark)
+	mv "$L/a" "$L/b" && mv "$L/b" "$L/p2/d"
+	converge "$mode: mv a b (b taken); mv b p2/d"
+	ok "$mode: ...not applied in place" grep -qE "rename of '$L/a' to '$L/(b|p2/d)' not applied" \
+		<(log_since "$n")
 
 	# A swap: two renames onto taken names; the rescan must keep each identity.
 	n=$(mark)
