@@ -18,7 +18,10 @@
  * not excluded by its root's patterns there.  Anything else (replaced,
  * renamed again since, never indexed, overwritten a name) leaves both
  * directories to the job's one-level rescan, as before renames were known:
- * correctness first.  Renames come in the order they happened; one that
+ * correctness first.  A swap (RENAME_EXCHANGE: "a to a through b" once the
+ * event source merged its two renames) is two records moved, when a holds
+ * what the index has at b and b what it has at a.  Renames come in the
+ * order they happened; one that
  * could depend on an earlier one not yet committed (a directory moved, or
  * the same names) waits for that commit first.
  */
@@ -62,6 +65,7 @@ struct ren {
 	struct ren_key *keys;	/* of the renames queued since the last commit */
 	size_t nkeys, keys_cap;
 	bool moved_dir;		/* one of them moved a directory: paths changed */
+	size_t moved;		/* records queued */
 };
 
 /* A path split at its last slash: the directory ("/" for the top) and the name. */
@@ -317,8 +321,10 @@ static int queue_move(struct ren *rn, struct node *x, const struct split *o, con
 	/* A batch call may wait on the writer, which may wait on our snapshot to grow the map. */
 	store_reader_pause(rn->rd);
 	r = store_batch_move(rn->batch, x);
-	if (r == 0)
+	if (r == 0) {
+		rn->moved++;
 		r = add_key(rn, o);
+	}
 	if (r == 0)
 		r = add_key(rn, n);
 	rn->moved_dir |= S_ISDIR(x->mode);
@@ -348,6 +354,67 @@ static const char *check_vias(struct ren *rn, const char *from)
 			return "a name it passed through held another entry";
 	}
 	return NULL;
+}
+
+/* May @x (@st on disk now) be moved in place to @n, under @root? */
+static const char *movable(struct ren *rn, const struct store_root *root, const struct node *x,
+			   const struct split *n, const struct stat *st)
+{
+	if (x->flags & NODE_F_CHAIN)
+		return "it leads to a root";
+	if (!same_file(x, st))
+		return "a file changed since, or with other links";
+	if (root != root_of(rn, n->dir_id, x->id))
+		return "not within one root";
+	if (S_ISDIR(x->mode) && holds_root(rn, x->id))
+		return "it holds a root";
+	if (excluded(root, n, S_ISDIR(x->mode)))
+		return "excluded there";
+	return NULL;
+}
+
+/*
+ * "a to a through b" with a holding another entry now: a swap of a and b
+ * (renameat2() RENAME_EXCHANGE, two renames the event source merged) if a
+ * holds what the index has at b and b what it has at a (@x): both moved.
+ */
+static const char *try_swap(struct ren *rn, const struct split *o, const char *via,
+			    struct node *x, int *ret_r)
+{
+	const struct store_root *root;
+	struct stat sx, sy;
+	struct store_child c;
+	struct split v;
+	struct node y;
+	const char *why;
+
+	if (split_path(via, &v) < 0)
+		return "a path without a name";
+	if ((why = find_dir(rn, &v)))
+		return why;
+	if (store_lookup(rn->rd, v.dir_id, v.name, v.name_len, &c) < 0 ||
+	    store_get_node(rn->rd, c.id, &y) < 0)
+		return "the new path is another entry now";
+	y.name = NULL;
+	if (!same_node(rn, o->path, o->len, &y, &sy) || !same_node(rn, v.path, v.len, x, &sx))
+		return "the new path is another entry now";
+	root = root_of(rn, o->dir_id, 0);
+	if (!root)
+		return "not within one root";
+	if ((why = movable(rn, root, x, &v, &sx)) || (why = movable(rn, root, &y, o, &sy)))
+		return why;
+	*ret_r = queue_move(rn, x, o, &v, &sx);
+	if (*ret_r == 0)
+		*ret_r = queue_move(rn, &y, &v, o, &sy);
+	return *ret_r < 0 ? "the index cannot be written" : NULL;
+}
+
+/* Is rename @from -> @to "a to a" through one name only? */
+static bool is_swap(const char *from, const char *to)
+{
+	const char *via = first_via(from);
+
+	return via && !next_via(via) && strcmp(from, to) == 0;
 }
 
 /*
@@ -381,23 +448,18 @@ static const char *try_one(struct ren *rn, const char *from, const char *to, int
 	    store_get_node(rn->rd, c.id, &x) < 0)
 		return "the old name is not in the index";
 	x.name = NULL; /* borrowed from the reader, which moves on */
-	if (x.flags & NODE_F_CHAIN)
-		return "it leads to a root";
 	if (!same_node(rn, n.path, n.len, &x, &st))
-		return "the new path is another entry now";
+		return is_swap(from, to) ? try_swap(rn, &o, first_via(from), &x, ret_r)
+					 : "the new path is another entry now";
 	if ((why = check_vias(rn, from)))
 		return why;
 	if (store_lookup(rn->rd, n.dir_id, n.name, n.name_len, &c) == 0)
 		return c.id == x.id ? NULL : "the new name held another entry (overwritten)";
-	if (!same_file(&x, &st))
-		return "a file changed since, or with other links";
 	root = root_of(rn, o.dir_id, 0);
-	if (!root || root != root_of(rn, n.dir_id, x.id))
+	if (!root)
 		return "not within one root";
-	if (S_ISDIR(x.mode) && holds_root(rn, x.id))
-		return "it holds a root";
-	if (excluded(root, &n, S_ISDIR(x.mode)))
-		return "excluded there";
+	if ((why = movable(rn, root, &x, &n, &st)))
+		return why;
 	*ret_r = queue_move(rn, &x, &o, &n, &st);
 	return *ret_r < 0 ? "the index cannot be written" : NULL;
 }
@@ -445,15 +507,25 @@ static int fall_back(struct daemon_job *job, const char *from, const char *to, c
 	return r;
 }
 
-static void applied(const char *from, const char *to)
+/* Log what was done for @from -> @to: @n records moved (2: a swap with what @from passed through). */
+static void applied(const char *from, const char *to, int n)
 {
 	char *qf, *qt;
 
 	if (!log_enabled(LOG_DEBUG))
 		return;
+	if (n == 2)
+		to = first_via(from);
 	qf = log_quote(from, strlen(from));
 	qt = log_quote(to, strlen(to));
-	log_debug("renamed '%s' to '%s' in the index (one record)", qf ? qf : "?", qt ? qt : "?");
+	if (n == 0)
+		log_debug("renamed '%s' back in the index (nothing to write)", qf ? qf : "?");
+	else if (n == 2)
+		log_debug("swapped '%s' and '%s' in the index (two records)", qf ? qf : "?",
+			  qt ? qt : "?");
+	else
+		log_debug("renamed '%s' to '%s' in the index (one record)", qf ? qf : "?",
+			  qt ? qt : "?");
 	free(qf);
 	free(qt);
 }
@@ -500,10 +572,11 @@ int daemon_apply_renames(struct daemon *d, struct daemon_job *job)
 		log_debug("renames: cannot use the index: %s", strerror(-r));
 	for (i = 0; i < job->nrenames && !cancel_requested(&d->stop); i++) {
 		const char *from = job->renames[i], *to = from + strlen(from) + 1;
+		size_t before = rn.moved;
 		const char *why = r < 0 ? "the index cannot be used" : try_one(&rn, from, to, &r);
 
 		if (!why) {
-			applied(from, to);
+			applied(from, to, (int)(rn.moved - before));
 			done++;
 			continue;
 		}

@@ -146,16 +146,23 @@ for mode in inotify fanotify; do
 	ok "$mode: ...not applied in place" grep -qE "rename of '$L/a' to '$L/(b|p2/d)' not applied" \
 		<(log_since "$n")
 
-	# A swap: two renames onto taken names; the rescan must keep each identity.
+	# A swap: two renames onto each other's names, merged into one: both moved.
 	n=$(mark)
 	"$XCHG" "$L/p2/c" "$L/f1.new"
 	converge "$mode: two files swapped (RENAME_EXCHANGE)"
-	mkdir -p "$L/x1/in" "$L/x2"
+	ok "$mode: ...applied in place" grep -qE \
+		"swapped '$L/(p2/c|f1.new)' and '$L/(p2/c|f1.new)' in the index \(two records\)" \
+		<(log_since "$n")
+	nok "$mode: ...with no rescan" grep -qE "rescanned|not applied" <(log_since "$n")
+	mkdir -p "$L/x1/in" "$L/p2/x2"
 	echo 1 >"$L/x1/in/one"
-	echo 2 >"$L/x2/two"
-	poll_until "$mode: two directories to swap are indexed" index_has "$L/x2/two"
-	"$XCHG" "$L/x1" "$L/x2"
-	converge "$mode: two directories swapped (RENAME_EXCHANGE)"
+	echo 2 >"$L/p2/x2/two"
+	poll_until "$mode: two directories to swap are indexed" index_has "$L/p2/x2/two"
+	sleep 0.3
+	n=$(mark)
+	"$XCHG" "$L/x1" "$L/p2/x2"
+	converge "$mode: two directories in two parents swapped (RENAME_EXCHANGE)"
+	ok "$mode: ...applied in place" grep -qF "in the index (two records)" <(log_since "$n")
 
 	# Renamed with a new file in it, in one window: the file is found at the new path.
 	n=$(mark)
