@@ -69,16 +69,11 @@ for mode in inotify fanotify; do
 	echo s >"$L/p1/sub/deep/s"
 	echo q >"$L/q/old"
 	# 10,400 entries below big, beside 2,000 in many.
-	python3 - "$L" <<-'EOF'
-	import os, sys
-	r = sys.argv[1]
-	for d in range(20):
-	    os.makedirs(f"{r}/big/d{d}")
-	    for f in range(519):
-	        open(f"{r}/big/d{d}/f{f}", "w").close()
-	for f in range(2000):
-	    open(f"{r}/many/m{f}", "w").close()
-	EOF
+	for d in $(seq 0 19); do
+		mkdir -p "$L/big/d$d"
+		(cd "$L/big/d$d" && touch f{0..518})
+	done
+	(cd "$L/many" && touch m{0..1999})
 	printf '[index]\nroots = %s\n' "$L" >"$T/$mode.conf"
 	DB=$T/db-$mode
 	LOG=$T/$mode.err
