@@ -247,8 +247,12 @@ static void job_free(struct daemon_job *job)
 {
 	for (size_t i = 0; job && i < job->npaths; i++)
 		free(job->paths[i]);
-	if (job)
+	for (size_t i = 0; job && i < job->nrenames; i++)
+		free(job->renames[i]);
+	if (job) {
 		free(job->paths);
+		free(job->renames);
+	}
 	free(job);
 }
 
@@ -280,7 +284,11 @@ static void *job_thread(void *arg)
 		d->busy = true;
 		pthread_mutex_unlock(&d->lock);
 
-		r = job->kind == DAEMON_JOB_RECONCILE ? run_reconcile(d) : run_rescan(d, job);
+		r = job->kind == DAEMON_JOB_RENAMES ? daemon_apply_renames(d, job) : 0;
+		if (job->kind == DAEMON_JOB_RECONCILE)
+			r = run_reconcile(d);
+		else if (r != -ECANCELED && job->npaths)
+			r = run_rescan(d, job);
 		job_free(job);
 
 		pthread_mutex_lock(&d->lock);
@@ -370,6 +378,13 @@ int daemon_queue_rescans(struct daemon *d, char **paths, size_t n)
 	push(d, job);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
+}
+
+void daemon_queue_job(struct daemon *d, struct daemon_job *job)
+{
+	pthread_mutex_lock(&d->lock);
+	push(d, job);
+	pthread_mutex_unlock(&d->lock);
 }
 
 uint64_t daemon_queue_barrier(struct daemon *d)
