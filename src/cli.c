@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "privs.h"
 #include "ring.h"
 #include "sync.h"
 #include "store.h"
@@ -31,7 +32,7 @@
 const struct cli_option cli_shared_options[] = {
 	{ "--db", NULL, CLI_OPT_DB, " DIR",
 	  "index location (default: $FSINDEX_DB, else\n$XDG_CACHE_HOME/fsindex or ~/.cache/fsindex)",
-	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--jobs", "-j", 'j', " N", "worker threads (default: online CPUs)", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--io", NULL, CLI_OPT_IO, "=MODE",
 	  "how content is read: auto (io_uring if it works,\nelse pread), uring, sync (default auto)",
@@ -41,10 +42,10 @@ const struct cli_option cli_shared_options[] = {
 	  "more detail on stderr; twice (-vv), debugging\nmessages too", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 	{ "--sync", NULL, CLI_OPT_SYNC, NULL,
 	  "first wait until fsindexd has indexed every change\nmade before the call "
-	  "(dups: with --indexed)", CLI_FIND | CLI_DUPS },
+	  "(dups: with --indexed)", CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--sync-timeout", NULL, CLI_OPT_SYNC_TIMEOUT, " SECONDS",
 	  "--sync, waiting at most SECONDS (default 10),\nthen warning and answering anyway",
-	  CLI_FIND | CLI_DUPS },
+	  CLI_FIND | CLI_DUPS | CLI_DU },
 	{ "--help", "-h", 'h', NULL, "show this help and exit",
 	  CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 };
@@ -232,17 +233,17 @@ char *cli_db_path(const char *option)
 
 	if (option)
 		return strdup(option);
-	env = getenv("FSINDEX_DB");
+	env = secure_getenv("FSINDEX_DB");
 	if (env && *env)
 		return strdup(env);
-	env = getenv("XDG_CACHE_HOME");
+	env = secure_getenv("XDG_CACHE_HOME");
 	/* The XDG spec says relative values are to be ignored. */
 	if (env && env[0] == '/') {
 		if (asprintf(&path, "%s/fsindex", env) < 0)
 			return NULL;
 		return path;
 	}
-	home = getenv("HOME");
+	home = secure_getenv("HOME");
 	if (!home || home[0] != '/') {
 		struct passwd *pw = getpwuid(getuid());
 
@@ -268,15 +269,28 @@ void cli_debug_index(const char *path)
 	free(q);
 }
 
-int cli_open_store(const char *path, unsigned flags, struct store **ret_store)
+bool cli_db_explicit(const char *option)
 {
-	char *q;
-	int r;
+	const char *env = secure_getenv("FSINDEX_DB");
 
-	r = store_open(path, flags, ret_store);
+	return option || (env && *env);
+}
+
+int cli_try_open_store(const char *path, unsigned flags, struct store **ret_store)
+{
+	int r = 0;
+
+	if (flags & STORE_RDONLY)
+		r = privs_take_store(path, ret_store);
 	if (r == 0)
-		return 0;
-	q = log_quote(path, strlen(path));
+		return store_open(path, flags, ret_store);
+	return r < 0 ? r : 0;
+}
+
+void cli_store_error(const char *path, unsigned flags, int r)
+{
+	char *q = log_quote(path, strlen(path));
+
 	if (r == -ENOENT && (flags & STORE_RDONLY))
 		log_error("no index at '%s' (run 'fsindex scan DIR' first)", q ? q : path);
 	else if (r == -ELOOP) /* store_open(): a data or lock file that is a symlink */
@@ -286,9 +300,21 @@ int cli_open_store(const char *path, unsigned flags, struct store **ret_store)
 		log_error("cannot open index '%s': %s (the index is mapped into memory: if "
 			  "ulimit -v limits the address space, raise it)", q ? q : path,
 			  fsi_strerror(r));
+	else if (r == -EACCES && !(flags & STORE_RDONLY) && privs_was_setgid())
+		log_error("cannot open index '%s' for writing: %s (fsindex reads the system "
+			  "index with its group, and writes nothing with it)", q ? q : path,
+			  fsi_strerror(r));
 	else
 		log_error("cannot open index '%s': %s", q ? q : path, fsi_strerror(r));
 	free(q);
+}
+
+int cli_open_store(const char *path, unsigned flags, struct store **ret_store)
+{
+	int r = cli_try_open_store(path, flags, ret_store);
+
+	if (r < 0)
+		cli_store_error(path, flags, r);
 	return r;
 }
 

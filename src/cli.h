@@ -59,6 +59,7 @@ enum cli_cmd_bit {
 	CLI_RESCAN = 1 << 3,
 	CLI_STATUS = 1 << 4,
 	CLI_RELOAD = 1 << 5,
+	CLI_DU = 1 << 6,
 };
 
 /*
@@ -186,9 +187,22 @@ char *cli_db_path(const char *option);
 void cli_debug_index(const char *path);
 
 /**
- * Open the index at @path (STORE_RDONLY for queries), printing a message that
- * names the path and the reason on failure.  Returns 0 or a negative error.
+ * Was the index chosen (@option, --db, or $FSINDEX_DB), rather than left to
+ * the default (find then reads the per-user and the system index)?
  */
+bool cli_db_explicit(const char *option);
+
+/**
+ * Open the index at @path (STORE_RDONLY for queries): the system index that
+ * a setgid fsindex opened before it dropped its group (privs.h) when @path
+ * names it, else store_open().  Prints nothing.  0 or a negative error.
+ */
+int cli_try_open_store(const char *path, unsigned flags, struct store **ret_store);
+
+/** The message for cli_try_open_store()'s error @r: names the path and the reason. */
+void cli_store_error(const char *path, unsigned flags, int r);
+
+/** cli_try_open_store(), then cli_store_error() on failure.  0 or a negative error. */
 int cli_open_store(const char *path, unsigned flags, struct store **ret_store);
 
 /**

@@ -12,6 +12,7 @@
 #include "dups.h"
 #include "dups-index.h"
 #include "errors.h"
+#include "find-sources.h"
 #include "log.h"
 #include "output.h"
 #include "progress.h"
@@ -378,7 +379,7 @@ static int open_index(const struct dups_cli *cli, char **ret_db, struct store **
 	char tmpl[PATH_MAX];
 
 	if (cli->no_index) {
-		const char *tmp = getenv("TMPDIR");
+		const char *tmp = secure_getenv("TMPDIR");
 
 		snprintf(tmpl, sizeof(tmpl), "%s/fsindex-dups.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(tmpl)) {
@@ -510,9 +511,10 @@ static int search(struct dups_cli *cli, struct store *store, char **paths, size_
  * scan, then the same search, on an engine without a writer: nothing is
  * written back.  Returns 0, EXIT_FATAL (reported) or a negative error.
  */
-static int search_indexed(struct dups_cli *cli, struct store *store, char **paths,
+static int search_indexed(struct dups_cli *cli, const struct find_source *src, char **paths,
 			  size_t npaths, struct dups_collector *col, struct dups_result *res)
 {
+	struct store *store = src->store;
 	struct engine_opts eo = {
 		.jobs = cli->common.jobs, .io_mode = cli->common.io, .cancel = &dups_cancel,
 	};
@@ -523,7 +525,7 @@ static int search_indexed(struct dups_cli *cli, struct store *store, char **path
 	int64_t t0 = now_mono_ns(), t1;
 	int r, fr;
 
-	r = dups_collect_indexed(store, paths, npaths, col, &ist);
+	r = dups_collect_indexed(store, src->visible, paths, npaths, col, &ist);
 	if (r == -ENOENT)
 		return EXIT_FATAL; /* reported */
 	if (r < 0) {
@@ -587,6 +589,8 @@ int cmd_dups(int argc, char **argv)
 {
 	struct dups_cli cli = { .mode = OUTPUT_PLAIN };
 	struct dups_result res = { 0 };
+	struct find_sources sources = { 0 };
+	const struct find_source *src = NULL;
 	struct store *store = NULL;
 	char **paths = NULL, *db = NULL;
 	struct dups_collector *col = NULL;
@@ -609,9 +613,9 @@ int cmd_dups(int argc, char **argv)
 	if (cli.indexed && cli.common.sync)
 		sync_wait("dups", cli.common.sync_ms);
 	if (cli.indexed) {
-		db = cli_db_path(cli.common.db);
-		if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
+		if (find_sources_open(cli.common.db, &sources) < 0)
 			goto out;
+		src = find_sources_pick(&sources, paths, npaths);
 	} else if (open_index(&cli, &db, &store) < 0) {
 		goto out;
 	}
@@ -624,7 +628,7 @@ int cmd_dups(int argc, char **argv)
 	if (dups_collector_new(paths, npaths, &cli.opts, &col) < 0)
 		goto out;
 	if (cli.indexed)
-		r = search_indexed(&cli, store, paths, npaths, col, &res);
+		r = search_indexed(&cli, src, paths, npaths, col, &res);
 	else
 		r = search(&cli, store, paths, npaths, col, &res);
 	if (r == 0)
@@ -640,6 +644,7 @@ int cmd_dups(int argc, char **argv)
 out:
 	dups_result_destroy(&res);
 	store_close(store);
+	find_sources_close(&sources);
 	if (cli.no_index && db)
 		remove_index_dir(db);
 	for (size_t i = 0; paths && i < npaths; i++)

@@ -25,4 +25,7 @@ int cmd_status(int argc, char **argv);
 /** fsindex reload: make fsindexd re-read its configuration.  See cmd-status.c. */
 int cmd_reload(int argc, char **argv);
 
+/** fsindex du: disk usage per directory from the index.  See cmd-du.c. */
+int cmd_du(int argc, char **argv);
+
 #endif /* FSINDEX_CMD_H */

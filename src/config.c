@@ -937,7 +937,7 @@ void config_free(struct config *cfg)
 
 int config_default_path(bool user, char **ret)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *xdg = secure_getenv("XDG_CONFIG_HOME"), *home = secure_getenv("HOME");
 	char *s;
 
 	if (!user) {

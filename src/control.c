@@ -6,6 +6,8 @@
  */
 #include "control.h"
 
+#include "privs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,11 +26,16 @@ int control_socket_path(bool user, char **ret)
 	if (!user) {
 		p = strdup(CONTROL_SYSTEM_PATH);
 	} else {
-		rt = getenv("XDG_RUNTIME_DIR");
-		if (!rt || rt[0] != '/')
+		rt = secure_getenv("XDG_RUNTIME_DIR");
+		if ((!rt || rt[0] != '/') && privs_was_setgid()) {
+			/* The environment is not read: where systemd-logind puts it. */
+			if (asprintf(&p, "/run/user/%u/fsindex/control", (unsigned)getuid()) < 0)
+				p = NULL;
+		} else if (!rt || rt[0] != '/') {
 			return -ENOENT;
-		if (asprintf(&p, "%s/fsindex/control", rt) < 0)
+		} else if (asprintf(&p, "%s/fsindex/control", rt) < 0) {
 			p = NULL;
+		}
 	}
 	if (!p)
 		return -ENOMEM;

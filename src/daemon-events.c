@@ -113,7 +113,11 @@ static void forward(void *ctx, const char *dir, size_t len, unsigned flags)
 	struct forward *f = ctx;
 
 	/* Lost events are rescanned where they were lost, as a subtree. */
-	f->fn(f->ctx, dir, len, flags & (WATCH_SUBTREE | WATCH_OVERFLOW) ? DAEMON_EVENT_SUBTREE : 0);
+	if (flags & WATCH_RENAME)
+		f->fn(f->ctx, dir, len, DAEMON_EVENT_RENAME);
+	else
+		f->fn(f->ctx, dir, len,
+		      flags & (WATCH_SUBTREE | WATCH_OVERFLOW) ? DAEMON_EVENT_SUBTREE : 0);
 	f->emitted++;
 }
 

@@ -19,9 +19,17 @@ struct daemon_events;
 enum {
 	DAEMON_EVENT_SUBTREE = 1 << 0,	/* rescan the whole subtree, not one level */
 	DAEMON_EVENT_OVERFLOW = 1 << 1, /* events were lost: reconcile everything */
+	DAEMON_EVENT_RENAME = 1 << 2,	/* alone: @dir is an entry renamed, see below */
 };
 
-/** A directory @dir (@len bytes, not NUL-terminated) changed; DAEMON_EVENT_* @flags. */
+/**
+ * A directory @dir (@len bytes, not NUL-terminated) changed; DAEMON_EVENT_*
+ * @flags.  With DAEMON_EVENT_RENAME, @dir is the old path of an entry that
+ * was renamed within one root, NUL-terminated, and its new path follows as
+ * a NUL-terminated string at @dir + @len + 1, then the paths it passed
+ * through (watch.h), then an empty string; its directories are not emitted
+ * for it: applying it, or rescanning them, is the callee's.
+ */
 typedef void daemon_event_fn(void *ctx, const char *dir, size_t len, unsigned flags);
 
 /**

@@ -185,6 +185,31 @@ static void climb(struct daemon_job *job, size_t i)
 	job->paths[i] = job->paths[--job->npaths];
 }
 
+/*
+ * Say what a rescan does, naming the root it is under, never the directory:
+ * `fsindex status` and the unit's Status= are for everyone to read, and a
+ * path below a root may be a name only its owner may see (visible.h).
+ */
+static void rescan_state(struct daemon *d, const struct daemon_job *job)
+{
+	const char *root = NULL;
+	char *q;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->nroots && !root; i++) {
+		size_t n = strlen(d->roots[i].path);
+
+		if (strncmp(job->paths[0], d->roots[i].path, n) == 0 &&
+		    (n == 1 || job->paths[0][n] == '/' || job->paths[0][n] == '\0'))
+			root = d->roots[i].path;
+	}
+	q = root ? log_quote(root, strlen(root)) : NULL;
+	pthread_mutex_unlock(&d->lock);
+	daemon_set_state(d, "rescanning %zu %s under %s", job->npaths,
+			 job->npaths == 1 ? "directory" : "directories", q ? q : "the roots");
+	free(q);
+}
+
 static int run_rescan(struct daemon *d, struct daemon_job *job)
 {
 	struct scan_result res = { 0 };
@@ -198,10 +223,7 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 	c = daemon_cfg_get_locked(d);
 	pthread_mutex_unlock(&d->lock);
 
-	if (job->npaths > 1)
-		daemon_set_state(d, "rescanning %s and %zu more", q ? q : "?", job->npaths - 1);
-	else
-		daemon_set_state(d, "rescanning %s", q ? q : "?");
+	rescan_state(d, job);
 	base_opts(d, c->cfg, &o);
 	r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
 	while (r == -ENOENT && bad < job->npaths) {
@@ -225,8 +247,12 @@ static void job_free(struct daemon_job *job)
 {
 	for (size_t i = 0; job && i < job->npaths; i++)
 		free(job->paths[i]);
-	if (job)
+	for (size_t i = 0; job && i < job->nrenames; i++)
+		free(job->renames[i]);
+	if (job) {
 		free(job->paths);
+		free(job->renames);
+	}
 	free(job);
 }
 
@@ -258,7 +284,11 @@ static void *job_thread(void *arg)
 		d->busy = true;
 		pthread_mutex_unlock(&d->lock);
 
-		r = job->kind == DAEMON_JOB_RECONCILE ? run_reconcile(d) : run_rescan(d, job);
+		r = job->kind == DAEMON_JOB_RENAMES ? daemon_apply_renames(d, job) : 0;
+		if (job->kind == DAEMON_JOB_RECONCILE)
+			r = run_reconcile(d);
+		else if (r != -ECANCELED && job->npaths)
+			r = run_rescan(d, job);
 		job_free(job);
 
 		pthread_mutex_lock(&d->lock);
@@ -348,6 +378,13 @@ int daemon_queue_rescans(struct daemon *d, char **paths, size_t n)
 	push(d, job);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
+}
+
+void daemon_queue_job(struct daemon *d, struct daemon_job *job)
+{
+	pthread_mutex_lock(&d->lock);
+	push(d, job);
+	pthread_mutex_unlock(&d->lock);
 }
 
 uint64_t daemon_queue_barrier(struct daemon *d)

@@ -43,6 +43,7 @@ enum daemon_job_kind {
 	DAEMON_JOB_RECONCILE,	/* scan_run() of every root, one at a time */
 	DAEMON_JOB_RESCAN,	/* rescan_paths() of one directory */
 	DAEMON_JOB_BARRIER,	/* nothing: every job queued before it is committed */
+	DAEMON_JOB_RENAMES,	/* daemon-rename.c: renames in place, then as RESCAN */
 };
 
 struct daemon_job {
@@ -53,6 +54,8 @@ struct daemon_job {
 	size_t npaths;
 	unsigned flags;		/* RESCAN_* */
 	uint64_t seq;		/* DAEMON_JOB_BARRIER: its number, from 1 */
+	char **renames;		/* DAEMON_JOB_RENAMES: "old\0new\0" each, in order */
+	size_t nrenames;
 };
 
 struct daemon_sync;
@@ -88,6 +91,7 @@ struct daemon {
 	size_t nroots;
 	int64_t next_reconcile_ns;	/* INT64_MAX: none planned */
 	uint64_t events_seen, jobs_done;
+	uint64_t renames_applied, renames_rescanned;	/* daemon-rename.c */
 	uint64_t barrier_seq, barrier_done;	/* the last barrier queued, and run */
 	pthread_t thread;
 
@@ -127,6 +131,27 @@ int daemon_queue_rescans(struct daemon *d, char **paths, size_t n);
 uint64_t daemon_queue_barrier(struct daemon *d);
 /** Stop the job thread: the running job is cancelled (d->stop), the queue dropped. */
 void daemon_jobs_stop(struct daemon *d);
+/** Queue @job (taken over).  Takes d->lock. */
+void daemon_queue_job(struct daemon *d, struct daemon_job *job);
+
+/* daemon-rename.c */
+/**
+ * Append the rename @from (@len bytes; its new path follows, as
+ * DAEMON_EVENT_RENAME has it) to @v (*@n of *@cap).  0 or -ENOMEM.
+ */
+int daemon_rename_add(char ***v, size_t *n, size_t *cap, const char *from, size_t len);
+/**
+ * Queue one job applying @renames[0..nren) in order, then rescanning
+ * @paths[0..n) one level, with the directories of every rename it could
+ * not apply.  Takes both arrays over, also on failure.  0 or -ENOMEM.
+ */
+int daemon_queue_renames(struct daemon *d, char **renames, size_t nren, char **paths, size_t n);
+/**
+ * Run the renames of @job: each found as it was in the index and as it is
+ * on disk is one record moved; the directories of the others are added to
+ * job->paths.  0, -ECANCELED, or -ENOMEM (job->paths is then what it could be).
+ */
+int daemon_apply_renames(struct daemon *d, struct daemon_job *job);
 
 /* daemon-control.c */
 /** Serve one connection accepted on the control socket, then close @fd. */

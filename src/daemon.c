@@ -335,7 +335,7 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 {
 	struct config *cfg = NULL;
 	char *err = NULL;
-	const char *delay = getenv("FSINDEXD_TEST_FILE_DELAY_MS");
+	const char *delay = secure_getenv("FSINDEXD_TEST_FILE_DELAY_MS");
 	int r;
 
 	if (o->config) {
@@ -374,11 +374,15 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-/* The one-level directories of one daemon_events_process() call: one job. */
+/* The one-level directories and renames of one daemon_events_process() call: one job. */
 struct batch {
 	struct daemon *d;
 	char **paths;
 	size_t n, cap;
+	char **renames;
+	size_t nren, ren_cap;
+	char **subtrees;	/* when there are renames: queued after them */
+	size_t nsub, sub_cap;
 	bool failed;
 };
 
@@ -391,9 +395,21 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
 	pthread_mutex_lock(&d->lock);
 	d->events_seen++;
 	pthread_mutex_unlock(&d->lock);
+	if (flags & DAEMON_EVENT_RENAME) {
+		if (daemon_rename_add(&b->renames, &b->nren, &b->ren_cap, dir, len) < 0)
+			b->failed = true;
+		return;
+	}
 	daemon_sync_event(d, dir, len, flags);
 	if (flags & DAEMON_EVENT_OVERFLOW) {
 		daemon_queue_reconcile(d);
+	} else if ((flags & DAEMON_EVENT_SUBTREE) && b->nren) {
+		/* Renames come first; a subtree below one is to be walked where it went. */
+		if (GROW(b->subtrees, b->sub_cap, b->nsub + 1) ||
+		    !(b->subtrees[b->nsub] = strndup(dir, len)))
+			b->failed = true;
+		else
+			b->nsub++;
 	} else if (flags & DAEMON_EVENT_SUBTREE) {
 		if (daemon_queue_rescan(d, dir, len, 0) < 0)
 			daemon_queue_reconcile(d);
@@ -407,7 +423,8 @@ static void on_event(void *ctx, const char *dir, size_t len, unsigned flags)
 /*
  * Take in what the event source has: the directories it names one level
  * in one job, so that a directory or file moved between two of them keeps
- * its identity (the walk pairs them), subtrees each a job of its own.
+ * its identity (the walk pairs them), subtrees each a job of its own.  The
+ * renames it names exactly go first in that job (daemon-rename.c).
  */
 void daemon_take_events(struct daemon *d, bool all)
 {
@@ -417,10 +434,19 @@ void daemon_take_events(struct daemon *d, bool all)
 		daemon_events_flush(d->events, now_mono_ns(), on_event, &b);
 	else
 		daemon_events_process(d->events, now_mono_ns(), on_event, &b);
-	if (b.n && daemon_queue_rescans(d, b.paths, b.n) < 0)
+	if (b.nren) {
+		if (daemon_queue_renames(d, b.renames, b.nren, b.paths, b.n) < 0)
+			b.failed = true;
+	} else if (b.n && daemon_queue_rescans(d, b.paths, b.n) < 0)
 		b.failed = true;
 	else if (!b.n)
 		free(b.paths);
+	for (size_t i = 0; i < b.nsub; i++) {
+		if (daemon_queue_rescan(d, b.subtrees[i], strlen(b.subtrees[i]), 0) < 0)
+			b.failed = true;
+		free(b.subtrees[i]);
+	}
+	free(b.subtrees);
 	/* Out of memory: what was lost is found by a reconcile. */
 	if (b.failed)
 		daemon_queue_reconcile(d);

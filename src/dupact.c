@@ -53,7 +53,7 @@
  *
  * Fault injection (STYLE.md section 7): every system call that can fail goes
  * through fault() first; FSINDEX_DEBUG_FAIL_AT=N makes the Nth of one
- * dupact_group() call fail with EIO.  It is compiled in always: one getenv()
+ * dupact_group() call fail with EIO.  It is compiled in always: one secure_getenv()
  * per group and a counter per call are free next to the I/O.  Removing a
  * temporary name after a failure is not counted (a cleanup that may not run
  * would leave a stray name the tests rightly complain about).
@@ -102,7 +102,7 @@ static void raise_arm(void)
 	if (armed)
 		return;
 	armed = true;
-	s = getenv("FSINDEX_DEBUG_RAISE_AT");
+	s = secure_getenv("FSINDEX_DEBUG_RAISE_AT");
 	if (!s || !*s)
 		return;
 	raise_at = strtoul(s, &end, 10);
@@ -114,7 +114,7 @@ static void raise_arm(void)
 
 static void fault_arm(void)
 {
-	const char *s = getenv("FSINDEX_DEBUG_FAIL_AT");
+	const char *s = secure_getenv("FSINDEX_DEBUG_FAIL_AT");
 	char *end;
 
 	raise_arm();

@@ -13,6 +13,7 @@
 #include "node.h"
 #include "store.h"
 #include "util.h"
+#include "visible.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@ struct ctx {
 	struct dups_collector *col;
 	const char *root;
 	struct dups_index_stats *st;
+	struct visible *visible;	/* NULL: show everything */
 	char *path;		/* the directory being listed, grown as needed */
 	size_t cap;
 	int dfd;		/* that directory, opened at its first fstatat; or -1 */
@@ -106,6 +108,11 @@ static int take_file(struct ctx *x, size_t dlen, struct node *n)
 	errno = 0;
 	if (x->dfd < 0)
 		x->dfd = dlen ? ident_open_dir(x->path, dlen, NULL) : ident_open_dir("/", 1, NULL);
+	if (x->visible && x->dfd >= 0 && faccessat(x->dfd, x->path + dlen + 1, R_OK, 0) < 0) {
+		/* Not the user's to read: its stored hash is not theirs to compare. */
+		x->path[dlen] = '\0';
+		return 0;
+	}
 	if (x->dfd < 0 ? (errno = -x->dfd, true)
 		       : fstatat(x->dfd, x->path + dlen + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			 !ident_same_content(&id, &st)) {
@@ -139,6 +146,10 @@ static int walk_dir(struct ctx *x, uint64_t dir, size_t dlen)
 	int r;
 
 	x->dfd = -1;
+	if (x->visible && !visible_dir(x->visible, dlen ? x->path : "/", dlen ? dlen : 1)) {
+		x->dfd = dfd;
+		return 0; /* its names are not the user's to learn */
+	}
 	r = store_foreach_child(x->rd, dir, add_kid, x);
 	end = x->nkids;
 	for (size_t i = base; i < end && r >= 0; i++) {
@@ -174,6 +185,14 @@ static int walk_dir(struct ctx *x, uint64_t dir, size_t dlen)
 	return r;
 }
 
+/* Where the last component of absolute @path starts. */
+static size_t last_component(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) + 1 : 0;
+}
+
 /* PATH @path: a directory of the index, walked. */
 static int one_path(struct ctx *x, const char *path, bool *missing)
 {
@@ -184,6 +203,8 @@ static int one_path(struct ctx *x, const char *path, bool *missing)
 
 	if (r == 0)
 		r = store_get_node(x->rd, id, &n);
+	if (r == 0 && x->visible && !visible_entry(x->visible, path, len, last_component(path)))
+		r = -ENOENT; /* nothing to tell of what the user cannot reach */
 	if (r == -ENOENT) {
 		log_error("'%s' is not in the index (below no indexed root; scan it first)", path);
 		*missing = true;
@@ -202,10 +223,10 @@ static int one_path(struct ctx *x, const char *path, bool *missing)
 	return 0;
 }
 
-int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
-			 struct dups_collector *col, struct dups_index_stats *st)
+int dups_collect_indexed(struct store *store, struct visible *visible, char *const *paths,
+			 size_t npaths, struct dups_collector *col, struct dups_index_stats *st)
 {
-	struct ctx x = { .col = col, .st = st, .dfd = -1, .counting = true };
+	struct ctx x = { .col = col, .st = st, .visible = visible, .dfd = -1, .counting = true };
 	bool missing = false;
 	int r = store_reader_new(store, &x.rd);
 

@@ -11,6 +11,7 @@
 
 struct dups_collector;
 struct store;
+struct visible;
 
 struct dups_index_stats {
 	uint64_t files;		/* regular files of the index below the PATHs */
@@ -24,11 +25,14 @@ struct dups_index_stats {
  * would have.  Each file that shares its size with another is looked at
  * first: one whose (dev, ino, size, mtime) differ from the record is left
  * out with a note on stderr; one whose ctime differs or whose record is
- * racy loses its stored hashes, so they are computed again.  Returns 0,
- * -ENOENT after naming each PATH the index does not hold (or that is not a
- * directory there), or another negative error.
+ * racy loses its stored hashes, so they are computed again.  With @visible
+ * (not NULL: another's index), what the user may not reach (visible.h) is
+ * skipped before it is looked at or named, and a PATH hidden so is one the
+ * index does not hold.  Returns 0, -ENOENT after naming each PATH the index
+ * does not hold (or that is not a directory there), or another negative
+ * error.
  */
-int dups_collect_indexed(struct store *store, char *const *paths, size_t npaths,
-			 struct dups_collector *col, struct dups_index_stats *st);
+int dups_collect_indexed(struct store *store, struct visible *visible, char *const *paths,
+			 size_t npaths, struct dups_collector *col, struct dups_index_stats *st);
 
 #endif /* FSINDEX_DUPS_INDEX_H */

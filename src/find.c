@@ -182,6 +182,26 @@ static int top_traverse(struct finder *f)
 	return traverse(f, top.id, "/", top.type, top.flags);
 }
 
+/* The subtree at @path: its node, found through `child`, is where the traversal starts. */
+static int at_traverse(struct finder *f, const char *path)
+{
+	char *canon = NULL;
+	struct node n;
+	uint64_t id;
+	int r;
+
+	r = store_resolve_path(f->rd, path, &id);
+	if (r == 0)
+		r = store_get_node(f->rd, id, &n);
+	/* Spelt as the traversal spells it: no repeated or trailing slash. */
+	if (r == 0)
+		r = store_node_path_alloc(f->rd, id, &canon);
+	if (r >= 0)
+		r = traverse(f, id, canon, node_type_char(n.mode), n.flags & NODE_F_CHILD_MASK);
+	free(canon);
+	return r;
+}
+
 static void finder_destroy(struct finder *f)
 {
 	for (size_t i = 0; i < f->levels_cap; i++) {
@@ -486,6 +506,25 @@ int find_run(struct store *store, const struct query *query, unsigned type_mask,
 	if (r < 0)
 		return r;
 	r = top_traverse(&f);
+	finder_destroy(&f);
+	return r;
+}
+
+int find_run_at(struct store *store, const char *path, const struct query *query,
+		unsigned type_mask, find_fn *fn, void *ctx)
+{
+	struct finder f = {
+		.query = query,
+		.type_mask = type_mask,
+		.fn = fn,
+		.ctx = ctx,
+	};
+	int r;
+
+	r = store_reader_new(store, &f.rd);
+	if (r < 0)
+		return r;
+	r = at_traverse(&f, path);
 	finder_destroy(&f);
 	return r;
 }

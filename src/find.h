@@ -40,6 +40,15 @@ int find_run(struct store *store, const struct query *query, unsigned type_mask,
 	     void *ctx);
 
 /**
+ * As find_run(), but from the entry at @path down: that entry and, if it is
+ * a directory, everything below it, and nothing else is read.  @path is
+ * absolute and spelt as the index stores it (store_resolve_path()).
+ * Returns -ENOENT when the index holds no @path.
+ */
+int find_run_at(struct store *store, const char *path, const struct query *query,
+		unsigned type_mask, find_fn *fn, void *ctx);
+
+/**
  * As find_run(), but only for the files whose stored full XXH3-128 is @full:
  * a lookup in the index's hash database, so the cost grows with the number
  * of such files, not with the index.  Same order as find_run().

@@ -25,6 +25,8 @@
  *   cmd-dups.c      `fsindex dups`: its options, scan, report, actions, exit status
  *   cmd-status.c    `fsindex status` and `fsindex reload`: clients of fsindexd (control.c)
  *   cli.[ch]        the table of shared options, --help, index location, number parsing
+ *   privs.[ch]      installed setgid: the system index opened with the group, then it is dropped
+ *   visible.[ch]    may the user reach a path: entries of another's index are filtered
  *   errors.[ch]     fsi_strerror(): the project's own error codes, then strerror(3)
  *   log.[ch]        the only code that writes diagnostics; quoting of names
  *   progress.[ch]   a one-line progress display on a terminal
@@ -55,6 +57,8 @@
  *   node.[ch]       one indexed entry, in memory and as a `node` record
  *   lmdbcheck.[ch]  is an LMDB data file shorter than the pages it uses?
  *   find.[ch]       walk the index depth-first for the entries a query matches
+ *   find-sources.[ch] which indexes a query reads: the chosen one, or the user's and the system's
+ *   pathset.[ch]    a set of paths by digest: each path reported once across indexes
  *   query.[ch]      matching paths against find's patterns (substring, glob, regex)
  *   ere.[ch]        POSIX extended regular expressions over bytes, bounded cost
  *   output.[ch]     plain, -0, --printf and JSON Lines output of find and dups
@@ -75,7 +79,9 @@
 #include "cmd.h"
 
 #include "cli.h"
+#include "errors.h"
 #include "log.h"
+#include "privs.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +99,7 @@ static void usage(void)
 	       "  dups PATH...      find duplicate files below each PATH\n"
 	       "  status            show what the daemon fsindexd is doing\n"
 	       "  reload            make fsindexd re-read its configuration\n"
+	       "  du [PATH]...      disk usage per directory, from the index\n"
 	       "\n"
 	       "Run 'fsindex COMMAND --help' for a command's options.\n");
 }
@@ -107,11 +114,20 @@ int main(int argc, char **argv)
 		{ "rescan", cmd_rescan },
 		{ "find", cmd_find },
 		{ "dups", cmd_dups },
+		{ "du", cmd_du },
 		{ "status", cmd_status },
 		{ "reload", cmd_reload },
 	};
 
+	/* Before anything of the user's is looked at (privs.h). */
+	int r = privs_init();
+
 	log_init("fsindex", false);
+	if (r < 0) {
+		log_error("cannot drop the privileges fsindex was started with: %s",
+			  fsi_strerror(r));
+		return EXIT_FATAL;
+	}
 	if (argc < 2) {
 		log_error("no command given");
 		return cli_usage_error(NULL);

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 	/* Always "<N>" prefixes: stderr goes to the journal under systemd. */
 	log_init("fsindexd", true);
 	/* Every rescan and per-entry error too (fsindexd(8), ENVIRONMENT). */
-	if (getenv("FSINDEXD_DEBUG") && *getenv("FSINDEXD_DEBUG"))
+	if (secure_getenv("FSINDEXD_DEBUG") && *secure_getenv("FSINDEXD_DEBUG"))
 		log_set_max_level(LOG_DEBUG);
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -43,6 +43,7 @@ void ident_node_from_stat(struct node *n, const struct stat *st)
 	n->uid = st->st_uid;
 	n->gid = st->st_gid;
 	n->size = (uint64_t)st->st_size;
+	n->blocks = (uint64_t)st->st_blocks;
 	n->mtime_sec = st->st_mtim.tv_sec;
 	n->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	n->ctime_sec = st->st_ctim.tv_sec;
@@ -59,6 +60,7 @@ void ident_node_from_statx(struct node *n, const struct statx *stx)
 	n->uid = stx->stx_uid;
 	n->gid = stx->stx_gid;
 	n->size = stx->stx_size;
+	n->blocks = stx->stx_blocks;
 	n->mtime_sec = stx->stx_mtime.tv_sec;
 	n->mtime_nsec = stx->stx_mtime.tv_nsec;
 	n->ctime_sec = stx->stx_ctime.tv_sec;

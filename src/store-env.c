@@ -17,6 +17,7 @@
 
 #include "lmdbcheck.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #include <assert.h>
@@ -26,13 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define STORE_MAGIC "fsindex"
-#define ENV_MAXDBS 8	   /* five now, six in older indexes, room for more */
+#define ENV_MAXDBS 12 /* four now; node, child, size too while an older index is upgraded; `gram` */
 #define ENV_MAXREADERS 256 /* reader slots are per reader object, not per thread */
 #define MAP_HEADROOM ((size_t)64 << 20) /* a writer's map beyond the file, at first */
 
@@ -147,11 +147,16 @@ static int check_meta(struct store *s, MDB_txn *txn, MDB_dbi *ret_dbi)
 }
 
 /* Record the features this version writes in meta (a new index, or an upgrade). */
-static int put_features(MDB_txn *txn, MDB_dbi meta)
+/*
+ * @ro_compat: STORE_FEAT_RO_COMPAT_WRITE for a new index; for an upgraded one
+ * only the NAMES bit it already has (store_names_upgrade() records it once
+ * the name index is built).
+ */
+static int put_features(MDB_txn *txn, MDB_dbi meta, uint32_t ro_compat)
 {
-	static const uint32_t feat[FEAT_SETS] = {
+	const uint32_t feat[FEAT_SETS] = {
 		[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE,
-		[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE,
+		[FEAT_RO_COMPAT] = ro_compat,
 		[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE,
 	};
 	unsigned char v[FEATURES_SIZE];
@@ -164,18 +169,29 @@ static int put_features(MDB_txn *txn, MDB_dbi meta)
 
 int store_upgrade(struct store *s)
 {
+	bool compact = store_is_compact(s);
 	MDB_txn *txn;
 	int r;
 
-	r = store_names_upgrade(s);
-	if (r < 0)
-		return r;
-	if (s->has_features && !s->has_size)
-		return 0;
+	if (s->has_features && !s->has_size && compact)
+		return store_names_upgrade(s);
+	if (!compact) {
+		/* Copies in transactions of its own; `node`, `child` go below, with the features. */
+		r = store_compact_upgrade(s);
+		if (r < 0)
+			goto fail;
+	}
 	r = store_txn_begin(s, 0, &txn, false);
 	if (r < 0)
-		return r;
-	r = s->has_features ? 0 : store_lmdb_err(put_features(txn, s->dbi_meta));
+		goto fail;
+	r = 0;
+	if (!compact)
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_node, 1));
+	if (!compact && r == 0)
+		r = store_lmdb_err(mdb_drop(txn, s->dbi_child, 1));
+	if (r == 0 && (!s->has_features || !compact))
+		r = store_lmdb_err(put_features(txn, s->dbi_meta,
+						s->features[FEAT_RO_COMPAT] & STORE_FEAT_RO_COMPAT_NAMES));
 	if (r == 0 && s->has_size) {
 		r = store_lmdb_err(mdb_drop(txn, s->dbi_size, 1));
 		s->has_size = r < 0; /* dropping closes the handle, whatever comes next */
@@ -185,20 +201,26 @@ int store_upgrade(struct store *s)
 	else
 		mdb_txn_abort(txn);
 	store_gate_leave(&s->gate);
+fail:
 	if (r < 0) {
 		int none = 0;
 
 		atomic_compare_exchange_strong(&s->write_error, &none, r);
 		return r;
 	}
-	if (!s->has_features) {
+	if (!compact) {
+		s->dbi_node = s->dbi_compact;
+		s->dbi_child = s->dbi_compact_child;
+	}
+	if (!s->has_features || !compact) {
 		s->features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE;
-		s->features[FEAT_RO_COMPAT] = STORE_FEAT_RO_COMPAT_WRITE;
+		s->features[FEAT_RO_COMPAT] &= STORE_FEAT_RO_COMPAT_NAMES;
 		s->features[FEAT_COMPAT] = STORE_FEAT_COMPAT_WRITE;
 		s->has_features = true;
 	}
 	log_debug("%s: upgraded in place", s->path);
-	return 0;
+	/* Last: it reads the records as they are now, compact. */
+	return store_names_upgrade(s);
 }
 
 /* Open every database of the schema in @txn; @dbflags is 0 or MDB_CREATE. */
@@ -208,7 +230,7 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned dbflags)
 		const char *name;
 		MDB_dbi *dbi;
 	} dbs[] = {
-		{"node", &s->dbi_node}, {"child", &s->dbi_child},
+		{store_is_compact(s) ? "cnode" : "node", &s->dbi_node}, {store_is_compact(s) ? "cchild" : "child", &s->dbi_child},
 		{"hash", &s->dbi_hash}, {"meta", &s->dbi_meta},
 	};
 	int rc;
@@ -323,6 +345,7 @@ static int write_schema(const char *path)
 	MDB_txn *txn;
 	int rc, r;
 
+	dbs.features[FEAT_INCOMPAT] = STORE_FEAT_INCOMPAT_WRITE; /* which databases to make */
 	rc = mdb_env_create(&env);
 	if (rc)
 		return store_lmdb_err(rc);
@@ -348,7 +371,7 @@ static int write_schema(const char *path)
 		r = store_lmdb_err(mdb_put(txn, dbs.dbi_meta, &key, &val, 0));
 	}
 	if (r == 0)
-		r = store_lmdb_err(put_features(txn, dbs.dbi_meta));
+		r = store_lmdb_err(put_features(txn, dbs.dbi_meta, STORE_FEAT_RO_COMPAT_WRITE));
 	if (r == 0)
 		r = store_lmdb_err(mdb_txn_commit(txn)); /* synchronous: no MDB_NOSYNC here */
 	else
@@ -483,7 +506,7 @@ static int mkdir_parents(const char *path)
  */
 static size_t initial_mapsize(off_t file_size, bool rdonly)
 {
-	const char *env = getenv("FSINDEX_DEBUG_MAPSIZE");
+	const char *env = secure_getenv("FSINDEX_DEBUG_MAPSIZE");
 	size_t size = (size_t)file_size;
 
 	if (!rdonly)
@@ -588,7 +611,7 @@ static int check_dir(struct store *s)
 
 	if (fstat(s->dir_fd, &st) < 0)
 		return -errno;
-	ours = st.st_uid == geteuid() && !getauxval(AT_SECURE);
+	ours = st.st_uid == geteuid() && !privs_elevated();
 	if (st.st_uid != 0 && !ours) {
 		log_debug("%s: owned by uid %u", s->dir, (unsigned)st.st_uid);
 		return STORE_E_UNSAFE;
@@ -712,6 +735,24 @@ static int reopen_rw(struct store *s, off_t size)
 	return r;
 }
 
+/*
+ * A directory with the setgid bit is shared with its group (the system
+ * index: root:fsindex 2750, made by fsindex.tmpfiles), whose members read
+ * the index: the group may read the data file and must be able to write
+ * the lock file, where every reader registers.  The files inherit the
+ * directory's group; their modes are set here, whatever the umask.
+ */
+static void share_with_group(const struct store *s, const char *data, const char *lock)
+{
+	struct stat st;
+
+	if (fstat(s->dir_fd, &st) < 0 || !(st.st_mode & S_ISGID))
+		return;
+	if (fchmodat(s->dir_fd, data, 0640, 0) < 0 || fchmodat(s->dir_fd, lock, 0660, 0) < 0)
+		log_warning("%s: cannot share the index with group %u: %s", s->dir,
+			    (unsigned)st.st_gid, strerror(errno));
+}
+
 /* Make sure a data file is there (unless STORE_RDONLY), then probe and open it. */
 static int open_env(struct store *s)
 {
@@ -743,6 +784,8 @@ static int open_env(struct store *s)
 	r = probe(s, data, st.st_size, lmdb_lock, lock_present);
 	if (r == 0 && !(s->flags & STORE_RDONLY))
 		r = reopen_rw(s, st.st_size);
+	if (r == 0 && !(s->flags & STORE_RDONLY))
+		share_with_group(s, data, lmdb_lock);
 out:
 	free(lmdb_lock);
 	return r;

@@ -153,10 +153,205 @@ static int keyset_put(struct store_writer *w, struct keyset *ks)
 	return rc;
 }
 
+/*
+ * Fresh puts, in key order at commit.  A scan's workers queue their
+ * entries interleaved, and a directory's in the order getdents64 returns
+ * them, so `node` and `child` received keys all over their last pages and
+ * LMDB split each full page in half: they ended up ~75% and ~57% full.
+ * Put in key order, nearly every key is the last of its page, and LMDB then
+ * leaves the full page full and starts the next one.
+ *
+ * Only fresh puts wait (a new id, nothing of the old tree read or changed),
+ * and only while nothing can tell.  OP_PUT, OP_MOVE and OP_DEL read the
+ * tree: what is pending goes in first (as a delete does for the hash keys).
+ * A fresh put whose name is taken in `child` replaces its holder now, after
+ * what is pending.  An OP_SETTLE of a node not in `node` may be of a pending
+ * one: it waits too, and is applied to the record as it goes in.  Two
+ * pending puts of one name (a file made and replaced within a commit) are
+ * found next to each other once sorted: as in op order, the later one wins,
+ * and the earlier one is dropped with every pending node below it (a new
+ * node has no other children).  No table is kept per put: at ~50,000 puts
+ * a transaction, its random probes cost more than the sorts.
+ */
+static int fresh_by_id(const void *a, const void *b)
+{
+	const struct fresh_put *x = *(struct fresh_put *const *)a, *y = *(struct fresh_put *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* child's key order: parent, then name bytes, a prefix first; then op order. */
+static int fresh_by_name(const void *a, const void *b)
+{
+	const struct fresh_put *x = *(struct fresh_put *const *)a, *y = *(struct fresh_put *const *)b;
+	int c;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+	if (c)
+		return c;
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static bool same_name(const struct fresh_put *x, const struct fresh_put *y)
+{
+	return x->parent == y->parent && x->name_len == y->name_len &&
+	       !memcmp(x->name, y->name, x->name_len);
+}
+
+/* The pending put of @id in fs->by_id (sorted), or NULL. */
+static struct fresh_put *fresh_find(struct freshset *fs, uint64_t id)
+{
+	size_t lo = 0, hi = fs->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fs->by_id[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < fs->n && fs->by_id[lo]->id == id ? fs->by_id[lo] : NULL;
+}
+
+/*
+ * Sort the pending puts both ways, drop the ones a later put of the same
+ * name replaced (and what is below them), apply the waiting settles.
+ */
+static int fresh_sort(struct freshset *fs)
+{
+	bool dropped = false;
+
+	if (GROW(fs->by_id, fs->cap_id, fs->n) < 0 || GROW(fs->by_name, fs->cap_name, fs->n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < fs->n; i++)
+		fs->by_id[i] = fs->by_name[i] = &fs->v[i];
+	qsort(fs->by_name, fs->n, sizeof(*fs->by_name), fresh_by_name);
+	for (size_t i = 0; i + 1 < fs->n; i++) {
+		if (same_name(fs->by_name[i], fs->by_name[i + 1])) {
+			fs->by_name[i]->dead = true;
+			dropped = true;
+		}
+	}
+	qsort(fs->by_id, fs->n, sizeof(*fs->by_id), fresh_by_id);
+	/* A parent's id is below its children's: one pass in id order reaches them all. */
+	for (size_t i = 0; dropped && i < fs->n; i++) {
+		struct fresh_put *p = fresh_find(fs, fs->by_id[i]->parent);
+
+		if (p && p->dead)
+			fs->by_id[i]->dead = true;
+	}
+	for (size_t i = 0; i < fs->nsettles; i++) {
+		struct fresh_put *f = fresh_find(fs, fs->settles[i].id);
+
+		if (f)
+			f->settle = fs->settles[i].settle;
+	}
+	return 0;
+}
+
+static void fresh_clear(struct freshset *fs)
+{
+	fs->n = fs->nsettles = 0;
+}
+
+/* Put the pending fresh records: `node`, `child`, hash keys.  Returns 0 or LMDB's code. */
+static int fresh_put_all(struct store_writer *w)
+{
+	struct freshset *fs = &w->fresh;
+	unsigned char k[CHILD_KEY_MAX], cval[CHILD_VAL_MAX], rec[NODE_COMPACT_MAX];
+	MDB_val key, val;
+	int rc = 0;
+
+	if (fs->n == 0)
+		return 0;
+	rc = fresh_sort(fs);
+	for (size_t i = 0; i < fs->n && !rc; i++) {
+		const struct fresh_put *f = fs->by_id[i];
+		struct node n;
+
+		if (f->dead)
+			continue;
+		put_be64(k, f->id);
+		key = val_of(k, 8);
+		val = val_of(f->rec, f->len);
+		if (f->settle) {
+			/* The flags are the compact record's first byte (node.h). */
+			memcpy(rec, f->rec, f->len);
+			rec[0] = f->settle > 0 ? rec[0] | NODE_F_SETTLED : rec[0] & ~NODE_F_SETTLED;
+			val = val_of(rec, f->len);
+		}
+		rc = mdb_put(w->txn, w->store->dbi_node, &key, &val, 0);
+		if (!rc)
+			rc = store_names_change(w, f->id, f->name, f->name_len, true);
+		if (!rc && f->rec[0] >> 5 == NODE_HASH_FULL &&
+		    (rc = node_decode(f->rec, f->len, f->id, &n)) == 0) {
+			memcpy(k, n.full, 16);
+			put_be64(k + 16, f->id);
+			rc = keyset_add(&w->hashes, k);
+		}
+	}
+	for (size_t i = 0; i < fs->n && !rc; i++) {
+		const struct fresh_put *f = fs->by_name[i];
+
+		if (f->dead)
+			continue;
+		key = val_of(k, child_key(k, f->parent, f->name, f->name_len));
+		val = val_of(cval, node_child_encode(f->id, (char)f->type, f->flags, cval));
+		rc = mdb_put(w->txn, w->store->dbi_child, &key, &val, 0);
+	}
+	fresh_clear(fs);
+	return rc;
+}
+
+/*
+ * Keep the fresh put of @n (record @rec of @len bytes) for the commit, if
+ * nothing can tell.  Returns 1 if kept, 0 if it is to be put now (after
+ * what is pending), or a negative error.
+ */
+static int fresh_defer(struct store_writer *w, const struct node *n, const unsigned char *rec,
+		       size_t len)
+{
+	struct freshset *fs = &w->fresh;
+	unsigned char k[CHILD_KEY_MAX];
+	MDB_val key, val;
+	int rc;
+
+	key = val_of(k, child_key(k, n->parent, n->name, n->name_len));
+	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
+	if (rc != MDB_NOTFOUND)
+		return rc ? rc : 0; /* the name is taken: replace its holder now */
+	if (GROW(fs->v, fs->cap, fs->n + 1) < 0)
+		return -ENOMEM;
+	fs->v[fs->n] = (struct fresh_put){
+		.id = n->id, .parent = n->parent, .seq = fs->n, .rec = rec, .name = n->name,
+		.len = (uint16_t)len, .name_len = n->name_len,
+		.type = (unsigned char)node_type_char(n->mode),
+		.flags = n->flags & NODE_F_CHILD_MASK,
+	};
+	fs->n++;
+	return 1;
+}
+
+/* Keep a settle of @id, which `node` does not hold, for a pending put it may be of. */
+static int fresh_settle(struct freshset *fs, uint64_t id, bool settled)
+{
+	if (GROW(fs->settles, fs->cap_settles, fs->nsettles + 1) < 0)
+		return -ENOMEM;
+	fs->settles[fs->nsettles++] = (struct fresh_settle){.id = id, .settle = settled ? 1 : -1};
+	return 0;
+}
+
 int store_keys_put(struct store_writer *w)
 {
-	int rc = keyset_put(w, &w->hashes);
+	int rc = fresh_put_all(w);
 
+	if (!rc)
+		rc = keyset_put(w, &w->hashes);
 	return rc ? rc : store_names_put(w);
 }
 
@@ -164,6 +359,16 @@ void store_keys_drop(struct store_writer *w)
 {
 	w->hashes.n = 0;
 	store_names_drop(&w->grams);
+	fresh_clear(&w->fresh);
+}
+
+void store_keys_free(struct store_writer *w)
+{
+	free(w->fresh.v);
+	free(w->fresh.by_id);
+	free(w->fresh.by_name);
+	free(w->fresh.settles);
+	w->fresh = (struct freshset){0};
 }
 
 static int node_key_get(struct store_writer *w, uint64_t id, unsigned char *buf, struct node *ret)
@@ -215,7 +420,7 @@ static int del_child_key(struct store_writer *w, const struct node *n)
 	rc = mdb_get(w->txn, w->store->dbi_child, &key, &val);
 	if (rc)
 		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (val.mv_size == CHILD_VAL_SIZE && get_be64(val.mv_data) != n->id)
+	if (store_child_id(w->store, val.mv_data, val.mv_size) != n->id)
 		return 0;
 	return mdb_del(w->txn, w->store->dbi_child, &key, NULL);
 }
@@ -255,8 +460,7 @@ static int check_child(struct store_writer *w, MDB_cursor *cur, uint64_t parent,
 	uint64_t id = 0;
 	int rc;
 
-	if (val->mv_size == CHILD_VAL_SIZE)
-		id = get_be64(val->mv_data);
+	id = store_child_id(w->store, val->mv_data, val->mv_size);
 	if (id && id != parent) {
 		rc = node_key_get(w, id, buf, &n);
 		if (rc && rc != MDB_NOTFOUND)
@@ -372,7 +576,8 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 {
 	bool fresh = op == OP_PUT_FRESH;
 	struct store *s = w->store;
-	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_SIZE];
+	unsigned char oldbuf[NODE_REC_MAX], k[CHILD_KEY_MAX], cval[CHILD_VAL_MAX];
+	size_t cval_len;
 	struct node n, old;
 	MDB_val key, val;
 	bool renamed;
@@ -385,7 +590,16 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 		return rc;
 
 	renamed = true;
-	if (!fresh) {
+	if (fresh) {
+		rc = fresh_defer(w, &n, rec, len);
+		if (rc < 0 || (rc == 0 && (rc = fresh_put_all(w))))
+			return rc;
+		if (rc == 1) {
+			w->txn_work++; /* put at commit, its hash key too */
+			w->txn_puts++;
+			return 0;
+		}
+	} else {
 		rc = node_key_get(w, id, oldbuf, &old);
 		if (rc && rc != MDB_NOTFOUND)
 			return rc;
@@ -407,21 +621,19 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	}
 
 	/* The name: if another node holds it, that one was replaced on disk. */
-	put_be64(cval, id);
-	cval[8] = (unsigned char)node_type_char(n.mode);
-	cval[9] = n.flags & NODE_F_CHILD_MASK;
+	cval_len = node_child_encode(id, node_type_char(n.mode), n.flags & NODE_F_CHILD_MASK, cval);
 	key = val_of(k, child_key(k, n.parent, n.name, n.name_len));
-	val = val_of(cval, CHILD_VAL_SIZE);
+	val = val_of(cval, cval_len);
 	rc = mdb_put(w->txn, s->dbi_child, &key, &val, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
-		uint64_t other = val.mv_size == CHILD_VAL_SIZE ? get_be64(val.mv_data) : 0;
+		uint64_t other = store_child_id(s, val.mv_data, val.mv_size);
 
 		if (other && other != id && op != OP_MOVE) {
 			rc = del_tree(w, other, true);
 			if (rc)
 				return rc;
 		}
-		val = val_of(cval, CHILD_VAL_SIZE);
+		val = val_of(cval, cval_len);
 		rc = mdb_put(w->txn, s->dbi_child, &key, &val, 0);
 	}
 	if (rc)
@@ -431,12 +643,16 @@ static int apply_put(struct store_writer *w, uint64_t id, const unsigned char *r
 	key = val_of(k, 8);
 	val = val_of(rec, len);
 	rc = mdb_put(w->txn, s->dbi_node, &key, &val, 0);
-	if (!rc && n.hash_state == NODE_HASH_FULL) {
+	if (rc)
+		return rc;
+	if (n.hash_state == NODE_HASH_FULL) {
 		memcpy(k, n.full, 16);
 		put_be64(k + 16, id);
 		rc = keyset_add(&w->hashes, k);
+		if (rc)
+			return rc;
 	}
-	if (!rc && renamed)
+	if (renamed)
 		rc = store_names_change(w, id, n.name, n.name_len, true);
 	if (rc)
 		return rc;
@@ -475,8 +691,13 @@ static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 	int rc, len;
 
 	rc = node_key_get(w, id, buf, &n);
-	if (rc == MDB_NOTFOUND)
-		return 0; /* removed since: nothing to settle */
+	if (rc == MDB_NOTFOUND) {
+		/* Removed since (nothing to settle), or its put is pending. */
+		rc = w->fresh.n ? fresh_settle(&w->fresh, id, settled) : 0;
+		if (rc == 0)
+			w->txn_work++;
+		return rc;
+	}
 	if (rc)
 		return rc;
 	flags = settled ? n.flags | NODE_F_SETTLED : n.flags & ~NODE_F_SETTLED;
@@ -526,7 +747,15 @@ int store_apply_op(struct store_writer *w, size_t *ret_len)
 	const unsigned char *p = w->pos_buf->data + w->pos_off;
 	uint64_t id = get_be64(p + 1);
 	size_t len;
+	int rc;
 
+	/*
+	 * Ops that read or change `node` or `child` beyond a record of their
+	 * own see what is pending; OP_SETTLE finds a pending record itself, and
+	 * the others touch only `meta`.
+	 */
+	if ((p[0] == OP_PUT || p[0] == OP_MOVE || p[0] == OP_DEL) && (rc = fresh_put_all(w)))
+		return rc;
 	switch (p[0]) {
 	case OP_PUT:
 	case OP_PUT_FRESH:
@@ -564,7 +793,7 @@ static int batch_put_op(struct store_batch *b, const struct node *n, unsigned ch
 		return r;
 	if (!n->id || n->id == n->parent)
 		return -EINVAL;
-	r = store_batch_reserve(b, 11 + NODE_HDR_SIZE + (size_t)n->name_len);
+	r = store_batch_reserve(b, 11 + NODE_COMPACT_MAX);
 	if (r < 0)
 		return r;
 	p = b->buf->data + b->buf->len;

@@ -32,7 +32,8 @@
 #include <string.h>
 
 #define CHILD_KEY_MAX (8 + NODE_NAME_MAX)
-#define CHILD_VAL_SIZE 10 /* u64 id, type char, flags */
+#define CHILD_VAL_SIZE 10 /* fixed (before compact records): u64 id, type char, flags */
+#define CHILD_VAL_MAX NODE_CHILD_VAL_MAX /* what writers put: node_child_encode() */
 
 /* store_apply_op() asks the driver to commit and apply the same op again. */
 #define STEP_YIELD 0x7fffffff
@@ -48,9 +49,15 @@
  */
 enum { FEAT_INCOMPAT, FEAT_RO_COMPAT, FEAT_COMPAT, FEAT_SETS };
 #define FEATURES_SIZE (4 * FEAT_SETS)
-#define STORE_FEAT_INCOMPAT_KNOWN 0u
+/*
+ * Node records are compact (node.h) and live in `cnode`, `child` values too
+ * (node_child_encode()) in `cchild`; without it, fixed ones in `node` and
+ * `child`.
+ */
+#define STORE_FEAT_INCOMPAT_COMPACT 0x1u
+#define STORE_FEAT_INCOMPAT_KNOWN STORE_FEAT_INCOMPAT_COMPACT
 #define STORE_FEAT_RO_COMPAT_KNOWN STORE_FEAT_RO_COMPAT_NAMES
-#define STORE_FEAT_INCOMPAT_WRITE 0u
+#define STORE_FEAT_INCOMPAT_WRITE STORE_FEAT_INCOMPAT_COMPACT
 #define STORE_FEAT_RO_COMPAT_WRITE STORE_FEAT_RO_COMPAT_NAMES
 #define STORE_FEAT_COMPAT_WRITE 0u
 
@@ -65,10 +72,12 @@ struct grow_gate {
 
 struct store {
 	MDB_env *env;
-	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta;
+	MDB_dbi dbi_node, dbi_child, dbi_hash, dbi_meta; /* dbi_node: `cnode`, or `node` */
 	MDB_dbi dbi_size; /* an older version's `size`, to drop; with has_size */
 	MDB_dbi dbi_gram; /* the name index (store-names.c); with has_gram */
 	bool has_gram;
+	MDB_dbi dbi_compact, dbi_compact_child; /* `cnode`, `cchild` while store_upgrade()
+						   makes them the node and child databases */
 	unsigned flags; /* STORE_* */
 	bool nosubdir;	/* the data file is @name in @dir_fd, not data.mdb */
 	char *path;	/* canonical: the directory, or the data file (nosubdir) */
@@ -100,6 +109,57 @@ int store_lmdb_err(int rc);
  * current index.  Returns 0 or -errno.
  */
 int store_upgrade(struct store *s);
+
+/*
+ * Rewrite an index without STORE_FEAT_INCOMPAT_COMPACT into compact records
+ * (store-compact.c), before store_upgrade() records the features.  Only for
+ * the holder of the scan lock, before the writer starts.  Returns 0 or -errno.
+ */
+int store_compact_upgrade(struct store *s);
+
+/* Does @s hold compact node records? */
+static inline bool store_is_compact(const struct store *s)
+{
+	return s->features[FEAT_INCOMPAT] & STORE_FEAT_INCOMPAT_COMPACT;
+}
+
+/* Decode a record of @s's node database, in whichever encoding it holds. */
+static inline int store_node_decode(const struct store *s, const void *buf, size_t len,
+				    uint64_t id, struct node *ret)
+{
+	if (store_is_compact(s))
+		return node_decode(buf, len, id, ret);
+	return node_decode_v1(buf, len, id, ret);
+}
+
+/*
+ * Decode the `child` value @val of @s (compact or fixed) into *ret_id,
+ * *ret_type, *ret_flags.  Returns 0 or -EBADMSG.
+ */
+static inline int store_child_decode(const struct store *s, const void *v, size_t len,
+				     uint64_t *ret_id, char *ret_type, uint8_t *ret_flags)
+{
+	const unsigned char *p = v;
+
+	if (store_is_compact(s))
+		return node_child_decode(v, len, ret_id, ret_type, ret_flags);
+	if (len != CHILD_VAL_SIZE)
+		return -EBADMSG;
+	*ret_id = get_be64(p);
+	*ret_type = (char)p[8];
+	*ret_flags = p[9];
+	return 0;
+}
+
+/* The id a `child` value of @s names, or 0 if it cannot be decoded. */
+static inline uint64_t store_child_id(const struct store *s, const void *v, size_t len)
+{
+	uint64_t id;
+	uint8_t flags;
+	char type;
+
+	return store_child_decode(s, v, len, &id, &type, &flags) ? 0 : id;
+}
 
 static inline MDB_val val_of(const void *p, size_t len)
 {
@@ -175,6 +235,35 @@ struct gram_ops {
 	size_t ids_cap;
 };
 
+/*
+ * Fresh puts whose records go in at commit, in key order (store-ops.c says
+ * why).  Records and names point into the wbufs the writer holds until then.
+ */
+struct fresh_put {
+	uint64_t id, parent, seq;
+	const unsigned char *rec;
+	const char *name;
+	uint16_t len, name_len;
+	unsigned char type, flags;
+	signed char settle; /* an OP_SETTLE since: 1 set NODE_F_SETTLED, -1 clear it, 0 none */
+	bool dead;	    /* replaced by a later pending put of its name, or below one */
+};
+
+/* An OP_SETTLE of a node that may be pending. */
+struct fresh_settle {
+	uint64_t id;
+	signed char settle;
+};
+
+struct freshset {
+	struct fresh_put *v;
+	size_t n, cap;
+	struct fresh_put **by_id, **by_name; /* v sorted, at commit (pointers: cheap to move) */
+	size_t cap_id, cap_name;
+	struct fresh_settle *settles; /* in op order */
+	size_t nsettles, cap_settles;
+};
+
 struct store_writer {
 	struct store *store;
 	pthread_t thread;
@@ -223,6 +312,7 @@ struct store_writer {
 	size_t stack_cap;
 	struct keyset hashes; /* index keys put at commit */
 	struct gram_ops grams; /* name index changes, merged at commit */
+	struct freshset fresh; /* node and child records put at commit */
 	struct store_write_stats stats;
 };
 
@@ -259,6 +349,9 @@ int store_keys_put(struct store_writer *w);
 
 /* Forget them (the txn is aborted). */
 void store_keys_drop(struct store_writer *w);
+
+/* Free what the deferred puts hold (the writer is done). */
+void store_keys_free(struct store_writer *w);
 
 /*
  * Decode a root record @p of @len bytes for root @id into *ret; ret->excludes

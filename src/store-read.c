@@ -87,7 +87,7 @@ int store_get_node(struct store_reader *rd, uint64_t id, struct node *ret)
 	r = store_lmdb_err(mdb_get(rd->txn, rd->store->dbi_node, &key, &val));
 	if (r < 0)
 		return r;
-	return node_decode(val.mv_data, val.mv_size, id, ret);
+	return store_node_decode(rd->store, val.mv_data, val.mv_size, id, ret);
 }
 
 static int req_cmp(const void *a, const void *b)
@@ -123,7 +123,8 @@ int store_get_nodes(struct store_reader *rd, struct store_node_req *reqs, size_t
 			key = val_of(k, 8);
 			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
 		}
-		if (!rc && (r = node_decode(val.mv_data, val.mv_size, reqs[i].id, reqs[i].node)) < 0)
+		if (!rc && (r = store_node_decode(rd->store, val.mv_data, val.mv_size, reqs[i].id,
+						 reqs[i].node)) < 0)
 			break;
 	}
 	if (cur)
@@ -131,15 +132,12 @@ int store_get_nodes(struct store_reader *rd, struct store_node_req *reqs, size_t
 	return r < 0 ? r : store_lmdb_err(rc);
 }
 
-static int decode_child(const MDB_val *key, const MDB_val *val, struct store_child *ret)
+static int decode_child(const struct store *s, const MDB_val *key, const MDB_val *val,
+			struct store_child *ret)
 {
-	const unsigned char *v = val->mv_data;
-
-	if (val->mv_size != CHILD_VAL_SIZE || key->mv_size < 8 || key->mv_size > CHILD_KEY_MAX)
+	if (key->mv_size < 8 || key->mv_size > CHILD_KEY_MAX ||
+	    store_child_decode(s, val->mv_data, val->mv_size, &ret->id, &ret->type, &ret->flags))
 		return -EBADMSG;
-	ret->id = get_be64(v);
-	ret->type = (char)v[8];
-	ret->flags = v[9];
 	ret->name_len = (uint16_t)(key->mv_size - 8);
 	ret->name = (const char *)key->mv_data + 8;
 	return 0;
@@ -162,7 +160,7 @@ int store_lookup(struct store_reader *rd, uint64_t parent, const char *name, siz
 	r = store_lmdb_err(mdb_get(rd->txn, rd->store->dbi_child, &key, &val));
 	if (r < 0)
 		return r;
-	r = decode_child(&key, &val, &c);
+	r = decode_child(rd->store, &key, &val, &c);
 	if (r < 0)
 		return r;
 	c.name = name; /* the caller's bytes outlive k */
@@ -388,6 +386,7 @@ static int walk_keys(struct store_reader *rd, MDB_dbi dbi, const void *start, si
 struct child_walk {
 	store_child_fn *fn;
 	void *ctx;
+	const struct store *store;
 };
 
 static int child_step(void *ctx, const MDB_val *key, const MDB_val *val)
@@ -396,13 +395,13 @@ static int child_step(void *ctx, const MDB_val *key, const MDB_val *val)
 	struct store_child c;
 	int r;
 
-	r = decode_child(key, val, &c);
+	r = decode_child(cw->store, key, val, &c);
 	return r < 0 ? r : cw->fn(cw->ctx, &c);
 }
 
 int store_foreach_child(struct store_reader *rd, uint64_t parent, store_child_fn *fn, void *ctx)
 {
-	struct child_walk cw = {fn, ctx};
+	struct child_walk cw = {fn, ctx, rd->store};
 	unsigned char k[8];
 
 	put_be64(k, parent);

@@ -694,6 +694,7 @@ int store_writer_finish(struct store_writer *w, struct store_write_stats *ret_st
 	free(w->grams.v);
 	free(w->grams.tmp);
 	free(w->grams.ids);
+	store_keys_free(w);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_mutex_destroy(&w->mu);

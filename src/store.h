@@ -5,8 +5,11 @@
  * only one that includes <lmdb.h>.
  *
  * Schema 1 (named databases, integers big-endian so keys sort):
- *   node   id -> encoded struct node (node.h)
- *   child  (parent id, name) -> id, type char, flags (NODE_F_CHILD_MASK of them)
+ *   cnode  id -> compact struct node (node.h), with STORE_FEAT_INCOMPAT 0x1;
+ *   node   id -> fixed struct node (node.h), in indexes without it
+ *   cchild (parent id, name) -> type and flags (NODE_F_CHILD_MASK of them) in
+ *          a byte, id as a varint (node_child_encode()), with 0x1;
+ *   child  (parent id, name) -> u64 id, type char, flags, in indexes without it
  *   hash   (XXH3-128, id) -> empty      files with a full hash (find --hash)
  *   gram   (trigram, first id) -> ids   the name index (src/store-names.c),
  *                                       with STORE_FEAT_RO_COMPAT_NAMES
@@ -31,6 +34,15 @@
  *   ro_compat 0x1 NAMES  `gram` indexes every node's name by trigrams; a
  *              writer that does not maintain it would leave it stale.  An
  *              index without it gets it built by its first writer.
+ *   incompat 0x1  compact records (STORE_FEAT_INCOMPAT_COMPACT): node records
+ *                 of variable-length integers, hashes only where they exist
+ *                 and st_blocks, in `cnode`, and compact `child` values in
+ *                 `cchild`.  An index without it keeps fixed ones in `node`
+ *                 and `child`: read as it is, and rewritten by the first
+ *                 writer (store-compact.c: copied into `cnode` and `cchild`
+ *                 in transactions of their own, then `node` and `child`
+ *                 dropped and the bit recorded in one more, so a crash
+ *                 leaves one or the other whole).
  *
  * Nothing is kept that nothing reads: older indexes also held `size`, (size,
  * id) -> empty for every regular file, meant for duplicate candidates, which

@@ -63,7 +63,7 @@ int walk_fds_free(unsigned *ret_limit)
 	free(pfds);
 	*ret_limit = limit;
 	/* Tests: plan for this many, to meet EMFILE mid-walk and adapt to it. */
-	env = getenv("FSINDEX_DEBUG_FDS");
+	env = secure_getenv("FSINDEX_DEBUG_FDS");
 	if (env && *env)
 		return (int)strtoul(env, NULL, 10);
 	return used < limit ? (int)(limit - used) : 0;

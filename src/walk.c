@@ -102,7 +102,7 @@
 
 /* Everything but atime and btime: what a rescan compares. */
 #define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | \
-		    STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME)
+		    STATX_INO | STATX_SIZE | STATX_BLOCKS | STATX_MTIME | STATX_CTIME)
 
 bool walk_is_excluded(char *const *excludes, size_t nexcludes, const char *name, const char *path)
 {
@@ -476,6 +476,11 @@ int walk_take_entry(struct walk *w, struct walk_worker *ww, struct walk_dir *d, 
 		changed = content_changed = !node_stat_equal(n, old) || (old->flags & NODE_F_CHAIN);
 		if (changed)
 			walk_stat_inc(&w->stats.changed);
+		else if (n->blocks != old->blocks) {
+			/* Only the allocation moved, or an upgraded index did not keep it. */
+			changed = true;
+			walk_keep_hashes(n, old);
+		}
 		break;
 	case ID_RELABEL:
 		/* Rewritten under the new st_dev, its hashes kept if nothing else moved. */

@@ -4,7 +4,7 @@
  * FAN_REPORT_FID, a FAN_MARK_FILESYSTEM mark per filesystem.
  *
  * An event names its directory by a file handle (the DFID record; FAN_RENAME
- * has an old and a new one).  The handle is opened with open_by_handle_at()
+ * has an old and a new one, and is noted as a rename when both resolve).  The handle is opened with open_by_handle_at()
  * against a descriptor kept open on the marked filesystem, and the
  * directory's path read back from /proc/self/fd/N; one read's events mostly
  * name few directories, so the last handle resolved is remembered for the
@@ -239,6 +239,53 @@ static int on_record(struct watch *w, struct watch_fan *f, struct fanotify_event
 }
 
 /*
+ * A FAN_RENAME event, both of whose records resolve: one watch_note_rename().
+ * Returns 1 when it is not one (a record missing or not resolved: the
+ * records are then taken one by one, as any event's), else 0 or -ENOMEM.
+ */
+static int on_rename(struct watch *w, struct watch_fan *f, const struct fanotify_event_metadata *m,
+		     char *raw)
+{
+	struct fanotify_event_info_fid *rec[2] = {NULL, NULL};
+	char old[PATH_MAX];
+	const char *name[2];
+	size_t off = m->metadata_len, olen = 0, nlen = 0;
+
+	while (off + sizeof(struct fanotify_event_info_header) <= m->event_len) {
+		struct fanotify_event_info_header *h = (void *)(raw + off);
+
+		if (h->len < sizeof(*h) || off + h->len > m->event_len)
+			break;
+		if (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME)
+			rec[0] = (void *)h;
+		else if (h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)
+			rec[1] = (void *)h;
+		off += h->len;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct file_handle *fh;
+		struct fan_fs *fs;
+		ssize_t n;
+
+		if (!rec[i])
+			return 1;
+		fh = (struct file_handle *)rec[i]->handle;
+		fs = fs_find(f, (fsid_t *)&rec[i]->fsid);
+		name[i] = (const char *)fh->f_handle + fh->handle_bytes;
+		n = fs ? resolve(f, fs, fh) : -ENOENT;
+		if (n < 0)
+			return 1;
+		if (i == 0) {
+			memcpy(old, f->last_path, (size_t)n);
+			olen = (size_t)n;
+		}
+		nlen = (size_t)n;
+	}
+	return watch_note_rename(w, old, olen, name[0], f->last_path, nlen, name[1],
+				 m->mask & FAN_ONDIR);
+}
+
+/*
  * The directory records of event @m.  A directory renamed from outside its
  * new root (FAN_RENAME: the old record comes first), or moved in on a kernel
  * without FAN_RENAME (which does not say from where), is a new subtree.
@@ -258,6 +305,9 @@ static int on_event(struct watch *w, struct watch_fan *f, const struct fanotify_
 		watch_note_roots(w, pick_fan);
 		return 0;
 	}
+	if ((m->mask & FAN_RENAME) && (r = on_rename(w, f, m, raw)) <= 0)
+		goto out;
+	r = 0;
 	while (off + sizeof(struct fanotify_event_info_header) <= m->event_len && r >= 0) {
 		struct fanotify_event_info_header *h = (void *)(raw + off);
 		struct fanotify_event_info_fid *fid = (void *)h;
@@ -281,6 +331,7 @@ static int on_event(struct watch *w, struct watch_fan *f, const struct fanotify_
 		}
 		off += h->len;
 	}
+out:
 	if (m->fd >= 0)
 		close(m->fd);
 	return r;

@@ -6,10 +6,12 @@
  * The table is open addressing keyed by wd (backward-shift deletion, so no
  * tombstones), each entry owning its path.  A directory rename within the
  * watched trees comes as IN_MOVED_FROM and IN_MOVED_TO with one cookie: the
- * paths of the directory and of everything below it are rewritten.  A
- * MOVED_FROM left without its MOVED_TO once the queue is drained went out of
- * sight: its watches are removed.  A MOVED_TO without its MOVED_FROM, and a
- * new directory, are walked for watches and queued for a subtree rescan,
+ * paths of the directory and of everything below it are rewritten.  Such a
+ * pair, of a file or a directory, is noted as a rename (watch_note_rename()).
+ * A MOVED_FROM left without its MOVED_TO once the queue is drained went out
+ * of sight: its directory is noted, and a directory's watches are removed.
+ * A MOVED_TO without its MOVED_FROM, and a new directory, are walked for
+ * watches and queued for a subtree rescan,
  * since they may have been filled before their watches existed (the rescan
  * comes a settle window after the watches, so it sees all of it).
  *
@@ -55,8 +57,11 @@ struct ino_dir {
 struct ino_move {
 	uint32_t cookie;
 	size_t root;
-	char *path;
+	char *path;	 /* the entry's old path: its directory, '/', its name */
 	size_t len;
+	size_t dir_len;	 /* of its directory */
+	size_t name_off; /* where its name starts */
+	bool is_dir;
 };
 
 /* The top of a subtree left unwatched for want of watches: retried as they free up. */
@@ -417,44 +422,83 @@ static int new_dir(struct watch *w, struct watch_ino *in, size_t root, const cha
 	return watch_note(w, child, strlen(child), WATCH_SUBTREE, false);
 }
 
-/* The directory @child (of root @root) arrived by a rename of cookie @cookie. */
+/*
+ * An entry arrived at @child (in directory @dir, @dlen bytes, of root @root)
+ * by a rename of cookie @cookie: with its MOVED_FROM, a rename (a moved
+ * directory's watch paths follow it); without, something new here.
+ */
 static int moved_to(struct watch *w, struct watch_ino *in, size_t root, uint32_t cookie,
-		    const char *child)
+		    const char *dir, size_t dlen, const char *child, bool is_dir)
 {
 	for (size_t i = 0; i < in->nmoves; i++) {
-		struct ino_move *m = &in->moves[i];
-		int r;
+		struct ino_move m = in->moves[i];
+		int r = 0;
 
-		if (m->cookie != cookie)
+		if (m.cookie != cookie)
 			continue;
-		r = rename_paths(in, m->path, m->len, child, strlen(child));
-		free(m->path);
-		*m = in->moves[--in->nmoves];
+		in->moves[i] = in->moves[--in->nmoves];
+		if (is_dir)
+			r = rename_paths(in, m.path, m.len, child, strlen(child));
+		if (r == 0)
+			r = watch_note_rename(w, m.path, m.dir_len, m.path + m.name_off, dir, dlen,
+					      child + (dlen > 1 ? dlen + 1 : 1), is_dir);
+		free(m.path);
 		return r;
 	}
-	return new_dir(w, in, root, child);
+	if (is_dir)
+		return new_dir(w, in, root, child);
+	return 0;
 }
 
-/* A subdirectory event of @d: new, moved away or moved here. */
+/* A subdirectory event of @d: new. */
 static int on_subdir(struct watch *w, struct watch_ino *in, const struct inotify_event *ev,
 		     size_t root, char *child)
 {
 	if (ev->mask & IN_CREATE)
 		return new_dir(w, in, root, child);
-	if (ev->mask & IN_MOVED_TO)
-		return moved_to(w, in, root, ev->cookie, child);
-	if (ev->mask & IN_MOVED_FROM) {
-		if (GROW(in->moves, in->moves_cap, in->nmoves + 1) < 0)
-			return -ENOMEM;
-		in->moves[in->nmoves++] = (struct ino_move){.cookie = ev->cookie,
-							    .root = root,
-							    .path = strdup(child),
-							    .len = strlen(child)};
-		if (!in->moves[in->nmoves - 1].path) {
-			in->nmoves--;
-			return -ENOMEM;
-		}
+	return 0;
+}
+
+/*
+ * IN_MOVED_FROM or IN_MOVED_TO of @ev->name in @d: a MOVED_FROM waits for
+ * its MOVED_TO (ino_read() notes it as any event if none comes); a
+ * MOVED_TO without one is noted as any event.
+ */
+static int on_move(struct watch *w, struct watch_ino *in, const struct inotify_event *ev,
+		   struct ino_dir *d)
+{
+	bool is_dir = ev->mask & IN_ISDIR;
+	size_t root = d->root, dlen = d->len;
+	struct ino_move *m;
+	char *child;
+	int r;
+
+	if (asprintf(&child, "%s%s%s", d->path, strcmp(d->path, "/") ? "/" : "", ev->name) < 0)
+		return -ENOMEM;
+	if (ev->mask & IN_MOVED_TO) {
+		bool paired = false;
+
+		for (size_t i = 0; i < in->nmoves; i++)
+			paired |= in->moves[i].cookie == ev->cookie;
+		r = paired ? 0 : watch_note(w, d->path, d->len, 0, true);
+		/* d may move from here on: the table can grow. */
+		if (r == 0)
+			r = moved_to(w, in, root, ev->cookie, child, dlen, child, is_dir);
+		free(child);
+		return r;
 	}
+	if (GROW(in->moves, in->moves_cap, in->nmoves + 1) < 0) {
+		free(child);
+		return -ENOMEM;
+	}
+	m = &in->moves[in->nmoves++];
+	*m = (struct ino_move){.cookie = ev->cookie,
+			       .root = root,
+			       .path = child,
+			       .len = strlen(child),
+			       .dir_len = dlen,
+			       .name_off = dlen > 1 ? dlen + 1 : 1,
+			       .is_dir = is_dir};
 	return 0;
 }
 
@@ -485,6 +529,8 @@ static int on_event(struct watch *w, struct watch_ino *in, const struct inotify_
 		return watch_note(w, d->path, d->len, WATCH_SUBTREE | WATCH_OVERFLOW, false);
 	if (!ev->len) /* on the directory itself: its parent tells of deletes and moves */
 		return ev->mask & IN_ATTRIB ? watch_note(w, d->path, d->len, 0, counts) : 0;
+	if (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))
+		return on_move(w, in, ev, d);
 	r = watch_note(w, d->path, d->len, 0, counts);
 	if (r < 0 || !(ev->mask & IN_ISDIR))
 		return r;
@@ -564,7 +610,8 @@ int ino_read(struct watch *w, struct watch_ino *in)
 	while (in->nmoves) {
 		struct ino_move *m = &in->moves[--in->nmoves];
 
-		if (forget_paths(w, in, m->path, m->len) < 0)
+		if (watch_note(w, m->path, m->dir_len, 0, true) < 0 ||
+		    (m->is_dir && forget_paths(w, in, m->path, m->len) < 0))
 			r = -ENOMEM;
 		free(m->path);
 	}

@@ -33,7 +33,20 @@ struct watch_pend {
 	size_t len;
 	unsigned flags; /* enum watch_flags */
 	unsigned count; /* events counted towards the burst threshold */
+	bool other;	/* an event besides the renames emitted for it (else not emitted) */
 	int64_t deadline;
+};
+
+/*
+ * A rename waiting to be emitted: "from\0to\0", then the names it passed
+ * through when a chain was merged ("via\0" each), then "\0"; one allocation.
+ */
+struct watch_ren {
+	char *from;
+	size_t from_len, to_len;
+	size_t size;	  /* of the whole allocation */
+	unsigned nvia;
+	int64_t deadline; /* no later than its directories' */
 };
 
 struct watch {
@@ -47,6 +60,8 @@ struct watch {
 	size_t npend, pend_cap;
 	uint32_t *slots; /* open addressing over pend: index + 1, 0 empty */
 	size_t nslots;
+	struct watch_ren *ren; /* in the order they happened */
+	size_t nren, ren_cap;
 	int64_t now; /* the time events being read are stamped with */
 	struct watch_fan *fan;
 	struct watch_ino *ino;
@@ -70,6 +85,18 @@ enum { WATCH_TAG_FAN = 1, WATCH_TAG_INO = 2 };
  * burst threshold (writes to one open file do not).  Returns 0 or -ENOMEM.
  */
 int watch_note(struct watch *w, const char *dir, size_t len, unsigned flags, bool counts);
+
+/**
+ * Note that the entry @oname in directory @odir (@olen bytes) was renamed to
+ * @nname in @ndir (@nlen bytes), as one event (absolute paths, need not be
+ * NUL-terminated; names NUL-terminated; copied).  @is_dir: it is a
+ * directory.  Within one root it is queued as a rename (see watch.h) and the
+ * paths of pending directories at and below it are moved along; otherwise
+ * both directories are noted as any event, and a directory moved into a root
+ * from elsewhere for a subtree rescan.  Returns 0 or -ENOMEM.
+ */
+int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char *oname,
+		      const char *ndir, size_t nlen, const char *nname, bool is_dir);
 
 /** Index of the root holding @path (the deepest one), or -1. */
 ssize_t watch_root_of(const struct watch *w, const char *path, size_t len);

@@ -21,6 +21,12 @@
  * pending subtree covers the pending directories below it: those are
  * dropped when they come due, and new events below it are not queued.
  *
+ * Renames (watch.h) wait in ren[], in the order they happened, each due no
+ * later than its two directories (which it notes without marking them
+ * "other": a directory only renames touched is not emitted).  What is due
+ * of ren[] is emitted before pend[]'s prefix, and with every rename before
+ * it, so the caller applies them in order and before the rescans.
+ *
  * Memory: the kernel queues are bounded (no FAN_UNLIMITED_QUEUE; an
  * overflow costs a rescan of the roots, not the daemon's memory), and at
  * most WATCH_MAX_PENDING directories wait here, beyond which a directory's
@@ -162,7 +168,9 @@ static int pend_add(struct watch *w, const char *dir, size_t len, unsigned flags
 	return 0;
 }
 
-int watch_note(struct watch *w, const char *dir, size_t len, unsigned flags, bool counts)
+/* Note @dir; @other: an event that is not a rename queued as such. */
+static int note(struct watch *w, const char *dir, size_t len, unsigned flags, bool counts,
+		bool other)
 {
 	struct watch_pend *p;
 	ssize_t root;
@@ -189,9 +197,217 @@ int watch_note(struct watch *w, const char *dir, size_t len, unsigned flags, boo
 		p = &w->pend[w->npend - 1];
 	}
 	p->flags |= flags;
+	p->other |= other;
 	if (counts && ++p->count > w->o.burst)
 		p->flags |= WATCH_SUBTREE;
 	return 0;
+}
+
+int watch_note(struct watch *w, const char *dir, size_t len, unsigned flags, bool counts)
+{
+	return note(w, dir, len, flags, counts, true);
+}
+
+/* At most this many renames wait: past it, a rename is noted as its two directories. */
+#define WATCH_MAX_RENAMES 4096
+/* Pending directories below a renamed one are moved along only while fewer wait. */
+#define WATCH_MAX_REWRITE 4096
+
+/* "@dir/@name" into a new string, its length in *ret_len; NULL when out of memory. */
+static char *join(const char *dir, size_t len, const char *name, size_t *ret_len)
+{
+	size_t nl = strlen(name), sep = len > 1 || dir[0] != '/';
+	char *p = malloc(len + sep + nl + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, len);
+	if (sep)
+		p[len] = '/';
+	memcpy(p + len + sep, name, nl + 1);
+	*ret_len = len + sep + nl;
+	return p;
+}
+
+/* Is @path (@len bytes) @top or below it? */
+static bool at_or_below(const char *path, size_t len, const char *top, size_t tlen)
+{
+	return len >= tlen && memcmp(path, top, tlen) == 0 &&
+	       (len == tlen || path[tlen] == '/' || tlen == 1);
+}
+
+/*
+ * Directory @from was renamed to @to: pending directories at and below it
+ * are rescanned at their new paths (an event read before the rename named
+ * the old one), after the rename: *@deadline is lowered to theirs.  Skipped
+ * when too many wait: then as before renames existed.
+ */
+static int move_pending(struct watch *w, const char *from, size_t flen, const char *to,
+			size_t tlen, int64_t *deadline)
+{
+	bool moved = false;
+
+	if (w->npend > WATCH_MAX_REWRITE)
+		return 0;
+	for (size_t i = 0; i < w->npend; i++) {
+		struct watch_pend *p = &w->pend[i];
+		char *np;
+
+		if (!at_or_below(p->path, p->len, from, flen))
+			continue;
+		np = malloc(tlen + p->len - flen + 1);
+		if (!np)
+			return -ENOMEM;
+		memcpy(np, to, tlen);
+		memcpy(np + tlen, p->path + flen, p->len - flen + 1);
+		free(p->path);
+		p->path = np;
+		p->len = tlen + p->len - flen;
+		moved = true;
+		if (p->deadline < *deadline)
+			*deadline = p->deadline;
+	}
+	/* Rebuilding at the same size cannot fail. */
+	return moved ? slots_rebuild(w, 0) : 0;
+}
+
+/* The deadline of a rename between directories @a and @b, just noted. */
+static int64_t ren_deadline(const struct watch *w, const char *a, size_t alen, const char *b,
+			    size_t blen)
+{
+	const struct watch_pend *pa = pend_find(w, a, alen), *pb = pend_find(w, b, blen);
+	int64_t t = w->now + w->o.settle_ns;
+
+	if (pa && pa->deadline < t)
+		t = pa->deadline;
+	if (pb && pb->deadline < t)
+		t = pb->deadline;
+	return t;
+}
+
+/* Merged chains keep at most this many names passed through. */
+#define WATCH_MAX_VIA 8
+
+/*
+ * Queue the rename @from -> @to (taken over: "from\0to\0\0", @size bytes).
+ * "mv a b; mv b c" is one rename, a to c, where a's was (it happened first),
+ * passing through b: the caller checks that b held nothing before (else a
+ * name was overwritten, or b was swapped, not moved on).
+ */
+static int ren_add(struct watch *w, char *from, size_t flen, size_t tlen, int64_t deadline)
+{
+	const char *to = from + flen + 1;
+
+	for (size_t i = w->nren; i-- > 0;) {
+		struct watch_ren *r = &w->ren[i];
+		size_t rest, size;
+		char *m, *p;
+
+		if (r->to_len != flen || memcmp(r->from + r->from_len + 1, from, flen) != 0)
+			continue;
+		if (r->nvia >= WATCH_MAX_VIA)
+			break;
+		/* from, the new to, the old vias, the old to (= this from), the end. */
+		rest = r->size - (r->from_len + 1) - (r->to_len + 1);
+		size = r->from_len + 1 + tlen + 1 + rest + flen + 1;
+		m = malloc(size);
+		if (!m) {
+			free(from);
+			return -ENOMEM;
+		}
+		p = mempcpy(m, r->from, r->from_len + 1);
+		p = mempcpy(p, to, tlen + 1);
+		p = mempcpy(p, r->from + r->from_len + 1 + r->to_len + 1, rest - 1);
+		p = mempcpy(p, from, flen + 1);
+		*p = '\0';
+		free(r->from);
+		free(from);
+		r->from = m;
+		r->to_len = tlen;
+		r->size = size;
+		r->nvia++;
+		if (deadline < r->deadline)
+			r->deadline = deadline;
+		return 0;
+	}
+	if (GROW(w->ren, w->ren_cap, w->nren + 1) < 0) {
+		free(from);
+		return -ENOMEM;
+	}
+	w->ren[w->nren++] = (struct watch_ren){.from = from,
+					       .from_len = flen,
+					       .to_len = tlen,
+					       .size = flen + tlen + 3,
+					       .deadline = deadline};
+	return 0;
+}
+
+/* A rename that is not emitted as one: its directories, as any event would. */
+static int rename_as_rescans(struct watch *w, const char *odir, size_t olen, const char *ndir,
+			     size_t nlen, const char *nname, bool moved_in)
+{
+	char *child;
+	size_t clen;
+	int r = watch_note(w, odir, olen, 0, true);
+
+	if (r == 0)
+		r = watch_note(w, ndir, nlen, 0, true);
+	if (r < 0 || !moved_in)
+		return r;
+	child = join(ndir, nlen, nname, &clen);
+	if (!child)
+		return -ENOMEM;
+	r = watch_note(w, child, clen, WATCH_SUBTREE, false);
+	free(child);
+	return r;
+}
+
+int watch_note_rename(struct watch *w, const char *odir, size_t olen, const char *oname,
+		      const char *ndir, size_t nlen, const char *nname, bool is_dir)
+{
+	ssize_t ro, rn;
+	size_t flen, tlen;
+	char *from, *to, *both;
+	int64_t deadline;
+	int r;
+
+	while (olen > 1 && odir[olen - 1] == '/')
+		olen--;
+	while (nlen > 1 && ndir[nlen - 1] == '/')
+		nlen--;
+	ro = watch_root_of(w, odir, olen);
+	rn = watch_root_of(w, ndir, nlen);
+	if (ro < 0 || rn != ro || w->nren >= WATCH_MAX_RENAMES)
+		return rename_as_rescans(w, odir, olen, ndir, nlen, nname, is_dir && ro != rn);
+	from = join(odir, olen, oname, &flen);
+	to = join(ndir, nlen, nname, &tlen);
+	both = from && to ? malloc(flen + tlen + 3) : NULL;
+	if (!both) {
+		free(from);
+		free(to);
+		return -ENOMEM;
+	}
+	memcpy(both, from, flen + 1);
+	memcpy(both + flen + 1, to, tlen + 1);
+	both[flen + tlen + 2] = '\0';
+	free(from);
+	free(to);
+	r = note(w, odir, olen, 0, true, false);
+	if (r == 0)
+		r = note(w, ndir, nlen, 0, true, false);
+	deadline = ren_deadline(w, odir, olen, ndir, nlen);
+	if (r == 0 && is_dir)
+		r = move_pending(w, both, flen, both + flen + 1, tlen, &deadline);
+	if (r == 0)
+		r = ren_add(w, both, flen, tlen, deadline); /* takes both */
+	else
+		free(both);
+	if (r < 0) {
+		/* Not queued as a rename: its directories are rescanned after all. */
+		watch_note(w, odir, olen, 0, false);
+		watch_note(w, ndir, nlen, 0, false);
+	}
+	return r;
 }
 
 void watch_note_roots(struct watch *w, bool (*pick)(const struct watch_root *r))
@@ -393,20 +609,44 @@ out_free:
 	return r;
 }
 
-/* Emit the due prefix of pend[], dropping what a pending subtree covers. */
+/* Emit the renames due, and every one before them: they are applied in order. */
+static int emit_renames(struct watch *w, int64_t now, watch_emit_fn *emit, void *ctx)
+{
+	size_t due = 0;
+
+	for (size_t i = 0; i < w->nren; i++)
+		if (w->ren[i].deadline <= now)
+			due = i + 1;
+	for (size_t i = 0; i < due; i++) {
+		emit(ctx, w->ren[i].from, w->ren[i].from_len, WATCH_RENAME);
+		free(w->ren[i].from);
+	}
+	memmove(w->ren, w->ren + due, (w->nren - due) * sizeof(*w->ren));
+	w->nren -= due;
+	return (int)due;
+}
+
+/*
+ * Emit the due renames, then the due prefix of pend[], dropping what a
+ * pending subtree covers and what only renames emitted as such touched.
+ */
 static int emit_due(struct watch *w, int64_t now, watch_emit_fn *emit, void *ctx)
 {
 	size_t due = 0, i;
-	int n = 0;
+	int n = emit_renames(w, now, emit, ctx);
 
 	while (due < w->npend && w->pend[due].deadline <= now)
 		due++;
-	if (!due)
-		return 0;
+	if (!due) {
+		w->emitted += (uint64_t)n;
+		return n;
+	}
 	for (i = 0; i < due; i++) {
 		struct watch_pend *p = &w->pend[i];
 		ssize_t root = watch_root_of(w, p->path, p->len);
 
+		if (!p->other && !(p->flags & WATCH_SUBTREE))
+			continue;
 		if (root >= 0 && covered(w, p->path, p->len, w->roots[root].len))
 			continue;
 		emit(ctx, p->path, p->len, p->flags & (WATCH_SUBTREE | WATCH_OVERFLOW));
@@ -439,7 +679,12 @@ int watch_process(struct watch *w, int64_t now_ns, watch_emit_fn *emit, void *ct
 
 int64_t watch_next_deadline(const struct watch *w)
 {
-	return w->npend ? w->pend[0].deadline : -1;
+	int64_t t = w->npend ? w->pend[0].deadline : -1;
+
+	for (size_t i = 0; i < w->nren; i++)
+		if (t < 0 || w->ren[i].deadline < t)
+			t = w->ren[i].deadline;
+	return t;
 }
 
 static const char *root_mode(const struct watch_root *r)
@@ -485,6 +730,9 @@ void watch_free(struct watch *w)
 		free(w->pend[i].path);
 	free(w->pend);
 	free(w->slots);
+	for (size_t i = 0; i < w->nren; i++)
+		free(w->ren[i].from);
+	free(w->ren);
 	for (size_t i = 0; i < w->nroots; i++)
 		free(w->roots[i].path);
 	free(w->roots);

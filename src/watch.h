@@ -15,6 +15,17 @@
  * events; no FAN_UNLIMITED_QUEUE), an overflow becomes a subtree rescan of
  * the roots it touches (WATCH_OVERFLOW), and at most 65536 directories wait
  * for their window, past which a directory's whole root is queued instead.
+ *
+ * Renames.  When the kernel says exactly what moved (fanotify's FAN_RENAME
+ * with both its records, an inotify IN_MOVED_FROM/IN_MOVED_TO pair), within
+ * one root, the rename itself is emitted (WATCH_RENAME: old and new path),
+ * and its two directories are not emitted for it: a directory is emitted
+ * only if something else happened there too.  The caller applies the rename
+ * or, when it cannot, rescans both directories itself.  A rename is emitted
+ * no later than its directories, and renames in the order they happened;
+ * "mv a b; mv b c" within a window is one rename, a to c, through b.  Anything else
+ * about a rename (into or out of a root, across roots, a queue full of
+ * renames) is emitted as today, as rescans of the directories.
  * inotify costs one watch and one path per directory; watch_add_root() walks
  * such a tree once to place them (a readdir per directory).
  */
@@ -44,12 +55,18 @@ struct watch_opts {
 enum watch_flags {
 	WATCH_SUBTREE = 1,  /* rescan the whole subtree, not one level */
 	WATCH_OVERFLOW = 2, /* because events were lost (or cannot be had) there */
+	WATCH_RENAME = 4,   /* not a directory: the entry at @dir was renamed (see below) */
 };
 
 /**
  * Called by watch_process() for each directory to rescan.  @dir is an
  * absolute path of @len bytes (NUL-terminated too), borrowed for the call;
  * @flags is a set of enum watch_flags (0: rescan @dir one level).
+ * With WATCH_RENAME (alone), @dir is the old path of an entry (file or
+ * directory) and the new one follows it: the NUL-terminated string at
+ * @dir + @len + 1.  Both lie in one root.  After it come the paths a merged
+ * chain passed through ("mv a b; mv b c": b), each NUL-terminated, then an
+ * empty string.  The chain holds only if those names held nothing before.
  */
 typedef void watch_emit_fn(void *ctx, const char *dir, size_t len, unsigned flags);
 

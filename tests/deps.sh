@@ -42,6 +42,8 @@ timeout coreutils
 base64 coreutils
 truncate coreutils
 iconv libc-bin
+md5sum coreutils
+zsh zsh
 "
 
 if [ "${1:-}" = --tools ]; then

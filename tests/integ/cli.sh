@@ -95,7 +95,9 @@ sample() {
 	case $1 in
 	DIR) echo "$T/help-db" ;; N) echo 1 ;; MODE) echo auto ;; GLOB) echo x ;;
 	T) echo f ;; FORMAT) echo %p ;; HEX) echo 0123456789abcdef0123456789abcdef ;;
-	WHICH) echo first ;; SECONDS) echo 1 ;; *) echo "no-sample-for-$1" ;;
+	WHICH) echo first ;; SECONDS) echo 1 ;; SIZE) echo +1k ;; WHEN) echo @0 ;;
+	USER | GROUP) echo 0 ;; KEY) echo size ;; REGEX) echo x ;;
+	*) echo "no-sample-for-$1" ;;
 	esac
 }
 # man_block START: the lines of the man text from the line START to the next
@@ -112,7 +114,7 @@ has_word() {	# has_word FILE WORD: WORD in FILE, not as part of a longer option
 }
 if [ -f "$T/man.txt" ]; then
 	man_tags "Common options" >"$T/man.common"
-	for sub in scan rescan find dups status reload; do
+	for sub in scan rescan find dups status reload du; do
 		help_opts "$sub" >"$T/opts.$sub"
 		n=$(wc -l <"$T/opts.$sub")
 		case $sub in status | reload) min=1 ;; *) min=3 ;; esac	# the daemon's clients: few
@@ -498,11 +500,12 @@ diag_file "$T/ex.err"
 is "$(DB=$T/db-ex4 FSI find --type f alpha)" "$(ofind -path "$R/alpha/*" -type f ! -path "$R/alpha/*.txt")" \
 	"... and it excludes the paths it matches"
 
-# ---- reserved options ------------------------------------------------------------
+# ---- -l: the long listing, not locate's --limit ------------------------------------
 
-FSI find -l >/dev/null 2>&1
-is "$?" 2 "find -l is rejected for now (exit 2)"
-FSI find -l one.txt >/dev/null 2>&1
-is "$?" 2 "find -l PATTERN is rejected for now (exit 2)"
+FSI find -l one.txt >"$T/l.out" 2>&1
+is "$?" 0 "find -l PATTERN: the long listing (exit 0)"
+like "$(cat "$T/l.out")" "^-[-rwxsS]{9} 1 .*one.txt\$" "... one line: mode, links, ..., path"
+FSI find -l 1 >/dev/null 2>&1
+is "$?" "$(FSI find 1 >/dev/null 2>&1; echo $?)" "find -l 1: 1 is a pattern, as without -l"
 
 done_testing

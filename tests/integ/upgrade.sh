@@ -63,13 +63,47 @@ is "$(features)" "" "the old index has no features (it predates them)"
 dbs() { mdb_stat -a "$DB" | sed -n 's/^Status of //p' | grep -vx 'Main DB' | sort | tr '\n' ' '; }
 is "$(dbs)" "child hash meta node size " "the old index has its \`size\` database"
 
+# ---- an upgrade killed at any point leaves a readable index -------------------
+
+# The upgrade copies `node` and then `child` compact in transactions of its
+# own, then drops both with the features in one more: kill -9 it before the
+# first copy transaction (FSINDEX_DEBUG_UPGRADE_CHUNK=3 records each), after
+# the first, once `node` is copied, and before the last one; each time, the
+# old index answers as before and is still old.
+nodes=$(mdb_stat -s node "$DB" | sed -n 's/^ *Entries: //p')
+children=$(mdb_stat -s child "$DB" | sed -n 's/^ *Entries: //p')
+half=$(((nodes + 2) / 3))
+steps=$((half + (children + 2) / 3))
+C=$T/crash
+mkdir -p "$C"
+bad=
+for k in 0 1 "$half" $((half + 1)) "$steps"; do
+	cp -- "$fixture" "$C/data.mdb" && chmod 0600 "$C/data.mdb" && rm -f -- "$C/lock.mdb"
+	# A subshell, so bash's "Killed" does not land in the log.
+	(FSINDEX_DEBUG_UPGRADE_CHUNK=3 FSINDEX_DEBUG_UPGRADE_KILL=$k \
+		timeout 60 "$FSINDEX" scan -q --db "$C" "$FIXTURE_ROOT"; echo $? >"$T/rc") >/dev/null 2>&1
+	got=$(cat "$T/rc")
+	[ "$got" = 137 ] || bad="$bad k=$k:exit-$got"
+	exp_paths >"$T/exp.paths"
+	"$FSINDEX" find --db "$C" -0 >"$T/got.paths" 2>/dev/null || bad="$bad k=$k:find"
+	cmp -s "$T/got.paths" "$T/exp.paths" || bad="$bad k=$k:paths"
+	[ -z "$(mdb_dump -s meta "$C" | grep -x ' 6665617475726573')" ] || bad="$bad k=$k:features"
+done
+is "${bad:-none}" none "killed after 0, 1, $half, $((half + 1)) and all $steps copy transactions: still the old index, whole"
+FSINDEX_DEBUG_UPGRADE_CHUNK=3 timeout 60 "$FSINDEX" scan -q --db "$C" "$FIXTURE_ROOT" >"$T/out" 2>&1
+is "$?" 0 "the next scan upgrades it (chunks of 3)" || diag_file "$T/out"
+is "$(mdb_stat -a "$C" | sed -n 's/^Status of //p' | grep -vx 'Main DB' | sort | tr '\n' ' ')" \
+	"cchild cnode gram hash meta " "... into compact records, \`node\` and \`child\` dropped, the name index built"
+"$FSINDEX" find --db "$C" -0 >"$T/got.paths"
+same_bytes "... holding every path" "$T/got.paths" "$T/exp.paths"
+
 # ---- and rescans, keeping what its roots remembered --------------------------
 
 run_fsi "$T/out" "$T/err" scan -q "$FIXTURE_ROOT"
 is "$rc" 0 "rescan of the old index's root exits 0" || diag_file "$T/err"
 check_fixture "after a rescan (excludes and --hash remembered)"
-is "$(features)" 000000000000000100000000 "the rescan upgraded it in place: it records its features (ro_compat NAMES)"
-is "$(dbs)" "child gram hash meta node " "... built the name index \`gram\` and dropped \`size\`, which nothing reads"
+is "$(features)" 000000010000000100000000 "the rescan upgraded it in place: it records its features (compact records, ro_compat NAMES)"
+is "$(dbs)" "cchild cnode gram hash meta " "... built the name index \`gram\`, rewrote \`node\` and \`child\` compact into \`cnode\` and \`cchild\` and dropped \`size\`, which nothing reads"
 # The name index built by the upgrade answers as the full pass does.
 for p in docs '*.bin' x10000 'new?line' LLLLLLLL DOCS; do
 	for o in "" -i --name; do
@@ -94,6 +128,11 @@ is "$?" 0 "dups over the upgraded index finds duplicates"
 printf '%s\n' "$FIXTURE_ROOT/media/x10000-copy.bin" "$FIXTURE_ROOT/media/x10000.bin" >"$T/dups.exp"
 grep -a x10000 "$T/dups" | sort >"$T/dups.got"
 same_bytes "dups groups the two 10,000-byte copies" "$T/dups.got" "$T/dups.exp"
+
+# Blocks: the fixed records had none; the rescans stored them (du needs them).
+is "$(FSI du -d0 "$FIXTURE_ROOT" | cut -f1)" \
+	"$(du -s -B1 --exclude='*.skip' "$FIXTURE_ROOT" | cut -f1)" \
+	"du over the upgraded, rescanned index equals du -B1 (the excluded file left out)"
 
 is "$(sha256sum <"$fixture")" "$before" "the fixture in the source tree is untouched"
 done_testing

@@ -93,10 +93,12 @@ is "$(cat "$T/verify.out")" "" "...without a warning"
 
 like "$(nsp_run getent group fsindex)" '^fsindex:x:[0-9]+:' "sysusers.d applied at boot: group fsindex"
 want=$(awk '$1 == "d" && $2 == "/var/lib/fsindex" { sub(/^0/, "", $3); print $4, $5, $3 }' "$tmpfiles")
-is "$want" "root fsindex 750" "the tmpfiles.d snippet says /var/lib/fsindex is root:fsindex 0750"
+is "$want" "root fsindex 2750" "the tmpfiles.d snippet says /var/lib/fsindex is root:fsindex 2750"
 is "$(nsp_run stat -c '%U %G %a' /var/lib/fsindex)" "$want" "tmpfiles.d applied at boot: /var/lib/fsindex"
 mode=$(nsp_run stat -c '%a' /var/lib/fsindex)
 is "$((8#$mode & 7))" 0 "...not world-readable"
+is "$(nsp_run stat -c '%A %U %G' /usr/local/bin/fsindex)" "-rwxr-sr-x root fsindex" \
+	"...and the installed fsindex is setgid fsindex (its \"z\" line)"
 
 # ---- 2. start (Type=notify) ----------------------------------------------------
 
@@ -168,9 +170,28 @@ out=$(nsp_run_as bob fsindex reload 2>&1)
 is "$?" 2 "...nor reload (exit 2)"
 like "$out" 'permission denied \(needs root or group fsindex\)' "...with a clear message"
 ok "anyone may ask for the status" nsp_run_as bob fsindex status
-nsp_run_as bob fsindex find --db /var/lib/fsindex >"$T/bob.out" 2>&1
-is "$?" 2 "another user cannot read the system index"
-like "$(cat "$T/bob.out")" '/var/lib/fsindex.*[Pp]ermission denied' "...saying why"
+
+# ---- 7b. what each user sees of the system index -------------------------------
+
+is "$(nsp_run stat -c '%a %G' /var/lib/fsindex/data.mdb /var/lib/fsindex/lock.mdb | tr '\n' ' ')" \
+	"640 fsindex 660 fsindex " "the daemon's index: data readable, lock file writable by group fsindex"
+nsp_run sh -c "mkdir -m 700 $R/c/alice-private && echo s >$R/c/alice-private/alice-secret &&
+	chown -R alice: $R/c/alice-private"
+nsp_retry 30 index_has "$R/c/alice-private/alice-secret"
+ok "(a file in alice's 0700 directory is indexed)" index_has "$R/c/alice-private/alice-secret"
+nsp_run_as bob fsindex find --db /var/lib/fsindex >"$T/bob.out" 2>"$T/bob.err"
+is "$?" 0 "another user reads the system index through the setgid fsindex"
+like "$(cat "$T/bob.out")" "^$R/c/alice-private\$" "...sees alice's directory itself"
+unlike "$(cat "$T/bob.out" "$T/bob.err")" "alice-secret" "...but not the name of the file in it"
+is "$(nsp_run_as bob fsindex find --db /var/lib/fsindex --count alice-secret)" 0 \
+	"...not even counted"
+is "$(nsp_run_as alice fsindex find alice-secret)" "$R/c/alice-private/alice-secret" \
+	"alice finds her own file (no --db: the system index, she has none of her own)"
+unlike "$(nsp_run_as bob fsindex status; nsp_run_as bob fsindex status --json)" "alice-private" \
+	"bob's fsindex status names nothing below a root"
+is "$(nsp_run_as bob sh -c 'exec fsindex find --db /var/lib/fsindex --count' 2>&1)" \
+	"$(nsp_run_as bob sh -c "find $R $R2 -print 2>/dev/null" | wc -l)" \
+	"bob's count is what find(1) run by bob lists"
 is "$(nsp_run systemctl is-active fsindexd.service)" active "the daemon is still active"
 
 # ---- 8. the watchdog -----------------------------------------------------------

@@ -198,13 +198,13 @@ static void test_who_takes_what(void)
 		const char *name;
 		unsigned cmds;
 	} want[] = {
-		{ "--db", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS },
+		{ "--db", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_DU },
 		{ "--jobs", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--io", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--quiet", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
 		{ "--verbose", CLI_SCAN | CLI_RESCAN | CLI_DUPS },
-		{ "--sync", CLI_FIND | CLI_DUPS },
-		{ "--sync-timeout", CLI_FIND | CLI_DUPS },
+		{ "--sync", CLI_FIND | CLI_DUPS | CLI_DU },
+		{ "--sync-timeout", CLI_FIND | CLI_DUPS | CLI_DU },
 		{ "--help", CLI_SCAN | CLI_RESCAN | CLI_FIND | CLI_DUPS | CLI_STATUS | CLI_RELOAD },
 	};
 	bool same = cli_nshared_options == ARRAY_SIZE(want);
@@ -213,7 +213,7 @@ static void test_who_takes_what(void)
 		same = !strcmp(cli_shared_options[i].name, want[i].name) &&
 		       cli_shared_options[i].cmds == want[i].cmds;
 	ok(same, "the shared options: --db (all), -j, --io, -q, -v (scan, rescan, dups), "
-	   "--sync, --sync-timeout (find, dups), -h (all)");
+	   "--sync, --sync-timeout (find, dups, du), -h (all but du)");
 }
 
 /* --help lists exactly the options getopt takes, each once, in one column. */

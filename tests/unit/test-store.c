@@ -245,6 +245,9 @@ static long check_index(const char *path)
 	long nodes = 0, fulls = 0, count;
 	const char *bad = NULL;
 	unsigned char key[24 + NODE_NAME_MAX];
+	uint64_t cid;
+	uint8_t cflags;
+	char ctype;
 	int rc;
 
 	stat(path, &st);
@@ -257,7 +260,7 @@ static long check_index(const char *path)
 		return -1;
 	}
 	mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-	if (mdb_dbi_open(txn, "node", 0, &dn) || mdb_dbi_open(txn, "child", 0, &dc) ||
+	if (mdb_dbi_open(txn, "cnode", 0, &dn) || mdb_dbi_open(txn, "cchild", 0, &dc) ||
 	    mdb_dbi_open(txn, "hash", 0, &dh)) {
 		bad = "missing database";
 		goto out;
@@ -287,10 +290,10 @@ static long check_index(const char *path)
 		put_be64(key, n.parent);
 		memcpy(key + 8, n.name, n.name_len);
 		k2 = (MDB_val){8u + n.name_len, key};
-		if (mdb_get(txn, dc, &k2, &v2) || v2.mv_size != 10 ||
-		    get_be64(v2.mv_data) != n.id ||
-		    ((char *)v2.mv_data)[8] != node_type_char(n.mode) ||
-		    ((unsigned char *)v2.mv_data)[9] != (n.flags & NODE_F_CHILD_MASK))
+		if (mdb_get(txn, dc, &k2, &v2) ||
+		    node_child_decode(v2.mv_data, v2.mv_size, &cid, &ctype, &cflags) ||
+		    cid != n.id || ctype != node_type_char(n.mode) ||
+		    cflags != (n.flags & NODE_F_CHILD_MASK))
 			bad = "node not named by its child entry";
 		if (n.hash_state == NODE_HASH_FULL) {
 			fulls++;
@@ -315,11 +318,11 @@ static long check_index(const char *path)
 		MDB_val k2, v2;
 
 		count++;
-		if (v.mv_size != 10) {
+		if (node_child_decode(v.mv_data, v.mv_size, &cid, &ctype, &cflags)) {
 			bad = "bad child value";
 			break;
 		}
-		put_be64(key, get_be64(v.mv_data));
+		put_be64(key, cid);
 		k2 = (MDB_val){8, key};
 		if (mdb_get(txn, dn, &k2, &v2) ||
 		    node_decode(v2.mv_data, v2.mv_size, get_be64(key), &n) ||
@@ -641,6 +644,67 @@ static void test_replace(void)
 	ok(check_index(tpath("repl")) == 6, "the databases agree after replaces (hash too)");
 }
 
+/*
+ * Fresh puts wait for the commit (store-ops.c); within one transaction the
+ * result must still be what the ops say in their order: a second fresh put
+ * of a pending name replaces the first (subtree and all), a settle of a
+ * pending directory sticks, a delete sees what is pending, and many fresh
+ * records (several growths of the tables) all land.
+ */
+static void test_fresh_deferred(void)
+{
+	struct store_writer_opts o = {.txn_records = 1000000, .txn_ns = 60 * 1000000000LL};
+	struct store_reader *rd;
+	struct store_child c;
+	struct session ss;
+	struct store *s;
+	struct node n;
+	char name[32];
+	bool all = true;
+	int r;
+
+	s = open_locked(tpath("fresh"));
+	if (!s)
+		return;
+	r = begin(s, &o, &ss);
+	put(&ss, top(), true);
+	put(&ss, mkdir_node(2, 1, "d"), true);
+	put(&ss, mkdir_node(3, 2, "x"), true);	 /* a directory "x" ... */
+	put(&ss, mkfile(4, 3, "in-x", 7), true); /* ... with a file in it */
+	put(&ss, mkfile(5, 2, "x", 9), true);	 /* replaced by a file "x" */
+	if (!r && store_batch_settle(ss.b, 2, true) < 0)
+		r = -EIO;
+	put(&ss, mkfile(6, 2, "gone", 1), true);
+	del(&ss, 6);
+	put(&ss, mkfile(7, 2, "after-del", 1), true);
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "f%05u", (i * 7919) % 5000);
+		put(&ss, mkfile(100 + i, 2, name, i), true);
+	}
+	r = r ?: end(&ss, NULL);
+	ok(r == 0, "fresh puts in one transaction commit");
+
+	store_reader_new(s, &rd);
+	ok(store_lookup(rd, 2, "x", 1, &c) == 0 && c.id == 5 && c.type == 'f' && !has_node(rd, 3) &&
+		   !has_node(rd, 4),
+	   "a fresh put of a pending name replaces the pending node and its subtree");
+	ok(store_get_node(rd, 2, &n) == 0 && (n.flags & NODE_F_SETTLED),
+	   "a settle of a pending directory is kept");
+	ok(!has_node(rd, 6) && store_lookup(rd, 2, "gone", 4, &c) == -ENOENT &&
+		   store_lookup(rd, 2, "after-del", 9, &c) == 0 && c.id == 7,
+	   "a delete sees the pending put before it, not the one after");
+	for (unsigned i = 0; i < 5000 && all; i++) {
+		snprintf(name, sizeof(name), "f%05u", (i * 7919) % 5000);
+		all = store_lookup(rd, 2, name, strlen(name), &c) == 0 && c.id == 100 + i &&
+		      store_get_node(rd, 100 + i, &n) == 0 && n.size == i;
+	}
+	ok(all, "5,000 fresh records put in key order at commit are all there");
+	store_reader_free(rd);
+	store_close(s);
+	ok(check_index(tpath("fresh")) == 5004, "the databases agree (%ld nodes)",
+	   check_index(tpath("fresh")));
+}
+
 static void move(struct session *ss, struct node n)
 {
 	int r = store_batch_move(ss->b, &n);
@@ -781,22 +845,19 @@ static void test_delete(void)
 /* Put a raw child entry (@parent, @name) -> @id behind the store's back. */
 static void inject_child(const char *dir, uint64_t parent, const char *name, uint64_t id)
 {
-	unsigned char k[64], v[10];
+	unsigned char k[64], v[NODE_CHILD_VAL_MAX];
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val key = {8 + strlen(name), k}, val = {10, v};
+	MDB_val key = {8 + strlen(name), k}, val = {node_child_encode(id, 'f', 0, v), v};
 
 	put_be64(k, parent);
 	memcpy(k + 8, name, strlen(name));
-	put_be64(v, id);
-	v[8] = 'f';
-	v[9] = 0;
 	mdb_env_create(&env);
 	mdb_env_set_maxdbs(env, 8);
 	mdb_env_open(env, dir, 0, 0600);
 	mdb_txn_begin(env, NULL, 0, &txn);
-	mdb_dbi_open(txn, "child", 0, &dbi);
+	mdb_dbi_open(txn, "cchild", 0, &dbi);
 	mdb_put(txn, dbi, &key, &val, 0);
 	mdb_txn_commit(txn);
 	mdb_env_close(env);
@@ -1820,6 +1881,62 @@ static const char *get_features(const char *dir)
 	return hex;
 }
 
+/*
+ * Turn the index in @dir into what versions before compact records wrote:
+ * its `cnode` records rewritten fixed into `node` (as node_decode_v1() reads
+ * them), its `cchild` values into `child`, `cnode` and `cchild` dropped.
+ */
+static void make_fixed(const char *dir)
+{
+	unsigned char rec[NODE_HDR_SIZE + NODE_NAME_MAX];
+	MDB_dbi dc, dn;
+	MDB_cursor *cur;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_val k, v;
+	struct node n;
+
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_open(env, dir, 0, 0600);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "cnode", 0, &dc);
+	mdb_dbi_open(txn, "node", MDB_CREATE, &dn);
+	mdb_cursor_open(txn, dc, &cur);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (node_decode(v.mv_data, v.mv_size, get_be64(k.mv_data), &n) == 0) {
+			MDB_val v1 = {(size_t)node_encode_v1(&n, rec, sizeof(rec)), rec};
+
+			mdb_put(txn, dn, &k, &v1, 0);
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_drop(txn, dc, 1);
+	mdb_dbi_open(txn, "cchild", 0, &dc);
+	mdb_dbi_open(txn, "child", MDB_CREATE, &dn);
+	mdb_cursor_open(txn, dc, &cur);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t id;
+		uint8_t flags;
+		char type;
+
+		if (node_child_decode(v.mv_data, v.mv_size, &id, &type, &flags) == 0) {
+			MDB_val v1 = {10, rec};
+
+			put_be64(rec, id);
+			rec[8] = (unsigned char)type;
+			rec[9] = flags;
+			mdb_put(txn, dn, &k, &v1, 0);
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_drop(txn, dc, 1);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+}
+
 /* Give the index in @dir a `size` database as older versions kept: (size, id) of file 2. */
 static void add_size_db(const char *dir)
 {
@@ -1916,13 +2033,14 @@ static void test_features(void)
 	put(&ss, mkfile(2, 1, "f", 10), true);
 	r = end(&ss, NULL);
 	store_close(s);
-	ok(r == 0 && !strcmp(get_features(dir), "000000000000000100000000"),
-	   "a new index records its features (ro_compat NAMES): %s", get_features(dir));
+	ok(r == 0 && !strcmp(get_features(dir), "000000010000000100000000"),
+	   "a new index records its features (compact records, ro_compat NAMES): %s", get_features(dir));
 
 	ok(!has_size_db(dir), "a new index has no `size` database");
 
 	/* An index from before features, with `size`: read as it is, upgraded by a writer. */
 	set_features(dir, 0, 0, 0, 0);
+	make_fixed(dir);
 	add_size_db(dir);
 	ok(opens_unchanged(dir, data, STORE_RDONLY, 2) && !strcmp(get_features(dir), ""),
 	   "a pre-features index is read as it is: data file unchanged, no features");
@@ -1936,10 +2054,11 @@ static void test_features(void)
 	r = r ?: end(&ss, NULL);
 	store_info(s, &after);
 	store_close(s);
-	/* One commit builds the name index (one per 50,000 nodes), one does the rest. */
-	ok(r == 0 && after.last_txnid == before.last_txnid + 2 &&
-		   !strcmp(get_features(dir), "000000000000000100000000") && !has_size_db(dir),
-	   "the first writer upgrades it in commits of its own: features %s, `size` dropped",
+	ok(r == 0 && after.last_txnid == before.last_txnid + 4 &&
+		   !strcmp(get_features(dir), "000000010000000100000000") && !has_size_db(dir),
+	   "the first writer upgrades it in four commits of its own (records and child "
+	   "values copied compact, then `node`, `child` and `size` dropped, then the name "
+	   "index built): features %s",
 	   get_features(dir));
 	s = open_locked(dir);
 	store_info(s, &before);
@@ -1960,18 +2079,18 @@ static void test_features(void)
 	       STORE_E_SCHEMA);
 
 	/* An unknown ro_compat bit: readers may, writers may not. */
-	set_features(dir, 0, 1u << 5, 0, 12);
+	set_features(dir, 1, 1u << 5, 0, 12);
 	ok(opens_and_reads(dir, STORE_RDONLY, 2),
 	   "an unknown ro_compat feature: the index opens read-only and reads");
 	refuse("an unknown ro_compat feature, for writing", dir, data, lock, 0,
 	       STORE_E_RO_FEATURE);
 	refuse("an unknown ro_compat feature, STORE_LOCK", dir, data, lock, STORE_LOCK,
 	       STORE_E_RO_FEATURE);
-	ok(!strcmp(get_features(dir), "000000000000002000000000"),
+	ok(!strcmp(get_features(dir), "000000010000002000000000"),
 	   "the writer refused left the features as they were");
 
 	/* An unknown compat bit: nothing changes, and a writer keeps the bit. */
-	set_features(dir, 0, 0, 1u << 7, 12);
+	set_features(dir, 1, 0, 1u << 7, 12);
 	s = open_locked(dir);
 	r = s ? begin(s, NULL, &ss) : -1;
 	if (r == 0) {
@@ -1980,20 +2099,20 @@ static void test_features(void)
 	}
 	store_close(s);
 	ok(r == 0 && opens_and_reads(dir, STORE_RDONLY, 3) &&
-		   !strcmp(get_features(dir), "000000000000000100000080"),
+		   !strcmp(get_features(dir), "000000010000000100000080"),
 	   "an unknown compat feature: written to, and the bit kept (%s)", get_features(dir));
 	add_size_db(dir);
 	s = open_locked(dir);
 	r = s ? begin(s, NULL, &ss) : -1;
 	r = r ?: end(&ss, NULL);
 	store_close(s);
-	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000000000000100000080"),
+	ok(r == 0 && !has_size_db(dir) && !strcmp(get_features(dir), "000000010000000100000080"),
 	   "a `size` beside features is dropped too, the features kept as they were");
 
 	/* Features in a layout we cannot read. */
-	set_features(dir, 0, 0, 0, 8);
+	set_features(dir, 1, 0, 0, 8);
 	refuse("features of another size", dir, data, lock, STORE_RDONLY, STORE_E_SCHEMA);
-	set_features(dir, 0, 0, 0, 12);
+	set_features(dir, 1, 0, 0, 12);
 	ok(opens_and_reads(dir, 0, 3), "put right, the index opens again");
 	ok(check_index(dir) == 3, "the databases agree");
 	ok(!strcmp(fsi_strerror(STORE_E_RO_FEATURE),
@@ -2323,6 +2442,7 @@ int main(void)
 	test_no_empty_commit();
 	test_fsdev_table();
 	test_replace();
+	test_fresh_deferred();
 	test_move();
 	test_delete();
 	test_delete_yields();

@@ -31,6 +31,7 @@
 
 struct emitted {
 	char *path[MAX_EMIT];
+	char *via[MAX_EMIT]; /* a rename's first name passed through, or NULL */
 	unsigned flags[MAX_EMIT];
 	size_t n;
 	size_t outside; /* emissions not under root */
@@ -54,7 +55,16 @@ static void on_emit(void *ctx, const char *dir, size_t len, unsigned flags)
 	}
 	if (getenv("WATCH_TEST_VERBOSE"))
 		diag("emit %s %u", dir, flags);
-	if (e->n < MAX_EMIT) {
+	if (e->n < MAX_EMIT && (flags & WATCH_RENAME)) {
+		/* A rename: "old>new". */
+		const char *to = dir + len + 1, *via = to + strlen(to) + 1;
+
+		if (asprintf(&e->path[e->n], "%s>%s", dir, to) < 0)
+			e->path[e->n] = NULL;
+		e->via[e->n] = *via ? strdup(via) : NULL;
+		e->flags[e->n++] = flags;
+	} else if (e->n < MAX_EMIT) {
+		e->via[e->n] = NULL;
 		e->path[e->n] = strndup(dir, len);
 		e->flags[e->n++] = flags;
 	}
@@ -62,8 +72,11 @@ static void on_emit(void *ctx, const char *dir, size_t len, unsigned flags)
 
 static void clear(struct emitted *e)
 {
-	while (e->n)
+	while (e->n) {
 		free(e->path[--e->n]);
+		free(e->via[e->n]);
+		e->via[e->n] = NULL;
+	}
 }
 
 /* Process events until nothing is pending and the queue stayed empty for 200 ms (at most 20 s). */
@@ -272,8 +285,34 @@ static void test_renames(enum watch_mode mode)
 	rename(at("src/f"), at("dst/f"));
 	rename(at("src/sub"), at("dst/sub"));
 	drain(w, &e);
-	ok(emitted(&e, at("src"), 0) && emitted(&e, at("dst"), 0),
-	   "%s: rename: src and dst emitted", m);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("src/f"), at("dst/f"));
+	ok(emitted(&e, cmd, WATCH_RENAME), "%s: a file's rename is emitted as one", m);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("src/sub"), at("dst/sub"));
+	ok(emitted(&e, cmd, WATCH_RENAME), "%s: a directory's rename is emitted as one", m);
+	ok(!emitted(&e, at("src"), 0) && !emitted(&e, at("dst"), 0) && e.n == 2,
+	   "%s: ...and their directories are not rescanned for them (%zu emitted)", m, e.n);
+	clear(&e);
+
+	/* A chain within the window is one rename; a create beside it is rescanned. */
+	rename(at("dst/f"), at("dst/g"));
+	rename(at("dst/g"), at("src/h"));
+	put(at("dst/new"), "n");
+	drain(w, &e);
+	snprintf(cmd, sizeof(cmd), "%s>%s", at("dst/f"), at("src/h"));
+	ok(emitted(&e, cmd, WATCH_RENAME) && emitted(&e, at("dst"), 0) && !emitted(&e, at("src"), 0),
+	   "%s: mv f g; mv g h: one rename, f to h; dst rescanned for its new file", m);
+	ok(e.n == 2 && e.via[0] && strcmp(e.via[0], at("dst/g")) == 0,
+	   "%s: ...which says it passed through g", m);
+	clear(&e);
+
+	/* Written to, then renamed: the directory is rescanned at its new path. */
+	put(at("dst/sub/deep/w"), "w");
+	rename(at("dst/sub"), at("dst/sub2"));
+	drain(w, &e);
+	ok(emitted(&e, at("dst/sub2/deep"), 0) && !emitted(&e, at("dst/sub/deep"), 0),
+	   "%s: an event before its directory's rename is rescanned at the new path", m);
+	rename(at("dst/sub2"), at("dst/sub"));
+	drain(w, &e);
 	clear(&e);
 
 	/* The moved directory's events carry its new path. */
