@@ -199,7 +199,7 @@ holed=$T/db-holed
 mkdir -p "$holed"
 mdb_dump -a "$DB" | perl -ne '
 	if (/^database=(\S+)/) { $db = $1 }
-	if ($db eq "node" && /^ ([0-9a-f]+)$/) {
+	if (($db eq "node" || $db eq "cnode") && /^ ([0-9a-f]+)$/) {
 		push @rec, $_;
 		next if @rec < 2;
 		print @rec unless pack("H*", $1) =~ /alone-link/;	# the name is in the record
