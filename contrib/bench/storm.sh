@@ -185,7 +185,7 @@ for ((i = 0; i <= runs; i++)); do
 	t0=$(now)
 	"$FSINDEX" scan --db "$work/db-sub" -q "$src"
 	t1=$(now)
-	[ $i -gt 0 ] && secs "$t0" "$t1" >>"$res/scan"	# the first warms up
+	[ $i -gt 0 ] && echo "$(secs "$t0" "$t1")" >>"$res/scan"	# the first warms up
 done
 scan=$(sort -n "$res/scan" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 
