@@ -387,6 +387,12 @@ int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned
 	pthread_mutex_lock(&d->lock);
 	r = add_locked(d, path, len, flags & RESCAN_ONE_LEVEL);
 	pthread_mutex_unlock(&d->lock);
+	if (log_enabled(LOG_DEBUG) && !(flags & RESCAN_ONE_LEVEL)) {
+		char *q = log_quote(path, len);
+
+		log_debug("subtree '%s' queued", q ? q : "?");
+		free(q);
+	}
 	return r;
 }
 
