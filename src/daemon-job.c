@@ -233,9 +233,11 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 		log_warning("rescan of '%s' failed: %s", q ? q : "?", fsi_strerror(r));
 		daemon_queue_reconcile(d);	/* what it missed */
 	} else if (r == 0) {
-		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved",
-			  q ? q : "?", n, (unsigned long long)res.dirs + res.roots_walked,
-			  (unsigned long long)res.files, (unsigned long long)res.moved);
+		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved, "
+			  "%llu walked from", q ? q : "?", n,
+			  (unsigned long long)res.dirs + res.roots_walked,
+			  (unsigned long long)res.files, (unsigned long long)res.moved,
+			  (unsigned long long)res.roots_walked);
 	}
 	daemon_cfg_put(d, c);
 	free(q);
