@@ -116,7 +116,9 @@ until_eq() {
 		nap 0.02
 	done
 }
-# jobs_since T: "jobs dirs last" of the rescans logged after T.
+# jobs_since T: "jobs dirs last" of the rescans logged after T: jobs, directory
+# entries seen (statx'ed in listings, and the directories walked from), the
+# last one's time.
 jobs_since() {
 	awk -v t="$1" '$1 > t && /rescanned \047/ {
 			n++; d += substr($0, index($0, "): ") + 3) + 0; last = $1 }
@@ -207,12 +209,12 @@ row() { printf '| %s |' "$1"; for m in $modes; do printf ' %s |' "$(eval "echo \
 row "cp -a took" '$(med $m cp) s'
 row "cp: index equal to find -P after cp ended" '$(med $m cpconv) s ($(awk -v a=$(med $m cpconv) -v b=$scan "BEGIN{printf \"%.1fx\", a/b}") the fresh scan)'
 row "cp: last rescan ended after cp ended" '$(med $m cpbusy) s'
-row "cp: rescan jobs / directories walked" '$(med $m cpjobs) / $(med $m cpdirs)'
+row "cp: rescan jobs / directory entries seen" '$(med $m cpjobs) / $(med $m cpdirs)'
 row "cp: daemon CPU" '$(med $m cpcpu) s'
 row "rm -rf took" '$(med $m rm) s'
 row "rm: index equal to find -P after rm ended" '$(med $m rmconv) s ($(awk -v a=$(med $m rmconv) -v b=$scan "BEGIN{printf \"%.1fx\", a/b}") the fresh scan)'
 row "rm: last rescan ended after rm ended" '$(med $m rmbusy) s'
-row "rm: rescan jobs / directories walked" '$(med $m rmjobs) / $(med $m rmdirs)'
+row "rm: rescan jobs / directory entries seen" '$(med $m rmjobs) / $(med $m rmdirs)'
 row "rm: daemon CPU" '$(med $m rmcpu) s'
 row "peak RssAnon" '$(awk -v k=$(med $m rss) "BEGIN{printf \"%.1f\", k/1024}") MiB'
 row "whole root equal to find -P at the end" '$(awk -v m=$m "\$1 == m { print \$NF }" "$res/runs" | sort -u | tr "\n" " ")'
