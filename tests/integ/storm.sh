@@ -5,10 +5,11 @@
 # has (fanotify as root, inotify): `cp -a` of a generated tree of 5000 files
 # in 1110 directories into the root, then `rm -rf` of it, each until the
 # index equals find(1) over the root (paths, type, size, mtime).  The
-# daemon's debug log counts its rescan jobs and the directories they walked:
-# the copy walks each directory a few times at most, and the removal, its
-# events all taken in at once (the daemon stopped meanwhile), costs a few
-# listings, not one per directory removed.  Then directories removed one
+# daemon's debug log counts its rescan jobs, the directories they walked
+# from and the directory entries they saw: the copy sees each directory a
+# few times at most, and the removal, its events all taken in at once (the
+# daemon stopped meanwhile), costs a listing or two, not one per directory
+# removed.  Then directories removed one
 # after the other while a slow job runs (FSINDEXD_TEST_FILE_DELAY_MS) are
 # taken in by one job after it, not one per settle window.
 
@@ -89,8 +90,8 @@ until_converged() {
 	done
 	pass "$1"
 }
-# jobs_after LINE: "jobs walked targets" of the rescans logged after line LINE
-# of $log: jobs, directories walked, directories walked from.
+# jobs_after LINE: "jobs seen from" of the rescans logged after line LINE of
+# $log: jobs, directory entries seen (and walked from), directories walked from.
 jobs_after() {
 	tail -n +"$(($1 + 1))" "$log" | perl -ne '
 		next unless /^<7>rescanned .* \(\d+ directories\): (\d+) dirs, .* moved, (\d+) walked from$/;
@@ -138,9 +139,12 @@ for mode in $modes; do
 	until_converged "$mode: after cp -a of the tree, the index equals find over the root" "$R"
 	quiet
 	read -r jobs walked from <<<"$(jobs_after "$m")"
-	diag "$mode: cp -a: $jobs rescan jobs walked $walked directories"
-	ok "$mode: cp -a: the $ndirs directories walked $walked times in all, at most 3 times each" \
-		within "$walked" "$ndirs" $((3 * ndirs))
+	diag "$mode: cp -a: $jobs rescan jobs saw $walked directory entries"
+	# Each directory is seen in its parent's listings too, once per pass
+	# while its subtree is copied: a few times; a subtree walked again
+	# and again would be dozens.
+	ok "$mode: cp -a: $walked directory entries seen, 1 to 4 times each of the $ndirs" \
+		within "$walked" "$ndirs" $((4 * ndirs))
 
 	# All of rm's events in one read: the daemon is stopped while it runs.
 	m=$(mark)
@@ -150,12 +154,13 @@ for mode in $modes; do
 	until_converged "$mode: after rm -rf of it, the index equals find over the root" "$R"
 	quiet
 	read -r jobs walked from <<<"$(jobs_after "$m")"
-	diag "$mode: rm -rf: $jobs rescan jobs walked $walked directories from $from"
+	diag "$mode: rm -rf: $jobs rescan jobs walked from $from directories, saw $walked"
 	ok "$mode: rm -rf of $ndirs directories taken in by at most 2 rescan jobs ($jobs)" \
 		within "$jobs" 1 2
 	ok "$mode: ... walking from at most 2 directories each, not from every one removed ($from)" \
 		[ "$from" -le $((2 * jobs)) ]
-	ok "$mode: ... and listing a handful, not the $ndirs removed ($walked)" [ "$walked" -le 10 ]
+	ok "$mode: ... and seeing a handful of directories, not the $ndirs removed ($walked)" \
+		[ "$walked" -le 10 ]
 	ok "$mode: the daemon is still running" kill -0 "$dpid"
 	stop
 	is "$rc" 0 "$mode: the daemon stops with exit 0"
@@ -191,7 +196,7 @@ still=$("$FSINDEX" status --user 2>/dev/null | grep -cF "rescanning $R/slow")
 until_converged "$mode: after the removals, the index equals find over the root" "$R"
 quiet
 read -r jobs walked from <<<"$(jobs_after "$m")"
-diag "$mode: slow job, then $((jobs - 1)) jobs for ten removals, walking $walked directories"
+diag "$mode: slow job, then $((jobs - 1)) jobs for ten removals, seeing $walked directories"
 if [ "$still" = 1 ]; then
 	ok "$mode: ten removals while a job ran: one more job, not one per window ($((jobs - 1)))" \
 		[ "$jobs" -eq 2 ]
