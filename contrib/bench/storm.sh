@@ -7,12 +7,14 @@
 # measures; this is the quick loop for working on convergence.)
 #
 # usage: storm.sh [--files N] [--sub N] [--runs N] [--modes "fanotify inotify"]
-#                 [--dir WORKDIR]
+#                 [--index-on-tmpfs] [--dir WORKDIR]
 #
 #   --files N   files in the watched tree (default 20000)
 #   --sub N     files in the storm subtree (default 30000; ~N/4 directories)
 #   --runs N    storms per mode, medians reported (default 3)
 #   --modes L   watch modes, FSINDEXD_WATCH values (default "fanotify inotify")
+#   --index-on-tmpfs  the indexes on the tmpfs too (no disk: commits cost
+#               no fsync wait, for a machine whose disk others share)
 #   --dir W     work directory (default /tmp/fsindex-bench-storm)
 #
 # Root only (tmpfs mount, fanotify).  Prints a markdown table; the per-run
@@ -26,13 +28,14 @@ prog=storm.sh
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-nfiles=20000 nsub=30000 runs=3 modes="fanotify inotify" work=/tmp/fsindex-bench-storm
+nfiles=20000 nsub=30000 runs=3 modes="fanotify inotify" work=/tmp/fsindex-bench-storm dbdir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--files) num "$1" "${2-}"; nfiles=$2; shift ;;
 	--sub) num "$1" "${2-}"; nsub=$2; shift ;;
 	--runs) num "$1" "${2-}"; runs=$2; shift ;;
 	--modes) modes=${2:?--modes needs a value}; shift ;;
+	--index-on-tmpfs) dbdir=mnt ;;
 	--dir) work=${2:?--dir needs a value}; shift ;;
 	-h | --help) usage ;;
 	*) echo "$prog: unknown argument '$1'" >&2; usage ;;
@@ -47,14 +50,15 @@ NL=$top/tests/helpers/notify-listen
 hz=$(getconf CLK_TCK)
 
 mnt=$work/mnt root=$work/mnt/tree src=$work/mnt/storm-src run=$work/run
-db=$work/db conf=$work/fsindex.conf res=$work/results
+db=$work/${dbdir:+$dbdir/}db sub_db=$work/${dbdir:+$dbdir/}db-sub
+conf=$work/fsindex.conf res=$work/results
 pids=()
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	mountpoint -q "$mnt" && umount "$mnt"
-	rm -rf "$db" "$work/db-sub" "$run"
+	rm -rf "$db" "$sub_db" "$run"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -183,9 +187,9 @@ done
 say "fresh scans of the subtree"
 : >"$res/scan"
 for ((i = 0; i <= runs; i++)); do
-	rm -rf "$work/db-sub"
+	rm -rf "$sub_db"
 	t0=$(now)
-	"$FSINDEX" scan --db "$work/db-sub" -q "$src"
+	"$FSINDEX" scan --db "$sub_db" -q "$src"
 	t1=$(now)
 	[ $i -gt 0 ] && echo "$(secs "$t0" "$t1")" >>"$res/scan"	# the first warms up
 done
@@ -201,7 +205,8 @@ read -r load1 load5 _ </proc/loadavg
 echo
 echo "\`contrib/bench/storm.sh --files $nfiles --sub $nsub --runs $runs\`: storm subtree of $sub_entries"
 echo "entries ($sub_dirs directories) into a tree of $nfiles files on a tmpfs; $(nproc) CPUs, load"
-echo "$load1/$load5 at the end; medians of $runs; fresh \`fsindex scan\` of the subtree: $scan s."
+echo "$load1/$load5 at the end; medians of $runs; fresh \`fsindex scan\` of the subtree: $scan s;"
+if [ -n "$dbdir" ]; then echo "the indexes on the tmpfs."; else echo "the indexes on disk (WORKDIR)."; fi
 echo
 printf '| Measure |'; for m in $modes; do printf ' %s |' "$m"; done; echo
 printf '|:---|'; for m in $modes; do printf -- '---:|'; done; echo
