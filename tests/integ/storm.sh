@@ -141,10 +141,11 @@ for mode in $modes; do
 	read -r jobs walked from <<<"$(jobs_after "$m")"
 	diag "$mode: cp -a: $jobs rescan jobs saw $walked directory entries"
 	# Each directory is seen in its parent's listings too, at most once per
-	# 50 ms window while its parent is being filled: a few times; a subtree
-	# walked again and again would be dozens.
-	ok "$mode: cp -a: $walked directory entries seen, 1 to 5 times each of the $ndirs" \
-		within "$walked" "$ndirs" $((5 * ndirs))
+	# 50 ms window while its parent is being filled (the storm's top one,
+	# for the whole copy: slower on a disk): a few times each; the subtree
+	# walked again each window would be a hundred.
+	ok "$mode: cp -a: $walked directory entries seen, 1 to 8 times each of the $ndirs" \
+		within "$walked" "$ndirs" $((8 * ndirs))
 
 	# All of rm's events in one read: the daemon is stopped while it runs.
 	m=$(mark)
