@@ -138,7 +138,7 @@ quiet() {
 }
 
 storm() {
-	local m=$1 i=$2 t0 t1 t2 t3 t4 c0 c1 c2 spid j
+	local m=$1 i=$2 t0 t1 t2 t3 t4 c0 c1 c2 spid j conv=ok
 	( while [ -e "/proc/$dpid/status" ]; do rss_anon; nap 0.05; done ) >"$res/$m.$i.rss" 2>/dev/null &
 	spid=$!
 	pids+=($spid)
@@ -147,7 +147,7 @@ storm() {
 	t0=$(now)
 	cp -a "$src" "$root/storm"
 	t1=$(now)
-	until_eq "$root/storm" "$work/want"
+	until_eq "$root/storm" "$work/want" || conv=timeout
 	t2=$(now)
 	quiet
 	c1=$(cpu_ticks)
@@ -156,7 +156,7 @@ storm() {
 	rm -rf "$root/storm"
 	t4=$(now)
 	: >"$work/none"
-	until_eq "$root/storm" "$work/none"
+	until_eq "$root/storm" "$work/none" || conv=timeout
 	t5=$(now)
 	quiet
 	c2=$(cpu_ticks)
@@ -164,12 +164,12 @@ storm() {
 	kill "$spid"; wait "$spid" 2>/dev/null || true
 	find -P "$root" | LC_ALL=C sort >"$work/want-root"
 	idx "$root" | cmp -s - "$work/want-root" && j=yes || j=NO
-	printf '%s %s cp=%s cpconv=%s cpbusy=%s cpjobs=%s cpdirs=%s cpcpu=%s rm=%s rmconv=%s rmbusy=%s rmjobs=%s rmdirs=%s rmcpu=%s rss=%s equal=%s\n' \
+	printf '%s %s cp=%s cpconv=%s cpbusy=%s cpjobs=%s cpdirs=%s cpcpu=%s rm=%s rmconv=%s rmbusy=%s rmjobs=%s rmdirs=%s rmcpu=%s rss=%s conv=%s equal=%s\n' \
 		"$m" "$i" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$(secs "$t1" "$clast")" \
 		"$cj" "$cd" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')" \
 		"$(secs "$t3" "$t4")" "$(secs "$t4" "$t5")" "$(secs "$t4" "$rlast")" "$rj" "$rd" \
 		"$(awk -v a="$c1" -v b="$c2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')" \
-		"$(sort -n "$res/$m.$i.rss" | tail -n 1)" "$j" | tee -a "$res/runs"
+		"$(sort -n "$res/$m.$i.rss" | tail -n 1)" "$conv" "$j" | tee -a "$res/runs"
 }
 
 : >"$res/runs"
@@ -222,4 +222,4 @@ row "rm: last rescan ended after rm ended" '$(med $m rmbusy) s'
 row "rm: rescan jobs / directory entries seen" '$(med $m rmjobs) / $(med $m rmdirs)'
 row "rm: daemon CPU" '$(med $m rmcpu) s'
 row "peak RssAnon" '$(awk -v k=$(med $m rss) "BEGIN{printf \"%.1f\", k/1024}") MiB'
-row "whole root equal to find -P at the end" '$(awk -v m=$m "\$1 == m { print \$NF }" "$res/runs" | sort -u | tr "\n" " ")'
+row "converged within 120 s / whole root equal to find -P at the end" '$(awk -v m=$m "\$1 == m { print \$(NF - 1), \$NF }" "$res/runs" | sort | uniq -c | tr "\n" " ")'
