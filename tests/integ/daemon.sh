@@ -244,7 +244,7 @@ roots = %s
 		index_has "$L/p2/mv/s/f"
 	poll_until "$mode: ... and not at the old place" index_lacks "$L/p1/mv/s/f"
 	ok "$mode: ... both parents rescanned in one job, which kept its identity (a move)" \
-		grep -qE "rescanned '.*' \(2 directories\): .*, [1-9][0-9]* moved" "$T/live-$mode.err"
+		grep -qE "rescanned '.*' \([2-9][0-9]* directories\): .*, [1-9][0-9]* moved" "$T/live-$mode.err"
 	rm "$L/created"
 	poll_until "$mode: a deleted file disappears" index_lacks "$L/created"
 	poll_until "$mode: the index equals find over the root" same_as_find "$L"
