@@ -69,10 +69,16 @@ static unsigned inotify_limit(void)
 	return errno || *end || v > UINT_MAX ? 0 : (unsigned)v;
 }
 
+/*
+ * No burst threshold: a busy directory is listed one level like any other.
+ * The job queue merges what comes in while a job runs (daemon-job.c), so a
+ * burst costs one listing per pass; as a subtree it would walk everything
+ * below it again (all of a tree being copied in, each pass).
+ */
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret)
 {
 	struct daemon_events *ev = calloc(1, sizeof(*ev));
-	struct watch_opts wo = { .inotify_limit = inotify_limit() };
+	struct watch_opts wo = { .inotify_limit = inotify_limit(), .burst = UINT_MAX };
 	int r;
 
 	if (!ev)

@@ -13,6 +13,17 @@
  * settings from fsindex.conf.  Rescans queue behind it: jobs over
  * overlapping subtrees must not run at once (engine.h), and one at a time
  * keeps the index's load that of one scan.
+ *
+ * Coalescing.  The directories events name join the rescan job still
+ * waiting in the queue, a set keyed by path: a directory is in it once,
+ * a subtree covers what is below it, and the set is walked in one job
+ * (rescan_batch(): directories gone since climb to their nearest ancestor
+ * still there, once for all of them).  So however many events arrive while
+ * a job runs, they cost one more pass, not one each.  A directory may join
+ * a job queued before a barrier: walking it sooner is no harm, and a sync
+ * is only ever owed what came before its barrier.  A job of another kind
+ * queued behind the set closes it, so rescans keep their order with
+ * reconciles (and whatever else comes to be queued).
  */
 #include "daemon-priv.h"
 
@@ -20,6 +31,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "log.h"
+#include "pathmap.h"
 #include "rescan.h"
 #include "scan.h"
 #include "util.h"
@@ -167,22 +179,34 @@ static int run_reconcile(struct daemon *d)
 	return r;
 }
 
-/*
- * Directory @job->paths[@i] is not in the index (just made, or moved in;
- * or not below any root): its nearest known ancestor, one level, walks it
- * whole.  Climbs one name; drops the path at "/".
- */
-static void climb(struct daemon_job *job, size_t i)
+/* How many directories @job rescans: of its set, or of a renames job's paths. */
+static size_t job_dirs(const struct daemon_job *job)
 {
-	char *slash = strrchr(job->paths[i], '/');
+	return job->set ? job->set->n : job->npaths;
+}
 
-	job->flags |= RESCAN_ONE_LEVEL;
-	if (slash && slash > job->paths[i]) {
-		*slash = '\0';
-		return;
+/*
+ * Set @job's directories out as arrays (borrowed from the set, or from a
+ * renames job's paths, all with its flags) for rescan_batch().
+ */
+static int set_arrays(const struct daemon_job *job, char ***ret_paths, unsigned **ret_flags)
+{
+	size_t n = job_dirs(job);
+	char **paths = calloc(n ? n : 1, sizeof(*paths));
+	unsigned *flags = calloc(n ? n : 1, sizeof(*flags));
+
+	if (!paths || !flags) {
+		free(paths);
+		free(flags);
+		return -ENOMEM;
 	}
-	free(job->paths[i]);
-	job->paths[i] = job->paths[--job->npaths];
+	for (size_t i = 0; i < n; i++) {
+		paths[i] = job->set ? job->set->v[i].key : job->paths[i];
+		flags[i] = job->set ? (unsigned)job->set->v[i].val : job->flags;
+	}
+	*ret_paths = paths;
+	*ret_flags = flags;
+	return 0;
 }
 
 /*
@@ -190,23 +214,23 @@ static void climb(struct daemon_job *job, size_t i)
  * `fsindex status` and the unit's Status= are for everyone to read, and a
  * path below a root may be a name only its owner may see (visible.h).
  */
-static void rescan_state(struct daemon *d, const struct daemon_job *job)
+static void rescan_state(struct daemon *d, const char *first, size_t n)
 {
 	const char *root = NULL;
 	char *q;
 
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < d->nroots && !root; i++) {
-		size_t n = strlen(d->roots[i].path);
+		size_t len = strlen(d->roots[i].path);
 
-		if (strncmp(job->paths[0], d->roots[i].path, n) == 0 &&
-		    (n == 1 || job->paths[0][n] == '/' || job->paths[0][n] == '\0'))
+		if (strncmp(first, d->roots[i].path, len) == 0 &&
+		    (len == 1 || first[len] == '/' || first[len] == '\0'))
 			root = d->roots[i].path;
 	}
 	q = root ? log_quote(root, strlen(root)) : NULL;
 	pthread_mutex_unlock(&d->lock);
-	daemon_set_state(d, "rescanning %zu %s under %s", job->npaths,
-			 job->npaths == 1 ? "directory" : "directories", q ? q : "the roots");
+	daemon_set_state(d, "rescanning %zu %s under %s", n, n == 1 ? "directory" : "directories",
+			 q ? q : "the roots");
 	free(q);
 }
 
@@ -215,31 +239,41 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 	struct scan_result res = { 0 };
 	struct scan_opts o;
 	struct daemon_cfg *c;
-	char *q = log_quote(job->paths[0], strlen(job->paths[0]));
-	size_t bad = 0;
+	size_t n = job_dirs(job);
+	char **paths, *q;
+	unsigned *flags;
 	int r;
 
+	if (!n)
+		return 0;
+	r = set_arrays(job, &paths, &flags);
+	if (r < 0) {
+		log_warning("cannot rescan %zu directories: %s", n, fsi_strerror(r));
+		daemon_queue_reconcile(d);
+		return r;
+	}
 	pthread_mutex_lock(&d->lock);
 	c = daemon_cfg_get_locked(d);
 	pthread_mutex_unlock(&d->lock);
 
-	rescan_state(d, job);
+	q = log_quote(paths[0], strlen(paths[0]));
+	rescan_state(d, paths[0], n);
 	base_opts(d, c->cfg, &o);
-	r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
-	while (r == -ENOENT && bad < job->npaths) {
-		climb(job, bad);
-		if (!job->npaths)
-			break;
-		r = rescan_paths(d->engine, job->paths, job->npaths, job->flags, &o, &res, &bad);
-	}
-	if (r < 0 && r != -ECANCELED)
+	r = rescan_batch(d->engine, paths, flags, n, &o, &res);
+	if (r < 0 && r != -ECANCELED) {
 		log_warning("rescan of '%s' failed: %s", q ? q : "?", fsi_strerror(r));
-	else if (r == 0)
-		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved",
-			  q ? q : "?", job->npaths, (unsigned long long)res.dirs + res.roots_walked,
-			  (unsigned long long)res.files, (unsigned long long)res.moved);
+		daemon_queue_reconcile(d);	/* what it missed */
+	} else if (r == 0) {
+		log_debug("rescanned '%s' (%zu directories): %llu dirs, %llu files, %llu moved, "
+			  "%llu walked from", q ? q : "?", n,
+			  (unsigned long long)res.dirs + res.roots_walked,
+			  (unsigned long long)res.files, (unsigned long long)res.moved,
+			  (unsigned long long)res.roots_walked);
+	}
 	daemon_cfg_put(d, c);
 	free(q);
+	free(paths);
+	free(flags);
 	return r;
 }
 
@@ -252,6 +286,9 @@ static void job_free(struct daemon_job *job)
 	if (job) {
 		free(job->paths);
 		free(job->renames);
+		if (job->set)
+			pathmap_destroy(job->set);
+		free(job->set);
 	}
 	free(job);
 }
@@ -272,6 +309,8 @@ static void *job_thread(void *arg)
 		d->queue = job->next;
 		if (!d->queue)
 			d->queue_tail = &d->queue;
+		if (job == d->open_rescan)
+			d->open_rescan = NULL;	/* what comes now waits for the next pass */
 		if (job->kind == DAEMON_JOB_BARRIER) {
 			/* Jobs run in order: every one queued before it is committed. */
 			d->barrier_done = job->seq;
@@ -287,8 +326,8 @@ static void *job_thread(void *arg)
 		r = job->kind == DAEMON_JOB_RENAMES ? daemon_apply_renames(d, job) : 0;
 		if (job->kind == DAEMON_JOB_RECONCILE)
 			r = run_reconcile(d);
-		else if (r != -ECANCELED && job->npaths)
-			r = run_rescan(d, job);
+		else if (r != -ECANCELED)
+			r = run_rescan(d, job);	/* a renames job's fallbacks too */
 		job_free(job);
 
 		pthread_mutex_lock(&d->lock);
@@ -315,6 +354,9 @@ int daemon_jobs_start(struct daemon *d)
 
 static void push(struct daemon *d, struct daemon_job *job)
 {
+	/* A barrier keeps the set open: see "Coalescing" above. */
+	if (job->kind != DAEMON_JOB_BARRIER)
+		d->open_rescan = job->kind == DAEMON_JOB_RESCAN ? job : NULL;
 	*d->queue_tail = job;
 	d->queue_tail = &job->next;
 	pthread_cond_signal(&d->cond);
@@ -334,50 +376,78 @@ void daemon_queue_reconcile(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned flags)
+/* The queued rescan that takes new directories, made and queued if there is none. */
+static struct daemon_job *open_rescan_locked(struct daemon *d)
 {
-	struct daemon_job *job;
+	struct daemon_job *job = d->open_rescan;
 
-	pthread_mutex_lock(&d->lock);
-	for (job = d->queue; job; job = job->next)
-		if (job->kind == DAEMON_JOB_RESCAN && job->npaths == 1 &&
-		    strlen(job->paths[0]) == len && memcmp(job->paths[0], path, len) == 0) {
-			job->flags &= flags;	/* a subtree covers one level */
-			pthread_mutex_unlock(&d->lock);
-			return 0;
-		}
+	if (job)
+		return job;
 	job = calloc(1, sizeof(*job));
-	if (job && (!(job->paths = calloc(1, sizeof(char *))) ||
-		    !(job->paths[0] = strndup(path, len)))) {
-		job_free(job);
+	if (job && !(job->set = calloc(1, sizeof(*job->set)))) {
+		free(job);
 		job = NULL;
 	}
 	if (job) {
-		job->npaths = 1;
 		job->kind = DAEMON_JOB_RESCAN;
-		job->flags = flags;
+		pathmap_init(job->set);
 		push(d, job);
 	}
+	return job;
+}
+
+static bool is_subtree(uint64_t flags)
+{
+	return !(flags & RESCAN_ONE_LEVEL);
+}
+
+static int add_locked(struct daemon *d, const char *path, size_t len, unsigned flags)
+{
+	struct daemon_job *job = open_rescan_locked(d);
+	uint64_t *v;
+	bool added;
+
+	if (!job)
+		return -ENOMEM;
+	if (pathmap_ancestor(job->set, path, len, is_subtree))
+		return 0;	/* walked with a subtree queued already */
+	if (job->set->n >= DAEMON_QUEUE_MAX && !pathmap_get(job->set, path, len))
+		return -ENOSPC;
+	v = pathmap_put(job->set, path, len, flags, &added);
+	if (!v)
+		return -ENOMEM;
+	*v &= flags;	/* a subtree covers one level */
+	return 0;
+}
+
+int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned flags)
+{
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	r = add_locked(d, path, len, flags & RESCAN_ONE_LEVEL);
 	pthread_mutex_unlock(&d->lock);
-	return job ? 0 : -ENOMEM;
+	if (log_enabled(LOG_DEBUG) && !(flags & RESCAN_ONE_LEVEL)) {
+		char *q = log_quote(path, len);
+
+		log_debug("subtree '%s' queued", q ? q : "?");
+		free(q);
+	}
+	return r;
 }
 
 int daemon_queue_rescans(struct daemon *d, char **paths, size_t n)
 {
-	struct daemon_job *job = calloc(1, sizeof(*job));
+	int r = 0;
 
-	if (!job) {
-		for (size_t i = 0; i < n; i++)
-			free(paths[i]);
-		free(paths);
-		return -ENOMEM;
-	}
-	*job = (struct daemon_job){ .kind = DAEMON_JOB_RESCAN, .paths = paths, .npaths = n,
-				    .flags = RESCAN_ONE_LEVEL };
 	pthread_mutex_lock(&d->lock);
-	push(d, job);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = add_locked(d, paths[i], strlen(paths[i]), RESCAN_ONE_LEVEL);
 	pthread_mutex_unlock(&d->lock);
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return r;
 }
 
 void daemon_queue_job(struct daemon *d, struct daemon_job *job)
@@ -419,4 +489,5 @@ void daemon_jobs_stop(struct daemon *d)
 		job_free(job);
 	}
 	d->queue_tail = &d->queue;
+	d->open_rescan = NULL;
 }

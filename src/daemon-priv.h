@@ -22,6 +22,7 @@
 struct config;
 struct daemon_events;
 struct engine;
+struct pathmap;
 struct store;
 
 /** A configuration shared by the loop and the job running. */
@@ -41,7 +42,7 @@ struct daemon_root {
 
 enum daemon_job_kind {
 	DAEMON_JOB_RECONCILE,	/* scan_run() of every root, one at a time */
-	DAEMON_JOB_RESCAN,	/* rescan_paths() of one directory */
+	DAEMON_JOB_RESCAN,	/* rescan_batch() of the directories in `set` */
 	DAEMON_JOB_BARRIER,	/* nothing: every job queued before it is committed */
 	DAEMON_JOB_RENAMES,	/* daemon-rename.c: renames in place, then as RESCAN */
 };
@@ -49,10 +50,12 @@ enum daemon_job_kind {
 struct daemon_job {
 	struct daemon_job *next;
 	enum daemon_job_kind kind;
-	char **paths;		/* DAEMON_JOB_RESCAN: directories walked in one job, so a
-				   directory moved between two of them keeps its identity */
+	char **paths;		/* what a job works on (free()d with it) */
 	size_t npaths;
-	unsigned flags;		/* RESCAN_* */
+	unsigned flags;
+	struct pathmap *set;	/* DAEMON_JOB_RESCAN: directory -> RESCAN_* flags, walked
+				   in one job, so a directory moved between two of them
+				   keeps its identity */
 	uint64_t seq;		/* DAEMON_JOB_BARRIER: its number, from 1 */
 	char **renames;		/* DAEMON_JOB_RENAMES: "old\0new\0" each, in order */
 	size_t nrenames;
@@ -85,6 +88,7 @@ struct daemon {
 	/* Under lock: */
 	struct daemon_cfg *cfg;
 	struct daemon_job *queue, **queue_tail;
+	struct daemon_job *open_rescan;	/* the queued rescan that new directories join */
 	bool reconcile_queued, busy, stopping, thread_started;
 	char state[512];		/* STATUS= text; "" until the first job */
 	struct daemon_root *roots;
@@ -115,16 +119,26 @@ void daemon_take_events(struct daemon *d, bool all);
 int daemon_reload(struct daemon *d, char **ret_err);
 
 /* daemon-job.c */
+/* Directories waiting in the queued rescan at most; past it, a reconcile. */
+#define DAEMON_QUEUE_MAX 65536
 /** Start the job thread.  0 or -errno. */
 int daemon_jobs_start(struct daemon *d);
 /** Queue a reconcile of every root, unless one is queued already.  Takes d->lock. */
 void daemon_queue_reconcile(struct daemon *d);
-/** Queue a rescan of @path (copied); one already queued is not queued twice.  0 or -ENOMEM. */
+/**
+ * Queue a rescan of @path (copied) with RESCAN_* @flags: it joins the
+ * rescan job still queued, unless a job other than a barrier was queued
+ * behind that (then it starts a new one).  A directory is in that job
+ * once (a subtree if asked once as one), and not at all below a subtree of
+ * it.  0, -ENOMEM, or -ENOSPC when DAEMON_QUEUE_MAX directories wait
+ * already (queue a reconcile instead).
+ */
 int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned flags);
 /**
- * Queue one job rescanning @paths[0..n) (taken over, free()d with the job,
- * also on failure) one level: the directories of one batch of events,
- * together, so a rename between two of them is a move.  0 or -ENOMEM.
+ * Queue rescans of @paths[0..n) (taken over and free()d, also on failure)
+ * one level, as daemon_queue_rescan() does, all in the same job: the
+ * directories of one batch of events, so a rename between two of them is
+ * a move.  0, -ENOMEM or -ENOSPC.
  */
 int daemon_queue_rescans(struct daemon *d, char **paths, size_t n);
 /** Queue a barrier job; returns its number (0: out of memory). */

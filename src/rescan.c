@@ -20,6 +20,7 @@
 #include "fsdev.h"
 #include "ident.h"
 #include "node.h"
+#include "pathmap.h"
 #include "store.h"
 #include "util.h"
 #include "walk.h"
@@ -46,6 +47,7 @@ struct target {
 	const struct store_root *root;
 	uint64_t root_dev;
 	bool one_level;
+	bool skip;			/* covered by another target: not walked */
 	bool have_record;		/* record holds its fresh metadata */
 	struct node record;		/* record.name points to name[] */
 	char name[NODE_NAME_MAX];
@@ -158,10 +160,12 @@ static int root_dev_now(struct store_reader *rd, struct target *t)
 /*
  * Fill @t for directory @id: its root, and the nearest of it and its
  * ancestors that is still itself on disk (a root is taken as it is: its
- * walk reports what became of it).
+ * walk reports what became of it).  @gone (may be NULL) holds the ids found
+ * gone so far, by their 8 bytes, and gets those found now: the paths of one
+ * deleted tree each climb through the same ancestors.
  */
 static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id, bool one_level,
-		   struct target *t)
+		   struct pathmap *gone, struct target *t)
 {
 	struct node n;
 	int r, len;
@@ -178,6 +182,8 @@ static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id,
 	if (r < 0)
 		return r;
 	for (;;) {
+		if (gone && id != t->root->id && pathmap_get(gone, (const char *)&id, sizeof(id)))
+			goto climb;
 		len = store_node_path_alloc(rd, id, &t->path);
 		if (len < 0)
 			return len;
@@ -186,6 +192,9 @@ static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id,
 		/* Gone, replaced or renamed away: its parent's listing takes that in. */
 		free(t->path);
 		t->path = NULL;
+		if (gone && !pathmap_put(gone, (const char *)&id, sizeof(id), 0, NULL))
+			return -ENOMEM;
+climb:
 		id = n.parent;
 		one_level = true;
 		r = store_get_node(rd, id, &n);
@@ -197,21 +206,47 @@ static int resolve(struct store_reader *rd, const struct roots *rs, uint64_t id,
 	return 0;
 }
 
-/* Is @t covered by another target of @v: the same directory, or below a subtree one? */
-static bool covered(const struct target *v, size_t n, size_t i)
+/* Paths in an order where a directory's subtree follows it at once: '/' sorts first. */
+static int path_cmp(const char *a, const char *b)
 {
-	for (size_t j = 0; j < n; j++) {
-		if (j == i || !v[j].path)
+	for (; *a && *a == *b; a++, b++)
+		;
+	if (*a == *b)
+		return 0;
+	if (!*a || !*b)
+		return *a ? 1 : -1;
+	if (*a == '/' || *b == '/')
+		return *a == '/' ? -1 : 1;
+	return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+}
+
+/* The same directory twice: the subtree one first. */
+static int target_cmp(const void *pa, const void *pb)
+{
+	const struct target *a = pa, *b = pb;
+	int c = path_cmp(a->path, b->path);
+
+	return c ? c : (int)a->one_level - (int)b->one_level;
+}
+
+/*
+ * Mark the targets covered by others: the same directory again, or below a
+ * subtree target.  Sorted, a subtree's targets follow it, so one pass does.
+ */
+static void mark_covered(struct target *v, size_t n)
+{
+	const struct target *cover = NULL, *prev = NULL;
+
+	qsort(v, n, sizeof(*v), target_cmp);
+	for (size_t i = 0; i < n; i++) {
+		v[i].skip = (cover && scan_path_within(v[i].path, cover->path)) ||
+			    (prev && strcmp(prev->path, v[i].path) == 0);
+		if (v[i].skip)
 			continue;
-		if (v[j].id == v[i].id) {
-			/* The same directory twice: keep the subtree one, else the first. */
-			if (v[i].one_level != v[j].one_level ? v[i].one_level : j < i)
-				return true;
-		} else if (!v[j].one_level && scan_path_within(v[i].path, v[j].path)) {
-			return true;
-		}
+		prev = &v[i];
+		if (!v[i].one_level)
+			cover = &v[i];
 	}
-	return false;
 }
 
 static unsigned walk_flags_of(const struct target *t)
@@ -233,9 +268,11 @@ static int walk_targets(struct engine *e, struct target *v, size_t n,
 
 	if (r == 0)
 		r = store_batch_new(engine_writer(e), job, &batch);
+	mark_covered(v, n);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		if (covered(v, n, i))
+		if (v[i].skip)
 			continue;
+		v[i].record.name = v[i].name;	/* targets are moved about, name[] with them */
 		if (v[i].have_record)
 			r = store_batch_put(batch, &v[i].record, false);
 		if (r == 0)
@@ -264,7 +301,7 @@ static int resolve_all(struct engine *e, const uint64_t *ids, size_t n, bool one
 	if (r == 0)
 		r = store_load_fsdev(rd, &rs->fsdevs);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = resolve(rd, rs, ids[i], one_level, &v[i]);
+		r = resolve(rd, rs, ids[i], one_level, NULL, &v[i]);
 		if (r < 0 && ret_bad)
 			*ret_bad = i;
 	}
@@ -324,5 +361,142 @@ int rescan_paths(struct engine *e, char *const *paths, size_t n, unsigned flags,
 	else if (ret_result)
 		*ret_result = (struct scan_result){ 0 };
 	free(ids);
+	return r;
+}
+
+/* ---- a batch of the daemon's ------------------------------------------------ */
+
+struct batch {
+	struct store_reader *rd;
+	struct roots rs;
+	struct pathmap known;	/* path -> its id, 0 when the index has no directory there */
+	struct pathmap gone;	/* ids of directories no longer on disk */
+	struct pathmap seen;	/* id asked for or resolved to -> index in v */
+	struct target *v;
+	size_t n, cap;
+};
+
+/* Is @id a directory of the index?  (A path may name a file now, or not be there.) */
+static int dir_id(struct batch *b, const char *path, uint64_t *ret_id)
+{
+	struct node n;
+	uint64_t id;
+	int r = store_resolve_path(b->rd, path, &id);
+
+	if (r == -ENOENT || r == -ENAMETOOLONG || r == -EINVAL)
+		return 0;
+	if (r == 0)
+		r = store_get_node(b->rd, id, &n);
+	if (r < 0)
+		return r;
+	*ret_id = S_ISDIR(n.mode) ? id : 0;
+	return 0;
+}
+
+/*
+ * The id of the nearest directory of the index at or above @path (0 when
+ * not even "/" is one), each path looked up once per batch.  *@one_level
+ * is set when it had to climb: the ancestor's listing takes the change in.
+ */
+static int climb_path(struct batch *b, const char *path, uint64_t *ret_id, bool *one_level)
+{
+	size_t len = strlen(path);
+	char *buf = strdup(path);
+	uint64_t *known, id;
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		buf[len] = '\0';
+		known = pathmap_get(&b->known, buf, len);
+		id = known ? *known : 0;
+		if (!known && (r = dir_id(b, buf, &id)) == 0 &&
+		    !pathmap_put(&b->known, buf, len, id, NULL))
+			r = -ENOMEM;
+		if (r < 0 || id || len <= 1)
+			break;
+		*one_level = true;
+		while (len > 1 && buf[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--;
+	}
+	free(buf);
+	*ret_id = id;
+	return r;
+}
+
+/* Remember that asking for @id means target @idx. */
+static int seen_put(struct batch *b, uint64_t id, size_t idx)
+{
+	return pathmap_put(&b->seen, (const char *)&id, sizeof(id), idx, NULL) ? 0 : -ENOMEM;
+}
+
+/* Add @path to the batch's targets, or merge it into the one it resolves to. */
+static int batch_add(struct batch *b, const char *path, bool one_level)
+{
+	struct target t = { 0 };
+	uint64_t id, *seen;
+	int r = climb_path(b, path, &id, &one_level);
+
+	if (r < 0 || !id)
+		return r;
+	seen = pathmap_get(&b->seen, (const char *)&id, sizeof(id));
+	if (seen) {
+		b->v[*seen].one_level &= one_level;
+		return 0;
+	}
+	r = resolve(b->rd, &b->rs, id, one_level, &b->gone, &t);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		free(t.path);	/* below no root (or an ancestor of one): not ours */
+		return 0;
+	}
+	seen = r == 0 ? pathmap_get(&b->seen, (const char *)&t.id, sizeof(t.id)) : NULL;
+	if (seen) {
+		b->v[*seen].one_level &= t.one_level;
+		free(t.path);
+		return seen_put(b, id, *seen);
+	}
+	if (r == 0 && (r = GROW(b->v, b->cap, b->n + 1)) == 0) {
+		b->v[b->n] = t;
+		t.path = NULL;
+		r = seen_put(b, t.id, b->n);
+		if (r == 0 && id != t.id)
+			r = seen_put(b, id, b->n);
+		b->n++;
+	}
+	free(t.path);
+	return r;
+}
+
+int rescan_batch(struct engine *e, char *const *paths, const unsigned *flags, size_t n,
+		 const struct scan_opts *opts, struct scan_result *ret_result)
+{
+	struct scan_result res = { 0 };
+	struct batch b = { 0 };
+	int r = store_reader_new(engine_store(e), &b.rd);
+
+	if (r == 0)
+		r = store_foreach_root(b.rd, keep_root, &b.rs);
+	if (r == 0)
+		r = store_load_fsdev(b.rd, &b.rs.fsdevs);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = batch_add(&b, paths[i], flags[i] & RESCAN_ONE_LEVEL);
+	store_reader_free(b.rd);
+	/* The memos go before the walk: its memory is the batch's peak. */
+	pathmap_destroy(&b.known);
+	pathmap_destroy(&b.gone);
+	pathmap_destroy(&b.seen);
+	if (r == 0 && b.n) {
+		r = walk_targets(e, b.v, b.n, opts, &res);
+		scan_engine_stats(&res, e);
+	}
+	for (size_t i = 0; i < b.n; i++)
+		free(b.v[i].path);
+	free(b.v);
+	roots_clear(&b.rs);
+	if (ret_result)
+		*ret_result = res;
 	return r;
 }

@@ -48,4 +48,20 @@ int rescan_ids(struct engine *engine, const uint64_t *ids, size_t n, unsigned fl
 int rescan_paths(struct engine *engine, char *const *paths, size_t n, unsigned flags,
 		 const struct scan_opts *opts, struct scan_result *ret_result, size_t *ret_bad);
 
+/**
+ * Rescan the directories at absolute paths @paths[0..n), each a subtree or
+ * one level by its own RESCAN_* @flags[i], in one writer job: a batch of a
+ * daemon's file events.  Unlike rescan_paths(), no path is at fault: one
+ * the index has no directory at (just made; gone, and already taken out;
+ * a file now) is taken in by the listing of its nearest ancestor that the
+ * index has, one level, and one below no root is dropped.  Paths that come
+ * to the same directory are one target, walked once (a subtree if any of
+ * them asked for one), and a target below a subtree target is walked as
+ * part of it; each path and each vanished ancestor is looked up once per
+ * call.  Returns 0 (also when nothing was left to walk), -ECANCELED, or
+ * another negative error.  *ret_result (may be NULL) as rescan_ids().
+ */
+int rescan_batch(struct engine *engine, char *const *paths, const unsigned *flags, size_t n,
+		 const struct scan_opts *opts, struct scan_result *ret_result);
+
 #endif /* FSINDEX_RESCAN_H */
