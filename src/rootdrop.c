@@ -40,8 +40,8 @@ struct plan {
 	size_t ndels, dels_cap;
 	struct node *chains; /* records to put back as chain nodes (names owned) */
 	size_t nchains, chains_cap;
-	uint64_t id; /* the root dropped */
-	bool found;  /* it has a root record */
+	uint64_t id;   /* the root dropped */
+	bool found;    /* it has a root record */
 	uint64_t *ids; /* the other roots' nodes */
 	size_t nids, ids_cap;
 };
@@ -174,7 +174,7 @@ static void kids_free(struct kids *k)
 /* Directory @id at @path holds roots left below it: drop the rest of it, keep the way down. */
 static int plan_prune(struct plan *p, uint64_t id, const char *path)
 {
-	struct kids k = { 0 };
+	struct kids k = {0};
 	int r = store_foreach_child(p->rd, id, add_kid, &k);
 
 	for (size_t i = 0; i < k.n && r >= 0; i++) {
@@ -289,7 +289,7 @@ static int plan_apply(struct engine *e, const struct plan *p)
 int rootdrop_run(struct engine *e, const char *path, char *const *keep, size_t nkeep,
 		 uint64_t *ret_deleted)
 {
-	struct plan p = { 0 };
+	struct plan p = {0};
 	int r;
 
 	r = store_reader_new(engine_store(e), &p.rd);
