@@ -606,10 +606,10 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
-	if (cli.indexed && cli.common.sync)
-		sync_wait("dups", cli.common.sync_ms);
 	if (cli.indexed) {
 		db = cli_db_path(cli.common.db);
+		if (db && cli.common.sync)
+			sync_wait("dups", db, cli.common.sync_ms);
 		if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
 			goto out;
 	} else if (open_index(&cli, &db, &store) < 0) {

@@ -217,9 +217,9 @@ int cmd_find(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli.common.sync)
-		sync_wait("find", cli.common.sync_ms);
 	db = cli_db_path(cli.common.db);
+	if (db && cli.common.sync)
+		sync_wait("find", db, cli.common.sync_ms);
 	if (!db || cli_open_store(db, STORE_RDONLY, &store) < 0)
 		goto out;
 
