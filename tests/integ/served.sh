@@ -26,12 +26,14 @@ mkdir -p "$R/sub" "$T/elsewhere"
 echo 1 >"$R/sub/one"
 echo d >"$R/dup1"
 echo d >"$R/dup2"
-printf '[index]\nroots = %s\n' "$R" >"$T/conf"
+# The root through a symlink: the daemon resolves it, as the CLI does.
+ln -s root "$T/rootlink"
+printf '[index]\nroots = %s\n' "$T/rootlink" >"$T/conf"
 FSINDEXD_DEBUG=1 FSINDEXD_WATCH=none "$FSINDEXD" --user --config "$T/conf" --db "$DB" \
 	2>"$T/d.err" &
 dpid=$!
 track_pid $dpid
-wait_for "$T/d.err" "scanned '$R'" || bail "no start-up reconcile of $R"
+wait_for "$T/d.err" "scanned '$T/rootlink'" || bail "no start-up reconcile of $R"
 
 # ---- scan and rescan are handed to the daemon ----------------------------------
 
