@@ -233,6 +233,7 @@ static void drop_removed(struct daemon *d, const struct daemon_cfg *old,
 
 int daemon_reload(struct daemon *d, char **ret_err)
 {
+	struct daemon_cfg *old = NULL;
 	struct config *cfg = NULL;
 	char *err = NULL;
 	int r;
@@ -248,8 +249,6 @@ int daemon_reload(struct daemon *d, char **ret_err)
 	} else {
 		if (cfg->db && !d->db_given && strcmp(cfg->db, d->db))
 			log_notice("db = %s takes effect at the next start", cfg->db);
-		struct daemon_cfg *old = NULL;
-
 		r = install_config(d, cfg, &old);
 		if (r == 0) {
 			log_info("configuration reloaded from '%s'", d->config_path);
