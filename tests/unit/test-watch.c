@@ -491,7 +491,8 @@ static void test_remove_root(enum watch_mode mode)
 	for (int i = 1; i <= 3; i++) {
 		char cmd[2048];
 
-		snprintf(cmd, sizeof(cmd), "mkdir -p '%s/r%d/s' '%s/r%d/in/deep'", root, i, root, i);
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s/r%d/s' '%s/r%d/in/deep'", root, i, root,
+			 i);
 		run(cmd);
 	}
 	if (!ok(watch_new(&o, &w) == 0, "%s: remove: a watch", m))
@@ -515,7 +516,8 @@ static void test_remove_root(enum watch_mode mode)
 	drain(w, &e);
 	put(at("r3/new/f"), "x");
 	drain(w, &e);
-	ok(emitted(&e, at("r3/new"), 0), "%s: remove: a new directory of the last root is watched", m);
+	ok(emitted(&e, at("r3/new"), 0), "%s: remove: a new directory of the last root is watched",
+	   m);
 	rs = root_status(w, at("r3"));
 	if (mode == WATCH_INOTIFY)
 		ok(rs && rs->watches == 5 && root_status(w, at("r1"))->watches == 4,
