@@ -300,14 +300,14 @@ int cmd_du(int argc, char **argv)
 		status = r == CLI_HELP_SHOWN ? EXIT_OK : cli_usage_error("du");
 		goto out;
 	}
-	if (common.sync)
-		sync_wait("du", common.sync_ms);
 	if (find_sources_open(common.db, &sources) < 0)
 		goto out;
 	src = pick(&sources, argv + optind, (size_t)(argc - optind));
 	if (!src)
 		goto out;
 	o.visible = src->visible;
+	if (common.sync)
+		sync_wait("du", src->path, common.sync_ms);
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
 	status = run(src->store, &o, &c, argv + optind, (size_t)(argc - optind));
 out:

@@ -610,12 +610,12 @@ int cmd_dups(int argc, char **argv)
 		goto out;
 	if (cli_probe_io(cli.common.io) < 0)
 		goto out;
-	if (cli.indexed && cli.common.sync)
-		sync_wait("dups", cli.common.sync_ms);
 	if (cli.indexed) {
 		if (find_sources_open(cli.common.db, &sources) < 0)
 			goto out;
 		src = find_sources_pick(&sources, paths, npaths);
+		if (cli.common.sync)
+			sync_wait("dups", src->path, cli.common.sync_ms);
 	} else if (open_index(&cli, &db, &store) < 0) {
 		goto out;
 	}

@@ -545,10 +545,10 @@ int cmd_find(int argc, char **argv)
 		goto out;
 	if (cli.under && !(under = resolve_under(cli.under)))
 		goto out;
-	if (cli.common.sync)
-		sync_wait("find", cli.common.sync_ms);
 	if (find_sources_open(cli.common.db, &sources) < 0)
 		goto out;
+	if (cli.common.sync)
+		find_sources_sync(&sources, "find", cli.common.sync_ms);
 	if (sources.n == 2 && pathset_new(&fc.seen) < 0) {
 		log_error("%s", fsi_strerror(-ENOMEM));
 		goto out;

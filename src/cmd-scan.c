@@ -15,6 +15,7 @@
 #include "ring.h"
 #include "scan.h"
 #include "store.h"
+#include "sync.h"
 #include "walk.h"
 
 #include <errno.h>
@@ -201,6 +202,36 @@ static int open_index(const struct cli_common *common, const struct scan_opts *o
 	return start_engine(*ret_store, common, opts, ret_engine) < 0 ? -1 : 0;
 }
 
+/*
+ * A running fsindexd serves the index (and holds its scan lock for as long
+ * as it runs): hand it the rescans of @paths instead, and wait for them.
+ * @own: options of the command's own were given, which the daemon does not
+ * take (its configuration says how it scans).  Returns true when a daemon
+ * took it (*ret_status set), false to scan here.
+ */
+static bool handed_over(const char *cmd, const struct cli_common *common, bool own,
+			char *const *paths, size_t n, int *ret_status)
+{
+	struct sync_peer peer;
+	char *db = cli_db_path(common->db);
+	int r;
+
+	if (!db)
+		return false;
+	r = sync_find(db, SYNC_DEFAULT_TIMEOUT_MS, &peer);
+	if (r == 1) {
+		if (own)
+			log_notice("%s: fsindexd scans with its own configuration: "
+				   "the options of %s are not passed on", cmd, cmd);
+		r = sync_rescan(cmd, &peer, db, paths, n, common->quiet);
+		*ret_status = r == 0 ? EXIT_OK : EXIT_FATAL;
+		r = 1;
+	}
+	sync_peer_clear(&peer);
+	free(db);
+	return r == 1;
+}
+
 /* Where the walk reports to, and the stop request it polls. */
 static void hook_up(struct scan_opts *opts, struct progress **progress)
 {
@@ -238,6 +269,9 @@ int cmd_scan(int argc, char **argv)
 	if (!paths)
 		goto out;
 	if (cli_resolve_roots("scan", argv + optind, npaths, paths))
+		goto out;
+	if (handed_over("scan", &common, opts.walk_flags || opts.set_excludes, paths, npaths,
+			&status))
 		goto out;
 	if ((opts.walk_flags & WALK_HASH) && cli_probe_io(common.io) < 0)
 		goto out;
@@ -400,6 +434,9 @@ int cmd_rescan(int argc, char **argv)
 	for (size_t i = 0; i < npaths; i++)
 		if (!(paths[i] = resolve_dir(argv[optind + (int)i])))
 			goto out;
+	/* The daemon's rescan is of a subtree, which covers --one-level. */
+	if (handed_over("rescan", &common, false, paths, npaths, &status))
+		goto out;
 	if (open_index(&common, &opts, &db, &store, &engine) < 0)
 		goto out;
 	hook_up(&opts, &progress);

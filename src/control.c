@@ -168,6 +168,31 @@ bool control_may(int fd, uid_t owner, bool group_ok, gid_t group)
 	return found;
 }
 
+int control_db_ident(const char *db, dev_t *ret_dev, ino_t *ret_ino)
+{
+	const char *base = strrchr(db, '/');
+	struct stat st;
+
+	if (stat(db, &st) < 0)
+		return -errno;
+	/* ".../data.mdb" names the same index as its directory. */
+	if (S_ISREG(st.st_mode) && strcmp(base ? base + 1 : db, "data.mdb") == 0) {
+		char *dir = base ? strndup(db, (size_t)(base - db)) : strdup(".");
+		int r = 0;
+
+		if (!dir)
+			return -ENOMEM;
+		if (stat(*dir ? dir : "/", &st) < 0)
+			r = -errno;
+		free(dir);
+		if (r < 0)
+			return r;
+	}
+	*ret_dev = st.st_dev;
+	*ret_ino = st.st_ino;
+	return 0;
+}
+
 static int send_all(int fd, const char *s, size_t n)
 {
 	while (n) {
@@ -199,7 +224,8 @@ static int read_reply(int fd, FILE *out, char **ret_err)
 		if (line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (strncmp(line, "+ ", 2) == 0) {
-			fprintf(out, "%s\n", line + 2);
+			if (out)
+				fprintf(out, "%s\n", line + 2);
 			continue;
 		}
 		if (strcmp(line, "OK") == 0) {

@@ -12,11 +12,13 @@
  *
  *   status       "+ " lines of a human-readable report (paths quoted as
  *                log_quote() does, so no line can be forged)
- *   status-json  one "+ " line holding one JSON object (see fsindexd(8))
+ *   status-json  one "+ " line holding one JSON object (see fsindexd(8));
+ *                its "db_dev" and "db_ino" identify the index (control_db_ident())
  *   reload       re-read the configuration; the reply comes once it is done:
  *                "OK", or "ERR" with the reason the old one is kept
  *   rescan PATH  queue a rescan of directory PATH (absolute, as the index
- *                spells it), or of every root without PATH; "OK" once queued
+ *                spells it, at or below a root of the daemon), or of every
+ *                root without PATH; "OK" once queued
  *   sync [PATH]  answer "OK" once every change made to the root covering
  *                PATH (every root without PATH) before the request is in
  *                the index: the daemon creates and removes a cookie file
@@ -83,8 +85,16 @@ bool control_verb_privileged(enum control_verb verb);
 bool control_may(int fd, uid_t owner, bool group_ok, gid_t group);
 
 /**
+ * The identity of index @db (a directory, its data.mdb, or a data file of
+ * another name) for telling whether two spellings name one index: the
+ * directory's device and inode, the data file's for a data file of another
+ * name.  Returns 0 or -errno of stat().
+ */
+int control_db_ident(const char *db, dev_t *ret_dev, ino_t *ret_ino);
+
+/**
  * The client: connect to @path, send @verb (and @arg when not NULL), and
- * copy each "+ " line of the reply, without the "+ ", to @out.  Returns 0
+ * copy each "+ " line of the reply, without the "+ ", to @out (NULL: drop them).  Returns 0
  * on "OK"; -EPROTO on "ERR", with the text in *ret_err (malloc'd, the
  * caller's; may be NULL); -ECONNREFUSED or -ENOENT when no daemon listens;
  * or another -errno.  Waits as long as the daemon takes (reload is

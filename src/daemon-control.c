@@ -118,12 +118,17 @@ static void status_text(struct daemon *d, FILE *out, const struct store_info *si
 static void status_json(struct daemon *d, FILE *out, const struct store_info *si)
 {
 	char when[32];
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	fprintf(out, "+ {\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%lld,\"state\":", PACKAGE_VERSION,
 		(int)getpid(), (long long)((now_mono_ns() - d->start_ns) / 1000000000));
 	output_json_string(out, d->state, strlen(d->state));
 	fputs(",\"db\":", out);
 	output_json_string(out, d->db, strlen(d->db));
+	if (control_db_ident(d->db, &dev, &ino) == 0)
+		fprintf(out, ",\"db_dev\":%llu,\"db_ino\":%llu", (unsigned long long)dev,
+			(unsigned long long)ino);
 	fprintf(out, ",\"entries\":%llu,\"disk_bytes\":%llu,\"events\":%llu,\"jobs_done\":%llu,"
 		"\"busy\":%s,\"roots\":[", (unsigned long long)si->nodes,
 		(unsigned long long)file_bytes(d->db), (unsigned long long)d->events_seen,
@@ -147,6 +152,22 @@ static void status_json(struct daemon *d, FILE *out, const struct store_info *si
 		}
 	}
 	fputs("]}\n", out);
+}
+
+/* Is @path at or below a root of the current configuration (the loop's own d->cfg)? */
+static bool under_root(const struct daemon *d, const char *path)
+{
+	const struct daemon_cfg *c = d->cfg;
+
+	for (size_t i = 0; i < c->cfg->nroots; i++) {
+		const char *r = c->real[i];
+		size_t n = r ? strlen(r) : 0;
+
+		if (r && strncmp(path, r, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/' || n == 1))
+			return true;
+	}
+	return false;
 }
 
 /* Answer @verb into @out (a memory stream); the final line included. */
@@ -175,6 +196,10 @@ static void answer(struct daemon *d, enum control_verb verb, const char *arg, FI
 	case CONTROL_RESCAN:
 		if (arg && arg[0] != '/') {
 			fputs("ERR rescan: the path must be absolute\n", out);
+			return;
+		}
+		if (arg && !under_root(d, arg)) {
+			fputs("ERR rescan: the path is under no root of this daemon\n", out);
 			return;
 		}
 		if (arg)

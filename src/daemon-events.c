@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 struct daemon_events {
-	struct watch *watch;		/* NULL: nothing is watched */
+	struct watch *watch;		/* NULL: nothing is watched (yet) */
+	struct watch_opts wo;
+	bool enabled;			/* not FSINDEXD_WATCH=none, and watch_new() worked */
 };
 
 struct forward {
@@ -78,31 +80,75 @@ static unsigned inotify_limit(void)
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret)
 {
 	struct daemon_events *ev = calloc(1, sizeof(*ev));
-	struct watch_opts wo = { .inotify_limit = inotify_limit(), .burst = UINT_MAX };
-	int r;
 
+	(void)cfg;
 	if (!ev)
 		return -ENOMEM;
+	ev->wo.inotify_limit = inotify_limit();
+	ev->wo.burst = UINT_MAX;	/* no burst threshold, as said above */
+	ev->enabled = watch_mode(&ev->wo.mode);
 	*ret = ev;
-	if (!watch_mode(&wo.mode) || cfg->nroots == 0)
-		return 0;
-	r = watch_new(&wo, &ev->watch);
+	return 0;
+}
+
+/* The source itself, made when there is a first root to watch. */
+static bool have_watch(struct daemon_events *ev)
+{
+	int r;
+
+	if (ev->watch || !ev->enabled)
+		return ev->watch != NULL;
+	r = watch_new(&ev->wo, &ev->watch);
 	if (r < 0) {
 		log_warning("cannot watch for changes (%s): periodic reconciles only",
 			    fsi_strerror(r));
 		ev->watch = NULL;
+		ev->enabled = false;
 	}
-	return 0;
+	return ev->watch != NULL;
 }
 
-void daemon_events_add_roots(struct daemon_events *ev, const struct config *cfg)
+static bool listed(char *const *real, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (real[i] && strcmp(real[i], path) == 0)
+			return true;
+	return false;
+}
+
+/* Stop watching the roots not in @real[0..n). */
+static void drop_roots(struct daemon_events *ev, char *const *real, size_t n)
+{
+	struct watch_status st;
+	char **gone;
+	size_t ngone = 0;
+
+	watch_status(ev->watch, &st);
+	gone = calloc(st.nroots ? st.nroots : 1, sizeof(*gone));
+	if (!gone)
+		return;
+	for (size_t i = 0; i < st.nroots; i++)
+		if (!listed(real, n, st.roots[i].path) && (gone[ngone] = strdup(st.roots[i].path)))
+			ngone++;
+	for (size_t i = 0; i < ngone; i++) {
+		watch_remove_root(ev->watch, gone[i]);
+		log_info("no longer watching '%s'", gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
+void daemon_events_set_roots(struct daemon_events *ev, const struct config *cfg,
+			     char *const *real)
 {
 	int r;
 
-	if (!ev->watch)
+	if (ev->watch)
+		drop_roots(ev, real, cfg->nroots);
+	if (!cfg->nroots || !have_watch(ev))
 		return;
 	for (size_t i = 0; i < cfg->nroots; i++) {
-		r = watch_add_root(ev->watch, cfg->roots[i].path);
+		r = real[i] ? watch_add_root(ev->watch, real[i]) : -ENOENT;
 		if (r < 0 && r != -EEXIST)
 			log_warning("cannot watch '%s' (%s): periodic reconciles only",
 				    cfg->roots[i].path, fsi_strerror(r));
@@ -176,7 +222,7 @@ const char *daemon_events_mode(const struct daemon_events *ev, const char *path)
 {
 	struct watch_status st;
 
-	if (!ev->watch)
+	if (!ev->watch || !path)
 		return "periodic";
 	watch_status(ev->watch, &st);
 	for (size_t i = 0; i < st.nroots; i++)

@@ -33,19 +33,24 @@ enum {
 typedef void daemon_event_fn(void *ctx, const char *dir, size_t len, unsigned flags);
 
 /**
- * Make the event source for the roots of @cfg (borrowed for the call), none
- * watched yet: daemon_events_add_roots() places the watches, after READY=1
- * (one inotify watch per directory takes seconds on a big tree).  *ret is
- * the caller's (daemon_events_free()).  Returns 0 or a negative error.
+ * Make the event source, none watched yet: daemon_events_set_roots()
+ * places the watches, after READY=1 (one inotify watch per directory takes
+ * seconds on a big tree); the watch itself is made with the first root, so
+ * a daemon with none has no descriptor.  @cfg is unused.  *ret is the
+ * caller's (daemon_events_free()).  Returns 0 or a negative error.
  */
 int daemon_events_new(const struct config *cfg, struct daemon_events **ret);
 
 /**
- * Watch the roots of @cfg not watched yet (at start, and after a reload:
- * the roots already watched are kept).  A root that cannot be watched is
- * left to periodic reconciles.  Nothing when the daemon watches nothing.
+ * Watch exactly the roots of @cfg, whose real paths are @real[0..cfg->nroots)
+ * (NULL: it did not resolve; borrowed for the call): at start, and after a
+ * reload, when the roots already watched are kept, those no longer listed
+ * lose their watches (watch_remove_root()), and new ones get theirs.  A
+ * root that cannot be watched is left to periodic reconciles.  Nothing when
+ * the daemon watches nothing (FSINDEXD_WATCH=none).
  */
-void daemon_events_add_roots(struct daemon_events *ev, const struct config *cfg);
+void daemon_events_set_roots(struct daemon_events *ev, const struct config *cfg,
+			     char *const *real);
 
 /** The descriptor to poll for POLLIN, or -1 when there is none. */
 int daemon_events_fd(const struct daemon_events *ev);

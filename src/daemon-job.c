@@ -33,6 +33,7 @@
 #include "log.h"
 #include "pathmap.h"
 #include "rescan.h"
+#include "rootdrop.h"
 #include "scan.h"
 #include "util.h"
 #include "walk.h"
@@ -67,17 +68,19 @@ static void slow_file(void *ctx, unsigned worker, const char *root, const char *
 }
 
 /*
- * scan_opts.fstypes_of for configuration @ctx: the exclude-fs of the root
- * holding @path (the deepest, when roots nest), else [index]'s.
+ * scan_opts.fstypes_of for configuration @ctx (a struct daemon_cfg): the
+ * exclude-fs of the root holding @path (the deepest, when roots nest), else
+ * [index]'s.  The roots' real paths were resolved when it was loaded.
  */
 static void root_fstypes(void *ctx, const char *path, char *const **ret, size_t *ret_n)
 {
-	const struct config *cfg = ctx;
+	const struct daemon_cfg *c = ctx;
+	const struct config *cfg = c->cfg;
 	const struct config_root *hit = NULL;
 	size_t best = 0;
 
 	for (size_t i = 0; i < cfg->nroots; i++) {
-		char *real = realpath(cfg->roots[i].path, NULL);
+		const char *real = c->real[i];
 		size_t len = real ? strlen(real) : 0;
 
 		if (real && len >= best && strncmp(path, real, len) == 0 &&
@@ -85,20 +88,19 @@ static void root_fstypes(void *ctx, const char *path, char *const **ret, size_t 
 			hit = &cfg->roots[i];
 			best = len;
 		}
-		free(real);
 	}
 	*ret = hit ? hit->exclude_fs : cfg->exclude_fs;
 	*ret_n = hit ? hit->nexclude_fs : cfg->nexclude_fs;
 }
 
-/* Options every scan of the daemon's takes, with configuration @cfg (held meanwhile). */
-static void base_opts(struct daemon *d, const struct config *cfg, struct scan_opts *o)
+/* Options every scan of the daemon's takes, with configuration @c (held meanwhile). */
+static void base_opts(struct daemon *d, const struct daemon_cfg *c, struct scan_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->on_error = entry_error;
 	o->cancel = &d->stop;
 	o->fstypes_of = root_fstypes;
-	o->fstypes_ctx = (void *)cfg;
+	o->fstypes_ctx = (void *)c;
 	if (d->file_delay_ms > 0) {
 		o->on_file = slow_file;
 		o->file_ctx = d;
@@ -121,7 +123,7 @@ static void record_root(struct daemon *d, const char *path, int64_t rt, int64_t 
 }
 
 /* One root of a reconcile, with its configuration @cfg; returns scan_run()'s result. */
-static int reconcile_root(struct daemon *d, const struct config *cfg,
+static int reconcile_root(struct daemon *d, const struct daemon_cfg *c,
 			  const struct config_root *root)
 {
 	struct scan_result res = { 0 };
@@ -138,7 +140,7 @@ static int reconcile_root(struct daemon *d, const struct config *cfg,
 		log_warning("cannot scan root '%s': %s", q ? q : "?", fsi_strerror(r));
 		goto out;
 	}
-	base_opts(d, cfg, &o);
+	base_opts(d, c, &o);
 	o.walk_flags = (root->xdev ? WALK_XDEV : 0) | (root->hash ? WALK_HASH : 0);
 	o.excludes = root->excludes;
 	o.nexcludes = root->nexcludes;
@@ -168,7 +170,7 @@ static int run_reconcile(struct daemon *d)
 	d->reconcile_queued = false;
 	pthread_mutex_unlock(&d->lock);
 	for (size_t i = 0; i < c->cfg->nroots && r != -ECANCELED; i++)
-		r = reconcile_root(d, c->cfg, &c->cfg->roots[i]);
+		r = reconcile_root(d, c, &c->cfg->roots[i]);
 	pthread_mutex_lock(&d->lock);
 	if (c->cfg->reconcile)
 		d->next_reconcile_ns = now_mono_ns() + (int64_t)c->cfg->reconcile * 1000000000;
@@ -258,7 +260,7 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 
 	q = log_quote(paths[0], strlen(paths[0]));
 	rescan_state(d, paths[0], n);
-	base_opts(d, c->cfg, &o);
+	base_opts(d, c, &o);
 	r = rescan_batch(d->engine, paths, flags, n, &o, &res);
 	if (r < 0 && r != -ECANCELED) {
 		log_warning("rescan of '%s' failed: %s", q ? q : "?", fsi_strerror(r));
@@ -275,6 +277,33 @@ static int run_rescan(struct daemon *d, struct daemon_job *job)
 	free(paths);
 	free(flags);
 	return r;
+}
+
+/* Roots taken out of the configuration: out of the index, but for what the current one keeps. */
+static int run_drop(struct daemon *d, struct daemon_job *job)
+{
+	struct daemon_cfg *c;
+	uint64_t n = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&d->lock);
+	c = daemon_cfg_get_locked(d);
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < job->npaths && r >= 0; i++) {
+		char *q = log_quote(job->paths[i], strlen(job->paths[i]));
+
+		daemon_set_state(d, "dropping %s", q ? q : "?");
+		r = rootdrop_run(d->engine, job->paths[i], c->real, c->cfg->nroots, &n);
+		if (r < 0)
+			log_error("cannot drop root '%s' from the index: %s", q ? q : "?",
+				  fsi_strerror(r));
+		else if (r > 0)
+			log_info("dropped root '%s' from the index (%llu subtrees deleted)",
+				 q ? q : "?", (unsigned long long)n);
+		free(q);
+	}
+	daemon_cfg_put(d, c);
+	return r < 0 ? r : 0;
 }
 
 static void job_free(struct daemon_job *job)
@@ -323,11 +352,15 @@ static void *job_thread(void *arg)
 		d->busy = true;
 		pthread_mutex_unlock(&d->lock);
 
-		r = job->kind == DAEMON_JOB_RENAMES ? daemon_apply_renames(d, job) : 0;
-		if (job->kind == DAEMON_JOB_RECONCILE)
+		if (job->kind == DAEMON_JOB_DROP) {
+			r = run_drop(d, job);
+		} else if (job->kind == DAEMON_JOB_RECONCILE) {
 			r = run_reconcile(d);
-		else if (r != -ECANCELED)
-			r = run_rescan(d, job);	/* a renames job's fallbacks too */
+		} else {
+			r = job->kind == DAEMON_JOB_RENAMES ? daemon_apply_renames(d, job) : 0;
+			if (r != -ECANCELED)
+				r = run_rescan(d, job);	/* a renames job's fallbacks too */
+		}
 		job_free(job);
 
 		pthread_mutex_lock(&d->lock);
@@ -455,6 +488,23 @@ void daemon_queue_job(struct daemon *d, struct daemon_job *job)
 	pthread_mutex_lock(&d->lock);
 	push(d, job);
 	pthread_mutex_unlock(&d->lock);
+}
+
+int daemon_queue_drop(struct daemon *d, char **paths, size_t n)
+{
+	struct daemon_job *job = calloc(1, sizeof(*job));
+
+	if (!job) {
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+		return -ENOMEM;
+	}
+	*job = (struct daemon_job){ .kind = DAEMON_JOB_DROP, .paths = paths, .npaths = n };
+	pthread_mutex_lock(&d->lock);
+	push(d, job);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 uint64_t daemon_queue_barrier(struct daemon *d)

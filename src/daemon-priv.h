@@ -28,6 +28,8 @@ struct store;
 /** A configuration shared by the loop and the job running. */
 struct daemon_cfg {
 	struct config *cfg;
+	char **real;		/* its roots' real paths, resolved once at load (NULL: the
+				   root did not resolve then; reconciles try again) */
 	unsigned refs;		/* under daemon.lock */
 };
 
@@ -45,6 +47,7 @@ enum daemon_job_kind {
 	DAEMON_JOB_RESCAN,	/* rescan_batch() of the directories in `set` */
 	DAEMON_JOB_BARRIER,	/* nothing: every job queued before it is committed */
 	DAEMON_JOB_RENAMES,	/* daemon-rename.c: renames in place, then as RESCAN */
+	DAEMON_JOB_DROP,	/* rootdrop_run() of roots taken out of the configuration */
 };
 
 struct daemon_job {
@@ -141,6 +144,12 @@ int daemon_queue_rescan(struct daemon *d, const char *path, size_t len, unsigned
  * a move.  0, -ENOMEM or -ENOSPC.
  */
 int daemon_queue_rescans(struct daemon *d, char **paths, size_t n);
+/**
+ * Queue one job dropping the roots @paths[0..n) (taken over, as
+ * daemon_queue_rescans()) from the index, keeping what the configuration
+ * current when it runs still has.  0 or -ENOMEM.
+ */
+int daemon_queue_drop(struct daemon *d, char **paths, size_t n);
 /** Queue a barrier job; returns its number (0: out of memory). */
 uint64_t daemon_queue_barrier(struct daemon *d);
 /** Stop the job thread: the running job is cancelled (d->stop), the queue dropped. */

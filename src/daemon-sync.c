@@ -127,7 +127,8 @@ static int pick_roots(struct daemon *d, const char *arg, struct daemon_sync *s)
 		goto out;
 	}
 	for (size_t i = 0; i < cfg->nroots; i++) {
-		const char *root = cfg->roots[i].path;
+		/* As the event source and the client spell it: the real path. */
+		const char *root = c->real[i] ? c->real[i] : cfg->roots[i].path;
 
 		if (!arg)
 			s->dirs[s->ndirs++] = strdup(root);

@@ -56,6 +56,15 @@
 
 /* ---- shared with the job thread ----------------------------------------- */
 
+static void cfg_free(struct daemon_cfg *c)
+{
+	for (size_t i = 0; c->real && i < c->cfg->nroots; i++)
+		free(c->real[i]);
+	free(c->real);
+	config_free(c->cfg);
+	free(c);
+}
+
 struct daemon_cfg *daemon_cfg_get_locked(struct daemon *d)
 {
 	d->cfg->refs++;
@@ -71,10 +80,8 @@ void daemon_cfg_put(struct daemon *d, struct daemon_cfg *c)
 	pthread_mutex_lock(&d->lock);
 	last = --c->refs == 0;
 	pthread_mutex_unlock(&d->lock);
-	if (last) {
-		config_free(c->cfg);
-		free(c);
-	}
+	if (last)
+		cfg_free(c);
 }
 
 void daemon_set_state(struct daemon *d, const char *fmt, ...)
@@ -146,8 +153,28 @@ static int load(struct daemon *d, bool explicit, struct config **ret, char **ret
 	return r;
 }
 
-/* Make @cfg current (taking it); the old one goes when its last job ends. */
-static int install_config(struct daemon *d, struct config *cfg)
+/*
+ * The real paths of @c's roots, resolved once here rather than per scan or
+ * event: a root that does not resolve now (not there yet) gets NULL.
+ */
+static int resolve_roots(struct daemon_cfg *c)
+{
+	c->real = calloc(c->cfg->nroots + 1, sizeof(*c->real));
+	if (!c->real)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cfg->nroots; i++) {
+		c->real[i] = realpath(c->cfg->roots[i].path, NULL);
+		if (!c->real[i] && errno == ENOMEM)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Make @cfg current (taking it); the old one goes when its last job ends.
+ * *ret_old (may be NULL): a reference on the old one, the caller's to put.
+ */
+static int install_config(struct daemon *d, struct config *cfg, struct daemon_cfg **ret_old)
 {
 	struct daemon_cfg *c = calloc(1, sizeof(*c)), *old;
 	int r;
@@ -158,18 +185,55 @@ static int install_config(struct daemon *d, struct config *cfg)
 	}
 	c->cfg = cfg;
 	c->refs = 1;
+	r = resolve_roots(c);
+	if (r < 0) {
+		cfg_free(c);
+		return r;
+	}
 	pthread_mutex_lock(&d->lock);
 	r = set_roots_locked(d, cfg);
 	old = r < 0 ? c : d->cfg;
 	if (r == 0)
 		d->cfg = c;
+	if (r == 0 && old && ret_old) {
+		old->refs++;
+		*ret_old = old;
+	}
 	pthread_mutex_unlock(&d->lock);
 	daemon_cfg_put(d, old);
 	return r;
 }
 
+/*
+ * The roots of @old that @now does not have, by real path: their watches
+ * are gone already; their entries go in a job (rootdrop.h), behind what is
+ * queued.
+ */
+static void drop_removed(struct daemon *d, const struct daemon_cfg *old,
+			 const struct daemon_cfg *now)
+{
+	char **gone = calloc(old->cfg->nroots + 1, sizeof(*gone));
+	size_t n = 0;
+
+	if (!gone)
+		return;
+	for (size_t i = 0; i < old->cfg->nroots; i++) {
+		bool kept = !old->real[i];	/* never resolved: nothing of it indexed */
+
+		for (size_t j = 0; j < now->cfg->nroots && !kept; j++)
+			kept = now->real[j] && strcmp(now->real[j], old->real[i]) == 0;
+		if (!kept && (gone[n] = strdup(old->real[i])))
+			n++;
+	}
+	if (n)
+		daemon_queue_drop(d, gone, n);
+	else
+		free(gone);
+}
+
 int daemon_reload(struct daemon *d, char **ret_err)
 {
+	struct daemon_cfg *old = NULL;
 	struct config *cfg = NULL;
 	char *err = NULL;
 	int r;
@@ -185,13 +249,16 @@ int daemon_reload(struct daemon *d, char **ret_err)
 	} else {
 		if (cfg->db && !d->db_given && strcmp(cfg->db, d->db))
 			log_notice("db = %s takes effect at the next start", cfg->db);
-		r = install_config(d, cfg);
+		r = install_config(d, cfg, &old);
 		if (r == 0) {
 			log_info("configuration reloaded from '%s'", d->config_path);
-			/* The loop's thread owns the watch; cfg is d's now. */
-			daemon_events_add_roots(d->events, cfg);
+			/* The loop's thread owns the watch and d->cfg; cfg is d's now. */
+			daemon_events_set_roots(d->events, cfg, d->cfg->real);
+			if (old)
+				drop_removed(d, old, d->cfg);
 			daemon_queue_reconcile(d);	/* new roots are taken in at once */
 		}
+		daemon_cfg_put(d, old);
 	}
 	pthread_mutex_lock(&d->lock);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", d->state);
@@ -355,7 +422,7 @@ static int start(struct daemon *d, const struct daemon_opts *o)
 	}
 	r = setup_paths(d, o, cfg);
 	if (r == 0)
-		r = install_config(d, cfg);	/* takes cfg */
+		r = install_config(d, cfg, NULL);	/* takes cfg */
 	else
 		config_free(cfg);
 	if (r < 0)
@@ -622,7 +689,7 @@ int daemon_run(const struct daemon_opts *o)
 	sd_notify(0, "READY=1");
 	/* Watches first, so that nothing the reconcile has listed goes unseen. */
 	daemon_set_state(&d, "placing watches");
-	daemon_events_add_roots(d.events, d.cfg->cfg);
+	daemon_events_set_roots(d.events, d.cfg->cfg, d.cfg->real);
 	daemon_set_state(&d, "reconciling");
 	daemon_queue_reconcile(&d);	/* start-up always reconciles */
 	loop(&d);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "privs.h"
 #include "store.h"
+#include "sync.h"
 #include "visible.h"
 
 #include <errno.h>
@@ -132,6 +133,26 @@ int find_sources_open(const char *option, struct find_sources *fs)
 		log_debug("system index '%s' skipped: %s", PRIVS_SYSTEM_DB, fsi_strerror(rs));
 	free(user);
 	return fs->n == 2 ? load_overlap(fs) : 0;
+}
+
+void find_sources_sync(const struct find_sources *fs, const char *cmd, int timeout_ms)
+{
+	struct sync_peer peer;
+	size_t served = 0;
+
+	for (size_t i = 0; i < fs->n; i++) {
+		if (fs->n > 1) {
+			int r = sync_find(fs->src[i].path, timeout_ms, &peer);
+
+			sync_peer_clear(&peer);
+			if (r != 1)
+				continue;
+		}
+		sync_wait(cmd, fs->src[i].path, timeout_ms);
+		served++;
+	}
+	if (!served && fs->n)
+		sync_wait(cmd, fs->src[0].path, timeout_ms);
 }
 
 void find_sources_close(struct find_sources *fs)

@@ -36,6 +36,14 @@ struct find_sources {
  */
 int find_sources_open(const char *option, struct find_sources *ret);
 
+/**
+ * --sync for @cmd: wait until the daemon serving each of the indexes has
+ * applied every change made before the call (sync.h), at most @timeout_ms
+ * each.  Of two indexes, those no daemon serves are passed over quietly,
+ * unless neither has one: then, as for one index, a note says so.
+ */
+void find_sources_sync(const struct find_sources *fs, const char *cmd, int timeout_ms);
+
 /** Close what find_sources_open() opened.  Accepts a zeroed struct. */
 void find_sources_close(struct find_sources *fs);
 

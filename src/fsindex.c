@@ -74,6 +74,8 @@
  *   control.[ch]    fsindexd's control socket: path, line protocol, peer check, client
  *   fsindexd.c      fsindexd's entry point: options, then daemon_run() (its own map)
  *   daemon*.[ch]    fsindexd itself: loop, jobs, answers, the watch.h seam (daemon-events.c)
+ *   rootdrop.[ch]   a root out of the index, keeping what other roots hold (fsindexd reload)
+ *   sync.[ch]       the daemon's client: --sync, and scan/rescan of an index it serves
  *   util.h          attributes, container_of, big-endian keys, clocks, GROW()
  */
 #include "cmd.h"

@@ -5,7 +5,8 @@
  *   daemon.c          start, main loop (signals, watchdog, timers), reload, stop
  *   daemon-job.c      the job thread: reconciles (scan.c) and rescans (rescan.c)
  *   daemon-control.c  answers on the control socket (control.c: protocol, client)
- *   daemon-events.c   the seam to the file-event source (watch.c, to come)
+ *   daemon-events.c   the seam to the file-event source (watch.c)
+ *   rootdrop.c        a root taken out of the configuration, out of the index
  *   config.c          fsindex.conf(5); engine.c, store.c and below as for fsindex
  */
 #include "daemon.h"

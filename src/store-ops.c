@@ -12,6 +12,7 @@
  *   OP_MOVE               as OP_PUT
  *   OP_FSDEV              u64 device number, 16-byte identity (fsdev.h),
  *                         u8 1 to record it, 0 to forget the identity
+ *   OP_UNROOT             u64 id: the root record of node id goes
  */
 #include "store-priv.h"
 
@@ -29,7 +30,7 @@
 
 enum {
 	OP_PUT = 'P', OP_PUT_FRESH = 'F', OP_MOVE = 'M', OP_DEL = 'D', OP_ROOT = 'R',
-	OP_SETTLE = 'S', OP_FSDEV = 'V',
+	OP_SETTLE = 'S', OP_FSDEV = 'V', OP_UNROOT = 'U',
 };
 
 /*
@@ -681,6 +682,18 @@ static int apply_root(struct store_writer *w, uint64_t id, const unsigned char *
 	return 0;
 }
 
+/* Delete the root record of node @id; nothing if there is none. */
+static int apply_unroot(struct store_writer *w, uint64_t id)
+{
+	unsigned char k[12];
+
+	memcpy(k, "root", 4);
+	put_be64(k + 4, id);
+	w->txn_work++;
+	w->txn_puts++;
+	return del_key(w, w->store->dbi_meta, k, sizeof(k));
+}
+
 /* Set or clear NODE_F_SETTLED on node @id, if it is still there. */
 static int apply_settle(struct store_writer *w, uint64_t id, bool settled)
 {
@@ -773,6 +786,9 @@ int store_apply_op(struct store_writer *w, size_t *ret_len)
 	case OP_SETTLE:
 		*ret_len = 10;
 		return apply_settle(w, id, p[9]);
+	case OP_UNROOT:
+		*ret_len = 9;
+		return apply_unroot(w, id);
 	case OP_FSDEV:
 		*ret_len = 10 + FSDEV_ID_SIZE;
 		return apply_fsdev(w, id, p + 9, p[9 + FSDEV_ID_SIZE]);
@@ -873,6 +889,14 @@ int store_batch_fsdev(struct store_batch *b, const struct fsdev_id *id, uint64_t
 	memcpy(p, id->b, FSDEV_ID_SIZE);
 	p[FSDEV_ID_SIZE] = set;
 	return store_batch_added(b);
+}
+
+int store_batch_unroot(struct store_batch *b, uint64_t id)
+{
+	unsigned char *p;
+	int r = batch_op(b, OP_UNROOT, id, 9, &p);
+
+	return r < 0 ? r : store_batch_added(b);
 }
 
 int store_batch_put_root(struct store_batch *b, const struct store_root *root)

@@ -409,6 +409,12 @@ int store_batch_settle(struct store_batch *batch, uint64_t id, bool settled);
 int store_batch_put_root(struct store_batch *batch, const struct store_root *root);
 
 /**
+ * Forget that node @id is a root (its record in `meta`; the node and its
+ * subtree stay: store_batch_del() them too, or not).  As store_batch_put().
+ */
+int store_batch_unroot(struct store_batch *batch, uint64_t id);
+
+/**
  * Record that the filesystem @id's records carry device number @dev (@set),
  * or forget @id (@dev, the number it had, is not stored).  @dev is never 0
  * (no filesystem is mounted on device 0:0): -EINVAL.  As store_batch_put().

@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sync.c - the client side of the control socket's `sync` (sync.h).
+ * sync.c - the client side of the control socket's `sync` (sync.h), and
+ * of `scan` and `rescan` handed to the daemon that serves the index.
+ *
+ * Which daemon: the per-user one and the system one are asked for
+ * `status-json`, whose db_dev and db_ino say which index each serves
+ * (control_db_ident()); the one serving the index the command reads is the
+ * one to ask.  One serving another index cannot sync this one: saying so is
+ * better than pretending.
  *
  * control_request() waits as long as the daemon takes; here the wait is
  * bounded, by poll() on the connection, so a stopped daemon costs the
- * timeout and a dead one (the connection closes) nothing more.
+ * timeout and a dead one (the connection closes) nothing more.  A handed
+ * over scan waits as long as the daemon takes: a scan does.
  */
 #include "sync.h"
 
@@ -19,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,19 +46,7 @@ int sync_parse_timeout(const char *arg, int *ret_ms)
 	return 0;
 }
 
-/* The per-user daemon's socket if there is one, else the system daemon's. */
-static char *socket_path(void)
-{
-	struct stat st;
-	char *p = NULL;
-
-	if (control_socket_path(true, &p) == 0 && stat(p, &st) == 0 && S_ISSOCK(st.st_mode))
-		return p;
-	free(p);
-	return control_socket_path(false, &p) == 0 ? p : NULL;
-}
-
-static int connect_to(const char *path)
+static int connect_to(const char *path, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -61,7 +58,7 @@ static int connect_to(const char *path)
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, "sync\n", 5, MSG_NOSIGNAL) != 5) {
+	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 		int r = -errno;
 
 		close(fd);
@@ -109,49 +106,188 @@ static ssize_t read_answer(int fd, int timeout_ms, char *buf, size_t size)
 	return -EMSGSIZE;
 }
 
-int sync_wait(const char *cmd, int timeout_ms)
+/* A handed-over rescan waits for at most this many syncs of the daemon's (a minute each). */
+#define SYNC_RESCAN_TRIES 60
+
+/* The value of number field @key ("\"pid\":") in JSON @json, or -1. */
+static long long json_number(const char *json, const char *key)
 {
-	char *path = socket_path(), buf[512];
+	const char *p = strstr(json, key);
+
+	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+/*
+ * Ask the daemon at @sock which index it serves, within @end_ns
+ * (CLOCK_MONOTONIC): 1 it serves @db (or cannot tell: an older daemon),
+ * 0 another one, or -errno (-ENOENT, -ECONNREFUSED: none there;
+ * -ETIMEDOUT, -EPIPE, ...).  *ret_pid: its pid.
+ */
+static int ask(const char *sock, const char *db, int64_t end_ns, int *ret_pid)
+{
+	int64_t left = (end_ns - now_mono_ns()) / 1000000;
+	long long dev, ino;
+	size_t size = 65536;
+	dev_t mdev;
+	ino_t mino;
 	ssize_t n;
+	char *buf;
 	int fd;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	fd = connect_to(sock, "status-json\n");
+	if (fd < 0)
+		return fd;
+	buf = malloc(size);
+	n = buf ? read_answer(fd, (int)left, buf, size) : -ENOMEM;
+	close(fd);
+	if (n >= 0 && strncmp(buf, "+ {", 3) != 0)
+		n = -EPROTO;
+	if (n < 0) {
+		free(buf);
+		return (int)n;
+	}
+	*ret_pid = (int)json_number(buf, "\"pid\":");
+	dev = json_number(buf, "\"db_dev\":");
+	ino = json_number(buf, "\"db_ino\":");
+	free(buf);
+	if (control_db_ident(db, &mdev, &mino) < 0)
+		return 0; /* no index there: whatever it serves, not this */
+	if (dev < 0 || ino < 0)
+		return 1; /* cannot tell: let the daemon's answer speak */
+	return (dev_t)dev == mdev && (ino_t)ino == mino;
+}
+
+int sync_find(const char *db, int timeout_ms, struct sync_peer *ret)
+{
+	int64_t end = now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	int r = -ENOENT, first = -ENOENT;
+
+	*ret = (struct sync_peer){ .pid = -1 };
+	for (int user = 1; user >= 0; user--) {
+		char *sock = NULL;
+		int pid = -1;
+
+		if (control_socket_path(user, &sock) < 0)
+			continue;
+		r = ask(sock, db, end, &pid);
+		if (r == -ENOENT || r == -ECONNREFUSED || (r == 0 && first >= 0)) {
+			free(sock);
+			continue;
+		}
+		free(ret->socket);
+		*ret = (struct sync_peer){ .socket = sock, .pid = pid };
+		if (r != 0)
+			return r;
+		first = 0; /* one that serves another index: keep looking */
+	}
+	if (first == 0)
+		return 0;
+	free(ret->socket);
+	*ret = (struct sync_peer){ .pid = -1 };
+	return control_socket_path(false, &ret->socket) < 0 ? -ENOMEM : -ENOENT;
+}
+
+void sync_peer_clear(struct sync_peer *p)
+{
+	free(p->socket);
+	p->socket = NULL;
+}
+
+/* Warn why nothing was synced (@r: sync_find()'s or the sync's error). */
+static void not_synced(const char *cmd, const struct sync_peer *p, const char *db, int r,
+		       int timeout_ms)
+{
+	char *q = log_quote(db, strlen(db));
+
+	if (r == 0)
+		log_warning("%s: --sync: fsindexd (pid %d) at '%s' serves another index, not '%s': "
+			    "answering from the index as it is", cmd, p->pid, p->socket, q ? q : db);
+	else if (r == -ENOENT || r == -ECONNREFUSED)
+		log_notice("%s: --sync: no fsindexd at '%s': answering from the index as it is",
+			   cmd, p->socket ? p->socket : "?");
+	else if (r == -ETIMEDOUT)
+		log_warning("%s: --sync: fsindexd did not confirm within %d.%03d s: "
+			    "the index may be behind", cmd, timeout_ms / 1000, timeout_ms % 1000);
+	else if (r == -EPIPE)
+		log_warning("%s: --sync: fsindexd closed the connection without an answer: "
+			    "the index may be behind", cmd);
+	else
+		log_warning("%s: --sync: cannot reach fsindexd at '%s' (%s): "
+			    "answering from the index as it is", cmd, p->socket ? p->socket : "?",
+			    fsi_strerror(r));
+	free(q);
+}
+
+int sync_wait(const char *cmd, const char *db, int timeout_ms)
+{
+	struct sync_peer peer;
+	int64_t t0 = now_mono_ns();
+	char buf[512];
+	ssize_t n;
+	int fd, r;
 
 	if (timeout_ms <= 0)
 		timeout_ms = SYNC_DEFAULT_TIMEOUT_MS;
-
-	if (!path) {
-		log_warning("%s: --sync: out of memory: answering from the index as it is", cmd);
+	r = sync_find(db, timeout_ms, &peer);
+	if (r != 1) {
+		not_synced(cmd, &peer, db, r, timeout_ms);
+		sync_peer_clear(&peer);
 		return 1;
 	}
-	fd = connect_to(path);
-	if (fd == -ENOENT || fd == -ECONNREFUSED) {
-		log_notice("%s: --sync: no fsindexd at '%s': answering from the index as it is",
-			   cmd, path);
-		free(path);
-		return 1;
+	fd = connect_to(peer.socket, "sync\n");
+	n = fd;
+	if (fd >= 0) {
+		n = read_answer(fd, timeout_ms - (int)((now_mono_ns() - t0) / 1000000), buf,
+				sizeof(buf));
+		close(fd);
 	}
-	if (fd < 0) {
-		log_warning("%s: --sync: cannot reach fsindexd at '%s' (%s): "
-			    "answering from the index as it is", cmd, path, fsi_strerror(fd));
-		free(path);
-		return 1;
-	}
-	n = read_answer(fd, timeout_ms, buf, sizeof(buf));
-	close(fd);
 	if (n >= 0 && strcmp(buf, "OK") == 0) {
-		free(path);
+		sync_peer_clear(&peer);
 		return 0;
 	}
-	if (n == -ETIMEDOUT)
-		log_warning("%s: --sync: fsindexd did not confirm within %d.%03d s: "
-			    "the index may be behind", cmd, timeout_ms / 1000, timeout_ms % 1000);
-	else if (n == -EPIPE)
-		log_warning("%s: --sync: fsindexd closed the connection without an answer: "
-			    "the index may be behind", cmd);
-	else if (n >= 0)
+	if (n >= 0)
 		log_warning("%s: --sync: fsindexd: %s: the index may be behind", cmd,
 			    strncmp(buf, "ERR ", 4) == 0 ? buf + 4 : buf);
 	else
-		log_warning("%s: --sync: %s: the index may be behind", cmd, fsi_strerror((int)n));
-	free(path);
+		not_synced(cmd, &peer, db, (int)n, timeout_ms);
+	sync_peer_clear(&peer);
 	return 1;
+}
+
+int sync_rescan(const char *cmd, const struct sync_peer *p, const char *db, char *const *paths,
+		size_t n, bool quiet)
+{
+	char *qdb = log_quote(db, strlen(db));
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char *err = NULL, *q = log_quote(paths[i], strlen(paths[i]));
+
+		r = control_request(p->socket, "rescan", paths[i], NULL, &err);
+		/*
+		 * Its answer comes once every job queued before it, ours too, is
+		 * committed.  The daemon gives up on a sync after a minute (a
+		 * watch that never answers); a long rescan needs more of them.
+		 */
+		for (int tries = 0; r == 0 && tries < SYNC_RESCAN_TRIES; tries++) {
+			r = control_request(p->socket, "sync", paths[i], NULL, &err);
+			if (r != -EPROTO || !err || !strstr(err, "timed out"))
+				break;
+			free(err);
+			err = NULL;
+		}
+		if (r < 0)
+			log_error("%s: fsindexd (pid %d) serves index '%s' and did not rescan '%s': %s",
+				  cmd, p->pid, qdb ? qdb : db, q ? q : "?",
+				  err ? err : fsi_strerror(r));
+		else if (!quiet)
+			log_info("%s: '%s' rescanned by fsindexd (pid %d), which serves index '%s'",
+				 cmd, q ? q : "?", p->pid, qdb ? qdb : db);
+		free(err);
+		free(q);
+	}
+	free(qdb);
+	return r;
 }

@@ -370,6 +370,31 @@ int fan_read(struct watch *w, struct watch_fan *f)
 	}
 }
 
+void fan_keep(struct watch_fan *f, const fsid_t *keep, size_t n)
+{
+	uint64_t mask = FAN_BASE_MASK | (f->no_rename ? FAN_MOVED_FROM | FAN_MOVED_TO : FAN_RENAME);
+	size_t i = 0;
+
+	while (i < f->nfs) {
+		struct fan_fs *fs = &f->fs[i];
+		bool needed = false;
+
+		for (size_t j = 0; j < n && !needed; j++)
+			needed = memcmp(&keep[j], &fs->fsid, sizeof(fs->fsid)) == 0;
+		if (needed) {
+			i++;
+			continue;
+		}
+		/* With no path, the mark goes from the filesystem of mount_fd itself. */
+		if (fanotify_mark(f->fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, mask, fs->mount_fd,
+				  NULL) < 0)
+			log_debug("fanotify: cannot remove a filesystem mark: %s", strerror(errno));
+		close(fs->mount_fd);
+		*fs = f->fs[--f->nfs];
+	}
+	f->last_path_len = -1; /* it may have named a filesystem just dropped */
+}
+
 void fan_free(struct watch_fan *f)
 {
 	if (!f)

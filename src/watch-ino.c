@@ -620,6 +620,60 @@ int ino_read(struct watch *w, struct watch_ino *in)
 	return r;
 }
 
+/* Root @root's index once root @gone is taken out: the roots after it move down one. */
+static size_t renumber(size_t root, size_t gone)
+{
+	return root > gone ? root - 1 : root;
+}
+
+void ino_drop_root(struct watch *w, struct watch_ino *in, size_t root)
+{
+	size_t kept = 0;
+	bool again;
+
+	/* Renumber or hand over first, remove after: a removal shifts entries back. */
+	for (size_t i = 0; i < in->tcap; i++) {
+		struct ino_dir *d = &in->t[i];
+		ssize_t other;
+
+		if (!d->wd)
+			continue;
+		if (d->root != root) {
+			d->root = renumber(d->root, root);
+			continue;
+		}
+		other = watch_root_of(w, d->path, d->len);
+		if (other >= 0) {
+			/* A directory of a nested root, or of one holding it: theirs now. */
+			d->root = (size_t)other;
+			w->roots[other].watches++;
+		} else {
+			d->root = SIZE_MAX;
+		}
+	}
+	do {
+		again = false;
+		for (size_t i = 0; i < in->tcap; i++) {
+			if (!in->t[i].wd || in->t[i].root != SIZE_MAX)
+				continue;
+			inotify_rm_watch(in->fd, in->t[i].wd); /* its IN_IGNORED finds no entry */
+			tab_remove(in, &in->t[i]);
+			again = true;
+		}
+	} while (again);
+	for (size_t i = 0; i < in->ngaps; i++) {
+		if (in->gaps[i].root == root) {
+			free(in->gaps[i].path);
+			continue;
+		}
+		in->gaps[kept] = in->gaps[i];
+		in->gaps[kept++].root = renumber(in->gaps[i].root, root);
+	}
+	in->ngaps = kept;
+	for (size_t i = 0; i < in->nmoves; i++)
+		in->moves[i].root = renumber(in->moves[i].root, root);
+}
+
 void ino_free(struct watch_ino *in)
 {
 	if (!in)

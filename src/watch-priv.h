@@ -110,6 +110,11 @@ void watch_note_roots(struct watch *w, bool (*pick)(const struct watch_root *r))
 int fan_new(struct watch *w, struct watch_fan **ret);
 /** Mark the filesystem holding @point (a directory); 0 also if already marked; -errno. */
 int fan_add_mount(struct watch_fan *f, const char *point);
+/**
+ * Remove the marks of every filesystem whose fsid is not among the @n of
+ * @keep (the roots left need those), closing their descriptors.
+ */
+void fan_keep(struct watch_fan *f, const fsid_t *keep, size_t n);
 /** Read every queued event into watch_note(); 0 or -errno. */
 int fan_read(struct watch *w, struct watch_fan *f);
 void fan_free(struct watch_fan *f);
@@ -125,6 +130,12 @@ int ino_new(struct watch *w, struct watch_ino **ret);
  */
 int ino_add_tree(struct watch *w, struct watch_ino *in, size_t root, const char *path,
 		 const dev_t *skip, size_t nskip);
+/**
+ * Root @root was taken out of w->roots (the roots after it moved down one):
+ * hand its watches to the deepest root left that holds their directory,
+ * remove the others, and renumber what refers to the roots after it.
+ */
+void ino_drop_root(struct watch *w, struct watch_ino *in, size_t root);
 /** Read every queued event into watch_note(); 0 or -errno. */
 int ino_read(struct watch *w, struct watch_ino *in);
 void ino_free(struct watch_ino *in);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #define WATCH_DEFAULT_SETTLE_NS (50 * 1000 * 1000)
@@ -607,6 +608,89 @@ out_drop:
 out_free:
 	mnts_free(m, n);
 	return r;
+}
+
+/* Drop the pending directories no root holds any more, keeping the others' order. */
+static void pend_prune(struct watch *w)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < w->npend; i++) {
+		if (watch_root_of(w, w->pend[i].path, w->pend[i].len) < 0)
+			free(w->pend[i].path);
+		else
+			w->pend[kept++] = w->pend[i];
+	}
+	if (kept == w->npend)
+		return;
+	w->npend = kept;
+	slots_rebuild(w, 0); /* at the same size: cannot fail */
+}
+
+/*
+ * The filesystems the fanotify roots left have mounts on.  A root whose
+ * directory cannot be stat'ed now is skipped: nothing of it can be seen.
+ */
+static int fan_needed(const struct watch *w, fsid_t **ret, size_t *ret_n)
+{
+	size_t n = 0, cap = 0;
+	fsid_t *v = NULL;
+
+	for (size_t i = 0; i < w->nroots; i++) {
+		struct mnt *m = NULL;
+		struct stat st;
+		size_t nm = 0;
+
+		if (!w->roots[i].fan || stat(w->roots[i].path, &st) < 0)
+			continue;
+		if (mounts_under(w->roots[i].path, st.st_dev, &m, &nm) < 0) {
+			free(v);
+			return -ENOMEM;
+		}
+		for (size_t j = 0; j < nm; j++) {
+			struct statfs sfs;
+
+			if (m[j].pruned || statfs(m[j].point, &sfs) < 0)
+				continue;
+			if (GROW(v, cap, n + 1) < 0) {
+				mnts_free(m, nm);
+				free(v);
+				return -ENOMEM;
+			}
+			v[n++] = sfs.f_fsid;
+		}
+		mnts_free(m, nm);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int watch_remove_root(struct watch *w, const char *path)
+{
+	size_t len = strlen(path), i;
+	fsid_t *keep;
+	size_t nkeep;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	for (i = 0; i < w->nroots; i++)
+		if (w->roots[i].len == len && memcmp(w->roots[i].path, path, len) == 0)
+			break;
+	if (i == w->nroots)
+		return -ENOENT;
+	free(w->roots[i].path);
+	memmove(w->roots + i, w->roots + i + 1, (w->nroots - i - 1) * sizeof(*w->roots));
+	w->nroots--;
+	if (w->ino)
+		ino_drop_root(w, w->ino, i);
+	pend_prune(w);
+	/* Out of memory: the marks stay, their events fall outside every root. */
+	if (w->fan && fan_needed(w, &keep, &nkeep) == 0) {
+		fan_keep(w->fan, keep, nkeep);
+		free(keep);
+	}
+	return 0;
 }
 
 /* Emit the renames due, and every one before them: they are applied in order. */

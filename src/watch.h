@@ -89,6 +89,15 @@ int watch_new(const struct watch_opts *opts, struct watch **ret);
  */
 int watch_add_root(struct watch *w, const char *path);
 
+/**
+ * Stop watching root @path (as watch_add_root() was given it): its inotify
+ * watches are removed, or handed to another root that holds their
+ * directories (nested roots); a fanotify filesystem mark goes when no root
+ * left has a mount on that filesystem; what is pending under it and under
+ * no other root is dropped.  Returns 0 or -ENOENT (not a root).
+ */
+int watch_remove_root(struct watch *w, const char *path);
+
 /** One descriptor to poll for POLLIN (an epoll of the fanotify and inotify ones). */
 int watch_fd(const struct watch *w);
 

@@ -501,6 +501,85 @@ static void test_auto_mixed(void)
 	umount2(ov, MNT_DETACH);
 }
 
+static const struct watch_root_status *root_status(struct watch *w, const char *path)
+{
+	struct watch_status st;
+
+	watch_status(w, &st);
+	for (size_t i = 0; i < st.nroots; i++)
+		if (strcmp(st.roots[i].path, path) == 0)
+			return &st.roots[i];
+	return NULL;
+}
+
+/*
+ * Three roots side by side, the middle one removed: nothing of it is
+ * emitted, the others go on (their watches counted on the right root, a
+ * new directory too); then a nested root keeps the watches of the outer
+ * one removed around it.
+ */
+static void test_remove_root(enum watch_mode mode)
+{
+	struct emitted e = {.root = root};
+	struct watch_opts o = {.mode = mode};
+	const struct watch_root_status *rs;
+	const char *m = mode_name(mode);
+	struct watch *w;
+	bool added = true;
+
+	for (int i = 1; i <= 3; i++) {
+		char cmd[2048];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s/r%d/s' '%s/r%d/in/deep'", root, i, root,
+			 i);
+		run(cmd);
+	}
+	if (!ok(watch_new(&o, &w) == 0, "%s: remove: a watch", m))
+		return;
+	added &= watch_add_root(w, at("r1")) == 0;
+	added &= watch_add_root(w, at("r2")) == 0;
+	added &= watch_add_root(w, at("r3")) == 0;
+	ok(added, "%s: remove: three roots watched", m);
+	drain(w, &e);
+	clear(&e);
+	ok(watch_remove_root(w, at("r2")) == 0 && watch_remove_root(w, at("r2")) == -ENOENT,
+	   "%s: remove: the middle root removed, once", m);
+	put(at("r2/s/f"), "x");
+	put(at("r1/s/f"), "x");
+	put(at("r3/s/f"), "x");
+	drain(w, &e);
+	ok(e.n == 2 && emitted(&e, at("r1/s"), 0) && emitted(&e, at("r3/s"), 0),
+	   "%s: remove: only the roots left are emitted (%zu)", m, e.n);
+	clear(&e);
+	mkdir(at("r3/new"), 0755);
+	drain(w, &e);
+	put(at("r3/new/f"), "x");
+	drain(w, &e);
+	ok(emitted(&e, at("r3/new"), 0), "%s: remove: a new directory of the last root is watched",
+	   m);
+	rs = root_status(w, at("r3"));
+	if (mode == WATCH_INOTIFY)
+		ok(rs && rs->watches == 5 && root_status(w, at("r1"))->watches == 4,
+		   "%s: remove: watches counted on their own roots (%" PRIu64 ")", m,
+		   rs ? rs->watches : 0);
+	clear(&e);
+
+	ok(watch_add_root(w, at("r3/in")) == 0 && watch_remove_root(w, at("r3")) == 0,
+	   "%s: remove: the outer of two nested roots removed", m);
+	put(at("r3/s/g"), "x");
+	put(at("r3/in/deep/g"), "x");
+	drain(w, &e);
+	ok(e.n == 1 && emitted(&e, at("r3/in/deep"), 0),
+	   "%s: remove: the inner root is still watched, the rest not (%zu)", m, e.n);
+	rs = root_status(w, at("r3/in"));
+	if (mode == WATCH_INOTIFY)
+		ok(rs && rs->watches == 2 && strcmp(rs->mode, "inotify") == 0,
+		   "%s: remove: the inner root holds the watches handed over (%" PRIu64 ")", m,
+		   rs ? rs->watches : 0);
+	clear(&e);
+	watch_free(w);
+}
+
 static bool fanotify_works(void)
 {
 	int fd = fanotify_init(FAN_CLOEXEC | FAN_REPORT_DFID_NAME | FAN_REPORT_FID, O_RDONLY);
@@ -561,6 +640,8 @@ int main(void)
 		test_burst(modes[i]);
 		make_fresh_root();
 		test_overflow(modes[i]);
+		make_fresh_root();
+		test_remove_root(modes[i]);
 	}
 	make_fresh_root();
 	test_limit();
