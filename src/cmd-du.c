@@ -252,7 +252,8 @@ static int run(struct store *store, const struct du_opts *o, struct du_ctx *c, c
 		return EXIT_FATAL;
 	}
 	if (c->sort) {
-		qsort(c->lines, c->nlines, sizeof(*c->lines), by_size);
+		if (c->nlines)
+			qsort(c->lines, c->nlines, sizeof(*c->lines), by_size);
 		for (size_t i = 0; i < c->nlines && r >= 0; i++)
 			r = print_line(c, c->lines[i].path, strlen(c->lines[i].path),
 				       c->lines[i].bytes, c->lines[i].depth);

@@ -462,7 +462,7 @@ int find_by_hash(struct store *store, const uint8_t full[16], const struct query
 		return r;
 	f.rd = h.rd;
 	r = store_foreach_hash(h.rd, full, add_hit, &h);
-	if (r == 0)
+	if (r == 0 && h.n) /* no hits: h.v is NULL, which qsort_r() must not get */
 		qsort_r(h.v, h.n, sizeof(*h.v), hit_cmp, h.paths);
 	for (size_t i = 0; r == 0 && i < h.n; i++) {
 		/* visit() and the callback want a NUL-terminated path of their own. */

@@ -237,7 +237,8 @@ static void mark_covered(struct target *v, size_t n)
 {
 	const struct target *cover = NULL, *prev = NULL;
 
-	qsort(v, n, sizeof(*v), target_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), target_cmp);
 	for (size_t i = 0; i < n; i++) {
 		v[i].skip = (cover && scan_path_within(v[i].path, cover->path)) ||
 			    (prev && strcmp(prev->path, v[i].path) == 0);

@@ -132,7 +132,8 @@ static int ent_cmp(const void *a, const void *b, void *ctx)
 
 void sortbuf_sort(struct sortbuf *sb)
 {
-	qsort_r(sb->v, sb->n, sizeof(*sb->v), ent_cmp, sb);
+	if (sb->n) /* sb->v may be NULL: qsort_r() must not get it */
+		qsort_r(sb->v, sb->n, sizeof(*sb->v), ent_cmp, sb);
 }
 
 size_t sortbuf_count(const struct sortbuf *sb)

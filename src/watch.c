@@ -705,6 +705,8 @@ static int emit_renames(struct watch *w, int64_t now, watch_emit_fn *emit, void 
 		emit(ctx, w->ren[i].from, w->ren[i].from_len, WATCH_RENAME);
 		free(w->ren[i].from);
 	}
+	if (!due)
+		return 0; /* w->ren may be NULL: no memmove of it */
 	memmove(w->ren, w->ren + due, (w->nren - due) * sizeof(*w->ren));
 	w->nren -= due;
 	return (int)due;
