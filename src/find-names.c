@@ -24,19 +24,20 @@
  *
  * The output is the full pass's, entry for entry and in its order (names in
  * byte order in a directory, a directory's subtree right after it): the
- * candidates' paths sort in that order (hit_cmp()), and a subtree is walked
- * as find.c walks it.  The index only narrows; the matcher decides, so the
+ * candidates' paths sort in that order (nodepaths_hit_cmp()), and a subtree
+ * is walked as find.c walks it.  The index only narrows; the matcher decides, so the
  * folding, case and '/' never make an answer wrong, only the narrowing
  * weaker.  Everything runs in one read snapshot, as find_run().
  *
- * This repeats find.c's depth-first walk and path rebuilding on purpose: it
- * is kept apart from the traversal others change (find.c), at the cost of
- * ~100 lines both must keep in step (hit_cmp() is the order of traverse()).
+ * Paths are rebuilt and ordered by nodepaths.c, as for find_by_hash().  The
+ * depth-first walk of a candidate's subtree repeats find.c's (~60 lines
+ * both must keep in step: nodepaths_hit_cmp() is the order of traverse()).
  */
 #include "find-names.h"
 
 #include "log.h"
 #include "node.h"
+#include "nodepaths.h"
 #include "query.h"
 #include "store.h"
 #include "util.h"
@@ -50,26 +51,6 @@ struct seg {
 	char s[NODE_NAME_MAX + 1]; /* folded; a longer segment is in no name */
 	size_t len;
 	bool too_long;
-};
-
-struct hit {
-	size_t off, len, name_off; /* its path in paths */
-	uint64_t id;
-	char type;
-	uint8_t flags;
-};
-
-/* A directory whose path is known: paths[off, off + len). */
-struct dslot {
-	uint64_t id; /* 0: empty */
-	size_t off, len;
-	bool covered; /* it or a directory above is a candidate: its subtree is walked */
-};
-
-struct up {
-	uint64_t id;
-	const char *name; /* borrowed from the snapshot */
-	uint16_t name_len;
 };
 
 struct kid {
@@ -103,15 +84,13 @@ struct names {
 	bool have_best;
 	uint64_t *best, *cand, *list;
 	size_t nbest, best_cap, ncand, cand_cap, nlist, list_cap;
-	/* Candidates with their paths. */
-	struct hit *v;
+	/*
+	 * Candidates with their paths; a cached directory's covered mark: it
+	 * or a directory above is a candidate, so its subtree is walked.
+	 */
+	struct nodepaths np;	/* its reader is rd */
+	struct nodepaths_hit *v;
 	size_t n, cap;
-	char *paths;
-	size_t paths_len, paths_cap;
-	struct dslot *dirs; /* open addressing, a power of two, at most half full */
-	size_t ndirs, dirs_cap;
-	struct up *chain;
-	size_t chain_cap;
 	/* The walk of a candidate directory's subtree. */
 	char *path;
 	size_t path_cap;
@@ -232,139 +211,6 @@ static int on_literal(void *ctx, const char *s, size_t len)
 
 /* ---- their paths ---------------------------------------------------------- */
 
-static int paths_reserve(struct names *nm, size_t len)
-{
-	if (len > SIZE_MAX - nm->paths_len)
-		return -ENOMEM;
-	return GROW(nm->paths, nm->paths_cap, nm->paths_len + len);
-}
-
-/* Append the path of @dir, a slash unless it is "/", and @name; *ret is the result. */
-static int paths_join(struct names *nm, const struct dslot *dir, const char *name,
-		      size_t name_len, struct dslot *ret)
-{
-	size_t sep = dir->len > 1, off = nm->paths_len;
-	int r = paths_reserve(nm, dir->len + sep + name_len);
-
-	if (r < 0)
-		return r;
-	memcpy(nm->paths + off, nm->paths + dir->off, dir->len);
-	if (sep)
-		nm->paths[off + dir->len] = '/';
-	memcpy(nm->paths + off + dir->len + sep, name, name_len);
-	nm->paths_len = off + dir->len + sep + name_len;
-	*ret = (struct dslot){0, off, nm->paths_len - off, dir->covered};
-	return 0;
-}
-
-static size_t dslot_of(uint64_t id, size_t cap)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15u) >> 32) & (cap - 1);
-}
-
-static struct dslot *dir_find(struct names *nm, uint64_t id)
-{
-	if (!nm->dirs_cap)
-		return NULL;
-	for (size_t i = dslot_of(id, nm->dirs_cap);; i = (i + 1) & (nm->dirs_cap - 1)) {
-		if (nm->dirs[i].id == id)
-			return &nm->dirs[i];
-		if (!nm->dirs[i].id)
-			return NULL;
-	}
-}
-
-static int dir_add(struct names *nm, uint64_t id, size_t off, size_t len, bool covered)
-{
-	size_t i;
-
-	if (2 * (nm->ndirs + 1) > nm->dirs_cap) {
-		size_t cap = nm->dirs_cap ? 2 * nm->dirs_cap : 256;
-		struct dslot *nd = calloc(cap, sizeof(*nd));
-
-		if (!nd)
-			return -ENOMEM;
-		for (size_t j = 0; j < nm->dirs_cap; j++) {
-			if (!nm->dirs[j].id)
-				continue;
-			for (i = dslot_of(nm->dirs[j].id, cap); nd[i].id; i = (i + 1) & (cap - 1))
-				;
-			nd[i] = nm->dirs[j];
-		}
-		free(nm->dirs);
-		nm->dirs = nd;
-		nm->dirs_cap = cap;
-	}
-	for (i = dslot_of(id, nm->dirs_cap); nm->dirs[i].id; i = (i + 1) & (nm->dirs_cap - 1))
-		;
-	nm->dirs[i] = (struct dslot){id, off, len, covered};
-	nm->ndirs++;
-	return 0;
-}
-
-/* Does @n's parent's entry under its name name @n (not so after a half-done rename)? */
-static int is_named(struct names *nm, const struct node *n)
-{
-	struct store_child c;
-	int r = store_lookup(nm->rd, n->parent, n->name, n->name_len, &c);
-
-	if (r == -ENOENT)
-		return 0;
-	return r < 0 ? r : c.id == n->id;
-}
-
-/*
- * The path of directory @id, rebuilt up to "/" or a directory whose path is
- * known, caching each on the way.  1 with *ret, 0 if one on the way is not
- * named, or an error (-EBADMSG: a missing parent or a loop).
- */
-static int dir_path_of(struct names *nm, uint64_t id, struct dslot *ret)
-{
-	size_t depth = 0;
-	struct dslot *known;
-	struct node n;
-	int r;
-
-	while (!(known = dir_find(nm, id))) {
-		r = store_get_node(nm->rd, id, &n);
-		if (r < 0)
-			return r == -ENOENT ? -EBADMSG : r;
-		if (!n.parent) {
-			r = paths_reserve(nm, 1);
-			if (r < 0)
-				return r;
-			nm->paths[nm->paths_len++] = '/';
-			r = dir_add(nm, id, nm->paths_len - 1, 1, false);
-			if (r < 0)
-				return r;
-			known = dir_find(nm, id);
-			break;
-		}
-		r = is_named(nm, &n);
-		if (r <= 0)
-			return r;
-		if (depth >= (1u << 24))
-			return -EBADMSG;
-		if (GROW(nm->chain, nm->chain_cap, depth + 1) < 0)
-			return -ENOMEM;
-		nm->chain[depth++] = (struct up){id, n.name, n.name_len};
-		id = n.parent;
-	}
-	*ret = *known;
-	while (depth > 0) {
-		const struct up *u = &nm->chain[--depth];
-		struct dslot d;
-
-		r = paths_join(nm, ret, u->name, u->name_len, &d);
-		if (r == 0)
-			r = dir_add(nm, u->id, d.off, d.len, d.covered);
-		if (r < 0)
-			return r;
-		*ret = (struct dslot){u->id, d.off, d.len, d.covered};
-	}
-	return 1;
-}
-
 /*
  * Candidate @id, with its path, unless it is below a candidate directory
  * already known (@subtrees): that one's walk visits it.  Ids ascend, and a
@@ -373,7 +219,7 @@ static int dir_path_of(struct names *nm, uint64_t id, struct dslot *ret)
  */
 static int add_hit(struct names *nm, uint64_t id, bool subtrees)
 {
-	struct dslot dir, path, *known;
+	struct nodepath dir, path, *known;
 	struct node n;
 	int r;
 
@@ -384,30 +230,30 @@ static int add_hit(struct names *nm, uint64_t id, bool subtrees)
 		return r;
 	if (!n.parent)
 		return 0;
-	known = dir_find(nm, n.parent);
+	known = nodepaths_find(&nm->np, n.parent);
 	if (subtrees && known && known->covered)
 		return 0;
-	r = is_named(nm, &n);
+	r = nodepaths_is_named(&nm->np, &n);
 	if (r <= 0)
 		return r;
-	r = dir_path_of(nm, n.parent, &dir);
+	r = nodepaths_dir(&nm->np, n.parent, &dir);
 	if (r <= 0)
 		return r;
 	if (subtrees && dir.covered)
 		return 0;
 	if (GROW(nm->v, nm->cap, nm->n + 1) < 0)
 		return -ENOMEM;
-	r = paths_join(nm, &dir, n.name, n.name_len, &path);
+	r = nodepaths_join(&nm->np, &dir, n.name, n.name_len, &path);
 	if (r < 0)
 		return r;
 	if (subtrees && S_ISDIR(n.mode)) {
-		known = dir_find(nm, id);
+		known = nodepaths_find(&nm->np, id);
 		if (known)
 			known->covered = true;
-		else if ((r = dir_add(nm, id, path.off, path.len, true)) < 0)
+		else if ((r = nodepaths_add(&nm->np, id, path.off, path.len, true)) < 0)
 			return r;
 	}
-	nm->v[nm->n++] = (struct hit){
+	nm->v[nm->n++] = (struct nodepaths_hit){
 		.off = path.off,
 		.len = path.len,
 		.name_off = path.len - n.name_len,
@@ -416,32 +262,6 @@ static int add_hit(struct names *nm, uint64_t id, bool subtrees)
 		.flags = n.flags,
 	};
 	return 0;
-}
-
-/*
- * find.c's order: byte order of whole paths, '/' before every byte a name
- * holds.  Paths share long prefixes: skip the equal part 8 bytes at a time.
- */
-static int hit_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct hit *x = a, *y = b;
-	const unsigned char *p = (const unsigned char *)ctx + x->off;
-	const unsigned char *q = (const unsigned char *)ctx + y->off;
-	size_t n = x->len < y->len ? x->len : y->len, i = 0;
-
-	for (uint64_t u, v; i + 8 <= n; i += 8) {
-		memcpy(&u, p + i, 8);
-		memcpy(&v, q + i, 8);
-		if (u != v)
-			break;
-	}
-	for (; i < n; i++) {
-		int cp = p[i] == '/' ? 0 : p[i] + 1, cq = q[i] == '/' ? 0 : q[i] + 1;
-
-		if (cp != cq)
-			return cp - cq;
-	}
-	return x->len < y->len ? -1 : x->len > y->len;
 }
 
 /* ---- visiting ------------------------------------------------------------- */
@@ -523,28 +343,29 @@ static int walk_below(struct names *nm, uint64_t id, size_t len)
 }
 
 /* Is hit @h inside the directory @d (its path a prefix, then a slash)? */
-static bool is_below(const struct names *nm, const struct hit *d, const struct hit *h)
+static bool is_below(const struct names *nm, const struct nodepaths_hit *d,
+		     const struct nodepaths_hit *h)
 {
-	return h->len > d->len && nm->paths[h->off + d->len] == '/' &&
-	       !memcmp(nm->paths + h->off, nm->paths + d->off, d->len);
+	return h->len > d->len && nm->np.buf[h->off + d->len] == '/' &&
+	       !memcmp(nm->np.buf + h->off, nm->np.buf + d->off, d->len);
 }
 
 static int visit_hits(struct names *nm)
 {
 	bool subtrees = !(query_flags(nm->query) & QUERY_NAME);
-	const struct hit *dir = NULL; /* the last candidate directory walked */
+	const struct nodepaths_hit *dir = NULL; /* the last candidate directory walked */
 	int r = 0;
 
 	if (nm->n)
-		qsort_r(nm->v, nm->n, sizeof(*nm->v), hit_cmp, nm->paths);
+		qsort_r(nm->v, nm->n, sizeof(*nm->v), nodepaths_hit_cmp, nm->np.buf);
 	for (size_t i = 0; i < nm->n && r == 0; i++) {
-		const struct hit *h = &nm->v[i];
+		const struct nodepaths_hit *h = &nm->v[i];
 
 		if (dir && is_below(nm, dir, h))
 			continue; /* visited with dir's subtree */
 		if (GROW(nm->path, nm->path_cap, h->len + 1) < 0)
 			return -ENOMEM;
-		memcpy(nm->path, nm->paths + h->off, h->len);
+		memcpy(nm->path, nm->np.buf + h->off, h->len);
 		nm->path[h->len] = '\0';
 		r = visit(nm, h->len, h->name_off, h->id, h->type, h->flags);
 		if (r == 0 && subtrees && h->type == 'd') {
@@ -585,9 +406,7 @@ static void names_destroy(struct names *nm)
 	free(nm->cand);
 	free(nm->list);
 	free(nm->v);
-	free(nm->paths);
-	free(nm->dirs);
-	free(nm->chain);
+	nodepaths_destroy(&nm->np);
 	store_reader_free(nm->rd);
 }
 
@@ -618,6 +437,7 @@ int find_names_run(struct store *store, const struct query *query, unsigned type
 	r = store_reader_new(store, &nm.rd);
 	if (r < 0)
 		return r;
+	nm.np.rd = nm.rd;
 	r = query_foreach_literal(query, on_literal, &nm);
 	if (r < 0 || !nm.have_best)
 		goto out;

@@ -21,6 +21,7 @@
 #include "find-names.h"
 #include "find-par.h"
 #include "node.h"
+#include "nodepaths.h"
 #include "query.h"
 #include "store.h"
 #include "util.h"
@@ -215,210 +216,36 @@ static void finder_destroy(struct finder *f)
 
 /* ---- by content hash ------------------------------------------------ */
 
-struct hit {
-	size_t off, len, name_off;	/* its path in hits.paths */
-	uint64_t id;
-	char type;
-	uint8_t flags;
-};
-
-/* A directory whose path is known: paths[off, off + len). */
-struct dslot {
-	uint64_t id;			/* 0: empty */
-	size_t off, len;
-};
-
-/* One step of a path being rebuilt, from a leaf up. */
-struct up {
-	uint64_t id;
-	const char *name;		/* borrowed from the reader's snapshot */
-	uint16_t name_len;
-};
-
 struct hits {
-	struct store_reader *rd;
-	struct hit *v;
+	struct nodepaths np;		/* its reader is the pass's */
+	struct nodepaths_hit *v;
 	size_t n, cap;
-	char *paths;			/* hits' and directories' paths, back to back */
-	size_t paths_len, paths_cap;
-	struct dslot *dirs;		/* open addressing, a power of two, at most half full */
-	size_t ndirs, dirs_cap;
-	struct up *chain;
-	size_t chain_cap;
 };
-
-/* Make room for @len more bytes at the end of h->paths (which may move). */
-static int paths_reserve(struct hits *h, size_t len)
-{
-	if (len > SIZE_MAX - h->paths_len)
-		return -ENOMEM;
-	return GROW(h->paths, h->paths_cap, h->paths_len + len);
-}
-
-/*
- * Append the path of the directory @dir, a slash unless it is "/", and
- * @name to h->paths; *ret is where the result is (its name at
- * ret->len - @name_len).
- */
-static int paths_join(struct hits *h, const struct dslot *dir, const char *name,
-		      size_t name_len, struct dslot *ret)
-{
-	size_t sep = dir->len > 1, off = h->paths_len;
-	int r = paths_reserve(h, dir->len + sep + name_len);
-
-	if (r < 0)
-		return r;
-	memcpy(h->paths + off, h->paths + dir->off, dir->len);
-	if (sep)
-		h->paths[off + dir->len] = '/';
-	memcpy(h->paths + off + dir->len + sep, name, name_len);
-	h->paths_len = off + dir->len + sep + name_len;
-	*ret = (struct dslot){0, off, h->paths_len - off};
-	return 0;
-}
-
-static size_t dslot_of(uint64_t id, size_t cap)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15u) >> 32) & (cap - 1);
-}
-
-static struct dslot *dir_find(struct hits *h, uint64_t id)
-{
-	if (!h->dirs_cap)
-		return NULL;
-	for (size_t i = dslot_of(id, h->dirs_cap);; i = (i + 1) & (h->dirs_cap - 1)) {
-		if (h->dirs[i].id == id)
-			return &h->dirs[i];
-		if (!h->dirs[i].id)
-			return NULL;
-	}
-}
-
-static int dir_add(struct hits *h, uint64_t id, size_t off, size_t len)
-{
-	size_t i;
-
-	if (2 * (h->ndirs + 1) > h->dirs_cap) {
-		size_t cap = h->dirs_cap ? 2 * h->dirs_cap : 256;
-		struct dslot *nd = calloc(cap, sizeof(*nd));
-
-		if (!nd)
-			return -ENOMEM;
-		for (size_t j = 0; j < h->dirs_cap; j++) {
-			if (!h->dirs[j].id)
-				continue;
-			for (i = dslot_of(h->dirs[j].id, cap); nd[i].id; i = (i + 1) & (cap - 1))
-				;
-			nd[i] = h->dirs[j];
-		}
-		free(h->dirs);
-		h->dirs = nd;
-		h->dirs_cap = cap;
-	}
-	for (i = dslot_of(id, h->dirs_cap); h->dirs[i].id; i = (i + 1) & (h->dirs_cap - 1))
-		;
-	h->dirs[i] = (struct dslot){id, off, len};
-	h->ndirs++;
-	return 0;
-}
-
-/*
- * Is @n (of id n->id) what its parent's entry under its name names?  Not
- * when a rename unnamed it and a killed scan never wrote the other half:
- * then no path leads to it.
- */
-static int is_named(struct hits *h, const struct node *n)
-{
-	struct store_child c;
-	int r = store_lookup(h->rd, n->parent, n->name, n->name_len, &c);
-
-	if (r == -ENOENT)
-		return 0;
-	return r < 0 ? r : c.id == n->id;
-}
-
-/*
- * Find the path of directory @id, rebuilding it (and caching those of the
- * directories on the way) by following parents up to "/" or to one whose
- * path is known.  Returns 1 with *ret, 0 if some directory on the way is not
- * named (see is_named()), or a negative error (-EBADMSG for a missing
- * parent or a loop: the index is inconsistent).
- */
-static int dir_path_of(struct hits *h, uint64_t id, struct dslot *ret)
-{
-	size_t depth = 0;
-	struct dslot *known = NULL;
-	struct node n;
-	int r;
-
-	/* Up to a known directory or "/", remembering each step. */
-	while (!(known = dir_find(h, id))) {
-		r = store_get_node(h->rd, id, &n);
-		if (r < 0)
-			return r == -ENOENT ? -EBADMSG : r;
-		if (!n.parent) {
-			r = paths_reserve(h, 1);
-			if (r < 0)
-				return r;
-			h->paths[h->paths_len++] = '/';
-			r = dir_add(h, id, h->paths_len - 1, 1);
-			if (r < 0)
-				return r;
-			known = dir_find(h, id);
-			break;
-		}
-		r = is_named(h, &n);
-		if (r <= 0)
-			return r;
-		if (depth >= (1u << 24))
-			return -EBADMSG; /* deeper than any tree: a loop */
-		if (GROW(h->chain, h->chain_cap, depth + 1) < 0)
-			return -ENOMEM;
-		h->chain[depth++] = (struct up){id, n.name, n.name_len};
-		id = n.parent;
-	}
-	/* Down again: each path is its parent's, a slash and its name. */
-	*ret = *known;
-	while (depth > 0) {
-		const struct up *u = &h->chain[--depth];
-		struct dslot d;
-
-		r = paths_join(h, ret, u->name, u->name_len, &d);
-		if (r == 0)
-			r = dir_add(h, u->id, d.off, d.len);
-		if (r < 0)
-			return r;
-		*ret = (struct dslot){u->id, d.off, d.len};
-	}
-	return 1;
-}
 
 static int add_hit(void *ctx, uint64_t id)
 {
 	struct hits *h = ctx;
-	struct dslot dir, path;
+	struct nodepath dir, path;
 	struct node n;
-	struct hit *hit;
 	int r;
 
-	r = store_get_node(h->rd, id, &n);
+	r = store_get_node(h->np.rd, id, &n);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
 	if (!n.parent)
 		return 0;
-	r = is_named(h, &n);
+	r = nodepaths_is_named(&h->np, &n);
 	if (r <= 0)
 		return r;
-	r = dir_path_of(h, n.parent, &dir);
+	r = nodepaths_dir(&h->np, n.parent, &dir);
 	if (r <= 0)
 		return r;
 	if (GROW(h->v, h->cap, h->n + 1) < 0)
 		return -ENOMEM;
-	r = paths_join(h, &dir, n.name, n.name_len, &path);
+	r = nodepaths_join(&h->np, &dir, n.name, n.name_len, &path);
 	if (r < 0)
 		return r;
-	hit = &h->v[h->n++];
-	*hit = (struct hit){
+	h->v[h->n++] = (struct nodepaths_hit){
 		.off = path.off,
 		.len = path.len,
 		.name_off = path.len - n.name_len,
@@ -429,27 +256,6 @@ static int add_hit(void *ctx, uint64_t id)
 	return 0;
 }
 
-/*
- * The traversal's order: names in byte order within a directory, a
- * directory's subtree right after it.  That is byte order of whole paths
- * with '/' sorting before every byte a name can hold.
- */
-static int hit_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct hit *x = a, *y = b;
-	const unsigned char *p = (const unsigned char *)ctx + x->off;
-	const unsigned char *q = (const unsigned char *)ctx + y->off;
-	size_t n = x->len < y->len ? x->len : y->len;
-
-	for (size_t i = 0; i < n; i++) {
-		int cp = p[i] == '/' ? 0 : p[i] + 1, cq = q[i] == '/' ? 0 : q[i] + 1;
-
-		if (cp != cq)
-			return cp - cq;
-	}
-	return x->len < y->len ? -1 : x->len > y->len;
-}
-
 int find_by_hash(struct store *store, const uint8_t full[16], const struct query *query,
 		 unsigned type_mask, find_fn *fn, void *ctx)
 {
@@ -457,28 +263,26 @@ int find_by_hash(struct store *store, const uint8_t full[16], const struct query
 	struct finder f = {.query = query, .type_mask = type_mask, .fn = fn, .ctx = ctx};
 	int r;
 
-	r = store_reader_new(store, &h.rd);
+	r = store_reader_new(store, &h.np.rd);
 	if (r < 0)
 		return r;
-	f.rd = h.rd;
-	r = store_foreach_hash(h.rd, full, add_hit, &h);
+	f.rd = h.np.rd;
+	r = store_foreach_hash(h.np.rd, full, add_hit, &h);
 	if (r == 0 && h.n) /* no hits: h.v is NULL, which qsort_r() must not get */
-		qsort_r(h.v, h.n, sizeof(*h.v), hit_cmp, h.paths);
+		qsort_r(h.v, h.n, sizeof(*h.v), nodepaths_hit_cmp, h.np.buf);
 	for (size_t i = 0; r == 0 && i < h.n; i++) {
 		/* visit() and the callback want a NUL-terminated path of their own. */
 		r = path_reserve(&f, h.v[i].len + 1);
 		if (r < 0)
 			break;
-		memcpy(f.path, h.paths + h.v[i].off, h.v[i].len);
+		memcpy(f.path, h.np.buf + h.v[i].off, h.v[i].len);
 		f.path[h.v[i].len] = '\0';
 		r = visit(&f, h.v[i].len, h.v[i].name_off, h.v[i].id, h.v[i].type, h.v[i].flags);
 	}
 	free(f.path);
 	free(h.v);
-	free(h.paths);
-	free(h.dirs);
-	free(h.chain);
-	store_reader_free(h.rd);
+	nodepaths_destroy(&h.np);
+	store_reader_free(h.np.rd);
 	return r;
 }
 

@@ -59,6 +59,7 @@
  *   find.[ch]       walk the index depth-first for the entries a query matches
  *   find-sources.[ch] which indexes a query reads: the chosen one, or the user's and the system's
  *   pathset.[ch]    a set of paths by digest: each path reported once across indexes
+ *   nodepaths.[ch]  paths of nodes met out of order, rebuilt and cached per directory, sorted
  *   query.[ch]      matching paths against find's patterns (substring, glob, regex)
  *   ere.[ch]        POSIX extended regular expressions over bytes, bounded cost
  *   output.[ch]     plain, -0, --printf and JSON Lines output of find and dups
