@@ -422,7 +422,7 @@ static void names_destroy(struct names *nm)
 int find_names_run(struct store *store, const struct query *query, unsigned type_mask,
 		   find_fn *fn, void *ctx, bool *ret_used)
 {
-	const char *env = getenv("FSINDEX_DEBUG_NAMEINDEX");
+	const char *env = secure_getenv("FSINDEX_DEBUG_NAMEINDEX");
 	struct names nm = {
 		.query = query, .type_mask = type_mask, .fn = fn, .ctx = ctx,
 		.trace = env && strstr(env, "trace"),

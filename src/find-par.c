@@ -301,7 +301,7 @@ static int run_pool(struct par *p, unsigned nw)
 int find_par_run(struct store *store, const struct query *query, unsigned type_mask,
 		 find_fn *fn, void *ctx, bool *ret_used)
 {
-	const char *env = getenv("FSINDEX_DEBUG_PARALLEL");
+	const char *env = secure_getenv("FSINDEX_DEBUG_PARALLEL");
 	struct par p = {.query = query, .type_mask = type_mask};
 	unsigned nw = par_workers(env);
 	struct store_info info;

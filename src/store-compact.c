@@ -43,7 +43,7 @@
  */
 static long debug_env(const char *name, long dflt)
 {
-	const char *v = getenv(name);
+	const char *v = secure_getenv(name);
 	char *end;
 	long n;
 
